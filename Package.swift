@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+//
+// lguest in Swift: a literate teaching edition of lguest.
+//
+// The targets follow the chapters of the book (see ../shared/DESIGN.md in
+// the project's planning notes, and README.md): a reader of the Host chapter
+// opens Sources/Host, and its exercises live in Tests/HostTests.
+import PackageDescription
+
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "lguest",
+    products: [
+        .executable(name: "lguest", targets: ["lguest"]),
+        .executable(name: "weave", targets: ["weave"]),
+        .executable(name: "lguest-bench", targets: ["lguest-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Appendix X: the emulated 32-bit x86 PC that everything runs on.
+        .target(name: "Machine"),
+
+        // The front door: `swift run lguest`.
+        .executableTarget(name: "lguest", dependencies: ["Machine", argumentParser]),
+
+        // Release-build benchmarks, one `name value unit` line per figure.
+        .executableTarget(name: "lguest-bench", dependencies: ["Machine"]),
+
+        // Appendix W: the book, woven from the sources by cmark.
+        .systemLibrary(name: "CCmark", pkgConfig: "libcmark", providers: [.apt(["libcmark-dev"])]),
+        .target(name: "Weave", dependencies: ["CCmark"]),
+        .executableTarget(name: "weave", dependencies: ["Weave", argumentParser]),
+
+        // One test target per chapter; test names start with the section's tag.
+        .testTarget(name: "MachineTests", dependencies: ["Machine"]),
+        .testTarget(name: "WeaveTests", dependencies: ["Weave"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// Appendix X begins here; the sections arrive with the machine.

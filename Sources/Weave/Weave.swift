@@ -1,0 +1,1 @@
+// The weaving library; see Appendix W.

@@ -1,0 +1,1 @@
+print("lguest-bench: not yet built")

@@ -1,0 +1,1 @@
+print("lguest: not yet built")

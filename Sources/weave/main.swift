@@ -1,0 +1,1 @@
+print("weave: not yet built")

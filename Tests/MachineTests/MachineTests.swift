@@ -1,0 +1,1 @@
+// Tests of Appendix X arrive with the machine.

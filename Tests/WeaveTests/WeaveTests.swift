@@ -1,0 +1,1 @@
+// Tests of Appendix W arrive with weave.
