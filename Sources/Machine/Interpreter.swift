@@ -290,7 +290,9 @@ extension Core {
         }
         do {
             _ = try translate(linear, .write, user: true)
-            _ = try translate(linear &+ UInt32(width - 1), .write, user: true)
+            if Int(linear & pageOffsetMask) > pageSize - width {
+                _ = try translate((linear | pageOffsetMask) &+ 1, .write, user: true)  // the second page
+            }
             return try readLinear(linear, width: width, user: true)
         } catch { throw .pageFault(error) }
     }
