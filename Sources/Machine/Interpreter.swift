@@ -65,9 +65,9 @@ extension Core {
             cpu.cr2 = pageFault.address
             return deliver(14, errorCode: pageFault.errorCode.rawValue, kind: .exception)
         case let .software(vector):
-            return deliver(vector, errorCode: nil, kind: .software)
+            return deliver(vector, errorCode: nil, kind: .software, restartAt: instructionStart)
         case let .trap(vector):
-            return deliver(vector, errorCode: nil, kind: .exception)
+            return deliver(vector, errorCode: nil, kind: .exception)  // the instruction completed
         }
     }
 }
