@@ -1,1 +1,101 @@
-print("weave: not yet built")
+import ArgumentParser
+import Foundation
+import Weave
+
+/*W:730 The front door is a declarative command built with
+swift-argument-parser: four subcommands sharing the options that say where
+the project is. Every subcommand first weaves the book in memory and prints
+the diagnostics, one per line, on standard error. `build` and `check` exit
+with a failure status when there are any, and `build` then writes nothing, so
+a broken book is never committed by accident.
+*/
+struct Location: ParsableArguments {
+    @Option(name: .long, help: "The project root: the directory with Sources/, Tests/ and chapters/.")
+    var root: String = "."
+
+    @Option(name: .long, help: "Another directory of sources to weave, relative to the root (repeatable).")
+    var sources: [String] = []
+
+    @Option(name: .long, help: "The directory of chapter files, relative to the root.")
+    var chapters: String = "chapters"
+
+    @Option(name: .long, help: "Where the book goes, relative to the root.")
+    var output: String = "book"
+
+    @Option(name: .long, help: "The book's title.")
+    var title: String = "lguest in Swift"
+
+    var project: Project {
+        Project(root: root, extraSources: sources, chaptersDirectory: chapters, outputDirectory: output, title: title)
+    }
+
+    /// Weaves the project and prints its diagnostics on standard error.
+    func weave() -> Book {
+        let book = project.load()
+        report(book.diagnostics)
+        return book
+    }
+}
+
+func report(_ diagnostics: [Diagnostic]) {
+    let text = diagnostics.map { $0.description + "\n" }.joined()
+    if !text.isEmpty { FileHandle.standardError.write(Data(text.utf8)) }
+}
+
+@main
+struct WeaveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "weave",
+        abstract: "Weave the book from the tagged comments in the sources.",
+        subcommands: [Build.self, Check.self, ChapterText.self, List.self])
+}
+
+struct Build: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write the HTML and Markdown books.")
+    @OptionGroup var location: Location
+
+    func run() throws {
+        let book = location.weave()
+        guard book.diagnostics.isEmpty else { throw ExitCode.failure }
+        let project = location.project
+        try project.write(project.render(book))
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fail on any diagnostic, or when the book on disk differs from what build would write.")
+    @OptionGroup var location: Location
+
+    func run() throws {
+        let book = location.weave()
+        let project = location.project
+        let stale = project.differences(from: project.render(book))
+        report(stale)
+        guard book.diagnostics.isEmpty, stale.isEmpty else { throw ExitCode.failure }
+    }
+}
+
+struct ChapterText: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "chapter", abstract: "Print one chapter as plain text.")
+    @OptionGroup var location: Location
+    @Argument(help: "The chapter's letter, such as G.") var letter: String
+
+    func run() throws {
+        let book = location.weave()
+        guard let text = book.plainText(ofChapter: letter) else {
+            throw ValidationError("no chapter has the letter '\(letter)'")
+        }
+        print(text, terminator: "")
+    }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print every section with its tag, file and lines.")
+    @OptionGroup var location: Location
+
+    func run() throws {
+        print(location.weave().listing(), terminator: "")
+    }
+}
+/*:*/

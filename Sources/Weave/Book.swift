@@ -1,0 +1,194 @@
+/*W:310 Assembly is where the parts meet and where most mistakes become
+visible. The book is built from three kinds of input: the chapter files, the
+source files with their sections, and the test files whose function names
+point at sections. From them we make, in this order:
+
+1. the chapters, sorted by their `order` field, with a diagnostic for a
+   chapter file without fields, and for two chapters claiming the same letter
+   or the same place;
+2. the sections, with a diagnostic for a tag used twice (naming both places,
+   so the author can choose which one to renumber) and for a tag whose letter
+   no chapter claims;
+3. the mentions: every tag named in prose or in an introduction must be
+   defined somewhere, or the link in the book would lead nowhere.
+
+Inputs are sorted by path before anything else happens, so "first" and
+"second" in a duplicate report mean the same thing on every machine, and the
+book comes out byte for byte the same. Sections with problems are left out
+of the book, but the diagnostics still name them.
+*/
+/// A file handed to the weaver: its path relative to the project root, and its text.
+public struct InputFile: Sendable {
+    public var path: String
+    public var text: String
+    public init(path: String, text: String) {
+        self.path = path
+        self.text = text
+    }
+}
+
+/// Everything weave knows about the project: chapters, sections in book order, tests, problems.
+public struct Book: Sendable {
+    /// The chapters in book order.
+    public let chapters: [Chapter]
+    /// The sections in book order: by chapter order, then by number.
+    public let sections: [Section]
+    /// The files that sections come from, by path.
+    public let files: [String: ParsedFile]
+    /// Names of the test functions that exercise each section.
+    public let tests: [Tag: [String]]
+    /// Every problem, sorted by file and position.
+    public let diagnostics: [Diagnostic]
+
+    /// Weaves `sources` (Swift, C and assembly files; others are ignored) under the chapters
+    /// in `chapterFiles`. Test functions are looked for in the Swift files under `Tests/`.
+    public init(sources: [InputFile], chapterFiles: [InputFile]) {
+        var diagnostics: [Diagnostic] = []
+        let chapters = Book.chapters(chapterFiles.sorted { $0.path < $1.path }, &diagnostics)
+        let letters = Set(chapters.map(\.letter))
+        let order = Dictionary(uniqueKeysWithValues: chapters.enumerated().map { ($1.letter, $0) })
+
+        var files: [String: ParsedFile] = [:]
+        var defined: [Tag: Section] = [:]
+        var sections: [Section] = []
+        var tests: [Tag: [String]] = [:]
+        for input in sources.sorted(by: { $0.path < $1.path }) {
+            guard let language = SourceLanguage(path: input.path) else { continue }
+            let file = ParsedFile(path: input.path, language: language, text: input.text)
+            let found = Extractor.sections(in: file)
+            diagnostics += found.diagnostics
+            for section in found.sections {
+                if let first = defined[section.tag] {
+                    let (line, column) = files[first.file, default: file].lines.position(of: first.tagOffset)
+                    diagnostics.append(file.diagnostic(at: section.tagOffset - 2,
+                        "duplicate tag \(section.tag); first defined at \(first.file):\(line):\(column)"))
+                } else if !letters.contains(section.tag.letter) {
+                    diagnostics.append(file.diagnostic(at: section.tagOffset,
+                        "no chapter has the letter \(section.tag.letterString) of tag \(section.tag); add one to chapters/"))
+                } else {
+                    defined[section.tag] = section
+                    sections.append(section)
+                }
+            }
+            if !found.sections.isEmpty { files[file.path] = file }
+            if input.path.hasPrefix("Tests/"), language == .swift {
+                for (tag, name) in Book.testFunctions(in: file, letters: letters) { tests[tag, default: []].append(name) }
+            }
+        }
+        sections.sort { (order[$0.tag.letter] ?? 0, $0.tag.number) < (order[$1.tag.letter] ?? 0, $1.tag.number) }
+        self.chapters = chapters
+        self.sections = sections
+        self.files = files
+        self.tests = tests.mapValues { Array(Set($0)).sorted() }
+        diagnostics += Book.brokenMentions(chapters: chapters, sections: sections, files: files, letters: letters,
+                                          defined: Set(defined.keys))
+        self.diagnostics = Array(Set(diagnostics)).sorted {
+            ($0.file, $0.line, $0.column, $0.message) < ($1.file, $1.line, $1.column, $1.message)
+        }
+    }
+    /*:*/
+
+    private static func chapters(_ inputs: [InputFile], _ diagnostics: inout [Diagnostic]) -> [Chapter] {
+        var chapters: [Chapter] = []
+        for input in inputs where input.path.hasSuffix(".md") {
+            switch Chapter.parse(path: input.path, text: input.text) {
+            case .failure(let problem):
+                diagnostics.append(problem)
+            case .success(let chapter):
+                if let other = chapters.first(where: { $0.letter == chapter.letter }) {
+                    diagnostics.append(Diagnostic(file: chapter.file, line: 1, column: 1,
+                        message: "chapter letter \(chapter.letterString) is already used by \(other.file)"))
+                } else if let other = chapters.first(where: { $0.order == chapter.order }) {
+                    diagnostics.append(Diagnostic(file: chapter.file, line: 1, column: 1,
+                        message: "chapter order \(chapter.order) is already used by \(other.file)"))
+                } else {
+                    chapters.append(chapter)
+                }
+            }
+        }
+        return chapters.sorted { $0.order < $1.order }
+    }
+
+    /*W:320 Tests are found by name. A test function whose name is a
+    lowercase tag followed by an underscore, like `w320_testsAreFoundByName`,
+    exercises that section, and the book then prints the command that runs
+    it. We read the names from the tokens of the files under Tests/: the word
+    after the keyword `func`. Going through the lexer means a name quoted in
+    a string or a comment does not count, and neither XCTest's `test...`
+    convention nor any framework's macros need to be understood.
+    */
+    static func testFunctions(in file: ParsedFile, letters: Set<UInt8>) -> [(Tag, String)] {
+        var found: [(Tag, String)] = []
+        var afterFunc = false
+        for token in file.lexed.tokens where token.kind != .lineComment && token.kind != .blockComment {
+            let name = file.bytes[token.range]
+            defer { afterFunc = token.kind == .keyword && name.elementsEqual("func".utf8) }
+            guard afterFunc, token.kind == .identifier, let tag = testTag(Array(name)), letters.contains(tag.letter) else {
+                continue
+            }
+            found.append((tag, String(decoding: name, as: UTF8.self)))
+        }
+        return found
+    }
+
+    /// The tag a test name starts with (`w320_...` gives W:320), written the canonical way.
+    static func testTag(_ name: [UInt8]) -> Tag? {
+        guard let first = name.first, first.isASCIILower else { return nil }
+        let digits = name.dropFirst().prefix(while: \.isASCIIDigit)
+        guard (1...6).contains(digits.count), name.count > digits.count + 1,
+              name[digits.count + 1] == UInt8(ascii: "_") else { return nil }
+        let number = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        let tag = Tag(letter: first - 32, number: number)
+        return name.starts(with: Array(tag.anchor.utf8)) ? tag : nil
+    }
+    /*:*/
+}
+
+extension Book {
+    /// The chapter that holds `tag`, if any.
+    public func chapter(of tag: Tag) -> Chapter? {
+        chapters.first { $0.letter == tag.letter }
+    }
+
+    /// The sections of `chapter`, in order.
+    public func sections(of chapter: Chapter) -> [Section] {
+        sections.filter { $0.tag.letter == chapter.letter }
+    }
+
+    /// Every tag mentioned in prose or in an introduction that no section defines.
+    static func brokenMentions(chapters: [Chapter], sections: [Section], files: [String: ParsedFile],
+                               letters: Set<UInt8>, defined: Set<Tag>) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        func check(_ markdown: String, origins: [Int], report: (Int, String) -> Diagnostic) {
+            let missing = MarkdownTree(markdown).linkTags(letters: letters) { defined.contains($0) ? "" : nil }
+            guard !missing.isEmpty else { return }
+            let mentions = Tag.mentions(in: markdown, letters: letters)
+            for tag in Set(missing).sorted() {
+                let offset = mentions.first { $0.tag == tag }?.offset ?? 0
+                found.append(report(fileOffset(offset, in: markdown, origins: origins),
+                                    "\(tag) is mentioned but no section defines it"))
+            }
+        }
+        for section in sections {
+            guard let file = files[section.file] else { continue }
+            check(section.prose, origins: section.proseOrigins) { file.diagnostic(at: $0, $1) }
+        }
+        for chapter in chapters {
+            check(chapter.introduction, origins: chapter.origins) { chapter.diagnostic(at: $0, $1) }
+        }
+        return found
+    }
+
+    /// Maps a byte offset in extracted Markdown to the file offset it came from.
+    static func fileOffset(_ offset: Int, in markdown: String, origins: [Int]) -> Int {
+        let bytes = Array(markdown.utf8)
+        var line = 0
+        var lineStart = 0
+        for index in 0..<min(offset, bytes.count) where bytes[index] == UInt8(ascii: "\n") {
+            line += 1
+            lineStart = index + 1
+        }
+        guard line < origins.count else { return origins.last ?? 0 }
+        return origins[line] + (offset - lineStart)
+    }
+}

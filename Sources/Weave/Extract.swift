@@ -1,0 +1,199 @@
+/*W:100 With the tokens in hand, finding sections is a walk over the block
+comments of a file, in order, with one piece of state: the section that is
+currently *open*, if any.
+
+A comment whose first bytes after the opener are a tag starts a section.
+If that same comment ends with the *story marker*, a colon just before the
+closing star-slash (the chapter introduction spells all the markers out), the
+section is *prose only*: a paragraph of story with no code. Otherwise the
+section stays open, and everything after the comment belongs to it until
+some later block comment that ends with the story marker. That comment is
+shown as the last lines of the excerpt, the way the original printed it,
+unless it is the bare marker with nothing in it, which only ends the excerpt
+and is never shown. Comments that close the ordinary way are just code: a
+section can explain a function with remarks inside it, and they stay in the
+excerpt.
+
+Two more rules make the walk total. A new tag while a section is open ends
+the open one just before the new tag's comment, so consecutive sections need
+no end markers between them. And a section still open when the file ends is
+an error: the author forgot the marker, and guessing where the excerpt should
+stop would hide that. */
+/// A source file as weave reads it: its path, bytes and tokens.
+public struct ParsedFile: Sendable {
+    public let path: String
+    public let language: SourceLanguage
+    public let bytes: [UInt8]
+    public let lexed: LexedFile
+    let lines: LineTable
+
+    /// Lexes `text`, the contents of the file at `path` (relative to the project root).
+    public init(path: String, language: SourceLanguage, text: String) {
+        self.path = path
+        self.language = language
+        self.bytes = Array(text.utf8)
+        self.lexed = Lexer.lex(bytes, as: language)
+        self.lines = LineTable(bytes)
+    }
+
+    func diagnostic(at offset: Int, _ message: String) -> Diagnostic {
+        let (line, column) = lines.position(of: offset)
+        return Diagnostic(file: path, line: line, column: column, message: message)
+    }
+}
+
+/// One tagged section: its prose, and the code it explains unless it is prose only.
+public struct Section: Sendable {
+    public let tag: Tag
+    /// The file the section comes from.
+    public let file: String
+    /// The title given on the tag's own line, when that line is followed by a blank line.
+    public let title: String?
+    /// The commentary, as clean Markdown.
+    public let prose: String
+    /// Where each line of `prose` starts in the file, for diagnostics about the prose.
+    let proseOrigins: [Int]
+    /// Byte offset of the tag in its file.
+    let tagOffset: Int
+    /// The excerpt of code, one byte range per line, already dedented; empty when prose only.
+    public let codeLines: [Range<Int>]
+    /// The file's lines from the tag to the last line of the section.
+    public let lines: ClosedRange<Int>
+}
+
+enum Extractor {
+    private struct Opening {
+        var tag: Tag
+        var comment: Range<Int>
+        var tagEnd: Int
+    }
+
+    /// Finds every section of `file`, and the problems with them.
+    static func sections(in file: ParsedFile) -> (sections: [Section], diagnostics: [Diagnostic]) {
+        var sections: [Section] = []
+        var diagnostics = file.lexed.problems.map { file.diagnostic(at: $0.offset, $0.message) }
+        var open: Opening?
+        let bytes = file.bytes
+        for token in file.lexed.tokens where token.kind == .blockComment {
+            let comment = token.range
+            let closesStory = comment.count >= 5 && ends(bytes, comment, with: ":*/")
+            if let (tag, tagEnd) = Tag.scan(bytes, at: comment.lowerBound + 2), tagEnd <= comment.upperBound {
+                if let previous = open {
+                    let end = lineStartIfAlone(bytes, comment.lowerBound)
+                    sections.append(section(previous, in: file, code: previous.comment.upperBound..<end))
+                }
+                open = Opening(tag: tag, comment: comment, tagEnd: tagEnd)
+                if closesStory {
+                    sections.append(section(open!, in: file, code: nil))
+                    open = nil
+                }
+            } else if closesStory, let opening = open {
+                let bare = comment.count == 5
+                let end = bare ? lineStartIfAlone(bytes, comment.lowerBound) : comment.upperBound
+                let last = file.lines.line(of: comment.upperBound - 1)
+                sections.append(section(opening, in: file, code: opening.comment.upperBound..<max(end, opening.comment.upperBound), lastLine: last))
+                open = nil
+            }
+        }
+        if let opening = open {
+            diagnostics.append(file.diagnostic(at: opening.comment.lowerBound,
+                "section \(opening.tag) is still open at the end of the file; end it with a comment that closes with ':*/'"))
+            sections.append(section(opening, in: file, code: opening.comment.upperBound..<bytes.count))
+        }
+        return (sections, diagnostics)
+    }
+    /*:*/
+
+    private static func ends(_ bytes: [UInt8], _ range: Range<Int>, with suffix: String) -> Bool {
+        let tail = Array(suffix.utf8)
+        guard range.count >= tail.count else { return false }
+        return bytes[(range.upperBound - tail.count)..<range.upperBound].elementsEqual(tail)
+    }
+
+    /// `offset`, moved back to the start of its line when only white space precedes it there.
+    private static func lineStartIfAlone(_ bytes: [UInt8], _ offset: Int) -> Int {
+        var start = offset
+        while start > 0, bytes[start - 1].isHorizontalSpace { start -= 1 }
+        return start == 0 || bytes[start - 1] == UInt8(ascii: "\n") ? start : offset
+    }
+
+    private static func section(_ opening: Opening, in file: ParsedFile, code: Range<Int>?, lastLine: Int? = nil) -> Section {
+        let comment = opening.comment
+        let closer = ends(file.bytes, comment, with: ":*/") ? 3 : (ends(file.bytes, comment, with: "*/") ? 2 : 0)
+        let bodyEnd = max(opening.tagEnd, comment.upperBound - closer)
+        let prose = Prose(file: file, body: opening.tagEnd..<bodyEnd)
+        let codeLines = code.map { excerpt(file, $0) } ?? []
+        let firstLine = file.lines.line(of: comment.lowerBound)
+        var endLine = lastLine ?? file.lines.line(of: max(comment.upperBound - 1, comment.lowerBound))
+        if lastLine == nil, let lastCode = codeLines.last {
+            endLine = max(endLine, file.lines.line(of: lastCode.lowerBound))
+        }
+        return Section(tag: opening.tag, file: file.path, title: prose.title, prose: prose.markdown,
+                       proseOrigins: prose.origins, tagOffset: comment.lowerBound + 2,
+                       codeLines: codeLines, lines: firstLine...endLine)
+    }
+}
+
+/*W:110 The excerpt of code is cut by whole lines. It starts on the line
+after the opening comment (or right after the comment, if code follows it on
+the same line), and it ends before the line of a bare end marker, or with the
+line of a closing comment that has words in it. Blank lines at either end are
+dropped.
+
+Code in the middle of a type is indented, and an excerpt that kept that
+indentation would drift to the right of the page for no reason. So we remove
+the white space that every non-blank line shares. The excerpt is kept as byte
+ranges of the file rather than as a copy of its text: the highlighter then
+paints it with the tokens of the whole file, so an excerpt that begins inside
+a multi-line string is still painted as a string.
+*/
+extension Extractor {
+    static func excerpt(_ file: ParsedFile, _ code: Range<Int>) -> [Range<Int>] {
+        let bytes = file.bytes
+        guard !code.isEmpty else { return [] }
+        var ranges: [Range<Int>] = []
+        var firstPartial = false
+        for line in file.lines.line(of: code.lowerBound)...file.lines.line(of: max(code.upperBound - 1, code.lowerBound)) {
+            let whole = file.lines.range(ofLine: line, in: bytes)
+            let start = max(whole.lowerBound, code.lowerBound)
+            let end = min(whole.upperBound, code.upperBound)
+            if start > whole.lowerBound, ranges.isEmpty {
+                if bytes[start..<max(start, end)].allSatisfy(\.isHorizontalSpace) { continue }
+                firstPartial = true
+            }
+            ranges.append(start..<max(start, end))
+        }
+        while let first = ranges.first, isBlank(bytes, first) { ranges.removeFirst(); firstPartial = false }
+        while let last = ranges.last, isBlank(bytes, last) { ranges.removeLast() }
+        return dedent(bytes, ranges.map { trimTrailingSpace(bytes, $0) }, skippingFirst: firstPartial)
+    }
+
+    private static func isBlank(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        bytes[range].allSatisfy { $0.isHorizontalSpace || $0 == UInt8(ascii: "\r") }
+    }
+
+    private static func trimTrailingSpace(_ bytes: [UInt8], _ range: Range<Int>) -> Range<Int> {
+        var end = range.upperBound
+        while end > range.lowerBound, bytes[end - 1].isHorizontalSpace || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        return range.lowerBound..<end
+    }
+
+    /// Removes the leading white space shared by every non-blank line.
+    private static func dedent(_ bytes: [UInt8], _ ranges: [Range<Int>], skippingFirst: Bool) -> [Range<Int>] {
+        var common: [UInt8]?
+        for (index, range) in ranges.enumerated() where !(index == 0 && skippingFirst) && !range.isEmpty {
+            let indent = Array(bytes[range].prefix(while: \.isHorizontalSpace))
+            if let shared = common {
+                common = Array(zip(shared, indent).prefix(while: { $0 == $1 }).map(\.0))
+            } else {
+                common = indent
+            }
+        }
+        let width = common?.count ?? 0
+        return ranges.enumerated().map { index, range in
+            if index == 0 && skippingFirst || range.isEmpty { return range }
+            return (range.lowerBound + width)..<range.upperBound
+        }
+    }
+}
+/*:*/

@@ -1,0 +1,188 @@
+/*W:610 The HTML book is a handful of static pages that open straight from
+the disk: no server, no network, no fonts or scripts from anywhere else. There
+is an index with the whole table of contents, one page per chapter, and one
+line-numbered page per source file that has sections in it.
+
+Every page carries the same sidebar, listing the chapters and, for the
+chapter you are in, its sections; a search box sits on top of it (W:630).
+Each section is an HTML `section` whose `id` is its anchor, so `guest.html#g037`
+lands on it and a mention in prose can link to it. Above the first section
+from a new file, a small `[ file ]` label says where we are, as the original's
+printouts did. Below each excerpt, a link opens the exact lines in the source
+page, and the test command tells the reader how to check their understanding.
+*/
+struct HTMLBook {
+    let book: Book
+    let title: String
+    /// Chapter page of every section, by tag, for links.
+    private let pages: [Tag: String]
+
+    init(book: Book, title: String) {
+        self.book = book
+        self.title = title
+        var pages: [Tag: String] = [:]
+        for section in book.sections {
+            if let chapter = book.chapter(of: section.tag) { pages[section.tag] = chapter.slug + ".html" }
+        }
+        self.pages = pages
+    }
+
+    /// Every file of the HTML book, sorted by path.
+    func files() -> [OutputFile] {
+        var files = [
+            OutputFile(path: "index.html", contents: indexPage()),
+            OutputFile(path: "style.css", contents: HTMLAssets.styleSheet),
+            OutputFile(path: "search.js", contents: searchScript()),
+        ]
+        for (index, chapter) in book.chapters.enumerated() {
+            files.append(OutputFile(path: chapter.slug + ".html", contents: chapterPage(chapter, at: index)))
+        }
+        for path in book.files.keys.sorted() {
+            guard let file = book.files[path] else { continue }
+            files.append(OutputFile(path: HTMLBook.sourcePage(path), contents: sourcePage(file)))
+        }
+        return files.sorted { $0.path < $1.path }
+    }
+
+    /// The page of a source file, under src/; `..` segments are renamed so the page stays inside the book.
+    static func sourcePage(_ path: String) -> String {
+        "src/" + path.split(separator: "/").map { $0 == ".." ? "__" : String($0) }.joined(separator: "/") + ".html"
+    }
+
+    /// Renders `markdown` with its mentions linked; `page` is the page the HTML goes on.
+    private func prose(_ markdown: String, on page: String) -> String {
+        let tree = MarkdownTree(markdown)
+        _ = tree.linkTags(letters: book.letters) { tag in
+            guard let target = pages[tag] else { return nil }
+            return (target == page ? "" : target) + "#" + tag.anchor
+        }
+        return tree.html()
+    }
+
+    private func page(title pageTitle: String, current: Chapter?, body: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <meta name="color-scheme" content="light dark">
+        <title>\(escapeHTML(pageTitle))</title>
+        <link rel="stylesheet" href="style.css">
+        <script src="search.js" defer></script>
+        </head>
+        <body>
+        \(sidebar(current: current))
+        <main>
+        \(body)
+        </main>
+        </body>
+        </html>
+
+        """
+    }
+    /*:*/
+
+    private func sidebar(current: Chapter?) -> String {
+        var html = """
+            <nav class="sidebar" aria-label="Chapters">
+            <a class="book-title" href="index.html">\(escapeHTML(title))</a>
+            <div class="search"><input type="search" id="search" placeholder="Search the book" \
+            aria-label="Search the book" autocomplete="off"><ol id="results" hidden></ol></div>
+            <ol class="chapters">
+
+            """
+        for chapter in book.chapters {
+            let isCurrent = chapter.letter == current?.letter
+            html += "<li\(isCurrent ? " class=\"current\"" : "")><a href=\"\(chapter.slug).html\"\(isCurrent ? " aria-current=\"page\"" : "")>"
+            html += "<span class=\"letter\">\(chapter.letterString)</span> \(escapeHTML(chapter.title))</a>"
+            if isCurrent {
+                let views = book.views(of: chapter)
+                if !views.isEmpty {
+                    html += "\n<ol class=\"sections\">\n"
+                    for view in views {
+                        html += "<li><a href=\"#\(view.section.tag.anchor)\"><span class=\"tag\">\(view.section.tag)</span> "
+                        html += "\(escapeHTML(view.listTitle))</a></li>\n"
+                    }
+                    html += "</ol>"
+                }
+            }
+            html += "</li>\n"
+        }
+        return html + "</ol>\n</nav>"
+    }
+
+    private func indexPage() -> String {
+        var body = "<article>\n<h1>\(escapeHTML(title))</h1>\n"
+        body += "<p class=\"lede\">A book woven from the sources: every section below is a comment in the code, "
+        body += "shown with the code it explains. Appendix W tells how.</p>\n"
+        for chapter in book.chapters {
+            body += "<h2><a href=\"\(chapter.slug).html\"><span class=\"letter\">\(chapter.letterString)</span> "
+            body += "\(escapeHTML(chapter.title))</a></h2>\n"
+            let views = book.views(of: chapter)
+            if views.isEmpty {
+                body += "<p class=\"pending\">Sections still to come.</p>\n"
+                continue
+            }
+            body += "<ol class=\"toc\">\n"
+            for view in views {
+                body += "<li><a href=\"\(chapter.slug).html#\(view.section.tag.anchor)\"><span class=\"tag\">\(view.section.tag)</span> "
+                body += "\(escapeHTML(view.listTitle))</a></li>\n"
+            }
+            body += "</ol>\n"
+        }
+        body += "</article>\n" + pager(previous: nil, next: book.chapters.first)
+        return page(title: title, current: nil, body: body)
+    }
+
+    private func pager(previous: Chapter?, next: Chapter?) -> String {
+        var html = "<nav class=\"pager\" aria-label=\"Previous and next\">"
+        if let previous {
+            html += "<a class=\"previous\" href=\"\(previous.slug).html\">← \(escapeHTML(previous.title))</a>"
+        } else {
+            html += "<a class=\"previous\" href=\"index.html\">← Contents</a>"
+        }
+        if let next { html += "<a class=\"next\" href=\"\(next.slug).html\">\(escapeHTML(next.title)) →</a>" }
+        return html + "</nav>"
+    }
+
+    private func chapterPage(_ chapter: Chapter, at index: Int) -> String {
+        let page = chapter.slug + ".html"
+        let previous = index > 0 ? book.chapters[index - 1] : nil
+        let next = index + 1 < book.chapters.count ? book.chapters[index + 1] : nil
+        var body = pager(previous: previous, next: next) + "\n<article>\n"
+        body += "<h1><span class=\"letter\">\(chapter.letterString)</span> \(escapeHTML(chapter.title))</h1>\n"
+        body += prose(chapter.introduction, on: page)
+        let views = book.views(of: chapter)
+        if views.isEmpty {
+            body += "<p class=\"pending\">The sections of this chapter are still to come.</p>\n"
+        }
+        var lastFile: String?
+        for view in views {
+            body += section(view, on: page, showFile: view.section.file != lastFile)
+            lastFile = view.section.file
+        }
+        body += "</article>\n" + pager(previous: previous, next: next)
+        return self.page(title: "\(chapter.title) · \(title)", current: chapter, body: body)
+    }
+
+    private func section(_ view: SectionView, on page: String, showFile: Bool) -> String {
+        let section = view.section
+        let anchor = section.tag.anchor
+        var html = "<section class=\"section\" id=\"\(anchor)\">\n"
+        if showFile { html += "<p class=\"file\">[ \(escapeHTML(section.file)) ]</p>\n" }
+        html += "<h2><a class=\"tag\" href=\"#\(anchor)\">\(section.tag)</a>"
+        if let title = section.title { html += " \(inlineHTML(title))" }
+        html += "</h2>\n" + prose(section.prose, on: page)
+        if !section.codeLines.isEmpty, let file = book.files[section.file] {
+            let code = file.highlighted(section.codeLines).joined(separator: "\n")
+            html += "<pre class=\"code\"><code class=\"language-\(file.language.fenceName)\">\(code)</code></pre>\n"
+        }
+        html += "<p class=\"meta\"><a class=\"source\" href=\"\(HTMLBook.sourcePage(section.file))#\(anchor)\">"
+        html += "\(escapeHTML(section.file)), \(view.linesText)</a>"
+        if let command = view.testCommand {
+            html += " <span class=\"tests\">Exercises (\(view.testCount)): <code>\(command)</code></span>"
+        }
+        return html + "</p>\n</section>\n"
+    }
+}

@@ -1,0 +1,85 @@
+/*W:620 A section's source link goes to a copy of its file, painted and
+numbered, in book/html/src/. Every line there has its own anchor (`#L42`),
+and every section is wrapped in a block whose anchor is the section's own
+(`#w620`). The link under an excerpt aims at that block, and the stylesheet
+shades whichever block is the target of the address, so following the link
+shows exactly the lines of the section, with no script involved. A small
+label at the top of each block leads back to the section in the book.
+*/
+extension HTMLBook {
+    func sourcePage(_ file: ParsedFile) -> String {
+        let pagePath = HTMLBook.sourcePage(file.path)
+        let up = String(repeating: "../", count: pagePath.utf8.filter { $0 == UInt8(ascii: "/") }.count)
+        let sections = book.sections.filter { $0.file == file.path }.sorted { $0.lines.lowerBound < $1.lines.lowerBound }
+        let lineCount = file.lines.lineCount
+        let code = file.highlighted((1...lineCount).map { file.lines.range(ofLine: $0, in: file.bytes) })
+        var html = """
+            <!DOCTYPE html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <meta name="color-scheme" content="light dark">
+            <title>\(escapeHTML(file.path)) · \(escapeHTML(title))</title>
+            <link rel="stylesheet" href="\(up)style.css">
+            </head>
+            <body class="source-page">
+            <header class="source-header"><a href="\(up)index.html">\(escapeHTML(title))</a> › \(escapeHTML(file.path))</header>
+            <div class="listing">
+
+            """
+        var next = 0
+        var openUntil: Int?
+        for line in 1...lineCount {
+            if let end = openUntil, line > end {
+                html += "</div>\n"
+                openUntil = nil
+            }
+            if next < sections.count, sections[next].lines.lowerBound == line {
+                if openUntil != nil { html += "</div>\n" }
+                let section = sections[next]
+                let chapter = book.chapter(of: section.tag).map { $0.slug + ".html" } ?? "index.html"
+                html += "<div class=\"range\" id=\"\(section.tag.anchor)\">"
+                html += "<a class=\"back\" href=\"\(up)\(chapter)#\(section.tag.anchor)\">\(section.tag) in the book</a>\n"
+                openUntil = section.lines.upperBound
+                next += 1
+            }
+            html += "<div class=\"line\" id=\"L\(line)\"><a class=\"ln\" href=\"#L\(line)\">\(line)</a>"
+            html += "<code>\(code[line - 1])</code></div>\n"
+        }
+        if openUntil != nil { html += "</div>\n" }
+        return html + "</div>\n</body>\n</html>\n"
+    }
+    /*:*/
+
+    /*W:630 Search has to work from a page opened straight from the disk,
+    where a browser will not let a script fetch another file. So the index
+    travels as a script of its own, search.js, which every page loads: one
+    entry per chapter and per section, with its tag, title, page and the plain
+    words of its prose. Typing in the box keeps the entries that contain every
+    word typed, puts those whose tag or title match first, and shows the first
+    twenty; Enter follows the first result. The results are built as DOM nodes
+    with their text set as text, so nothing in the index is ever parsed as
+    HTML.
+    */
+    func searchScript() -> String {
+        var entries: [String] = []
+        for chapter in book.chapters {
+            let words = MarkdownTree(chapter.introduction).plainText()
+            entries.append("[\(javaScriptString(chapter.letterString)),\(javaScriptString(chapter.title)),"
+                + "\(javaScriptString(chapter.slug + ".html")),\(javaScriptString(chapter.title)),\(javaScriptString(words))]")
+        }
+        for chapter in book.chapters {
+            for view in book.views(of: chapter) {
+                let section = view.section
+                let words = MarkdownTree(section.prose).plainText()
+                entries.append("[\(javaScriptString(section.tag.description)),\(javaScriptString(view.listTitle)),"
+                    + "\(javaScriptString(chapter.slug + ".html#" + section.tag.anchor)),"
+                    + "\(javaScriptString(chapter.title)),\(javaScriptString(words))]")
+            }
+        }
+        return "// The search index of the book and the code that searches it; written by weave.\n"
+            + "const WEAVE_INDEX = [\n" + entries.joined(separator: ",\n") + "\n];\n" + HTMLAssets.searchCode
+    }
+    /*:*/
+}

@@ -1,0 +1,83 @@
+/*W:500 Code in the book is painted by the same tokens that found the
+sections (W:030). The painter walks the lines it is asked for and the tokens
+in step, cutting a token where a line ends (a multi-line string or comment
+is painted line by line), and wraps each token in a `span` whose class names
+its kind: `k` for keywords, `s` for strings, `c` for comments, `n` for
+numbers, `a` for attributes, `d` for directives and `t` for type names. The
+colours themselves live in the stylesheet, once for light pages and once for
+dark ones. Everything else is escaped and copied as it is.
+*/
+extension ParsedFile {
+    /// The HTML class that paints a token of `kind`, or nil for plain names.
+    static func cssClass(_ kind: Token.Kind) -> String? {
+        switch kind {
+        case .blockComment, .lineComment: "c"
+        case .string: "s"
+        case .number: "n"
+        case .keyword: "k"
+        case .attribute: "a"
+        case .directive: "d"
+        case .type: "t"
+        case .identifier: nil
+        }
+    }
+
+    /// Each of `ranges` (in increasing order, within the file) as highlighted, escaped HTML.
+    func highlighted(_ ranges: [Range<Int>]) -> [String] {
+        let tokens = lexed.tokens
+        var next = firstToken(endingAfter: ranges.first?.lowerBound ?? 0)
+        return ranges.map { range in
+            while next < tokens.count, tokens[next].range.upperBound <= range.lowerBound { next += 1 }
+            var html: [UInt8] = []
+            var done = range.lowerBound
+            var index = next
+            while index < tokens.count, tokens[index].range.lowerBound < range.upperBound {
+                let token = tokens[index]
+                let start = max(token.range.lowerBound, range.lowerBound)
+                let end = min(token.range.upperBound, range.upperBound)
+                if start > done { appendEscaped(done..<start, to: &html) }
+                if let name = ParsedFile.cssClass(token.kind) {
+                    html += Array("<span class=\"\(name)\">".utf8)
+                    appendEscaped(start..<end, to: &html)
+                    html += Array("</span>".utf8)
+                } else {
+                    appendEscaped(start..<end, to: &html)
+                }
+                done = end
+                index += 1
+            }
+            if done < range.upperBound { appendEscaped(done..<range.upperBound, to: &html) }
+            return String(decoding: html, as: UTF8.self)
+        }
+    }
+
+    /// The index of the first token that ends after `offset`.
+    private func firstToken(endingAfter offset: Int) -> Int {
+        let tokens = lexed.tokens
+        var low = 0
+        var high = tokens.count
+        while low < high {
+            let middle = (low + high) / 2
+            if tokens[middle].range.upperBound <= offset { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    private func appendEscaped(_ range: Range<Int>, to html: inout [UInt8]) {
+        for byte in bytes[range] {
+            switch byte {
+            case UInt8(ascii: "&"): html += Array("&amp;".utf8)
+            case UInt8(ascii: "<"): html += Array("&lt;".utf8)
+            case UInt8(ascii: ">"): html += Array("&gt;".utf8)
+            case UInt8(ascii: "\r"): break
+            default: html.append(byte)
+            }
+        }
+    }
+
+    /// The lines `ranges` as plain text.
+    func text(_ ranges: [Range<Int>]) -> String {
+        ranges.map { String(decoding: bytes[$0], as: UTF8.self) }.joined(separator: "\n")
+    }
+}
+/*:*/

@@ -1,0 +1,103 @@
+/*W:600 Both books are written from one description of what the reader
+should see, so they cannot drift apart. For every section it holds the title
+that lists it, the file and lines it comes from, and the command that runs
+its tests. The renderers add only what their format needs: HTML pages and
+stylesheets, or Markdown files with links that a code host understands.
+
+Every file of the book is produced as a path and its contents in memory,
+sorted by path. Writing the book, and checking that the book on disk is up to
+date (W:700), are then the same list compared two ways.
+*/
+/// One file of the book: its path under the output directory and its contents.
+public struct OutputFile: Hashable, Sendable {
+    public let path: String
+    public let contents: String
+}
+
+/// What the reader sees of each section, shared by the HTML and Markdown books.
+struct SectionView {
+    let section: Section
+    let chapter: Chapter
+    /// The section's name in lists: its title, or the first sentence of its prose.
+    let listTitle: String
+    /// Names of the tests that exercise the section.
+    let tests: [String]
+
+    /// The longest list title before it is cut with an ellipsis.
+    static let maximumListTitle = 72
+
+    init(_ section: Section, chapter: Chapter, tests: [String]) {
+        self.section = section
+        self.chapter = chapter
+        self.tests = tests
+        if let title = section.title {
+            listTitle = MarkdownTree(title).plainText()
+        } else {
+            listTitle = SectionView.firstSentence(MarkdownTree(section.prose).plainText())
+        }
+    }
+
+    /// The first sentence of `text`, cut at a word boundary if it is long.
+    static func firstSentence(_ text: String) -> String {
+        var sentence = ""
+        var previous: Character = " "
+        for character in text {
+            if character == " ", [".", "!", "?", ":"].contains(previous), sentence.count > 1 { break }
+            sentence.append(character)
+            previous = character
+        }
+        if sentence.hasSuffix(":") { sentence.removeLast() }
+        guard sentence.count > maximumListTitle else { return sentence }
+        var cut = String(sentence.prefix(maximumListTitle))
+        if let space = cut.lastIndex(of: " ") { cut = String(cut[..<space]) }
+        return cut + "…"
+    }
+
+    /// `"lines 10–24"`, or `"line 10"`.
+    var linesText: String {
+        let lines = section.lines
+        return lines.count == 1 ? "line \(lines.lowerBound)" : "lines \(lines.lowerBound)–\(lines.upperBound)"
+    }
+
+    /// The command that runs this section's tests, when there are any.
+    var testCommand: String? {
+        tests.isEmpty ? nil : "swift test --filter \(section.tag.anchor)"
+    }
+
+    /// `"1 test"` or `"3 tests"`.
+    var testCount: String { tests.count == 1 ? "1 test" : "\(tests.count) tests" }
+}
+
+extension Book {
+    /// The sections of `chapter`, ready to render.
+    func views(of chapter: Chapter) -> [SectionView] {
+        sections(of: chapter).map { SectionView($0, chapter: chapter, tests: tests[$0.tag] ?? []) }
+    }
+
+    /// All chapter letters, for recognising mentions.
+    var letters: Set<UInt8> { Set(chapters.map(\.letter)) }
+
+    /// Whether a section with `tag` is in the book.
+    func defines(_ tag: Tag) -> Bool {
+        sections.contains { $0.tag == tag }
+    }
+}
+/*:*/
+
+/// Quotes `text` as a JavaScript string literal that is also safe inside HTML.
+func javaScriptString(_ text: String) -> String {
+    var quoted = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": quoted += "\\\""
+        case "\\": quoted += "\\\\"
+        case "\n": quoted += "\\n"
+        case "<": quoted += "\\u003c"
+        case "\u{2028}": quoted += "\\u2028"
+        case "\u{2029}": quoted += "\\u2029"
+        case _ where scalar.value < 0x20: quoted += " "
+        default: quoted.unicodeScalars.append(scalar)
+        }
+    }
+    return quoted + "\""
+}
