@@ -155,10 +155,11 @@ extension Extractor {
         var firstPartial = false
         for line in file.lines.line(of: code.lowerBound)...file.lines.line(of: max(code.upperBound - 1, code.lowerBound)) {
             let whole = file.lines.range(ofLine: line, in: bytes)
-            let start = max(whole.lowerBound, code.lowerBound)
+            var start = max(whole.lowerBound, code.lowerBound)
             let end = min(whole.upperBound, code.upperBound)
             if start > whole.lowerBound, ranges.isEmpty {
-                if bytes[start..<max(start, end)].allSatisfy(\.isHorizontalSpace) { continue }
+                while start < end, bytes[start].isHorizontalSpace { start += 1 }
+                if start >= end { continue }
                 firstPartial = true
             }
             ranges.append(start..<max(start, end))
