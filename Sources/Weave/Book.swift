@@ -172,6 +172,9 @@ extension Book {
         for section in sections {
             guard let file = files[section.file] else { continue }
             check(section.prose, origins: section.proseOrigins) { file.diagnostic(at: $0, $1) }
+            if let title = section.title, let offset = section.titleOffset {
+                check(title, origins: [offset]) { file.diagnostic(at: $0, $1) }
+            }
         }
         for chapter in chapters {
             check(chapter.introduction, origins: chapter.origins) { chapter.diagnostic(at: $0, $1) }

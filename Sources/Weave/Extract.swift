@@ -49,6 +49,8 @@ public struct Section: Sendable {
     public let file: String
     /// The title given on the tag's own line, when that line is followed by a blank line.
     public let title: String?
+    /// Byte offset in the file where the title starts.
+    let titleOffset: Int?
     /// The commentary, as clean Markdown.
     public let prose: String
     /// Where each line of `prose` starts in the file, for diagnostics about the prose.
@@ -128,7 +130,7 @@ enum Extractor {
         if lastLine == nil, let lastCode = codeLines.last {
             endLine = max(endLine, file.lines.line(of: lastCode.lowerBound))
         }
-        return Section(tag: opening.tag, file: file.path, title: prose.title, prose: prose.markdown,
+        return Section(tag: opening.tag, file: file.path, title: prose.title, titleOffset: prose.titleOrigin, prose: prose.markdown,
                        proseOrigins: prose.origins, tagOffset: comment.lowerBound + 2,
                        codeLines: codeLines, lines: firstLine...endLine)
     }

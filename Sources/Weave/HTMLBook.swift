@@ -59,6 +59,12 @@ struct HTMLBook {
         return tree.html()
     }
 
+    /// The inside of a single paragraph of HTML, as a heading wants it.
+    static func stripParagraph(_ html: String) -> String {
+        guard html.hasPrefix("<p>"), html.hasSuffix("</p>\n") else { return html }
+        return String(html.dropFirst(3).dropLast(5))
+    }
+
     private func page(title pageTitle: String, current: Chapter?, body: String) -> String {
         """
         <!DOCTYPE html>
@@ -172,7 +178,7 @@ struct HTMLBook {
         var html = "<section class=\"section\" id=\"\(anchor)\">\n"
         if showFile { html += "<p class=\"file\">[ \(escapeHTML(section.file)) ]</p>\n" }
         html += "<h2><a class=\"tag\" href=\"#\(anchor)\">\(section.tag)</a>"
-        if let title = section.title { html += " \(inlineHTML(title))" }
+        if let title = section.title { html += " " + HTMLBook.stripParagraph(prose(title, on: page)) }
         html += "</h2>\n" + prose(section.prose, on: page)
         if !section.codeLines.isEmpty, let file = book.files[section.file] {
             let code = file.highlighted(section.codeLines).joined(separator: "\n")

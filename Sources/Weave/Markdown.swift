@@ -181,15 +181,6 @@ final class MarkdownTree {
     }
 }
 
-/// Renders a line of Markdown, such as a title, as inline HTML.
-func inlineHTML(_ markdown: String) -> String {
-    let html = MarkdownTree(markdown).html()
-    if html.hasPrefix("<p>"), html.hasSuffix("</p>\n") {
-        return String(html.dropFirst(3).dropLast(5))
-    }
-    return escapeHTML(markdown)
-}
-
 /// Escapes the five characters that matter in HTML text and attributes.
 func escapeHTML(_ text: String) -> String {
     var escaped = ""

@@ -1,3 +1,5 @@
+import Foundation
+
 /*W:650 The Markdown book is for reading on a code host, where HTML pages
 do not render but Markdown files do. book/markdown/README.md holds the
 contents, and each chapter is one file beside it. The prose is printed back
@@ -89,7 +91,8 @@ struct MarkdownBook {
         let section = view.section
         var text = "<a id=\"\(section.tag.anchor)\"></a>\n\n"
         if showFile { text += "`[ \(section.file) ]`\n\n" }
-        text += "### \(section.tag)" + (section.title.map { " " + $0 } ?? "") + "\n\n"
+        let title = section.title.map { " " + self.prose($0, on: page).trimmingCharacters(in: .newlines) } ?? ""
+        text += "### \(section.tag)\(title)\n\n"
         let prose = self.prose(section.prose, on: page)
         if !prose.isEmpty { text += prose + "\n" }
         if !section.codeLines.isEmpty, let file = book.files[section.file] {

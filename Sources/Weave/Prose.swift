@@ -14,7 +14,8 @@ remove the indentation they all share instead, which lets a Swift author
 write plain indented paragraphs inside the comment.
 
 The text on the tag's own line gets one more chance: when it is short and a
-blank line follows it, it is the section's *title* and becomes its heading
+blank line and more prose follow it, it is the section's *title* and becomes
+its heading
 (the Guest chapter's welcome section opens that way). Otherwise the section is
 listed under its first sentence, and its heading is just the tag.
 */
@@ -25,6 +26,8 @@ struct Prose {
     var title: String?
     /// Byte offset in the file where each line of `markdown` starts.
     var origins: [Int]
+    /// Byte offset in the file where the title starts.
+    var titleOrigin: Int?
 
     /// The longest line that is still taken as a title.
     static let maximumTitleLength = 80
@@ -35,10 +38,10 @@ struct Prose {
         var texts = lines.map { String(decoding: file.bytes[$0], as: UTF8.self) }
         var origins = lines.map(\.lowerBound)
         if let first = texts.first, !first.isEmpty, first.utf8.count <= Prose.maximumTitleLength,
-           texts.count == 1 || texts[1].isEmpty {
+           texts.count > 2, texts[1].isEmpty, texts.dropFirst(2).contains(where: { !$0.isEmpty }) {
             title = first
+            titleOrigin = origins.removeFirst()
             texts.removeFirst()
-            origins.removeFirst()
         }
         while texts.first?.isEmpty ?? false { texts.removeFirst(); origins.removeFirst() }
         while texts.last?.isEmpty ?? false { texts.removeLast(); origins.removeLast() }

@@ -83,6 +83,8 @@ import Testing
 
 @Test(arguments: [
     ("/*G:100 Welcome!\n *\n * Body. :*/", "Welcome!", "Body."),
+    ("/*G:100 A one-line section. :*/", nil, "A one-line section."),
+    ("/*G:100 Nothing follows\n *\n :*/", nil, "Nothing follows"),
     ("/*G:100 Not a title\n * because no blank line follows. :*/", nil, "Not a title\nbecause no blank line follows."),
     ("/*G:100\n * Nothing on the tag line.\n *\n * Body. :*/", nil, "Nothing on the tag line.\n\nBody."),
     ("/*G:100 " + String(repeating: "x", count: 81) + "\n *\n * Body. :*/", nil, String(repeating: "x", count: 81) + "\n\nBody."),

@@ -89,7 +89,7 @@ func w025_mentionsNeedABoundaryOnBothSides(text: String, expected: [String]) {
     #expect(tokens("/* a /* b */ c */ x").map(\.1) == ["/* a /* b */ c */", "x"])
     #expect(tokens("/* a /* b */ c", .c).map(\.1) == ["/* a /* b */", "c"])
     let swift = weave(swift: "/*G:010 outer /* inner */ still prose :*/\n")
-    #expect(swift.sections.first?.title == "outer /* inner */ still prose")
+    #expect(swift.sections.first?.prose == "outer /* inner */ still prose")
     #expect(tokens("// a /* b\nx").map(\.0) == [.lineComment, .identifier])
 }
 
