@@ -141,3 +141,19 @@ public struct Project: Sendable {
         }
     }
 }
+
+/*W:800 Weave can still read the book it imitates. Point it at a tree of C
+files written in the original's style, with `--sources DIR` and a chapters/
+directory that names the seven letters, and it prints the same tour the
+original's script did, in the same order: Preparation, Guest, Drivers,
+Launcher, Host, Switcher, Mastery, each sorted by number, with a `[ file ]`
+line wherever the story changes file.
+
+There are two small differences, both deliberate. The original sorted
+numbers as file names, so it relied on every number having three digits;
+we compare numbers as numbers, which gives the same order for three digits
+and a sensible one otherwise. And the original quietly let a later section
+overwrite nothing but stopped at the first duplicate with a shell message;
+we report every duplicate at once, with both places. The exercises for this
+section weave such a tree, written afresh for the purpose, and check the
+order. :*/
