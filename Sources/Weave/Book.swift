@@ -39,6 +39,8 @@ public struct Book: Sendable {
     public let tests: [Tag: [String]]
     /// Every problem, sorted by file and position.
     public let diagnostics: [Diagnostic]
+    /// The prose of each section as plain words, for search and for titles.
+    let words: [Tag: String]
 
     /// Weaves `sources` (Swift, C and assembly files; others are ignored) under the chapters
     /// in `chapterFiles`. Test functions are looked for in the Swift files under `Tests/`.
@@ -80,8 +82,10 @@ public struct Book: Sendable {
         self.sections = sections
         self.files = files
         self.tests = tests.mapValues { Array(Set($0)).sorted() }
-        diagnostics += Book.brokenMentions(chapters: chapters, sections: sections, files: files, letters: letters,
-                                          defined: Set(defined.keys))
+        let prose = Book.readProse(chapters: chapters, sections: sections, files: files, letters: letters,
+                                   defined: Set(defined.keys))
+        self.words = prose.words
+        diagnostics += prose.diagnostics
         self.diagnostics = Array(Set(diagnostics)).sorted {
             ($0.file, $0.line, $0.column, $0.message) < ($1.file, $1.line, $1.column, $1.message)
         }
@@ -155,31 +159,35 @@ extension Book {
         sections.filter { $0.tag.letter == chapter.letter }
     }
 
-    /// Every tag mentioned in prose or in an introduction that no section defines.
-    static func brokenMentions(chapters: [Chapter], sections: [Section], files: [String: ParsedFile],
-                               letters: Set<UInt8>, defined: Set<Tag>) -> [Diagnostic] {
+    /// Reads the prose of every section and introduction once: reports every tag mentioned there
+    /// that no section defines, and returns each section's prose as plain words.
+    static func readProse(chapters: [Chapter], sections: [Section], files: [String: ParsedFile],
+                          letters: Set<UInt8>, defined: Set<Tag>) -> (diagnostics: [Diagnostic], words: [Tag: String]) {
         var found: [Diagnostic] = []
-        func check(_ markdown: String, origins: [Int], report: (Int, String) -> Diagnostic) {
-            let missing = MarkdownTree(markdown).linkTags(letters: letters) { defined.contains($0) ? "" : nil }
-            guard !missing.isEmpty else { return }
+        var words: [Tag: String] = [:]
+        func check(_ markdown: String, origins: [Int], report: (Int, String) -> Diagnostic) -> MarkdownTree {
+            let tree = MarkdownTree(markdown)
+            let missing = tree.linkTags(letters: letters) { defined.contains($0) ? "" : nil }
+            guard !missing.isEmpty else { return tree }
             let mentions = Tag.mentions(in: markdown, letters: letters)
             for tag in Set(missing).sorted() {
                 let offset = mentions.first { $0.tag == tag }?.offset ?? 0
                 found.append(report(fileOffset(offset, in: markdown, origins: origins),
                                     "\(tag) is mentioned but no section defines it"))
             }
+            return tree
         }
         for section in sections {
             guard let file = files[section.file] else { continue }
-            check(section.prose, origins: section.proseOrigins) { file.diagnostic(at: $0, $1) }
+            words[section.tag] = check(section.prose, origins: section.proseOrigins) { file.diagnostic(at: $0, $1) }.plainText()
             if let title = section.title, let offset = section.titleOffset {
-                check(title, origins: [offset]) { file.diagnostic(at: $0, $1) }
+                _ = check(title, origins: [offset]) { file.diagnostic(at: $0, $1) }
             }
         }
         for chapter in chapters {
-            check(chapter.introduction, origins: chapter.origins) { chapter.diagnostic(at: $0, $1) }
+            _ = check(chapter.introduction, origins: chapter.origins) { chapter.diagnostic(at: $0, $1) }
         }
-        return found
+        return (found, words)
     }
 
     /// Maps a byte offset in extracted Markdown to the file offset it came from.

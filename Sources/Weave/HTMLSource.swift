@@ -72,10 +72,9 @@ extension HTMLBook {
         for chapter in book.chapters {
             for view in book.views(of: chapter) {
                 let section = view.section
-                let words = MarkdownTree(section.prose).plainText()
                 entries.append("[\(javaScriptString(section.tag.description)),\(javaScriptString(view.listTitle)),"
                     + "\(javaScriptString(chapter.slug + ".html#" + section.tag.anchor)),"
-                    + "\(javaScriptString(chapter.title)),\(javaScriptString(words))]")
+                    + "\(javaScriptString(chapter.title)),\(javaScriptString(view.words))]")
             }
         }
         return "// The search index of the book and the code that searches it; written by weave.\n"

@@ -22,6 +22,12 @@ extension ParsedFile {
         }
     }
 
+    /// The opening `span` tag for each token kind, by raw value; nil for kinds left plain.
+    private static let openingSpans: [[UInt8]?] = (0...Token.Kind.identifier.rawValue).map { raw in
+        Token.Kind(rawValue: raw).flatMap(cssClass).map { Array("<span class=\"\($0)\">".utf8) }
+    }
+    private static let closingSpan = Array("</span>".utf8)
+
     /// Each of `ranges` (in increasing order, within the file) as highlighted, escaped HTML.
     func highlighted(_ ranges: [Range<Int>]) -> [String] {
         let tokens = lexed.tokens
@@ -36,10 +42,10 @@ extension ParsedFile {
                 let start = max(token.range.lowerBound, range.lowerBound)
                 let end = min(token.range.upperBound, range.upperBound)
                 if start > done { appendEscaped(done..<start, to: &html) }
-                if let name = ParsedFile.cssClass(token.kind) {
-                    html += Array("<span class=\"\(name)\">".utf8)
+                if let opening = ParsedFile.openingSpans[Int(token.kind.rawValue)] {
+                    html += opening
                     appendEscaped(start..<end, to: &html)
-                    html += Array("</span>".utf8)
+                    html += ParsedFile.closingSpan
                 } else {
                     appendEscaped(start..<end, to: &html)
                 }

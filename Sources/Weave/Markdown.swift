@@ -161,17 +161,29 @@ final class MarkdownTree {
 
     /// The words of the tree without markup, for search and for titles.
     func plainText() -> String {
-        var words: [String] = []
+        var words = ""
+        var pendingSpace = false
+        func add(_ text: String) {
+            for character in text.unicodeScalars {
+                if character == " " || character == "\n" || character == "\t" {
+                    pendingSpace = !words.isEmpty
+                } else {
+                    if pendingSpace { words.unicodeScalars.append(" ") }
+                    pendingSpace = false
+                    words.unicodeScalars.append(character)
+                }
+            }
+        }
         for node in nodes() {
             let type = cmark_node_get_type(node)
             if type == CMARK_NODE_TEXT || type == CMARK_NODE_CODE || type == CMARK_NODE_CODE_BLOCK {
-                words.append(MarkdownTree.literal(node))
+                add(MarkdownTree.literal(node))
             } else if type == CMARK_NODE_SOFTBREAK || type == CMARK_NODE_LINEBREAK || type == CMARK_NODE_PARAGRAPH
                         || type == CMARK_NODE_HEADING || type == CMARK_NODE_ITEM {
-                words.append(" ")
+                add(" ")
             }
         }
-        return words.joined().split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).joined(separator: " ")
+        return words
     }
 
     private static func take(_ pointer: UnsafeMutablePointer<CChar>?) -> String {

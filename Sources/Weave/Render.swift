@@ -26,14 +26,18 @@ struct SectionView {
     /// The longest list title before it is cut with an ellipsis.
     static let maximumListTitle = 72
 
-    init(_ section: Section, chapter: Chapter, tests: [String]) {
+    /// The prose as plain words, for search.
+    let words: String
+
+    init(_ section: Section, chapter: Chapter, tests: [String], words: String) {
         self.section = section
         self.chapter = chapter
         self.tests = tests
+        self.words = words
         if let title = section.title {
             listTitle = MarkdownTree(title).plainText()
         } else {
-            listTitle = SectionView.firstSentence(MarkdownTree(section.prose).plainText())
+            listTitle = SectionView.firstSentence(words)
         }
     }
 
@@ -71,16 +75,12 @@ struct SectionView {
 extension Book {
     /// The sections of `chapter`, ready to render.
     func views(of chapter: Chapter) -> [SectionView] {
-        sections(of: chapter).map { SectionView($0, chapter: chapter, tests: tests[$0.tag] ?? []) }
+        sections(of: chapter).map { SectionView($0, chapter: chapter, tests: tests[$0.tag] ?? [], words: words[$0.tag] ?? "") }
     }
 
     /// All chapter letters, for recognising mentions.
     var letters: Set<UInt8> { Set(chapters.map(\.letter)) }
 
-    /// Whether a section with `tag` is in the book.
-    func defines(_ tag: Tag) -> Bool {
-        sections.contains { $0.tag == tag }
-    }
 }
 /*:*/
 
