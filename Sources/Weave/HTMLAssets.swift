@@ -20,7 +20,7 @@ enum HTMLAssets {
         @media (prefers-color-scheme: dark) {
           :root {
             --text: #e3e5e8; --muted: #9aa0a6; --page: #16181c; --side: #1e2126; --rule: #30343b;
-            --link: #8ab4f8; --code-bg: #1e2126; --mark: #3d3a1f;
+            --link: #8ab4f8; --code-bg: #1e2126; --mark: #322f1c;
             --k: #c678dd; --s: #98c379; --c: #7f848e; --n: #d19a66; --a: #e5c07b; --d: #e06c75; --t: #56b6c2;
           }
         }
@@ -75,9 +75,11 @@ enum HTMLAssets {
         .listing { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.85rem; line-height: 1.45;
           padding: 0.5rem 0 3rem; tab-size: 4; }
         .line { white-space: pre; display: flex; }
+        .line code { background: none; padding: 0; font-size: 1em; }
         .line:target { background: var(--mark); }
         .ln { flex: none; width: 4.5em; padding-right: 1em; text-align: right; color: var(--muted); user-select: none; }
-        .range { border-left: 3px solid transparent; }
+        .range { border-left: 3px solid transparent; scroll-margin-top: 3rem; }
+        .line { scroll-margin-top: 3rem; }
         .range:target { background: var(--mark); border-left-color: var(--link); }
         .back { display: block; padding-left: 5.5em; font-size: 0.8rem; }
         @media (max-width: 55rem) {
