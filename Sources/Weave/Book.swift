@@ -61,11 +61,11 @@ public struct Book: Sendable {
             diagnostics += found.diagnostics
             for section in found.sections {
                 if let first = defined[section.tag] {
-                    let (line, column) = files[first.file, default: file].lines.position(of: first.tagOffset)
+                    let (line, column) = files[first.file, default: file].lines.position(of: first.tagOffset - 2)
                     diagnostics.append(file.diagnostic(at: section.tagOffset - 2,
                         "duplicate tag \(section.tag); first defined at \(first.file):\(line):\(column)"))
                 } else if !letters.contains(section.tag.letter) {
-                    diagnostics.append(file.diagnostic(at: section.tagOffset,
+                    diagnostics.append(file.diagnostic(at: section.tagOffset - 2,
                         "no chapter has the letter \(section.tag.letterString) of tag \(section.tag); add one to chapters/"))
                 } else {
                     defined[section.tag] = section

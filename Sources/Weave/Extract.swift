@@ -55,7 +55,7 @@ public struct Section: Sendable {
     public let prose: String
     /// Where each line of `prose` starts in the file, for diagnostics about the prose.
     let proseOrigins: [Int]
-    /// Byte offset of the tag in its file.
+    /// Byte offset of the tag in its file, just after the comment opener.
     let tagOffset: Int
     /// The excerpt of code, one byte range per line, already dedented; empty when prose only.
     public let codeLines: [Range<Int>]

@@ -55,6 +55,21 @@ public struct Project: Sendable {
     }
     /*:*/
 
+    /// Weaves the project and writes the book, unless weaving found problems; returns them.
+    public func build() throws -> [Diagnostic] {
+        let book = load()
+        guard book.diagnostics.isEmpty else { return book.diagnostics }
+        try write(render(book))
+        return []
+    }
+
+    /// Weaves the project in memory; returns its problems and every file of the book on disk
+    /// that differs from what `build()` would write.
+    public func check() -> [Diagnostic] {
+        let book = load()
+        return book.diagnostics + differences(from: render(book))
+    }
+
     func resolve(_ path: String) -> String {
         path.hasPrefix("/") ? path : root + "/" + path
     }

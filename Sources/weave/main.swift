@@ -4,10 +4,12 @@ import Weave
 
 /*W:730 The front door is a declarative command built with
 swift-argument-parser: four subcommands sharing the options that say where
-the project is. Every subcommand first weaves the book in memory and prints
-the diagnostics, one per line, on standard error. `build` and `check` exit
-with a failure status when there are any, and `build` then writes nothing, so
-a broken book is never committed by accident.
+the project is. Diagnostics go to standard error, one per line, and `build`
+and `check` exit with a failure status when there are any. `build` writes
+nothing when the sources have problems, so a broken book is never committed
+by accident. The work itself lives in `Project.build()` and `Project.check()`
+in the library, where the exercises can reach it; this file only parses
+arguments and prints.
 */
 struct Location: ParsableArguments {
     @Option(name: .long, help: "The project root: the directory with Sources/, Tests/ and chapters/.")
@@ -55,10 +57,9 @@ struct Build: ParsableCommand {
     @OptionGroup var location: Location
 
     func run() throws {
-        let book = location.weave()
-        guard book.diagnostics.isEmpty else { throw ExitCode.failure }
-        let project = location.project
-        try project.write(project.render(book))
+        let problems = try location.project.build()
+        report(problems)
+        guard problems.isEmpty else { throw ExitCode.failure }
     }
 }
 
@@ -68,11 +69,9 @@ struct Check: ParsableCommand {
     @OptionGroup var location: Location
 
     func run() throws {
-        let book = location.weave()
-        let project = location.project
-        let stale = project.differences(from: project.render(book))
-        report(stale)
-        guard book.diagnostics.isEmpty, stale.isEmpty else { throw ExitCode.failure }
+        let problems = location.project.check()
+        report(problems)
+        guard problems.isEmpty else { throw ExitCode.failure }
     }
 }
 

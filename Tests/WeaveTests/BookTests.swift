@@ -55,13 +55,13 @@ func w200_aChapterWithoutItsFieldsIsAnError(text: String, expected: String) {
         ("Sources/B.swift", "let a = 1\n  /*G:037 Again. :*/\n"),
         ("Sources/A.swift", "/*G:037 First. :*/\n"),
     ])
-    #expect(messages(book) == ["Sources/B.swift:2:3: error: duplicate tag G:037; first defined at Sources/A.swift:1:3"])
+    #expect(messages(book) == ["Sources/B.swift:2:3: error: duplicate tag G:037; first defined at Sources/A.swift:1:1"])
     #expect(book.sections.map(\.file) == ["Sources/A.swift"])
 }
 
 @Test func w310_aTagWhoseLetterHasNoChapterIsAnError() {
     let book = weave(swift: "/*Q:010 Lost. :*/\n")
-    #expect(messages(book) == ["Sources/A.swift:1:3: error: no chapter has the letter Q of tag Q:010; add one to chapters/"])
+    #expect(messages(book) == ["Sources/A.swift:1:1: error: no chapter has the letter Q of tag Q:010; add one to chapters/"])
     #expect(book.sections.isEmpty)
 }
 

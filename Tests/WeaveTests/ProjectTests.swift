@@ -166,3 +166,20 @@ private let originalStyleTree: [String: String] = [
     #expect(host.contains("[ linux/drivers/lguest/core.c ]\nH:000"))
     #expect(host.contains("[ linux/drivers/lguest/hypercalls.c ]\nH:100 Hypercalls arrive here."))
 }
+
+@Test func w730_buildWritesNothingWhenTheSourcesHaveProblems() throws {
+    let tree = try FixtureTree(chapterFiles.merging([
+        "Sources/A.swift": "/*G:010 Fine. :*/\n/*G:010 Again. :*/\n",
+    ]) { $1 })
+    let project = Project(root: tree.root)
+    #expect(try project.build().map(\.description) == [
+        "Sources/A.swift:2:1: error: duplicate tag G:010; first defined at Sources/A.swift:1:1",
+    ])
+    #expect(tree.read("book/html/index.html") == nil)
+    #expect(project.check().count > 1)
+
+    try tree.write("Sources/A.swift", "/*G:010 Fine. :*/\n/*G:020 Fixed. :*/\n")
+    #expect(try project.build().isEmpty)
+    #expect(project.check().isEmpty)
+    #expect(tree.read("book/html/index.html")?.contains("G:020") == true)
+}
