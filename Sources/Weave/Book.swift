@@ -46,6 +46,7 @@ public struct Book: Sendable {
     /// in `chapterFiles`. Test functions are looked for in the Swift files under `Tests/`.
     public init(sources: [InputFile], chapterFiles: [InputFile]) {
         var diagnostics: [Diagnostic] = []
+        // Chapters first: they decide which letters exist and in what order.
         let chapters = Book.chapters(chapterFiles.sorted { $0.path < $1.path }, &diagnostics)
         let letters = Set(chapters.map(\.letter))
         let order = Dictionary(uniqueKeysWithValues: chapters.enumerated().map { ($1.letter, $0) })
@@ -54,11 +55,14 @@ public struct Book: Sendable {
         var defined: [Tag: Section] = [:]
         var sections: [Section] = []
         var tests: [Tag: [String]] = [:]
+        // Then every source file, in path order, each lexed exactly once: the
+        // same tokens serve extraction, test names and, later, highlighting.
         for input in sources.sorted(by: { $0.path < $1.path }) {
             guard let language = SourceLanguage(path: input.path) else { continue }
             let file = ParsedFile(path: input.path, language: language, text: input.text)
             let found = Extractor.sections(in: file)
             diagnostics += found.diagnostics
+            // A section joins the book only if its tag is new and its chapter exists.
             for section in found.sections {
                 if let first = defined[section.tag] {
                     let (line, column) = files[first.file, default: file].lines.position(of: first.tagOffset - 2)
@@ -72,20 +76,25 @@ public struct Book: Sendable {
                     sections.append(section)
                 }
             }
+            // Only files with sections are kept: they are the ones the book shows.
             if !found.sections.isEmpty { files[file.path] = file }
             if input.path.hasPrefix("Tests/"), language == .swift {
                 for (tag, name) in Book.testFunctions(in: file, letters: letters) { tests[tag, default: []].append(name) }
             }
         }
+        // Book order. No two sections share a tag, so the order is total and
+        // does not depend on the order the files were read in.
         sections.sort { (order[$0.tag.letter] ?? 0, $0.tag.number) < (order[$1.tag.letter] ?? 0, $1.tag.number) }
         self.chapters = chapters
         self.sections = sections
         self.files = files
         self.tests = tests.mapValues { Array(Set($0)).sorted() }
+        // Last, the prose, which can only be checked once every tag is known.
         let prose = Book.readProse(chapters: chapters, sections: sections, files: files, letters: letters,
                                    defined: Set(defined.keys))
         self.words = prose.words
         diagnostics += prose.diagnostics
+        // Reported in file order, each once, like a compiler's output.
         self.diagnostics = Array(Set(diagnostics)).sorted {
             ($0.file, $0.line, $0.column, $0.message) < ($1.file, $1.line, $1.column, $1.message)
         }
@@ -94,6 +103,8 @@ public struct Book: Sendable {
 
     private static func chapters(_ inputs: [InputFile], _ diagnostics: inout [Diagnostic]) -> [Chapter] {
         var chapters: [Chapter] = []
+        // Inputs arrive sorted by path, so when two chapters clash, the one
+        // whose file sorts later is the one reported.
         for input in inputs where input.path.hasSuffix(".md") {
             switch Chapter.parse(path: input.path, text: input.text) {
             case .failure(let problem):
@@ -124,6 +135,8 @@ public struct Book: Sendable {
     static func testFunctions(in file: ParsedFile, letters: Set<UInt8>) -> [(Tag, String)] {
         var found: [(Tag, String)] = []
         var afterFunc = false
+        // Comments are skipped entirely, so a commented-out test does not count
+        // and does not separate `func` from its name either.
         for token in file.lexed.tokens where token.kind != .lineComment && token.kind != .blockComment {
             let name = file.bytes[token.range]
             defer { afterFunc = token.kind == .keyword && name.elementsEqual("func".utf8) }
@@ -141,8 +154,10 @@ public struct Book: Sendable {
         let digits = name.dropFirst().prefix(while: \.isASCIIDigit)
         guard (1...6).contains(digits.count), name.count > digits.count + 1,
               name[digits.count + 1] == UInt8(ascii: "_") else { return nil }
+        // At most six digits, so the number cannot overflow.
         let number = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
         let tag = Tag(letter: first - 32, number: number)
+        // `g37_` would not be run by `--filter g037`, so only the canonical spelling counts.
         return name.starts(with: Array(tag.anchor.utf8)) ? tag : nil
     }
     /*:*/
@@ -166,9 +181,13 @@ extension Book {
         var found: [Diagnostic] = []
         var words: [Tag: String] = [:]
         func check(_ markdown: String, origins: [Int], report: (Int, String) -> Diagnostic) -> MarkdownTree {
+            // The same linking the books do, with an empty address: what comes
+            // back is exactly the set of mentions a reader could not follow.
             let tree = MarkdownTree(markdown)
             let missing = tree.linkTags(letters: letters) { defined.contains($0) ? "" : nil }
             guard !missing.isEmpty else { return tree }
+            // cmark does not say where in the text a leaf came from, so we find
+            // the first mention of the tag in the Markdown and map it back to the file.
             let mentions = Tag.mentions(in: markdown, letters: letters)
             for tag in Set(missing).sorted() {
                 let offset = mentions.first { $0.tag == tag }?.offset ?? 0
@@ -191,6 +210,8 @@ extension Book {
     }
 
     /// Maps a byte offset in extracted Markdown to the file offset it came from.
+    /// Removing decoration only ever cuts the start of a line, so an offset within a
+    /// line of Markdown is the same distance from that line's origin in the file.
     static func fileOffset(_ offset: Int, in markdown: String, origins: [Int]) -> Int {
         let bytes = Array(markdown.utf8)
         var line = 0

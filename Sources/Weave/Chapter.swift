@@ -45,6 +45,8 @@ public struct Chapter: Sendable {
 
     /// Reads a chapter file, or explains why it is not one.
     static func parse(path: String, text: String) -> Result<Chapter, Diagnostic> {
+        // Chapter files are small, so they are read as lines of text; the
+        // line table still maps everything back to a line for diagnostics.
         let bytes = Array(text.utf8)
         let table = LineTable(bytes)
         let lines = (1...table.lineCount).map { table.range(ofLine: $0, in: bytes) }
@@ -55,6 +57,8 @@ public struct Chapter: Sendable {
         guard !lines.isEmpty, line(0) == "---", let close = (1..<lines.count).first(where: { line($0) == "---" }) else {
             return failure(0, "chapter file has no fields; start it with '---', 'letter:', 'title:', 'order:' lines and '---'")
         }
+        // Each field line is `name: value`; the value may itself hold colons,
+        // so only the first one separates.
         var fields: [String: (value: String, line: Int)] = [:]
         for index in 1..<close {
             let text = line(index)
@@ -79,9 +83,11 @@ public struct Chapter: Sendable {
             return failure(orderField.line, "chapter order must be a whole number, not '\(orderField.value)'")
         }
         guard !titleField.value.isEmpty else { return failure(titleField.line, "chapter title is empty") }
+        // The introduction is everything after the fields, without blank edges.
         var body = Array((close + 1)..<lines.count)
         while let first = body.first, lines[first].isEmpty { body.removeFirst() }
         while let last = body.last, lines[last].isEmpty { body.removeLast() }
+        // The slug names the chapter's pages: `chapters/guest.md` becomes `guest`.
         let name = path.split(separator: "/").last.map(String.init) ?? path
         return .success(Chapter(file: path, slug: String(name.dropLast(name.hasSuffix(".md") ? 3 : 0)),
                                 letter: letter[0], title: titleField.value, order: order,

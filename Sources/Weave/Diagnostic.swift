@@ -31,6 +31,16 @@ public struct Diagnostic: Error, Hashable, Sendable, CustomStringConvertible {
 }
 /*:*/
 
+/*W:305 Everything inside weave points into a file by byte offset, because
+that is what the lexer produces and what slicing needs. People, and editors,
+want lines and columns. The `LineTable` of a file remembers where each line
+starts, so that converting is a binary search rather than a walk from the
+top of the file: weave makes thousands of these conversions for a big book,
+mostly for the line numbers of source links.
+
+A file that ends with a newline does not have an empty last line, which is
+how editors number lines too.
+*/
 /// The start of every line of a text, for turning byte offsets into lines and columns.
 struct LineTable: Sendable {
     /// Byte offset of the first byte of each line; line 1 starts at `starts[0] == 0`.
@@ -52,7 +62,7 @@ struct LineTable: Sendable {
         starts.count > 1 && starts[starts.count - 1] == count ? starts.count - 1 : starts.count
     }
 
-    /// The one-based line that contains byte `offset`.
+    /// The one-based line that contains byte `offset`: the last line that starts at or before it.
     func line(of offset: Int) -> Int {
         var low = 0
         var high = starts.count
@@ -69,11 +79,13 @@ struct LineTable: Sendable {
         return (line, offset - starts[line - 1] + 1)
     }
 
-    /// Byte range of one-based `line`, without its newline.
+    /// Byte range of one-based `line`, without its newline (or the carriage return before it).
     func range(ofLine line: Int, in bytes: [UInt8]) -> Range<Int> {
+        precondition(line >= 1 && line <= starts.count, "line \(line) is not in the file")
         let start = starts[line - 1]
         var end = line < starts.count ? starts[line] - 1 : count
         if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         return start..<end
     }
 }
+/*:*/

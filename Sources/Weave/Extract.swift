@@ -64,39 +64,56 @@ public struct Section: Sendable {
 }
 
 enum Extractor {
+    /// A section whose opening comment has been seen and whose end has not.
     private struct Opening {
         var tag: Tag
+        /// The byte range of the opening comment.
         var comment: Range<Int>
+        /// Just past the tag's last digit: the prose starts here.
         var tagEnd: Int
     }
 
     /// Finds every section of `file`, and the problems with them.
     static func sections(in file: ParsedFile) -> (sections: [Section], diagnostics: [Diagnostic]) {
         var sections: [Section] = []
+        // Strings and comments that never end are the lexer's findings, and
+        // they are reported here with the rest of the file's problems.
         var diagnostics = file.lexed.problems.map { file.diagnostic(at: $0.offset, $0.message) }
         var open: Opening?
         let bytes = file.bytes
+        // Only block comments matter; code, strings and line comments between
+        // them are simply part of whatever section is open.
         for token in file.lexed.tokens where token.kind == .blockComment {
             let comment = token.range
+            // Five bytes is the shortest comment with the story marker: the bare marker itself.
             let closesStory = comment.count >= 5 && ends(bytes, comment, with: ":*/")
             if let (tag, tagEnd) = Tag.scan(bytes, at: comment.lowerBound + 2), tagEnd <= comment.upperBound {
+                // A new tag: the open section, if any, stops where this comment's line starts.
                 if let previous = open {
                     let end = lineStartIfAlone(bytes, comment.lowerBound)
                     sections.append(section(previous, in: file, code: previous.comment.upperBound..<end))
                 }
-                open = Opening(tag: tag, comment: comment, tagEnd: tagEnd)
+                let opening = Opening(tag: tag, comment: comment, tagEnd: tagEnd)
                 if closesStory {
-                    sections.append(section(open!, in: file, code: nil))
+                    sections.append(section(opening, in: file, code: nil))
                     open = nil
+                } else {
+                    open = opening
                 }
             } else if closesStory, let opening = open {
+                // The end of the open section. A bare marker is cut off with the
+                // white space before it; a comment with words stays in the excerpt.
                 let bare = comment.count == 5
                 let end = bare ? lineStartIfAlone(bytes, comment.lowerBound) : comment.upperBound
                 let last = file.lines.line(of: comment.upperBound - 1)
-                sections.append(section(opening, in: file, code: opening.comment.upperBound..<max(end, opening.comment.upperBound), lastLine: last))
+                sections.append(section(opening, in: file, code: opening.comment.upperBound..<max(end, opening.comment.upperBound),
+                                        lastLine: last))
                 open = nil
             }
+            // Any other comment is code, inside a section or outside one.
         }
+        // Still open at the end: report it, but keep the section so that
+        // `weave list` can still show what the author was writing.
         if let opening = open {
             diagnostics.append(file.diagnostic(at: opening.comment.lowerBound,
                 "section \(opening.tag) is still open at the end of the file; end it with a comment that closes with ':*/'"))
@@ -119,12 +136,18 @@ enum Extractor {
         return start == 0 || bytes[start - 1] == UInt8(ascii: "\n") ? start : offset
     }
 
+    /// Makes the section that `opening` starts, with the code in `code` (nil for prose only).
+    /// `lastLine` is the line of the comment that ended it, when one did.
     private static func section(_ opening: Opening, in file: ParsedFile, code: Range<Int>?, lastLine: Int? = nil) -> Section {
         let comment = opening.comment
+        // The prose runs from the tag to the closer, which is three bytes with the
+        // story marker, two without, and nothing when the comment never closed.
         let closer = ends(file.bytes, comment, with: ":*/") ? 3 : (ends(file.bytes, comment, with: "*/") ? 2 : 0)
         let bodyEnd = max(opening.tagEnd, comment.upperBound - closer)
         let prose = Prose(file: file, body: opening.tagEnd..<bodyEnd)
         let codeLines = code.map { excerpt(file, $0) } ?? []
+        // The section's lines, for links to the source: from the tag to the
+        // closing comment, or to the last line of code when no comment closed it.
         let firstLine = file.lines.line(of: comment.lowerBound)
         var endLine = lastLine ?? file.lines.line(of: max(comment.upperBound - 1, comment.lowerBound))
         if lastLine == nil, let lastCode = codeLines.last {
@@ -154,6 +177,8 @@ extension Extractor {
         let bytes = file.bytes
         guard !code.isEmpty else { return [] }
         var ranges: [Range<Int>] = []
+        // Whether the first line starts after other text (code after the
+        // opening comment): its indentation then says nothing about the rest.
         var firstPartial = false
         for line in file.lines.line(of: code.lowerBound)...file.lines.line(of: max(code.upperBound - 1, code.lowerBound)) {
             let whole = file.lines.range(ofLine: line, in: bytes)
@@ -166,6 +191,7 @@ extension Extractor {
             }
             ranges.append(start..<max(start, end))
         }
+        // Blank lines at the edges are layout of the file, not of the excerpt.
         while let first = ranges.first, isBlank(bytes, first) { ranges.removeFirst(); firstPartial = false }
         while let last = ranges.last, isBlank(bytes, last) { ranges.removeLast() }
         return dedent(bytes, ranges.map { trimTrailingSpace(bytes, $0) }, skippingFirst: firstPartial)
@@ -183,6 +209,8 @@ extension Extractor {
 
     /// Removes the leading white space shared by every non-blank line.
     private static func dedent(_ bytes: [UInt8], _ ranges: [Range<Int>], skippingFirst: Bool) -> [Range<Int>] {
+        // The shared indentation is compared byte by byte, so a file that mixes
+        // tabs and spaces loses only what all its lines really have in common.
         var common: [UInt8]?
         for (index, range) in ranges.enumerated() where !(index == 0 && skippingFirst) && !range.isEmpty {
             let indent = Array(bytes[range].prefix(while: \.isHorizontalSpace))

@@ -13,6 +13,7 @@ page, and the test command tells the reader how to check their understanding.
 */
 struct HTMLBook {
     let book: Book
+    /// The book's title, on every page and in every window title.
     let title: String
     /// Chapter page of every section, by tag, for links.
     private let pages: [Tag: String]
@@ -29,6 +30,7 @@ struct HTMLBook {
 
     /// Every file of the HTML book, sorted by path.
     func files() -> [OutputFile] {
+        // Three fixed files, one page per chapter, one page per source file.
         var files = [
             OutputFile(path: "index.html", contents: indexPage()),
             OutputFile(path: "style.css", contents: HTMLAssets.styleSheet),
@@ -50,6 +52,8 @@ struct HTMLBook {
     }
 
     /// Renders `markdown` with its mentions linked; `page` is the page the HTML goes on.
+    /// A mention of a section on the same page is a bare `#anchor`, so the page
+    /// does not reload when the reader follows it.
     private func prose(_ markdown: String, on page: String) -> String {
         let tree = MarkdownTree(markdown)
         _ = tree.linkTags(letters: book.letters) { tag in
@@ -65,6 +69,9 @@ struct HTMLBook {
         return String(html.dropFirst(3).dropLast(5))
     }
 
+    /// The frame every page shares. The `color-scheme` meta tag tells the browser
+    /// that the page has both schemes, so its own controls follow suit; the script is
+    /// deferred so it never delays the first paint.
     private func page(title pageTitle: String, current: Chapter?, body: String) -> String {
         """
         <!DOCTYPE html>
@@ -89,6 +96,8 @@ struct HTMLBook {
     }
     /*:*/
 
+    /// The sidebar: every chapter, and the sections of the current one. Listing
+    /// every section of every chapter would make each page as long as the index.
     private func sidebar(current: Chapter?) -> String {
         var html = """
             <nav class="sidebar" aria-label="Chapters">
@@ -118,6 +127,7 @@ struct HTMLBook {
         return html + "</ol>\n</nav>"
     }
 
+    /// The index: the whole table of contents, with each section's list title.
     private func indexPage() -> String {
         var body = "<article>\n<h1>\(escapeHTML(title))</h1>\n"
         body += "<p class=\"lede\">A book woven from the sources: every section below is a comment in the code, "
@@ -141,6 +151,7 @@ struct HTMLBook {
         return page(title: title, current: nil, body: body)
     }
 
+    /// Previous and next chapter links; the first chapter's previous is the contents.
     private func pager(previous: Chapter?, next: Chapter?) -> String {
         var html = "<nav class=\"pager\" aria-label=\"Previous and next\">"
         if let previous {
@@ -152,6 +163,8 @@ struct HTMLBook {
         return html + "</nav>"
     }
 
+    /// A chapter: its introduction, then its sections in order, with a `[ file ]`
+    /// label whenever a section comes from a different file than the one before.
     private func chapterPage(_ chapter: Chapter, at index: Int) -> String {
         let page = chapter.slug + ".html"
         let previous = index > 0 ? book.chapters[index - 1] : nil
@@ -172,6 +185,8 @@ struct HTMLBook {
         return self.page(title: "\(chapter.title) · \(title)", current: chapter, body: body)
     }
 
+    /// One section: heading, prose, painted code, then the line that says where the
+    /// code lives and how to run its exercises.
     private func section(_ view: SectionView, on page: String, showFile: Bool) -> String {
         let section = view.section
         let anchor = section.tag.anchor
@@ -180,6 +195,8 @@ struct HTMLBook {
         html += "<h2><a class=\"tag\" href=\"#\(anchor)\">\(section.tag)</a>"
         if let title = section.title { html += " " + HTMLBook.stripParagraph(prose(title, on: page)) }
         html += "</h2>\n" + prose(section.prose, on: page)
+        // The code is one `pre` block: lines joined by newlines, not one element
+        // each, so copying it from the page gives exactly the source text.
         if !section.codeLines.isEmpty, let file = book.files[section.file] {
             let code = file.highlighted(section.codeLines).joined(separator: "\n")
             html += "<pre class=\"code\"><code class=\"language-\(file.language.fenceName)\">\(code)</code></pre>\n"

@@ -8,10 +8,13 @@ label at the top of each block leads back to the section in the book.
 */
 extension HTMLBook {
     func sourcePage(_ file: ParsedFile) -> String {
+        // Source pages sit in folders that mirror the source tree, so links back
+        // to the book climb one level per folder.
         let pagePath = HTMLBook.sourcePage(file.path)
         let up = String(repeating: "../", count: pagePath.utf8.filter { $0 == UInt8(ascii: "/") }.count)
         let sections = book.sections.filter { $0.file == file.path }.sorted { $0.lines.lowerBound < $1.lines.lowerBound }
         let lineCount = file.lines.lineCount
+        // The whole file is painted in one pass over its tokens.
         let code = file.highlighted((1...lineCount).map { file.lines.range(ofLine: $0, in: file.bytes) })
         var html = """
             <!DOCTYPE html>
@@ -28,6 +31,8 @@ extension HTMLBook {
             <div class="listing">
 
             """
+        // Sections in a file never overlap, so one block is open at a time:
+        // `next` is the next section to start, `openUntil` the last line of the open one.
         var next = 0
         var openUntil: Int?
         for line in 1...lineCount {
@@ -36,6 +41,8 @@ extension HTMLBook {
                 openUntil = nil
             }
             if next < sections.count, sections[next].lines.lowerBound == line {
+                // A section that starts on the line where the previous one ended
+                // closes it first, so the blocks stay properly nested.
                 if openUntil != nil { html += "</div>\n" }
                 let section = sections[next]
                 let chapter = book.chapter(of: section.tag).map { $0.slug + ".html" } ?? "index.html"
@@ -63,6 +70,8 @@ extension HTMLBook {
     HTML.
     */
     func searchScript() -> String {
+        // Each entry is `[tag, title, page, chapter, words]`: an array rather
+        // than an object keeps the index small.
         var entries: [String] = []
         for chapter in book.chapters {
             let words = MarkdownTree(chapter.introduction).plainText()

@@ -31,14 +31,18 @@ extension ParsedFile {
     /// Each of `ranges` (in increasing order, within the file) as highlighted, escaped HTML.
     func highlighted(_ ranges: [Range<Int>]) -> [String] {
         let tokens = lexed.tokens
+        // `next` only moves forward: the ranges come in file order, so the whole
+        // walk is linear in the tokens and lines, with one binary search to start.
         var next = firstToken(endingAfter: ranges.first?.lowerBound ?? 0)
         return ranges.map { range in
+            // Skip tokens that end before this line; a token that spans lines stays.
             while next < tokens.count, tokens[next].range.upperBound <= range.lowerBound { next += 1 }
             var html: [UInt8] = []
             var done = range.lowerBound
             var index = next
             while index < tokens.count, tokens[index].range.lowerBound < range.upperBound {
                 let token = tokens[index]
+                // Clip the token to the line, and copy the plain bytes before it.
                 let start = max(token.range.lowerBound, range.lowerBound)
                 let end = min(token.range.upperBound, range.upperBound)
                 if start > done { appendEscaped(done..<start, to: &html) }
@@ -69,6 +73,8 @@ extension ParsedFile {
         return low
     }
 
+    /// Copies bytes into HTML text: the three characters with a meaning in HTML text
+    /// are escaped, and carriage returns of Windows line ends are dropped.
     private func appendEscaped(_ range: Range<Int>, to html: inout [UInt8]) {
         for byte in bytes[range] {
             switch byte {

@@ -77,9 +77,13 @@ stack: past the cap, the rest of the string is simply treated as text.
 struct Lexer {
     private let bytes: [UInt8]
     private let language: SourceLanguage
+    // The next byte to look at. Every step moves it forward by at least one
+    // byte, which is what guarantees that lexing ends, whatever the file holds.
     private var cursor = 0
+    // What we found so far, in file order and never overlapping.
     private var tokens: [Token] = []
     private var problems: [(offset: Int, message: String)] = []
+    // How many interpolations deep we are, against the cap.
     private var depth = 0
     private static let maximumDepth = 64
 
@@ -95,21 +99,29 @@ struct Lexer {
         self.language = language
     }
 
+    // Reading through `byte(_:)` instead of subscripting means that looking one
+    // or two bytes ahead at the end of the file is a nil, never a trap.
     private func byte(_ offset: Int) -> UInt8? {
         offset >= 0 && offset < bytes.count ? bytes[offset] : nil
     }
 
+    // Every scanner below moves the cursor past its construct, then calls
+    // `emit` with where the construct began.
     private mutating func emit(_ kind: Token.Kind, from start: Int) {
         if cursor > start { tokens.append(Token(kind: kind, range: start..<cursor)) }
     }
 
     private mutating func code(untilParen: Bool) {
+        // Parentheses opened since we started: only the one that brings this
+        // back below zero closes an interpolation.
         var parens = 0
+        // A C directive must be the first thing on its line.
         var atLineStart = true
         while let current = byte(cursor) {
             let start = cursor
             let next = byte(cursor + 1)
             switch current {
+            // White space separates tokens and is not one itself.
             case UInt8(ascii: "\n"):
                 cursor += 1
                 atLineStart = true
@@ -117,12 +129,16 @@ struct Lexer {
             case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
                 cursor += 1
                 continue
+            // A slash starts a comment only when a slash or a star follows;
+            // otherwise it is division and falls through to the default.
             case UInt8(ascii: "/") where next == UInt8(ascii: "/"):
                 lineComment()
             case UInt8(ascii: "/") where next == UInt8(ascii: "*"):
                 blockComment()
             case UInt8(ascii: "#") where language != .swift && atLineStart:
                 directiveLine()
+            // Strings, and the Swift forms that start with `#`: raw strings,
+            // regex literals and compiler directives such as `#if`.
             case UInt8(ascii: "\""):
                 string(hashes: 0, from: start)
             case UInt8(ascii: "#") where language == .swift:
@@ -138,6 +154,8 @@ struct Lexer {
             case UInt8(ascii: "("):
                 parens += 1
                 cursor += 1
+            // Inside an interpolation, the parenthesis that matches the opening
+            // `\(` hands control back to the string that called us.
             case UInt8(ascii: ")"):
                 cursor += 1
                 if untilParen {
@@ -148,6 +166,7 @@ struct Lexer {
                 number()
             case _ where current.isIdentifierByte || current == UInt8(ascii: "$"):
                 word()
+            // Any other byte is punctuation: step over it.
             default:
                 cursor += 1
             }
@@ -172,13 +191,18 @@ struct Lexer {
     private mutating func blockComment() {
         let start = cursor
         cursor += 2
+        // How many comments are open: the one we are in, plus any nested ones.
         var open = 1
         while open > 0 {
+            // The file ended first: report where the comment began, which is
+            // where the author has to look, and keep what we have.
             guard let current = byte(cursor) else {
                 problems.append((start, "unterminated comment"))
                 break
             }
             let next = byte(cursor + 1)
+            // Each closer and opener is consumed as a pair of bytes, so the slash
+            // of a closer can never also begin an opener, as compilers read it.
             if current == UInt8(ascii: "*"), next == UInt8(ascii: "/") {
                 open -= 1
                 cursor += 2
@@ -207,6 +231,7 @@ struct Lexer {
     */
     private mutating func hashPrefixed() {
         let start = cursor
+        // Count the `#`s: what follows them decides what we are looking at.
         var hashes = 0
         while byte(cursor) == UInt8(ascii: "#") {
             hashes += 1
@@ -217,6 +242,7 @@ struct Lexer {
         } else if byte(cursor) == UInt8(ascii: "/") {
             regexLiteral(hashes: hashes, from: start)
         } else if hashes == 1, byte(cursor)?.isIdentifierByte ?? false {
+            // `#if`, `#available`, `#file`: one word, painted as a directive.
             skipIdentifier()
             emit(.directive, from: start)
         }
@@ -224,8 +250,11 @@ struct Lexer {
 
     /// Lexes a string whose opening `"` is at `cursor`, preceded by `hashes` `#` signs from `start`.
     private mutating func string(hashes: Int, from start: Int) {
+        // Only Swift has multi-line strings; in C, two quotes are an empty string.
         let multiLine = language == .swift && matches("\"\"\"", at: cursor)
         cursor += multiLine ? 3 : 1
+        // Where the piece of string we are in began: the opening delimiter,
+        // or the parenthesis that closed the last interpolation.
         var piece = start
         while true {
             guard let current = byte(cursor) else {
@@ -236,8 +265,11 @@ struct Lexer {
                 problems.append((start, "unterminated string literal"))
                 break
             }
+            // An escape: a backslash and as many `#`s as the string has.
             if current == UInt8(ascii: "\\"), hashesFollow(hashes, at: cursor + 1) {
                 cursor += 1 + hashes
+                // An interpolation: close this piece of string, lex the code
+                // up to its closing parenthesis, and start a new piece there.
                 if byte(cursor) == UInt8(ascii: "("), language == .swift, depth < Lexer.maximumDepth {
                     cursor += 1
                     emit(.string, from: piece)
@@ -246,10 +278,13 @@ struct Lexer {
                     depth -= 1
                     piece = byte(cursor - 1) == UInt8(ascii: ")") ? cursor - 1 : cursor
                 } else if byte(cursor) != nil {
+                    // Any other escape: skip the escaped byte, which may be a quote.
                     cursor += 1
                 }
                 continue
             }
+            // A quote ends the string only with the right number of quotes
+            // and of `#`s after it; otherwise it is part of the text.
             if current == UInt8(ascii: "\"") {
                 let closer = multiLine ? 3 : 1
                 if (!multiLine || matches("\"\"\"", at: cursor)), hashesFollow(hashes, at: cursor + closer) {
@@ -307,6 +342,8 @@ struct Lexer {
         let start = cursor
         cursor += 1
         while let current = byte(cursor) {
+            // A character literal never spans lines; a lone apostrophe in a C
+            // file is reported and ends at the line's end.
             if current == UInt8(ascii: "\n") { break }
             cursor += 1
             if current == UInt8(ascii: "\\") {
@@ -323,10 +360,12 @@ struct Lexer {
     private mutating func directiveLine() {
         let start = cursor
         while let current = byte(cursor) {
+            // A newline ends the directive unless a backslash escapes it.
             if current == UInt8(ascii: "\n") {
                 let previous = cursor > start ? bytes[cursor - 1] : 0
                 if previous != UInt8(ascii: "\\") { break }
             }
+            // A comment ends the directive's token, and the main loop lexes it.
             if current == UInt8(ascii: "/"), let next = byte(cursor + 1),
                next == UInt8(ascii: "*") || next == UInt8(ascii: "/") {
                 break
@@ -337,6 +376,10 @@ struct Lexer {
     }
     /*:*/
 
+    // Numbers are painted, never interpreted, so the scanner is generous: digits,
+    // letters and underscores in any mix (`0x1F`, `1_000`, `10UL`), a dot only
+    // when a digit follows (so `1..<5` stays a range), and a sign only right after
+    // an exponent letter.
     private mutating func number() {
         let start = cursor
         let hex = byte(cursor) == UInt8(ascii: "0") && (byte(cursor + 1) == UInt8(ascii: "x") || byte(cursor + 1) == UInt8(ascii: "X"))
@@ -361,6 +404,7 @@ struct Lexer {
         while let current = byte(cursor), current.isIdentifierByte || current == UInt8(ascii: "$") { cursor += 1 }
     }
 
+    // Swift lets a keyword be used as a name by quoting it in backticks.
     private mutating func quotedIdentifier() {
         let start = cursor
         cursor += 1
@@ -370,6 +414,7 @@ struct Lexer {
     }
 
     /// A name: a keyword of the language, a type (a capitalised Swift name), or a plain identifier.
+    /// Calling capitalised names types is a guess that Swift's naming conventions make right nearly always.
     private mutating func word() {
         let start = cursor
         skipIdentifier()
@@ -386,7 +431,8 @@ struct Lexer {
     }
 }
 
-/// The reserved words painted as keywords.
+/// The reserved words painted as keywords. The C list adds the kernel's fixed-width
+/// integer names, which read as keywords in lguest's sources.
 enum Keywords {
     static func contains(_ word: ArraySlice<UInt8>, language: SourceLanguage) -> Bool {
         switch language {

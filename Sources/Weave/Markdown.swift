@@ -26,6 +26,7 @@ final class MarkdownTree {
 
     /// Parses `text` as CommonMark and turns any raw HTML in it into literal text.
     init(_ text: String) {
+        // cmark takes a pointer and a length; a contiguous UTF-8 copy gives it both.
         var source = text
         let parsed = source.withUTF8 { buffer in
             buffer.withMemoryRebound(to: CChar.self) { cmark_parse_document($0.baseAddress, $0.count, CMARK_OPT_DEFAULT) }
@@ -35,9 +36,13 @@ final class MarkdownTree {
         neutralizeRawHTML()
     }
 
+    // Freeing the document frees every node still attached to it; nodes we
+    // detach while editing are freed as we detach them.
     deinit { cmark_node_free(root) }
 
     /// Every node of the tree in document order (each visited once, on entry).
+    /// Edits happen after the walk, on this list: cmark's iterator must not see
+    /// the tree change under it.
     private func nodes() -> [OpaquePointer] {
         var found: [OpaquePointer] = []
         guard let iterator = cmark_iter_new(root) else { return found }
@@ -68,6 +73,8 @@ final class MarkdownTree {
     }
 
     private func neutralizeRawHTML() {
+        // Inline HTML becomes text in its paragraph; an HTML block becomes a
+        // code block, which keeps its lines as the author wrote them.
         for node in nodes() {
             let type = cmark_node_get_type(node)
             if type == CMARK_NODE_HTML_INLINE {
@@ -97,11 +104,14 @@ final class MarkdownTree {
         var missing: [Tag] = []
         for node in nodes() {
             let type = cmark_node_get_type(node)
+            // A link inside a link is not allowed in HTML, so text that is
+            // already a link's label is left alone.
             if type == CMARK_NODE_TEXT, !MarkdownTree.insideLink(node) {
                 missing += linkMentions(in: node, letters: letters, url: url)
             } else if type == CMARK_NODE_CODE, !MarkdownTree.insideLink(node),
                       let tag = Tag(MarkdownTree.literal(node)), letters.contains(tag.letter) {
                 guard let target = url(tag) else { missing.append(tag); continue }
+                // Wrap the code span in a link: it keeps its monospace look.
                 let link = MarkdownTree.make(CMARK_NODE_LINK)
                 cmark_node_set_url(link, target)
                 cmark_node_insert_before(node, link)
@@ -128,6 +138,7 @@ final class MarkdownTree {
         guard !mentions.isEmpty else { return [] }
         let bytes = Array(text.utf8)
         var missing: [Tag] = []
+        // The new nodes that replace this leaf, and how much of its text they cover.
         var pieces: [OpaquePointer] = []
         var done = 0
         for (tag, offset) in mentions {
@@ -140,6 +151,7 @@ final class MarkdownTree {
             pieces.append(link)
             done = end
         }
+        // No mention led anywhere: the leaf stays as it was.
         guard !pieces.isEmpty else { return missing }
         if done < bytes.count { pieces.append(MarkdownTree.make(CMARK_NODE_TEXT, literal: String(decoding: bytes[done...], as: UTF8.self))) }
         for piece in pieces { cmark_node_insert_before(node, piece) }
@@ -159,7 +171,9 @@ final class MarkdownTree {
         MarkdownTree.take(cmark_render_commonmark(root, CMARK_OPT_DEFAULT, 0))
     }
 
-    /// The words of the tree without markup, for search and for titles.
+    /// The words of the tree without markup, for search and for titles: the text of
+    /// every leaf and code span, with each run of white space and each break
+    /// between blocks turned into one space.
     func plainText() -> String {
         var words = ""
         var pendingSpace = false

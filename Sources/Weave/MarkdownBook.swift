@@ -50,6 +50,7 @@ struct MarkdownBook {
         return tree.commonMark()
     }
 
+    /// README.md: the title, then each chapter with a list of its sections.
     private func contents() -> String {
         var text = "# \(title)\n\nA book woven from the sources by `weave` (see Appendix W). "
         text += "Each section is a comment in the code, shown with the code it explains.\n"
@@ -64,6 +65,7 @@ struct MarkdownBook {
         return text
     }
 
+    /// One chapter: navigation, introduction, sections, navigation again.
     private func chapterFile(_ chapter: Chapter, at index: Int) -> String {
         let page = chapter.slug + ".md"
         var text = "# \(chapter.letterString) · \(chapter.title)\n\n" + navigation(at: index) + "\n\n"
@@ -87,6 +89,8 @@ struct MarkdownBook {
         return links.joined(separator: " · ")
     }
 
+    /// One section, in the same order as the HTML book: anchor, file label, heading,
+    /// prose, fenced code, and the line with the source link and the test command.
     private func section(_ view: SectionView, on page: String, showFile: Bool) -> String {
         let section = view.section
         var text = "<a id=\"\(section.tag.anchor)\"></a>\n\n"
@@ -107,6 +111,7 @@ struct MarkdownBook {
     }
     /*:*/
 
+    /// The longest run of backticks in `text`; a fence must be longer to contain it.
     static func longestBacktickRun(_ text: String) -> Int {
         var longest = 0
         var run = 0

@@ -36,6 +36,8 @@ public struct Project: Sendable {
 
     /// Reads every source and chapter file and weaves them.
     public func load() -> Book {
+        // Directories that do not exist are simply empty: a course tree may
+        // have no Tests/, and a fresh project no Sources/ yet.
         var sources: [InputFile] = []
         for directory in ["Sources", "Tests"] + extraSources.map(Project.normalized) {
             sources += Project.files(in: resolve(directory), displayedAs: directory) { SourceLanguage(path: $0) != nil }
@@ -47,6 +49,8 @@ public struct Project: Sendable {
 
     /// Every file of the book, paths relative to the output directory (`html/...`, `markdown/...`).
     public func render(_ book: Book) -> [OutputFile] {
+        // The Markdown book links to sources relative to itself, so it needs to
+        // know how deep below the root it sits: book/markdown is two levels.
         let depth = Project.normalized(outputDirectory).split(separator: "/").count + 1
         let html = HTMLBook(book: book, title: title).files()
         let markdown = MarkdownBook(book: book, title: title, rootPrefix: String(repeating: "../", count: depth)).files()
@@ -114,6 +118,8 @@ public struct Project: Sendable {
         for file in files {
             let path = output + "/" + file.path
             let data = Data(file.contents.utf8)
+            // Unchanged files keep their time stamps, which keeps `make`-style
+            // tools and browsers' caches happy.
             if manager.contents(atPath: path) == data { continue }
             try manager.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try data.write(to: URL(fileURLWithPath: path))

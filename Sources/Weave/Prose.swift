@@ -33,6 +33,8 @@ struct Prose {
     static let maximumTitleLength = 80
 
     init(file: ParsedFile, body: Range<Int>) {
+        // Work on byte ranges as long as possible, so each line still knows
+        // where in the file it came from.
         var lines = Prose.split(file.bytes, body)
         Prose.undecorate(file.bytes, &lines)
         var texts = lines.map { String(decoding: file.bytes[$0], as: UTF8.self) }
@@ -43,6 +45,7 @@ struct Prose {
             titleOrigin = origins.removeFirst()
             texts.removeFirst()
         }
+        // Blank lines around the prose are the comment's layout, not paragraphs.
         while texts.first?.isEmpty ?? false { texts.removeFirst(); origins.removeFirst() }
         while texts.last?.isEmpty ?? false { texts.removeLast(); origins.removeLast() }
         markdown = texts.joined(separator: "\n")
@@ -68,13 +71,16 @@ struct Prose {
     /// Strips the first line's leading space, then the star column or the shared indentation of the rest.
     private static func undecorate(_ bytes: [UInt8], _ lines: inout [Range<Int>]) {
         guard !lines.isEmpty else { return }
+        // The first line follows the tag on the same line: only its leading space goes.
         lines[0] = skipSpace(bytes, lines[0])
         let rest = 1..<lines.count
+        // Decorated means every line with text has the star column.
         let decorated = rest.allSatisfy { index in
             let text = skipSpace(bytes, lines[index])
             return text.isEmpty || bytes[text.lowerBound] == UInt8(ascii: "*")
         }
         if decorated {
+            // Star, then one space: the author's own indentation after that is kept.
             for index in rest {
                 var text = skipSpace(bytes, lines[index])
                 if !text.isEmpty { text = (text.lowerBound + 1)..<text.upperBound }
@@ -82,6 +88,7 @@ struct Prose {
                 lines[index] = text
             }
         } else {
+            // Blank lines say nothing about indentation and are left out of the minimum.
             let indents = rest.compactMap { index -> Int? in
                 let line = lines[index]
                 let text = skipSpace(bytes, line)

@@ -43,6 +43,8 @@ struct SectionView {
 
     /// The first sentence of `text`, cut at a word boundary if it is long.
     static func firstSentence(_ text: String) -> String {
+        // A sentence ends at punctuation followed by a space; the length check
+        // keeps an opening like "A." or an abbreviation-sized fragment going.
         var sentence = ""
         var previous: Character = " "
         for character in text {
@@ -51,6 +53,7 @@ struct SectionView {
             previous = character
         }
         if sentence.hasSuffix(":") { sentence.removeLast() }
+        // Too long for a list: cut at the last whole word that fits.
         guard sentence.count > maximumListTitle else { return sentence }
         var cut = String(sentence.prefix(maximumListTitle))
         if let space = cut.lastIndex(of: " ") { cut = String(cut[..<space]) }

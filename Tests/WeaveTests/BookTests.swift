@@ -96,3 +96,16 @@ func w200_aChapterWithoutItsFieldsIsAnError(text: String, expected: String) {
     #expect(book.tests[Tag("G:037")!] == ["g037_fillsInOrder", "g037_fullRingIsSynchronous"])
     #expect(book.tests[Tag("G:038")!] == nil)
 }
+
+@Test func w305_offsetsBecomeLinesAndColumns() {
+    let bytes = Array("ab\ncd\r\n\nlast\n".utf8)
+    let table = LineTable(bytes)
+    #expect(table.lineCount == 4)
+    let expected = [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3), (2, 4), (3, 1), (4, 1), (4, 2), (4, 3)]
+    for (offset, position) in expected.enumerated() {
+        #expect(table.position(of: offset) == position, "offset \(offset)")
+    }
+    #expect((1...4).map { String(decoding: bytes[table.range(ofLine: $0, in: bytes)], as: UTF8.self) } == ["ab", "cd", "", "last"])
+    #expect(LineTable(Array("no newline".utf8)).lineCount == 1)
+    #expect(LineTable([]).lineCount == 1)
+}
