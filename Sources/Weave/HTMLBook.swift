@@ -23,7 +23,7 @@ struct HTMLBook {
         self.title = title
         var pages: [Tag: String] = [:]
         for section in book.sections {
-            if let chapter = book.chapter(of: section.tag) { pages[section.tag] = chapter.slug + ".html" }
+            if let chapter = book.chapter(of: section.tag) { pages[section.tag] = urlPath(chapter.slug) + ".html" }
         }
         self.pages = pages
     }
@@ -109,7 +109,7 @@ struct HTMLBook {
             """
         for chapter in book.chapters {
             let isCurrent = chapter.letter == current?.letter
-            html += "<li\(isCurrent ? " class=\"current\"" : "")><a href=\"\(chapter.slug).html\"\(isCurrent ? " aria-current=\"page\"" : "")>"
+            html += "<li\(isCurrent ? " class=\"current\"" : "")><a href=\"\(urlPath(chapter.slug)).html\"\(isCurrent ? " aria-current=\"page\"" : "")>"
             html += "<span class=\"letter\">\(chapter.letterString)</span> \(escapeHTML(chapter.title))</a>"
             if isCurrent {
                 let views = book.views(of: chapter)
@@ -133,7 +133,7 @@ struct HTMLBook {
         body += "<p class=\"lede\">A book woven from the sources: every section below is a comment in the code, "
         body += "shown with the code it explains. Appendix W tells how.</p>\n"
         for chapter in book.chapters {
-            body += "<h2><a href=\"\(chapter.slug).html\"><span class=\"letter\">\(chapter.letterString)</span> "
+            body += "<h2><a href=\"\(urlPath(chapter.slug)).html\"><span class=\"letter\">\(chapter.letterString)</span> "
             body += "\(escapeHTML(chapter.title))</a></h2>\n"
             let views = book.views(of: chapter)
             if views.isEmpty {
@@ -142,7 +142,7 @@ struct HTMLBook {
             }
             body += "<ol class=\"toc\">\n"
             for view in views {
-                body += "<li><a href=\"\(chapter.slug).html#\(view.section.tag.anchor)\"><span class=\"tag\">\(view.section.tag)</span> "
+                body += "<li><a href=\"\(urlPath(chapter.slug)).html#\(view.section.tag.anchor)\"><span class=\"tag\">\(view.section.tag)</span> "
                 body += "\(escapeHTML(view.listTitle))</a></li>\n"
             }
             body += "</ol>\n"
@@ -155,18 +155,18 @@ struct HTMLBook {
     private func pager(previous: Chapter?, next: Chapter?) -> String {
         var html = "<nav class=\"pager\" aria-label=\"Previous and next\">"
         if let previous {
-            html += "<a class=\"previous\" href=\"\(previous.slug).html\">← \(escapeHTML(previous.title))</a>"
+            html += "<a class=\"previous\" href=\"\(urlPath(previous.slug)).html\">← \(escapeHTML(previous.title))</a>"
         } else {
             html += "<a class=\"previous\" href=\"index.html\">← Contents</a>"
         }
-        if let next { html += "<a class=\"next\" href=\"\(next.slug).html\">\(escapeHTML(next.title)) →</a>" }
+        if let next { html += "<a class=\"next\" href=\"\(urlPath(next.slug)).html\">\(escapeHTML(next.title)) →</a>" }
         return html + "</nav>"
     }
 
     /// A chapter: its introduction, then its sections in order, with a `[ file ]`
     /// label whenever a section comes from a different file than the one before.
     private func chapterPage(_ chapter: Chapter, at index: Int) -> String {
-        let page = chapter.slug + ".html"
+        let page = urlPath(chapter.slug) + ".html"
         let previous = index > 0 ? book.chapters[index - 1] : nil
         let next = index + 1 < book.chapters.count ? book.chapters[index + 1] : nil
         var body = pager(previous: previous, next: next) + "\n<article>\n"
@@ -201,7 +201,7 @@ struct HTMLBook {
             let code = file.highlighted(section.codeLines).joined(separator: "\n")
             html += "<pre class=\"code\"><code class=\"language-\(file.language.fenceName)\">\(code)</code></pre>\n"
         }
-        html += "<p class=\"meta\"><a class=\"source\" href=\"\(HTMLBook.sourcePage(section.file))#\(anchor)\">"
+        html += "<p class=\"meta\"><a class=\"source\" href=\"\(urlPath(HTMLBook.sourcePage(section.file)))#\(anchor)\">"
         html += "\(escapeHTML(section.file)), \(view.linesText)</a>"
         if let command = view.testCommand {
             html += " <span class=\"tests\">Exercises (\(view.testCount)): <code>\(command)</code></span>"

@@ -45,7 +45,7 @@ extension HTMLBook {
                 // closes it first, so the blocks stay properly nested.
                 if openUntil != nil { html += "</div>\n" }
                 let section = sections[next]
-                let chapter = book.chapter(of: section.tag).map { $0.slug + ".html" } ?? "index.html"
+                let chapter = book.chapter(of: section.tag).map { urlPath($0.slug) + ".html" } ?? "index.html"
                 html += "<div class=\"range\" id=\"\(section.tag.anchor)\">"
                 html += "<a class=\"back\" href=\"\(up)\(chapter)#\(section.tag.anchor)\">\(section.tag) in the book</a>\n"
                 openUntil = section.lines.upperBound
@@ -76,13 +76,13 @@ extension HTMLBook {
         for chapter in book.chapters {
             let words = MarkdownTree(chapter.introduction).plainText()
             entries.append("[\(javaScriptString(chapter.letterString)),\(javaScriptString(chapter.title)),"
-                + "\(javaScriptString(chapter.slug + ".html")),\(javaScriptString(chapter.title)),\(javaScriptString(words))]")
+                + "\(javaScriptString(urlPath(chapter.slug) + ".html")),\(javaScriptString(chapter.title)),\(javaScriptString(words))]")
         }
         for chapter in book.chapters {
             for view in book.views(of: chapter) {
                 let section = view.section
                 entries.append("[\(javaScriptString(section.tag.description)),\(javaScriptString(view.listTitle)),"
-                    + "\(javaScriptString(chapter.slug + ".html#" + section.tag.anchor)),"
+                    + "\(javaScriptString(urlPath(chapter.slug) + ".html#" + section.tag.anchor)),"
                     + "\(javaScriptString(chapter.title)),\(javaScriptString(view.words))]")
             }
         }

@@ -206,20 +206,3 @@ final class MarkdownTree {
         return String(cString: pointer)
     }
 }
-
-/// Escapes the five characters that matter in HTML text and attributes.
-func escapeHTML(_ text: String) -> String {
-    var escaped = ""
-    escaped.reserveCapacity(text.utf8.count)
-    for character in text.unicodeScalars {
-        switch character {
-        case "&": escaped += "&amp;"
-        case "<": escaped += "&lt;"
-        case ">": escaped += "&gt;"
-        case "\"": escaped += "&quot;"
-        case "'": escaped += "&#39;"
-        default: escaped.unicodeScalars.append(character)
-        }
-    }
-    return escaped
-}

@@ -27,7 +27,7 @@ struct MarkdownBook {
         self.rootPrefix = rootPrefix
         var pages: [Tag: String] = [:]
         for section in book.sections {
-            if let chapter = book.chapter(of: section.tag) { pages[section.tag] = chapter.slug + ".md" }
+            if let chapter = book.chapter(of: section.tag) { pages[section.tag] = urlPath(chapter.slug) + ".md" }
         }
         self.pages = pages
     }
@@ -55,11 +55,11 @@ struct MarkdownBook {
         var text = "# \(title)\n\nA book woven from the sources by `weave` (see Appendix W). "
         text += "Each section is a comment in the code, shown with the code it explains.\n"
         for chapter in book.chapters {
-            text += "\n## [\(chapter.letterString) · \(chapter.title)](\(chapter.slug).md)\n\n"
+            text += "\n## [\(chapter.letterString) · \(chapter.title)](\(urlPath(chapter.slug)).md)\n\n"
             let views = book.views(of: chapter)
             if views.isEmpty { text += "Sections still to come.\n" }
             for view in views {
-                text += "- [\(view.section.tag)](\(chapter.slug).md#\(view.section.tag.anchor)) \(MarkdownBook.escapeInline(view.listTitle))\n"
+                text += "- [\(view.section.tag)](\(urlPath(chapter.slug)).md#\(view.section.tag.anchor)) \(MarkdownBook.escapeInline(view.listTitle))\n"
             }
         }
         return text
@@ -67,7 +67,7 @@ struct MarkdownBook {
 
     /// One chapter: navigation, introduction, sections, navigation again.
     private func chapterFile(_ chapter: Chapter, at index: Int) -> String {
-        let page = chapter.slug + ".md"
+        let page = urlPath(chapter.slug) + ".md"
         var text = "# \(chapter.letterString) · \(chapter.title)\n\n" + navigation(at: index) + "\n\n"
         text += prose(chapter.introduction, on: page)
         let views = book.views(of: chapter)
@@ -82,9 +82,9 @@ struct MarkdownBook {
 
     private func navigation(at index: Int) -> String {
         var links = ["[Contents](README.md)"]
-        if index > 0 { links.insert("[← \(book.chapters[index - 1].title)](\(book.chapters[index - 1].slug).md)", at: 0) }
+        if index > 0 { links.insert("[← \(book.chapters[index - 1].title)](\(urlPath(book.chapters[index - 1].slug)).md)", at: 0) }
         if index + 1 < book.chapters.count {
-            links.append("[\(book.chapters[index + 1].title) →](\(book.chapters[index + 1].slug).md)")
+            links.append("[\(book.chapters[index + 1].title) →](\(urlPath(book.chapters[index + 1].slug)).md)")
         }
         return links.joined(separator: " · ")
     }
@@ -105,7 +105,7 @@ struct MarkdownBook {
             text += fence + file.language.fenceName + "\n" + code + "\n" + fence + "\n\n"
         }
         let lines = section.lines
-        text += "[\(section.file), \(view.linesText)](\(rootPrefix)\(section.file)#L\(lines.lowerBound)-L\(lines.upperBound))"
+        text += "[\(section.file), \(view.linesText)](\(rootPrefix)\(urlPath(section.file))#L\(lines.lowerBound)-L\(lines.upperBound))"
         if let command = view.testCommand { text += " · Exercises (\(view.testCount)): `\(command)`" }
         return text + "\n"
     }

@@ -86,21 +86,3 @@ extension Book {
 
 }
 /*:*/
-
-/// Quotes `text` as a JavaScript string literal that is also safe inside HTML.
-func javaScriptString(_ text: String) -> String {
-    var quoted = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": quoted += "\\\""
-        case "\\": quoted += "\\\\"
-        case "\n": quoted += "\\n"
-        case "<": quoted += "\\u003c"
-        case "\u{2028}": quoted += "\\u2028"
-        case "\u{2029}": quoted += "\\u2029"
-        case _ where scalar.value < 0x20: quoted += " "
-        default: quoted.unicodeScalars.append(scalar)
-        }
-    }
-    return quoted + "\""
-}

@@ -138,3 +138,15 @@ private func markdown(_ path: String) -> String {
 
         """)
 }
+
+@Test func w615_everythingFromTheSourcesIsEscapedForWhereItGoes() {
+    #expect(escapeHTML("<a href=\"x\">&'</a>") == "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;")
+    #expect(urlPath("Sources/My Dir/a#b\"c.swift") == "Sources/My%20Dir/a%23b%22c.swift")
+    #expect(urlPath("Sources/Ünï.swift") == "Sources/%C3%9Cn%C3%AF.swift")
+    let book = weave([("Sources/Odd #1.swift", "/*G:010 <Odd> & \"named\". :*/\n")])
+    let page = HTMLBook(book: book, title: "T & <T>").files().first { $0.path == "guest.html" }?.contents ?? ""
+    #expect(page.contains("<a class=\"source\" href=\"src/Sources/Odd%20%231.swift.html#g010\">Sources/Odd #1.swift, line 1</a>"))
+    #expect(page.contains("<title>Guest · T &amp; &lt;T&gt;</title>"))
+    #expect(page.contains("&lt;Odd&gt; &amp; &quot;named&quot;."))
+    #expect(!page.contains("<Odd>"))
+}
