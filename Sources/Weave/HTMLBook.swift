@@ -129,12 +129,16 @@ struct HTMLBook {
 
     /// The index: the whole table of contents, with each section's list title.
     private func indexPage() -> String {
+        // The index is the one page with every section on it, so a reader can
+        // scan the whole tour or use the browser's own find to jump anywhere.
         var body = "<article>\n<h1>\(escapeHTML(title))</h1>\n"
         body += "<p class=\"lede\">A book woven from the sources: every section below is a comment in the code, "
         body += "shown with the code it explains. Appendix W tells how.</p>\n"
         for chapter in book.chapters {
             body += "<h2><a href=\"\(urlPath(chapter.slug)).html\"><span class=\"letter\">\(chapter.letterString)</span> "
             body += "\(escapeHTML(chapter.title))</a></h2>\n"
+            // A chapter nobody has written yet still appears, so the shape of
+            // the book is visible from the first day.
             let views = book.views(of: chapter)
             if views.isEmpty {
                 body += "<p class=\"pending\">Sections still to come.</p>\n"
@@ -167,6 +171,8 @@ struct HTMLBook {
     /// label whenever a section comes from a different file than the one before.
     private func chapterPage(_ chapter: Chapter, at index: Int) -> String {
         let page = urlPath(chapter.slug) + ".html"
+        // The pager appears above and below the chapter: above for a reader
+        // who arrived by mistake, below for one who finished.
         let previous = index > 0 ? book.chapters[index - 1] : nil
         let next = index + 1 < book.chapters.count ? book.chapters[index + 1] : nil
         var body = pager(previous: previous, next: next) + "\n<article>\n"
@@ -190,6 +196,8 @@ struct HTMLBook {
     private func section(_ view: SectionView, on page: String, showFile: Bool) -> String {
         let section = view.section
         let anchor = section.tag.anchor
+        // The anchor goes on the section itself, so a link lands on the file
+        // label and heading, and `:target` can shade the whole section.
         var html = "<section class=\"section\" id=\"\(anchor)\">\n"
         if showFile { html += "<p class=\"file\">[ \(escapeHTML(section.file)) ]</p>\n" }
         html += "<h2><a class=\"tag\" href=\"#\(anchor)\">\(section.tag)</a>"
@@ -201,6 +209,8 @@ struct HTMLBook {
             let code = file.highlighted(section.codeLines).joined(separator: "\n")
             html += "<pre class=\"code\"><code class=\"language-\(file.language.fenceName)\">\(code)</code></pre>\n"
         }
+        // The source link aims at the section's block in the source page, not
+        // at its first line, so the whole range is shaded on arrival (W:620).
         html += "<p class=\"meta\"><a class=\"source\" href=\"\(urlPath(HTMLBook.sourcePage(section.file)))#\(anchor)\">"
         html += "\(escapeHTML(section.file)), \(view.linesText)</a>"
         if let command = view.testCommand {

@@ -376,10 +376,18 @@ struct Lexer {
     }
     /*:*/
 
-    // Numbers are painted, never interpreted, so the scanner is generous: digits,
-    // letters and underscores in any mix (`0x1F`, `1_000`, `10UL`), a dot only
-    // when a digit follows (so `1..<5` stays a range), and a sign only right after
-    // an exponent letter.
+    /*W:055 The rest of the lexer only paints. Numbers are never
+    interpreted, so the scanner is generous: digits, letters and underscores in
+    any mix (`0x1F`, `1_000`, `10UL`), a dot only when a digit follows, so that
+    `1..<5` stays a range, and a sign only right after an exponent letter.
+
+    Names are looked up in a small set of keywords for the file's language.
+    A Swift name that starts with a capital letter is painted as a type: a
+    guess, but one that Swift's naming conventions make right nearly every
+    time, and a wrong guess costs only a colour. Attributes such as `@Test`
+    and directives such as `#if` get colours of their own because they change
+    how the code around them is compiled, which is worth a reader's notice.
+    */
     private mutating func number() {
         let start = cursor
         let hex = byte(cursor) == UInt8(ascii: "0") && (byte(cursor + 1) == UInt8(ascii: "x") || byte(cursor + 1) == UInt8(ascii: "X"))
@@ -414,7 +422,6 @@ struct Lexer {
     }
 
     /// A name: a keyword of the language, a type (a capitalised Swift name), or a plain identifier.
-    /// Calling capitalised names types is a guess that Swift's naming conventions make right nearly always.
     private mutating func word() {
         let start = cursor
         skipIdentifier()
@@ -461,3 +468,4 @@ enum Keywords {
         void volatile while bool true false NULL u8 u16 u32 u64 s8 s16 s32 s64 unsigned __init __initdata
         """)
 }
+/*:*/

@@ -16,6 +16,7 @@ turn into a highlighted range.
 */
 struct MarkdownBook {
     let book: Book
+    /// The book's title, at the top of README.md.
     let title: String
     /// The way from book/markdown back to the project root, such as `"../../"`.
     let rootPrefix: String
@@ -41,6 +42,9 @@ struct MarkdownBook {
         return files.sorted { $0.path < $1.path }
     }
 
+    /// The prose printed back by cmark with its mentions linked. Printing the tree,
+    /// rather than copying the author's text, is what carries the raw-HTML rule and
+    /// the links over from the HTML book (W:400).
     private func prose(_ markdown: String, on page: String) -> String {
         let tree = MarkdownTree(markdown)
         _ = tree.linkTags(letters: book.letters) { tag in
@@ -80,6 +84,7 @@ struct MarkdownBook {
         return text + "\n---\n\n" + navigation(at: index) + "\n"
     }
 
+    /// `← previous · Contents · next →`, as far as there are neighbours.
     private func navigation(at index: Int) -> String {
         var links = ["[Contents](README.md)"]
         if index > 0 { links.insert("[← \(book.chapters[index - 1].title)](\(urlPath(book.chapters[index - 1].slug)).md)", at: 0) }
@@ -122,7 +127,8 @@ struct MarkdownBook {
         return longest
     }
 
-    /// Escapes the characters that would turn a plain title into Markdown.
+    /// Escapes the characters that would turn a plain title into Markdown: a list
+    /// title is plain text, and `*` or `_` in it must not become emphasis.
     static func escapeInline(_ text: String) -> String {
         var escaped = ""
         for character in text {

@@ -11,6 +11,7 @@ by accident. The work itself lives in `Project.build()` and `Project.check()`
 in the library, where the exercises can reach it; this file only parses
 arguments and prints.
 */
+/// Where the project is and where its book goes; shared by every subcommand.
 struct Location: ParsableArguments {
     @Option(name: .long, help: "The project root: the directory with Sources/, Tests/ and chapters/.")
     var root: String = "."
@@ -27,6 +28,7 @@ struct Location: ParsableArguments {
     @Option(name: .long, help: "The book's title.")
     var title: String = "lguest in Swift"
 
+    /// The project these options describe.
     var project: Project {
         Project(root: root, extraSources: sources, chaptersDirectory: chapters, outputDirectory: output, title: title)
     }
@@ -39,11 +41,13 @@ struct Location: ParsableArguments {
     }
 }
 
+/// Prints `diagnostics` on standard error, one `file:line:col: error: ...` line each.
 func report(_ diagnostics: [Diagnostic]) {
     let text = diagnostics.map { $0.description + "\n" }.joined()
     if !text.isEmpty { FileHandle.standardError.write(Data(text.utf8)) }
 }
 
+/// `weave`: the command and its four subcommands.
 @main
 struct WeaveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,6 +56,7 @@ struct WeaveCommand: ParsableCommand {
         subcommands: [Build.self, Check.self, ChapterText.self, List.self])
 }
 
+/// `weave build`: write book/, or report why not.
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write the HTML and Markdown books.")
     @OptionGroup var location: Location
@@ -63,6 +68,7 @@ struct Build: ParsableCommand {
     }
 }
 
+/// `weave check`: what CI runs after the tests.
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fail on any diagnostic, or when the book on disk differs from what build would write.")
@@ -75,6 +81,7 @@ struct Check: ParsableCommand {
     }
 }
 
+/// `weave chapter G`: one chapter as plain text, like the original's `make Guest`.
 struct ChapterText: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "chapter", abstract: "Print one chapter as plain text.")
     @OptionGroup var location: Location
@@ -89,6 +96,7 @@ struct ChapterText: ParsableCommand {
     }
 }
 
+/// `weave list`: one line per section, in book order.
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print every section with its tag, file and lines.")
     @OptionGroup var location: Location

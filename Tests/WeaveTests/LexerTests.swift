@@ -133,3 +133,11 @@ func w045_unterminatedStringsAreDiagnosticsNotCrashes(text: String, message: Str
     #expect(book.diagnostics.isEmpty)
     #expect(code(book) == "ENTRY(x)\n\tmovl %eax, 'q")
 }
+
+@Test func w055_numbersAndNamesArePaintedByKind() {
+    let found = tokens("#if DEBUG\n@Test func f() -> Int { 0x1F_FF + 1.5e-3 + 1..<5 }\n#endif")
+    #expect(found.map(\.1) == ["#if", "DEBUG", "@Test", "func", "f", "Int", "0x1F_FF", "1.5e-3", "1", "5", "#endif"])
+    #expect(found.map(\.0) == [.directive, .type, .attribute, .keyword, .identifier, .type, .number, .number, .number, .number, .directive])
+    #expect(tokens("unsigned long x = 10UL;", .c).map(\.0) == [.keyword, .keyword, .identifier, .number])
+    #expect(tokens("let `default` = $0", .swift).map(\.1) == ["let", "`default`", "$0"])
+}

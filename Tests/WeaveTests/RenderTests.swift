@@ -150,3 +150,11 @@ private func markdown(_ path: String) -> String {
     #expect(page.contains("&lt;Odd&gt; &amp; &quot;named&quot;."))
     #expect(!page.contains("<Odd>"))
 }
+
+@Test func w420_cmarkPrintsSafelyAndKeepsTheAuthorsLines() {
+    let tree = MarkdownTree("A [trap](javascript:alert(1)) and \"quotes\" -- kept.\n" + String(repeating: "word ", count: 40))
+    let html = tree.html()
+    #expect(!html.contains("javascript:"))
+    #expect(html.contains("&quot;quotes&quot; -- kept."))
+    #expect(tree.commonMark().split(separator: "\n").count == 2)
+}
