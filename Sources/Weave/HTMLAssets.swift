@@ -40,7 +40,7 @@ enum HTMLAssets {
         .book-title { display: block; font-weight: 700; font-size: 1.1rem; color: var(--text); margin-bottom: 0.8rem; }
         .sidebar ol { list-style: none; margin: 0; padding: 0; }
         .chapters > li { margin: 0.2rem 0; }
-        .chapters > li > a { color: var(--text); }
+        .chapters > li > a { color: var(--text); display: block; padding-left: 1.7em; text-indent: -1.7em; }
         .chapters > li.current > a { font-weight: 700; }
         .sections { margin: 0.3rem 0 0.5rem 1.6rem !important; }
         .sections li { margin: 0.15rem 0; line-height: 1.35; }

@@ -141,3 +141,28 @@ func w045_unterminatedStringsAreDiagnosticsNotCrashes(text: String, message: Str
     #expect(tokens("unsigned long x = 10UL;", .c).map(\.0) == [.keyword, .keyword, .identifier, .number])
     #expect(tokens("let `default` = $0", .swift).map(\.1) == ["let", "`default`", "$0"])
 }
+
+@Test(arguments: [SourceLanguage.swift, .c, .assembly])
+func w030_randomBytesNeverTrapAndTokensStayInOrder(language: SourceLanguage) {
+    // A fixed linear congruential generator: the same "random" files on every run.
+    var state: UInt32 = 0x2545_F491
+    let alphabet = Array("/*:\"#\\()'`@ \n\tGW0123x".utf8) + [0xC3, 0xA9, 0xFF]
+    for _ in 0..<400 {
+        state = state &* 1_664_525 &+ 1_013_904_223
+        let length = Int(state >> 24)
+        var bytes: [UInt8] = []
+        for _ in 0..<length {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            bytes.append(alphabet[Int(state >> 16) % alphabet.count])
+        }
+        let lexed = Lexer.lex(bytes, as: language)
+        var previousEnd = 0
+        for token in lexed.tokens {
+            #expect(token.range.lowerBound >= previousEnd && token.range.upperBound <= bytes.count)
+            previousEnd = token.range.upperBound
+        }
+        let book = weave([("Sources/F." + (language == .swift ? "swift" : language == .c ? "c" : "S"),
+                           String(decoding: bytes, as: UTF8.self))])
+        _ = HTMLBook(book: book, title: "T").files()
+    }
+}
