@@ -164,12 +164,13 @@ public struct Book: Sendable {
 }
 
 extension Book {
-    /// The chapter that holds `tag`, if any.
+    /// The chapter that holds `tag`, if any. A linear search: there are nine chapters.
     public func chapter(of tag: Tag) -> Chapter? {
         chapters.first { $0.letter == tag.letter }
     }
 
-    /// The sections of `chapter`, in order.
+    /// The sections of `chapter`, in order; `sections` is sorted by chapter first,
+    /// so filtering keeps their order.
     public func sections(of chapter: Chapter) -> [Section] {
         sections.filter { $0.tag.letter == chapter.letter }
     }

@@ -39,6 +39,7 @@ struct HTMLBook {
         for (index, chapter) in book.chapters.enumerated() {
             files.append(OutputFile(path: chapter.slug + ".html", contents: chapterPage(chapter, at: index)))
         }
+        // Dictionary order changes from run to run in Swift, so the keys are sorted.
         for path in book.files.keys.sorted() {
             guard let file = book.files[path] else { continue }
             files.append(OutputFile(path: HTMLBook.sourcePage(path), contents: sourcePage(file)))
@@ -47,6 +48,7 @@ struct HTMLBook {
     }
 
     /// The page of a source file, under src/; `..` segments are renamed so the page stays inside the book.
+    /// (A course may weave sources from beside its root with `--sources ../linux`.)
     static func sourcePage(_ path: String) -> String {
         "src/" + path.split(separator: "/").map { $0 == ".." ? "__" : String($0) }.joined(separator: "/") + ".html"
     }
@@ -108,6 +110,7 @@ struct HTMLBook {
 
             """
         for chapter in book.chapters {
+            // `aria-current` tells screen readers which chapter this page is.
             let isCurrent = chapter.letter == current?.letter
             html += "<li\(isCurrent ? " class=\"current\"" : "")><a href=\"\(urlPath(chapter.slug)).html\"\(isCurrent ? " aria-current=\"page\"" : "")>"
             html += "<span class=\"letter\">\(chapter.letterString)</span> \(escapeHTML(chapter.title))</a>"

@@ -8,7 +8,9 @@ colours themselves live in the stylesheet, once for light pages and once for
 dark ones. Everything else is escaped and copied as it is.
 */
 extension ParsedFile {
-    /// The HTML class that paints a token of `kind`, or nil for plain names.
+    /// The HTML class that paints a token of `kind`, or nil for plain names. One
+    /// letter each, because a source page wraps thousands of tokens and the class
+    /// names are a fair part of its size.
     static func cssClass(_ kind: Token.Kind) -> String? {
         switch kind {
         case .blockComment, .lineComment: "c"
@@ -87,7 +89,8 @@ extension ParsedFile {
         }
     }
 
-    /// The lines `ranges` as plain text.
+    /// The lines `ranges` as plain text, for the Markdown book and the terminal,
+    /// where the code host or the reader's eyes do the painting.
     func text(_ ranges: [Range<Int>]) -> String {
         ranges.map { String(decoding: bytes[$0], as: UTF8.self) }.joined(separator: "\n")
     }

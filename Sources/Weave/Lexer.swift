@@ -182,6 +182,8 @@ struct Lexer {
     them, and the first closer ends the comment whatever came before. A comment
     still open at the end of the file is reported and taken to run to the end.
     */
+    // A line comment stops before its newline, which the main loop then sees
+    // as the start of a line (a C directive may follow).
     private mutating func lineComment() {
         let start = cursor
         while let current = byte(cursor), current != UInt8(ascii: "\n") { cursor += 1 }
@@ -257,6 +259,9 @@ struct Lexer {
         // or the parenthesis that closed the last interpolation.
         var piece = start
         while true {
+            // Both ways of never ending are reported at the opening quote, and
+            // lexing carries on after them, so one stray quote costs one
+            // diagnostic and not a file's worth of misread comments.
             guard let current = byte(cursor) else {
                 problems.append((start, "unterminated string literal"))
                 break
@@ -276,6 +281,8 @@ struct Lexer {
                     depth += 1
                     code(untilParen: true)
                     depth -= 1
+                    // The code stopped just after the closing parenthesis, which
+                    // belongs to the string again; at the end of the file there is none.
                     piece = byte(cursor - 1) == UInt8(ascii: ")") ? cursor - 1 : cursor
                 } else if byte(cursor) != nil {
                     // Any other escape: skip the escaped byte, which may be a quote.
@@ -294,10 +301,14 @@ struct Lexer {
             }
             cursor += 1
         }
+        // The last piece: from the final interpolation (or the opening quote)
+        // to the closing delimiter.
         emit(.string, from: piece)
     }
 
-    /// A Swift regex literal `#/.../#`; its body is painted as a string.
+    /// A Swift regex literal `#/.../#`; its body is painted as a string. Bare `/.../`
+    /// literals cannot be told from division without parsing expressions, so they are
+    /// left to the main loop, where their bytes are harmless punctuation.
     private mutating func regexLiteral(hashes: Int, from start: Int) {
         cursor += 1
         while let current = byte(cursor) {
@@ -312,6 +323,7 @@ struct Lexer {
         emit(.string, from: start)
     }
 
+    /// Whether `count` `#` signs start at `offset`; zero of them always do.
     private func hashesFollow(_ count: Int, at offset: Int) -> Bool {
         var index = offset
         while index < offset + count {
@@ -321,6 +333,7 @@ struct Lexer {
         return true
     }
 
+    /// Whether the bytes at `offset` spell `text`; false when the file ends first.
     private func matches(_ text: StaticString, at offset: Int) -> Bool {
         let count = text.utf8CodeUnitCount
         guard offset >= 0, offset + count <= bytes.count else { return false }

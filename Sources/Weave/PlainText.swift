@@ -8,7 +8,9 @@ its title, in book order, which is handy with grep.
 extension Book {
     /// The chapter with `letter` as plain text, or nil when there is no such chapter.
     public func plainText(ofChapter letter: String) -> String? {
+        // `weave chapter g` works as well as `weave chapter G`.
         guard let chapter = chapters.first(where: { $0.letterString == letter.uppercased() }) else { return nil }
+        // The title underlined with `=`, which is how plain text says "heading".
         var text = chapter.title + "\n" + String(repeating: "=", count: chapter.title.count) + "\n\n"
         if !chapter.introduction.isEmpty { text += chapter.introduction + "\n\n" }
         var lastFile: String?
@@ -18,6 +20,8 @@ extension Book {
             let section = view.section
             if section.file != lastFile { text += "[ \(section.file) ]\n" }
             lastFile = section.file
+            // The prose is printed as Markdown: it reads well as plain text,
+            // which is the point of Markdown.
             text += "\(section.tag)" + (section.title.map { " " + $0 } ?? "") + "\n"
             if !section.prose.isEmpty { text += section.prose + "\n" }
             if !section.codeLines.isEmpty, let file = files[section.file] {
