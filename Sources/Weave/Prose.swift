@@ -16,7 +16,7 @@ write plain indented paragraphs inside the comment.
 The text on the tag's own line gets one more chance: when it is short and a
 blank line and more prose follow it, it is the section's *title* and becomes
 its heading
-(the Guest chapter's welcome section opens that way). Otherwise the section is
+(the original's Guest chapter opened with a welcome in just that way). Otherwise the section is
 listed under its first sentence, and its heading is just the tag.
 */
 struct Prose {

@@ -69,9 +69,9 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
 /*:*/
 
 /*W:025 Tags turn up in three places: right after the opener of a block comment,
-mentioned in prose, and as the start of a test name. All three are read by
-the small scanner below, which works on raw UTF-8 bytes because everything it
-looks for is ASCII. A mention needs a boundary on both sides, so `AG:0370` or
+mentioned in prose, and as the start of a test name. The first two are read
+by the small scanner below (test names have a rule of their own, W:320), which
+works on raw UTF-8 bytes because everything it looks for is ASCII. A mention needs a boundary on both sides, so `AG:0370` or
 `G:0370x` are not mentions of anything; and the number may not run into more
 letters or digits.
 */
