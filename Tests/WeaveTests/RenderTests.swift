@@ -158,3 +158,27 @@ private func markdown(_ path: String) -> String {
     #expect(html.contains("&quot;quotes&quot; -- kept."))
     #expect(tree.commonMark().split(separator: "\n").count == 2)
 }
+
+@Test(arguments: [
+    ("Short one. Then more.", "Short one."),
+    ("Ends with a colon: and goes on.", "Ends with a colon"),
+    ("No full stop at all", "No full stop at all"),
+    ("e.g. abbreviations stop it early. Sadly.", "e.g."),
+    (String(repeating: "long ", count: 30), String(repeating: "long ", count: 14).dropLast() + "…"),
+])
+func w600_listTitlesAreFirstSentencesCutAtAWord(text: String, expected: String) {
+    #expect(SectionView.firstSentence(text) == expected)
+}
+
+@Test func w600_bothBooksShowTheSameSectionsInTheSameOrder() {
+    let page = html("guest.html")
+    let chapter = markdown("guest.md")
+    func order(_ text: String, _ prefix: String) -> [String] {
+        text.components(separatedBy: prefix).dropFirst().map { String($0.prefix(4)) }
+    }
+    #expect(order(page, "<section class=\"section\" id=\"") == ["g010", "g037"])
+    #expect(order(chapter, "<a id=\"") == ["g010", "g037"])
+    let index = MarkdownBook(book: weave(sample), title: "T", rootPrefix: "").files().first { $0.path == "README.md" }?.contents ?? ""
+    #expect(index.contains("- [G:010](guest.md#g010) Welcome!\n- [G:037](guest.md#g037) The ring.\n"))
+    #expect(html("index.html").contains("<span class=\"tag\">G:010</span> Welcome!</a></li>\n<li><a href=\"guest.html#g037\"><span class=\"tag\">G:037</span> The ring.</a>"))
+}
