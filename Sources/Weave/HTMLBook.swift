@@ -15,17 +15,13 @@ struct HTMLBook {
     let book: Book
     /// The book's title, on every page and in every window title.
     let title: String
-    /// Chapter page of every section, by tag, for links.
-    private let pages: [Tag: String]
+    /// Where each section is, for links to it.
+    private let addresses: SectionAddresses
 
     init(book: Book, title: String) {
         self.book = book
         self.title = title
-        var pages: [Tag: String] = [:]
-        for section in book.sections {
-            if let chapter = book.chapter(of: section.tag) { pages[section.tag] = urlPath(chapter.slug) + ".html" }
-        }
-        self.pages = pages
+        self.addresses = SectionAddresses(book: book, pageExtension: ".html")
     }
 
     /// Every file of the HTML book, sorted by path.
@@ -54,15 +50,8 @@ struct HTMLBook {
     }
 
     /// Renders `markdown` with its mentions linked; `page` is the page the HTML goes on.
-    /// A mention of a section on the same page is a bare `#anchor`, so the page
-    /// does not reload when the reader follows it.
     private func prose(_ markdown: String, on page: String) -> String {
-        let tree = MarkdownTree(markdown)
-        _ = tree.linkTags(letters: book.letters) { tag in
-            guard let target = pages[tag] else { return nil }
-            return (target == page ? "" : target) + "#" + tag.anchor
-        }
-        return tree.html()
+        addresses.linked(markdown, on: page).html()
     }
 
     /// The inside of a single paragraph of HTML, as a heading wants it.
@@ -71,10 +60,11 @@ struct HTMLBook {
         return String(html.dropFirst(3).dropLast(5))
     }
 
-    /// The frame every page shares. The `color-scheme` meta tag tells the browser
-    /// that the page has both schemes, so its own controls follow suit; the script is
-    /// deferred so it never delays the first paint.
-    private func page(title pageTitle: String, current: Chapter?, body: String) -> String {
+    /// The start of every page, up to and including `<body>`. The `color-scheme` meta tag
+    /// tells the browser that the page has both schemes, so its own controls follow suit;
+    /// the search script is deferred so it never delays the first paint. `up` leads from
+    /// the page back to the top of the book.
+    func head(title pageTitle: String, up: String = "", searchable: Bool = true, bodyClass: String? = nil) -> String {
         """
         <!DOCTYPE html>
         <html lang="en">
@@ -83,10 +73,16 @@ struct HTMLBook {
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta name="color-scheme" content="light dark">
         <title>\(escapeHTML(pageTitle))</title>
-        <link rel="stylesheet" href="style.css">
-        <script src="search.js" defer></script>
-        </head>
-        <body>
+        <link rel="stylesheet" href="\(up)style.css">
+        \(searchable ? "<script src=\"\(up)search.js\" defer></script>\n" : "")</head>
+        <body\(bodyClass.map { " class=\"\($0)\"" } ?? "")>
+
+        """
+    }
+
+    /// The frame of every book page: head, sidebar, and the page's own content.
+    private func page(title pageTitle: String, current: Chapter?, body: String) -> String {
+        head(title: pageTitle) + """
         \(sidebar(current: current))
         <main>
         \(body)

@@ -16,17 +16,7 @@ extension HTMLBook {
         let lineCount = file.lines.lineCount
         // The whole file is painted in one pass over its tokens.
         let code = file.highlighted((1...lineCount).map { file.lines.range(ofLine: $0, in: file.bytes) })
-        var html = """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <meta name="color-scheme" content="light dark">
-            <title>\(escapeHTML(file.path)) · \(escapeHTML(title))</title>
-            <link rel="stylesheet" href="\(up)style.css">
-            </head>
-            <body class="source-page">
+        var html = head(title: "\(file.path) · \(title)", up: up, searchable: false, bodyClass: "source-page") + """
             <header class="source-header"><a href="\(up)index.html">\(escapeHTML(title))</a> › \(escapeHTML(file.path))</header>
             <div class="listing">
 

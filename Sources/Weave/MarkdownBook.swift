@@ -20,17 +20,13 @@ struct MarkdownBook {
     let title: String
     /// The way from book/markdown back to the project root, such as `"../../"`.
     let rootPrefix: String
-    private let pages: [Tag: String]
+    private let addresses: SectionAddresses
 
     init(book: Book, title: String, rootPrefix: String) {
         self.book = book
         self.title = title
         self.rootPrefix = rootPrefix
-        var pages: [Tag: String] = [:]
-        for section in book.sections {
-            if let chapter = book.chapter(of: section.tag) { pages[section.tag] = urlPath(chapter.slug) + ".md" }
-        }
-        self.pages = pages
+        self.addresses = SectionAddresses(book: book, pageExtension: ".md")
     }
 
     /// Every file of the Markdown book, sorted by path.
@@ -46,12 +42,7 @@ struct MarkdownBook {
     /// rather than copying the author's text, is what carries the raw-HTML rule and
     /// the links over from the HTML book (W:400).
     private func prose(_ markdown: String, on page: String) -> String {
-        let tree = MarkdownTree(markdown)
-        _ = tree.linkTags(letters: book.letters) { tag in
-            guard let target = pages[tag] else { return nil }
-            return (target == page ? "" : target) + "#" + tag.anchor
-        }
-        return tree.commonMark()
+        addresses.linked(markdown, on: page).commonMark()
     }
 
     /// README.md: the title, then each chapter with a list of its sections.

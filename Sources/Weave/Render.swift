@@ -75,6 +75,37 @@ struct SectionView {
     var testCount: String { tests.count == 1 ? "1 test" : "\(tests.count) tests" }
 }
 
+/// Where each section lives in one of the books, for the links that mentions become.
+struct SectionAddresses {
+    /// The page of every section, such as `guest.html`, by tag.
+    private let pages: [Tag: String]
+    private let letters: Set<UInt8>
+
+    /// The addresses of `book`'s sections in the book whose chapter pages end in `pageExtension`.
+    init(book: Book, pageExtension: String) {
+        var pages: [Tag: String] = [:]
+        for section in book.sections {
+            if let chapter = book.chapter(of: section.tag) { pages[section.tag] = urlPath(chapter.slug) + pageExtension }
+        }
+        self.pages = pages
+        self.letters = book.letters
+    }
+
+    /// The link to `tag` from `page`, or nil when no section has that tag. A section
+    /// on the same page is a bare `#anchor`, so following it does not reload the page.
+    func link(to tag: Tag, from page: String) -> String? {
+        guard let target = pages[tag] else { return nil }
+        return (target == page ? "" : target) + "#" + tag.anchor
+    }
+
+    /// `markdown` parsed, with every mention linked as seen from `page`.
+    func linked(_ markdown: String, on page: String) -> MarkdownTree {
+        let tree = MarkdownTree(markdown)
+        _ = tree.linkTags(letters: letters) { link(to: $0, from: page) }
+        return tree
+    }
+}
+
 extension Book {
     /// The sections of `chapter`, ready to render.
     func views(of chapter: Chapter) -> [SectionView] {
