@@ -84,21 +84,31 @@ public struct Project: Sendable {
         return path.hasPrefix("/") ? "/" + parts.joined(separator: "/") : parts.joined(separator: "/")
     }
 
-    /// The files under `directory` that `wanted` accepts, sorted, with paths starting with `prefix`.
+    /// The files under `directory` whose names `wanted` accepts, read, sorted, with paths
+    /// starting with `prefix`. Bytes that are not UTF-8 are replaced, never fatal.
     static func files(in directory: String, displayedAs prefix: String, recursive: Bool = true,
                       where wanted: (String) -> Bool) -> [InputFile] {
+        paths(in: directory, displayedAs: prefix, recursive: recursive, where: wanted).compactMap { shown, path in
+            FileManager.default.contents(atPath: path).map { InputFile(path: shown, text: String(decoding: $0, as: UTF8.self)) }
+        }
+    }
+
+    /// The paths of the files under `directory` whose names `wanted` accepts, sorted,
+    /// as shown (starting with `prefix`) and as found on disk. Hidden entries are skipped.
+    static func paths(in directory: String, displayedAs prefix: String, recursive: Bool = true,
+                      where wanted: (String) -> Bool) -> [(shown: String, path: String)] {
         let manager = FileManager.default
         guard let names = try? manager.contentsOfDirectory(atPath: directory) else { return [] }
-        var found: [InputFile] = []
+        var found: [(shown: String, path: String)] = []
         for name in names.sorted() where !name.hasPrefix(".") {
             let path = directory + "/" + name
             let shown = prefix.isEmpty ? name : prefix + "/" + name
             var isDirectory: ObjCBool = false
             guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
             if isDirectory.boolValue {
-                if recursive { found += files(in: path, displayedAs: shown, where: wanted) }
-            } else if wanted(name), let data = manager.contents(atPath: path) {
-                found.append(InputFile(path: shown, text: String(decoding: data, as: UTF8.self)))
+                if recursive { found += paths(in: path, displayedAs: shown, where: wanted) }
+            } else if wanted(name) {
+                found.append((shown, path))
             }
         }
         return found
@@ -158,7 +168,7 @@ public struct Project: Sendable {
     private func existingFiles() -> [String] {
         let output = resolve(outputDirectory)
         return ["html", "markdown"].flatMap { part in
-            Project.files(in: output + "/" + part, displayedAs: part) { _ in true }.map(\.path)
+            Project.paths(in: output + "/" + part, displayedAs: part) { _ in true }.map(\.shown)
         }
     }
 }
