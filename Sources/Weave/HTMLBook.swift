@@ -94,6 +94,19 @@ struct HTMLBook {
     }
     /*:*/
 
+    /*W:612 Finding your way around a book of a few hundred sections takes
+    three kinds of help, and each page gives all three. The *sidebar* is the
+    map: every chapter, and the sections of the one you are in, each listed by
+    tag and title; it stays in place while the page scrolls. The *index* is
+    the whole table of contents on one page, which is also the quickest way to
+    find a section with the browser's own search. And the *pager* at the top
+    and bottom of each chapter leads to its neighbours, so the book can be read
+    from front to back as the original intended.
+
+    Chapters that have no sections yet still appear everywhere, marked as
+    still to come: a student sees the shape of the whole tour from the first
+    day, and an author sees where their sections will land.
+    */
     /// The sidebar: every chapter, and the sections of the current one. Listing
     /// every section of every chapter would make each page as long as the index.
     private func sidebar(current: Chapter?) -> String {
@@ -166,6 +179,18 @@ struct HTMLBook {
         return html + "</nav>"
     }
 
+    /*:*/
+
+    /*W:614 A chapter page is the introduction from chapters/ followed by the
+    sections in order. Each section shows, from top to bottom: the `[ file ]`
+    label when the story moves to a new file, a heading with the tag (a link to
+    itself, handy for copying an address) and the title when there is one, the
+    prose, the painted excerpt, and one line of facts: the file and lines the
+    excerpt comes from, linked to the source page, and the command that runs
+    the section's exercises. The command is only printed when there are tests
+    named after the tag (W:320), so a command in the book always runs
+    something.
+    */
     /// A chapter: its introduction, then its sections in order, with a `[ file ]`
     /// label whenever a section comes from a different file than the one before.
     private func chapterPage(_ chapter: Chapter, at index: Int) -> String {
@@ -217,4 +242,5 @@ struct HTMLBook {
         }
         return html + "</p>\n</section>\n"
     }
+    /*:*/
 }

@@ -52,7 +52,7 @@ private func markdown(_ path: String) -> String {
     #expect(page.contains("<span class=\"s\">\"ok\"</span>"))
 }
 
-@Test func w610_chapterPagesHaveSidebarAnchorsSourceLinksAndTests() {
+@Test func w614_chapterPagesHaveAnchorsSourceLinksAndTests() {
     let page = html("guest.html")
     #expect(page.contains("<nav class=\"sidebar\""))
     #expect(page.contains("<li class=\"current\"><a href=\"guest.html\" aria-current=\"page\">"))
@@ -76,7 +76,7 @@ private func markdown(_ path: String) -> String {
     }
 }
 
-@Test func w610_aChapterWithoutSectionsSaysTheyAreToCome() {
+@Test func w612_aChapterWithoutSectionsSaysTheyAreToCome() {
     #expect(html("drivers.html").contains("The sections of this chapter are still to come."))
     #expect(html("index.html").contains("Sections still to come."))
     #expect(markdown("drivers.md").contains("*The sections of this chapter are still to come.*"))
@@ -181,4 +181,22 @@ func w600_listTitlesAreFirstSentencesCutAtAWord(text: String, expected: String) 
     let index = MarkdownBook(book: weave(sample), title: "T", rootPrefix: "").files().first { $0.path == "README.md" }?.contents ?? ""
     #expect(index.contains("- [G:010](guest.md#g010) Welcome!\n- [G:037](guest.md#g037) The ring.\n"))
     #expect(html("index.html").contains("<span class=\"tag\">G:010</span> Welcome!</a></li>\n<li><a href=\"guest.html#g037\"><span class=\"tag\">G:037</span> The ring.</a>"))
+}
+
+@Test func w610_theBookIsIndexStylesSearchChaptersAndSources() {
+    let paths = HTMLBook(book: weave(sample), title: "T").files().map(\.path)
+    #expect(paths == [
+        "drivers.html", "guest.html", "host.html", "index.html", "launcher.html", "machine.html", "mastery.html",
+        "preparation.html", "search.js", "src/Sources/Guest/Ring.swift.html", "src/Sources/Host/Run.swift.html",
+        "style.css", "switcher.html", "weaving.html",
+    ])
+}
+
+@Test func w612_theSidebarListsOnlyTheCurrentChaptersSections() {
+    let host = html("host.html")
+    #expect(host.contains("<a href=\"#h030\"><span class=\"tag\">H:030</span>"))
+    #expect(!host.contains("<a href=\"#g037\">"))
+    #expect(host.contains("<li class=\"current\"><a href=\"host.html\" aria-current=\"page\">"))
+    #expect(html("index.html").contains("<a class=\"next\" href=\"preparation.html\">Preparation →</a>"))
+    #expect(html("weaving.html").contains("<a class=\"previous\" href=\"machine.html\">← Appendix X</a></nav>"))
 }
