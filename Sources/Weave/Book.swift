@@ -39,12 +39,16 @@ public struct Book: Sendable {
     public let tests: [Tag: [String]]
     /// Every problem, sorted by file and position.
     public let diagnostics: [Diagnostic]
-    /// The prose of each section as plain words, for search and for titles.
+    /// The prose of each section as plain words, for search.
     let words: [Tag: String]
+    /// The first paragraph of each section as plain words, for its list title.
+    let leads: [Tag: String]
 
     /// Weaves `sources` (Swift, C and assembly files; others are ignored) under the chapters
     /// in `chapterFiles`. Test functions are looked for in the Swift files under `Tests/`.
-    public init(sources: [InputFile], chapterFiles: [InputFile]) {
+    /// With `sectionsMayRunToEndOfFile`, a section still open when its file ends is not
+    /// an error but ends there, as the original's script allowed (W:800).
+    public init(sources: [InputFile], chapterFiles: [InputFile], sectionsMayRunToEndOfFile: Bool = false) {
         var diagnostics: [Diagnostic] = []
         // Chapters first: they decide which letters exist and in what order.
         let chapters = Book.chapters(chapterFiles.sorted { $0.path < $1.path }, &diagnostics)
@@ -60,7 +64,7 @@ public struct Book: Sendable {
         for input in sources.sorted(by: { $0.path < $1.path }) {
             guard let language = SourceLanguage(path: input.path) else { continue }
             let file = ParsedFile(path: input.path, language: language, text: input.text)
-            let found = Extractor.sections(in: file)
+            let found = Extractor.sections(in: file, mayRunToEnd: sectionsMayRunToEndOfFile)
             diagnostics += found.diagnostics
             // A section joins the book only if its tag is new and its chapter exists.
             for section in found.sections {
@@ -93,6 +97,7 @@ public struct Book: Sendable {
         let prose = Book.readProse(chapters: chapters, sections: sections, files: files, letters: letters,
                                    defined: Set(defined.keys))
         self.words = prose.words
+        self.leads = prose.leads
         diagnostics += prose.diagnostics
         // Reported in file order, each once, like a compiler's output.
         self.diagnostics = Array(Set(diagnostics)).sorted {
@@ -178,9 +183,11 @@ extension Book {
     /// Reads the prose of every section and introduction once: reports every tag mentioned there
     /// that no section defines, and returns each section's prose as plain words.
     static func readProse(chapters: [Chapter], sections: [Section], files: [String: ParsedFile],
-                          letters: Set<UInt8>, defined: Set<Tag>) -> (diagnostics: [Diagnostic], words: [Tag: String]) {
+                          letters: Set<UInt8>, defined: Set<Tag>)
+        -> (diagnostics: [Diagnostic], words: [Tag: String], leads: [Tag: String]) {
         var found: [Diagnostic] = []
         var words: [Tag: String] = [:]
+        var leads: [Tag: String] = [:]
         func check(_ markdown: String, origins: [Int], report: (Int, String) -> Diagnostic) -> MarkdownTree {
             // The same linking the books do, with an empty address: what comes
             // back is exactly the set of mentions a reader could not follow.
@@ -199,7 +206,9 @@ extension Book {
         }
         for section in sections {
             guard let file = files[section.file] else { continue }
-            words[section.tag] = check(section.prose, origins: section.proseOrigins) { file.diagnostic(at: $0, $1) }.plainText()
+            let tree = check(section.prose, origins: section.proseOrigins) { file.diagnostic(at: $0, $1) }
+            words[section.tag] = tree.plainText()
+            leads[section.tag] = tree.plainText(firstBlockOnly: true)
             if let title = section.title, let offset = section.titleOffset {
                 _ = check(title, origins: [offset]) { file.diagnostic(at: $0, $1) }
             }
@@ -207,7 +216,7 @@ extension Book {
         for chapter in chapters {
             _ = check(chapter.introduction, origins: chapter.origins) { chapter.diagnostic(at: $0, $1) }
         }
-        return (found, words)
+        return (found, words, leads)
     }
 
     /// Maps a byte offset in extracted Markdown to the file offset it came from.

@@ -18,7 +18,8 @@ Two more rules make the walk total. A new tag while a section is open ends
 the open one just before the new tag's comment, so consecutive sections need
 no end markers between them. And a section still open when the file ends is
 an error: the author forgot the marker, and guessing where the excerpt should
-stop would hide that. */
+stop would hide that. (The original's own files do end that way; W:800 tells
+how a course weaves them.) */
 /// A source file as weave reads it: its path, bytes and tokens.
 public struct ParsedFile: Sendable {
     public let path: String
@@ -73,8 +74,9 @@ enum Extractor {
         var tagEnd: Int
     }
 
-    /// Finds every section of `file`, and the problems with them.
-    static func sections(in file: ParsedFile) -> (sections: [Section], diagnostics: [Diagnostic]) {
+    /// Finds every section of `file`, and the problems with them; `mayRunToEnd` lets
+    /// the last section end with the file instead of reporting it.
+    static func sections(in file: ParsedFile, mayRunToEnd: Bool = false) -> (sections: [Section], diagnostics: [Diagnostic]) {
         var sections: [Section] = []
         // Strings and comments that never end are the lexer's findings, and
         // they are reported here with the rest of the file's problems.
@@ -115,8 +117,8 @@ enum Extractor {
         // Still open at the end: report it, but keep the section so that
         // `weave list` can still show what the author was writing.
         if let opening = open {
-            diagnostics.append(file.diagnostic(at: opening.comment.lowerBound,
-                "section \(opening.tag) is still open at the end of the file; end it with a comment that closes with ':*/'"))
+            if !mayRunToEnd { diagnostics.append(file.diagnostic(at: opening.comment.lowerBound,
+                "section \(opening.tag) is still open at the end of the file; end it with a comment that closes with ':*/'")) }
             sections.append(section(opening, in: file, code: opening.comment.upperBound..<bytes.count))
         }
         return (sections, diagnostics)
@@ -132,7 +134,7 @@ enum Extractor {
     /// `offset`, moved back to the start of its line when only white space precedes it there.
     private static func lineStartIfAlone(_ bytes: [UInt8], _ offset: Int) -> Int {
         var start = offset
-        while start > 0, bytes[start - 1].isHorizontalSpace { start -= 1 }
+        while bytes.spaceWidth(before: start) > 0 { start -= bytes.spaceWidth(before: start) }
         return start == 0 || bytes[start - 1] == UInt8(ascii: "\n") ? start : offset
     }
 
@@ -185,7 +187,7 @@ extension Extractor {
             var start = max(whole.lowerBound, code.lowerBound)
             let end = min(whole.upperBound, code.upperBound)
             if start > whole.lowerBound, ranges.isEmpty {
-                while start < end, bytes[start].isHorizontalSpace { start += 1 }
+                start = bytes.trimmingLeadingSpace(start..<end).lowerBound
                 if start >= end { continue }
                 firstPartial = true
             }
@@ -194,17 +196,11 @@ extension Extractor {
         // Blank lines at the edges are layout of the file, not of the excerpt.
         while let first = ranges.first, isBlank(bytes, first) { ranges.removeFirst(); firstPartial = false }
         while let last = ranges.last, isBlank(bytes, last) { ranges.removeLast() }
-        return dedent(bytes, ranges.map { trimTrailingSpace(bytes, $0) }, skippingFirst: firstPartial)
+        return dedent(bytes, ranges.map { bytes.trimmingTrailingSpace($0) }, skippingFirst: firstPartial)
     }
 
     private static func isBlank(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
-        bytes[range].allSatisfy { $0.isHorizontalSpace || $0 == UInt8(ascii: "\r") }
-    }
-
-    private static func trimTrailingSpace(_ bytes: [UInt8], _ range: Range<Int>) -> Range<Int> {
-        var end = range.upperBound
-        while end > range.lowerBound, bytes[end - 1].isHorizontalSpace || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        return range.lowerBound..<end
+        bytes.trimmingTrailingSpace(range).isEmpty
     }
 
     /// Removes the leading white space shared by every non-blank line.
@@ -213,7 +209,7 @@ extension Extractor {
         // tabs and spaces loses only what all its lines really have in common.
         var common: [UInt8]?
         for (index, range) in ranges.enumerated() where !(index == 0 && skippingFirst) && !range.isEmpty {
-            let indent = Array(bytes[range].prefix(while: \.isHorizontalSpace))
+            let indent = Array(bytes[range.lowerBound..<bytes.trimmingLeadingSpace(range).lowerBound])
             if let shared = common {
                 common = Array(zip(shared, indent).prefix(while: { $0 == $1 }).map(\.0))
             } else {

@@ -43,9 +43,9 @@ final class MarkdownTree {
     /// Every node of the tree in document order (each visited once, on entry).
     /// Edits happen after the walk, on this list: cmark's iterator must not see
     /// the tree change under it.
-    private func nodes() -> [OpaquePointer] {
+    private func nodes(under top: OpaquePointer? = nil) -> [OpaquePointer] {
         var found: [OpaquePointer] = []
-        guard let iterator = cmark_iter_new(root) else { return found }
+        guard let iterator = cmark_iter_new(top ?? root) else { return found }
         defer { cmark_iter_free(iterator) }
         while true {
             let event = cmark_iter_next(iterator)
@@ -182,13 +182,16 @@ final class MarkdownTree {
 
     /// The words of the tree without markup, for search and for titles: the text of
     /// every leaf and code span, with each run of white space and each break
-    /// between blocks turned into one space.
-    func plainText() -> String {
+    /// between blocks turned into one space. `firstBlockOnly` keeps only the first
+    /// paragraph (or heading, or list), where a section's list title comes from.
+    func plainText(firstBlockOnly: Bool = false) -> String {
+        if firstBlockOnly && cmark_node_first_child(root) == nil { return "" }
+        let top = firstBlockOnly ? cmark_node_first_child(root) : root
         var words = ""
         var pendingSpace = false
         func add(_ text: String) {
             for character in text.unicodeScalars {
-                if character == " " || character == "\n" || character == "\t" {
+                if character == " " || character == "\n" || character == "\t" || character == "\u{A0}" {
                     pendingSpace = !words.isEmpty
                 } else {
                     if pendingSpace { words.unicodeScalars.append(" ") }
@@ -197,7 +200,7 @@ final class MarkdownTree {
                 }
             }
         }
-        for node in nodes() {
+        for node in nodes(under: top) {
             let type = cmark_node_get_type(node)
             if type == CMARK_NODE_TEXT || type == CMARK_NODE_CODE || type == CMARK_NODE_CODE_BLOCK {
                 add(MarkdownTree.literal(node))

@@ -24,14 +24,18 @@ public struct Project: Sendable {
     public var outputDirectory: String
     /// The book's title, shown on every page.
     public var title: String
+    /// Whether a section may run to the end of its file, as in the original's sources.
+    public var sectionsMayRunToEndOfFile: Bool
 
     public init(root: String = ".", extraSources: [String] = [], chaptersDirectory: String = "chapters",
-                outputDirectory: String = "book", title: String = "lguest in Swift") {
+                outputDirectory: String = "book", title: String = "lguest in Swift",
+                sectionsMayRunToEndOfFile: Bool = false) {
         self.root = root
         self.extraSources = extraSources
         self.chaptersDirectory = chaptersDirectory
         self.outputDirectory = outputDirectory
         self.title = title
+        self.sectionsMayRunToEndOfFile = sectionsMayRunToEndOfFile
     }
 
     /// Reads every source and chapter file and weaves them.
@@ -44,7 +48,7 @@ public struct Project: Sendable {
         }
         let chapters = Project.files(in: resolve(chaptersDirectory), displayedAs: Project.normalized(chaptersDirectory),
                                      recursive: false) { $0.hasSuffix(".md") }
-        return Book(sources: sources, chapterFiles: chapters)
+        return Book(sources: sources, chapterFiles: chapters, sectionsMayRunToEndOfFile: sectionsMayRunToEndOfFile)
     }
 
     /// Every file of the book, paths relative to the output directory (`html/...`, `markdown/...`).
@@ -180,11 +184,13 @@ original's script did, in the same order: Preparation, Guest, Drivers,
 Launcher, Host, Switcher, Mastery, each sorted by number, with a `[ file ]`
 line wherever the story changes file.
 
-There are two small differences, both deliberate. The original sorted
+There are three small differences, all deliberate. The original sorted
 numbers as file names, so it relied on every number having three digits;
 we compare numbers as numbers, which gives the same order for three digits
-and a sensible one otherwise. And the original quietly let a later section
-overwrite nothing but stopped at the first duplicate with a shell message;
-we report every duplicate at once, with both places. The exercises for this
-section weave such a tree, written afresh for the purpose, and check the
-order. :*/
+and a sensible one otherwise. The original stopped at the first duplicate
+with a shell message; we report every duplicate at once, with both places.
+And the original let the last section of a file run to the end of the file,
+which this project's own sources may not do (W:100): a course weaving the
+original's files passes `--sections-end-with-files` to get the old rule. The
+exercises for this section weave such a tree, written afresh for the
+purpose, and check the order. :*/

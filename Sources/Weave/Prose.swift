@@ -61,11 +61,7 @@ struct Prose {
             start = offset + 1
         }
         lines.append(start..<body.upperBound)
-        return lines.map { line in
-            var end = line.upperBound
-            while end > line.lowerBound, bytes[end - 1].isHorizontalSpace || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-            return line.lowerBound..<end
-        }
+        return lines.map { bytes.trimmingTrailingSpace($0) }
     }
 
     /// Strips the first line's leading space, then the star column or the shared indentation of the rest.
@@ -84,7 +80,7 @@ struct Prose {
             for index in rest {
                 var text = skipSpace(bytes, lines[index])
                 if !text.isEmpty { text = (text.lowerBound + 1)..<text.upperBound }
-                if let first = text.first, bytes[first].isHorizontalSpace { text = (first + 1)..<text.upperBound }
+                if let first = text.first { text = (first + bytes.spaceWidth(at: first))..<text.upperBound }
                 lines[index] = text
             }
         } else {
@@ -102,9 +98,7 @@ struct Prose {
     }
 
     private static func skipSpace(_ bytes: [UInt8], _ range: Range<Int>) -> Range<Int> {
-        var start = range.lowerBound
-        while start < range.upperBound, bytes[start].isHorizontalSpace { start += 1 }
-        return start..<range.upperBound
+        bytes.trimmingLeadingSpace(range)
     }
 }
 /*:*/

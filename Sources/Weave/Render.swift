@@ -29,7 +29,7 @@ struct SectionView {
     /// The prose as plain words, for search.
     let words: String
 
-    init(_ section: Section, chapter: Chapter, tests: [String], words: String) {
+    init(_ section: Section, chapter: Chapter, tests: [String], words: String, lead: String) {
         self.section = section
         self.chapter = chapter
         self.tests = tests
@@ -37,7 +37,7 @@ struct SectionView {
         if let title = section.title {
             listTitle = MarkdownTree(title).plainText()
         } else {
-            listTitle = SectionView.firstSentence(words)
+            listTitle = SectionView.firstSentence(lead)
         }
     }
 
@@ -48,7 +48,7 @@ struct SectionView {
         var sentence = ""
         var previous: Character = " "
         for character in text {
-            if character == " ", [".", "!", "?", ":"].contains(previous), sentence.count > 1 { break }
+            if character == " " || character == "\u{A0}", [".", "!", "?", ":"].contains(previous), sentence.count > 1 { break }
             sentence.append(character)
             previous = character
         }
@@ -109,7 +109,8 @@ struct SectionAddresses {
 extension Book {
     /// The sections of `chapter`, ready to render.
     func views(of chapter: Chapter) -> [SectionView] {
-        sections(of: chapter).map { SectionView($0, chapter: chapter, tests: tests[$0.tag] ?? [], words: words[$0.tag] ?? "") }
+        sections(of: chapter).map { SectionView($0, chapter: chapter, tests: tests[$0.tag] ?? [], words: words[$0.tag] ?? "",
+                                  lead: leads[$0.tag] ?? "") }
     }
 
     /// All chapter letters, for recognising mentions.

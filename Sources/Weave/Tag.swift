@@ -90,7 +90,7 @@ extension Tag {
         }
         let digits = cursor - index - 2
         guard digits >= 1, digits <= 6 else { return nil }
-        if cursor < bytes.count, bytes[cursor].isIdentifierByte { return nil }
+        if cursor < bytes.count, bytes[cursor].isIdentifierByte, bytes.spaceWidth(at: cursor) == 0 { return nil }
         return (Tag(letter: bytes[index], number: number), cursor)
     }
 
@@ -130,5 +130,48 @@ extension UInt8 {
         isASCIICapital || isASCIILower || isASCIIDigit || self == UInt8(ascii: "_") || self >= 0x80
     }
     var isHorizontalSpace: Bool { self == UInt8(ascii: " ") || self == UInt8(ascii: "\t") }
+}
+
+// Text pasted from web pages and word processors often carries no-break spaces
+// (U+00A0, two bytes in UTF-8) where plain spaces were meant; our copy of the
+// original Guest source is full of them. Wherever weave skips or trims white
+// space it asks these two functions, so such a file weaves like any other.
+extension Array where Element == UInt8 {
+    /// The length of the space character starting at `index`: 1 for a space or tab,
+    /// 2 for a no-break space, 0 for anything else or past the end.
+    func spaceWidth(at index: Int) -> Int {
+        guard index >= 0, index < count else { return 0 }
+        if self[index].isHorizontalSpace { return 1 }
+        return self[index] == 0xC2 && index + 1 < count && self[index + 1] == 0xA0 ? 2 : 0
+    }
+
+    /// The length of the space character that ends just before `index`, as `spaceWidth(at:)`.
+    func spaceWidth(before index: Int) -> Int {
+        guard index > 0, index <= count else { return 0 }
+        if self[index - 1].isHorizontalSpace { return 1 }
+        return self[index - 1] == 0xA0 && index >= 2 && self[index - 2] == 0xC2 ? 2 : 0
+    }
+
+    /// `range` without the spaces (and carriage returns) at its end.
+    func trimmingTrailingSpace(_ range: Range<Int>) -> Range<Int> {
+        var end = range.upperBound
+        while end > range.lowerBound {
+            let width = self[end - 1] == UInt8(ascii: "\r") ? 1 : spaceWidth(before: end)
+            guard width > 0, end - width >= range.lowerBound else { break }
+            end -= width
+        }
+        return range.lowerBound..<end
+    }
+
+    /// `range` without the spaces at its start.
+    func trimmingLeadingSpace(_ range: Range<Int>) -> Range<Int> {
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let width = spaceWidth(at: start)
+            guard width > 0, start + width <= range.upperBound else { break }
+            start += width
+        }
+        return start..<range.upperBound
+    }
 }
 /*:*/

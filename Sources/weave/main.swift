@@ -28,9 +28,13 @@ struct Location: ParsableArguments {
     @Option(name: .long, help: "The book's title.")
     var title: String = "lguest in Swift"
 
+    @Flag(name: .long, help: "Let a section run to the end of its file, as the original lguest sources do.")
+    var sectionsEndWithFiles = false
+
     /// The project these options describe.
     var project: Project {
-        Project(root: root, extraSources: sources, chaptersDirectory: chapters, outputDirectory: output, title: title)
+        Project(root: root, extraSources: sources, chaptersDirectory: chapters, outputDirectory: output, title: title,
+                sectionsMayRunToEndOfFile: sectionsEndWithFiles)
     }
 
     /// Weaves the project and prints its diagnostics on standard error.

@@ -183,3 +183,24 @@ private let originalStyleTree: [String: String] = [
     #expect(project.check().isEmpty)
     #expect(tree.read("book/html/index.html")?.contains("G:020") == true)
 }
+
+@Test func w800_theOriginalsLastSectionMayRunToTheEndOfItsFile() throws {
+    let text = "/*G:070 The last one. */\nvoid start(void)\n{\n}\n/* The end of the chapter. */\n"
+    let strict = weave([("linux/boot.c", text)])
+    #expect(messages(strict) == [
+        "linux/boot.c:1:1: error: section G:070 is still open at the end of the file; end it with a comment that closes with ':*/'",
+    ])
+    let lenient = Book(sources: [InputFile(path: "linux/boot.c", text: text)], chapterFiles: standardChapters,
+                       sectionsMayRunToEndOfFile: true)
+    #expect(lenient.diagnostics.isEmpty)
+    #expect(lenient.files["linux/boot.c"].map { $0.text(lenient.sections[0].codeLines) }
+            == "void start(void)\n{\n}\n/* The end of the chapter. */")
+}
+
+@Test func w800_noBreakSpacesWeaveLikeSpaces() {
+    let nbsp = "\u{A0}"
+    let book = weave([("linux/boot.c", "/*G:037\(nbsp)The ring.\n\(nbsp)*\n\(nbsp)*\(nbsp)It is simple.\(nbsp)\(nbsp)Really. :*/\n")])
+    #expect(tags(book) == ["G:037"])
+    #expect(book.sections[0].title == "The ring.")
+    #expect(book.sections[0].prose == "It is simple.\(nbsp)\(nbsp)Really.")
+}

@@ -163,6 +163,7 @@ private func markdown(_ path: String) -> String {
     ("Short one. Then more.", "Short one."),
     ("Ends with a colon: and goes on.", "Ends with a colon"),
     ("No full stop at all", "No full stop at all"),
+    ("Two\u{A0}spaced.\u{A0}\u{A0}Then more.", "Two spaced."),
     ("e.g. abbreviations stop it early. Sadly.", "e.g."),
     (String(repeating: "long ", count: 30), String(repeating: "long ", count: 14).dropLast() + "…"),
 ])
@@ -199,4 +200,9 @@ func w600_listTitlesAreFirstSentencesCutAtAWord(text: String, expected: String) 
     #expect(host.contains("<li class=\"current\"><a href=\"host.html\" aria-current=\"page\">"))
     #expect(html("index.html").contains("<a class=\"next\" href=\"preparation.html\">Preparation →</a>"))
     #expect(html("weaving.html").contains("<a class=\"previous\" href=\"machine.html\">← Appendix X</a></nav>"))
+}
+
+@Test func w600_aListTitleComesFromTheFirstParagraphOnly() {
+    let book = weave(swift: "/*G:050\n * Patching, briefly\n *\n * The story goes on. :*/\n")
+    #expect(book.listing() == "G:050 Sources/A.swift:1-4 Patching, briefly\n")
 }
