@@ -163,7 +163,7 @@ private func markdown(_ path: String) -> String {
     ("Short one. Then more.", "Short one."),
     ("Ends with a colon: and goes on.", "Ends with a colon"),
     ("No full stop at all", "No full stop at all"),
-    ("Two\u{A0}spaced.\u{A0}\u{A0}Then more.", "Two spaced."),
+    ("Two\u{A0}spaced.\u{A0}\u{A0}Then more.", "Two\u{A0}spaced."),
     ("e.g. abbreviations stop it early. Sadly.", "e.g."),
     (String(repeating: "long ", count: 30), String(repeating: "long ", count: 14).dropLast() + "…"),
 ])
