@@ -44,7 +44,8 @@ enum HTMLAssets {
         .chapters > li.current > a { font-weight: 700; }
         .sections { margin: 0.3rem 0 0.5rem 1.6rem !important; }
         .sections li { margin: 0.15rem 0; line-height: 1.35; }
-        .letter { display: inline-block; min-width: 1.4em; margin-right: 0.3em; color: var(--muted); font-weight: 700; }
+        .letter { display: inline-block; min-width: 1.4em; margin-right: 0.3em; color: var(--muted); font-weight: 700;
+          text-indent: 0; }
         .tag { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.85em; color: var(--muted); }
         .search { position: relative; margin-bottom: 1rem; }
         #search { width: 100%; padding: 0.4rem 0.6rem; border: 1px solid var(--rule); border-radius: 6px;

@@ -129,6 +129,10 @@ struct Lexer {
             case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
                 cursor += 1
                 continue
+            // A no-break space is white space too, though no compiler would say so.
+            case 0xC2 where next == 0xA0:
+                cursor += 2
+                continue
             // A slash starts a comment only when a slash or a star follows;
             // otherwise it is division and falls through to the default.
             case UInt8(ascii: "/") where next == UInt8(ascii: "/"):
@@ -422,7 +426,10 @@ struct Lexer {
     }
 
     private mutating func skipIdentifier() {
-        while let current = byte(cursor), current.isIdentifierByte || current == UInt8(ascii: "$") { cursor += 1 }
+        while let current = byte(cursor), current.isIdentifierByte || current == UInt8(ascii: "$"),
+              bytes.spaceWidth(at: cursor) == 0 {
+            cursor += 1
+        }
     }
 
     // Swift lets a keyword be used as a name by quoting it in backticks.

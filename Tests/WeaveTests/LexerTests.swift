@@ -168,3 +168,8 @@ func w030_randomBytesNeverTrapAndTokensStayInOrder(language: SourceLanguage) {
         _ = HTMLBook(book: book, title: "T").files()
     }
 }
+
+@Test func w055_noBreakSpacesSeparateWords() {
+    #expect(tokens("static\u{A0}void\u{A0}f(void)", .c).map(\.1) == ["static", "void", "f", "void"])
+    #expect(tokens("let\u{A0}é = 1").map(\.1) == ["let", "é", "1"])
+}
