@@ -187,16 +187,21 @@ final class MarkdownTree {
     func plainText(firstBlockOnly: Bool = false) -> String {
         if firstBlockOnly && cmark_node_first_child(root) == nil { return "" }
         let top = firstBlockOnly ? cmark_node_first_child(root) : root
-        var words = ""
+        var words: [UInt8] = []
         var pendingSpace = false
         func add(_ text: String) {
-            for character in text.unicodeScalars {
-                if character == " " || character == "\n" || character == "\t" || character == "\u{A0}" {
+            let bytes = Array(text.utf8)
+            var index = 0
+            while index < bytes.count {
+                let width = bytes[index] == UInt8(ascii: "\n") ? 1 : bytes.spaceWidth(at: index)
+                if width > 0 {
                     pendingSpace = !words.isEmpty
+                    index += width
                 } else {
-                    if pendingSpace { words.unicodeScalars.append(" ") }
+                    if pendingSpace { words.append(UInt8(ascii: " ")) }
                     pendingSpace = false
-                    words.unicodeScalars.append(character)
+                    words.append(bytes[index])
+                    index += 1
                 }
             }
         }
@@ -209,7 +214,7 @@ final class MarkdownTree {
                 add(" ")
             }
         }
-        return words
+        return String(decoding: words, as: UTF8.self)
     }
 
     /// Copies a string cmark allocated and frees cmark's copy.
