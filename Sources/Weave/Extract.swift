@@ -92,7 +92,7 @@ enum Extractor {
             if let (tag, tagEnd) = Tag.scan(bytes, at: comment.lowerBound + 2), tagEnd <= comment.upperBound {
                 // A new tag: the open section, if any, stops where this comment's line starts.
                 if let previous = open {
-                    let end = lineStartIfAlone(bytes, comment.lowerBound)
+                    let end = max(lineStartIfAlone(bytes, comment.lowerBound), previous.comment.upperBound)
                     sections.append(section(previous, in: file, code: previous.comment.upperBound..<end))
                 }
                 let opening = Opening(tag: tag, comment: comment, tagEnd: tagEnd)
@@ -106,10 +106,9 @@ enum Extractor {
                 // The end of the open section. A bare marker is cut off with the
                 // white space before it; a comment with words stays in the excerpt.
                 let bare = comment.count == 5
-                let end = bare ? lineStartIfAlone(bytes, comment.lowerBound) : comment.upperBound
+                let end = max(bare ? lineStartIfAlone(bytes, comment.lowerBound) : comment.upperBound, opening.comment.upperBound)
                 let last = file.lines.line(of: comment.upperBound - 1)
-                sections.append(section(opening, in: file, code: opening.comment.upperBound..<max(end, opening.comment.upperBound),
-                                        lastLine: last))
+                sections.append(section(opening, in: file, code: opening.comment.upperBound..<end, lastLine: last))
                 open = nil
             }
             // Any other comment is code, inside a section or outside one.
@@ -117,8 +116,10 @@ enum Extractor {
         // Still open at the end: report it, but keep the section so that
         // `weave list` can still show what the author was writing.
         if let opening = open {
-            if !mayRunToEnd { diagnostics.append(file.diagnostic(at: opening.comment.lowerBound,
-                "section \(opening.tag) is still open at the end of the file; end it with a comment that closes with ':*/'")) }
+            if !mayRunToEnd {
+                diagnostics.append(file.diagnostic(at: opening.comment.lowerBound,
+                    "section \(opening.tag) is still open at the end of the file; end it with a comment that closes with ':*/'"))
+            }
             sections.append(section(opening, in: file, code: opening.comment.upperBound..<bytes.count))
         }
         return (sections, diagnostics)

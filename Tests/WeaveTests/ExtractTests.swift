@@ -94,3 +94,15 @@ func w120_aShortTagLineFollowedByABlankLineIsTheTitle(text: String, title: Strin
     #expect(section.title == title)
     #expect(section.prose == prose)
 }
+
+@Test(arguments: [
+    "/*G:1 a *//*G:2 b :*/",
+    "/*G:1 a */ /*G:2 b :*/",
+    "/*G:1 a */ x /*:*/ /*G:2 b */ /*:*/",
+    "/*G:1 a */\n/*:*/\n/*G:2 b */\n  /*:*/",
+])
+func w100_sectionsOnOneLineStillEndInOrder(text: String) {
+    let book = weave(swift: text)
+    #expect(tags(book) == ["G:001", "G:002"])
+    #expect(book.diagnostics.isEmpty)
+}
