@@ -130,7 +130,7 @@ public struct Book: Sendable {
     }
 
     /*W:320 Tests are found by name. A test function whose name is a
-    lowercase tag followed by an underscore, like `w320_testsAreFoundByName`,
+    lowercase tag followed by an underscore, like `w320_testsAreFoundByTheirFunctionNames`,
     exercises that section, and the book then prints the command that runs
     it. We read the names from the tokens of the files under Tests/: the word
     after the keyword `func`. Going through the lexer means a name quoted in

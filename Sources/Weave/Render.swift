@@ -6,7 +6,7 @@ stylesheets, or Markdown files with links that a code host understands.
 
 Every file of the book is produced as a path and its contents in memory,
 sorted by path. Writing the book, and checking that the book on disk is up to
-date (W:700), are then the same list compared two ways.
+date (W:710), are then the same list compared two ways.
 */
 /// One file of the book: its path under the output directory and its contents.
 public struct OutputFile: Hashable, Sendable {
