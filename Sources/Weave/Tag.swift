@@ -2,7 +2,7 @@
 
 This appendix is about the tool that made the book you are reading. lguest's
 author kept the story of his hypervisor in the comments of its source, and a
-thirty-line shell script pulled those comments out, chapter by chapter, into a
+short shell script pulled those comments out, chapter by chapter, into a
 guided tour. We do the same, with a little more care: `weave` reads every Swift
 and C file of the project, finds the tagged comments, checks that they hang
 together, and writes the book twice, once as HTML to browse from disk and once
