@@ -168,6 +168,16 @@ the same line), and it ends before the line of a bare end marker, or with the
 line of a closing comment that has words in it. Blank lines at either end are
 dropped.
 
+```
+ 12 |     (the opening comment ends on this line)
+ 13 |
+ 14 |     func push(_ value: Int) {      first line of the excerpt
+ 15 |         ring.append(value)
+ 16 |     }                              last line of the excerpt
+ 17 |
+ 18 |     (a bare end marker here)        dropped, with line 17
+```
+
 Code in the middle of a type is indented, and an excerpt that kept that
 indentation would drift to the right of the page for no reason. So we remove
 the white space that every non-blank line shares. The excerpt is kept as byte

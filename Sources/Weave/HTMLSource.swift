@@ -4,7 +4,17 @@ and every section is wrapped in a block whose anchor is the section's own
 (`#w620`). The link under an excerpt aims at that block, and the stylesheet
 shades whichever block is the target of the address, so following the link
 shows exactly the lines of the section, with no script involved. A small
-label at the top of each block leads back to the section in the book.
+label at the top of each block leads back to the section in the book:
+
+```
+<div class="range" id="w620">            target of ...Lexer.swift.html#w620
+  <a class="back" href="...">W:620 in the book</a>
+  <div class="line" id="L12">            target of ...#L12
+    <a class="ln" href="#L12">12</a><code>...painted line...</code>
+  </div>
+  ...
+</div>
+```
 */
 extension HTMLBook {
     func sourcePage(_ file: ParsedFile) -> String {

@@ -5,7 +5,17 @@ is painted line by line), and wraps each token in a `span` whose class names
 its kind: `k` for keywords, `s` for strings, `c` for comments, `n` for
 numbers, `a` for attributes, `d` for directives and `t` for type names. The
 colours themselves live in the stylesheet, once for light pages and once for
-dark ones. Everything else is escaped and copied as it is.
+dark ones. Everything else is escaped and copied as it is. One line of
+Swift comes out like this:
+
+```
+if a < 0x1F { return }
+<span class="k">if</span> a &lt; <span class="n">0x1F</span> { <span class="k">return</span> }
+```
+
+The spans never cross a line, so each line of a source page can be its
+own element with its own anchor, and a section's excerpt can start at any
+line without leaving a span open.
 */
 extension ParsedFile {
     /// The HTML class that paints a token of `kind`, or nil for plain names. One

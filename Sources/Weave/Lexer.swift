@@ -69,10 +69,22 @@ a multi-byte character is simply a run of bytes that are part of a name or of
 some literal.
 
 `code(untilParen:)` is the main loop. It is also re-entered for the code
-inside a Swift string interpolation, `"\(f("x"))"`, which may itself hold
-strings and comments; it then stops at the parenthesis that closes the
-interpolation. Nesting is capped so that a hostile file cannot exhaust the
-stack: past the cap, the rest of the string is simply treated as text.
+inside a Swift string interpolation, which may itself hold strings and
+comments; it then stops at the parenthesis that closes the interpolation.
+Here is what comes out for one line with an interpolation in it:
+
+```
+let s = "a \(f("x")) b"
+        ^^^^^            string     "a \(
+             ^           identifier f
+               ^^^       string     "x"
+                   ^^^^  string     ) b"
+```
+
+The string is cut into two pieces around the code, and the code inside is
+lexed like any other, so the quote marks of `"x"` cannot end the outer
+string. Nesting is capped so that a hostile file cannot exhaust the stack:
+past the cap, the rest of the string is simply treated as text.
 */
 struct Lexer {
     private let bytes: [UInt8]
@@ -228,6 +240,15 @@ struct Lexer {
     wrapped in `#` signs, where a backslash is just a backslash unless it is
     followed by the same number of `#`s. Both kinds may be combined, and all of
     them may interpolate code with `\(...)` (or `\#(...)` in a raw string).
+
+    ```
+    opens with    ends with                  escapes start with
+    "             "   on the same line       \
+    """           """ on a later line        \
+    #"            "#  on the same line       \#
+    ##"           "## on the same line       \##
+    #"""          """# on a later line       \#
+    ```
 
     We find the end of a string by looking, at each byte, for one of three
     things: a newline (which ends a one-line string that was never closed, and

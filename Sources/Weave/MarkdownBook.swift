@@ -12,7 +12,22 @@ headings change whenever a title does. And each excerpt is fenced with
 enough backticks to be longer than any run of backticks inside the code,
 with a language name so the host paints it. The source link points at the
 file in the repository with a `#L10-L24` fragment, which the common hosts
-turn into a highlighted range.
+turn into a highlighted range. A section of this appendix comes out as:
+
+````
+<a id="w650"></a>
+
+### W:650
+
+The Markdown book is for reading on a code host, ...
+
+```swift
+struct MarkdownBook {
+...
+```
+
+[Sources/Weave/MarkdownBook.swift, lines 1–40](../../Sources/Weave/MarkdownBook.swift#L1-L40)
+````
 */
 struct MarkdownBook {
     let book: Book

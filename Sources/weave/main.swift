@@ -60,7 +60,8 @@ struct WeaveCommand: ParsableCommand {
         subcommands: [Build.self, Check.self, ChapterText.self, List.self])
 }
 
-/// `weave build`: write book/, or report why not.
+/// `weave build`: write book/, or report why not. Exit status 0 when the book was
+/// written, 1 when the sources have problems (and nothing was written).
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write the HTML and Markdown books.")
     @OptionGroup var location: Location
@@ -72,7 +73,8 @@ struct Build: ParsableCommand {
     }
 }
 
-/// `weave check`: what CI runs after the tests.
+/// `weave check`: what CI runs after the tests. Exit status 0 when the sources are
+/// sound and book/ is exactly what `build` would write, 1 otherwise.
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fail on any diagnostic, or when the book on disk differs from what build would write.")
@@ -86,6 +88,8 @@ struct Check: ParsableCommand {
 }
 
 /// `weave chapter G`: one chapter as plain text, like the original's `make Guest`.
+/// Problems are reported but do not stop the printing: a half-written chapter
+/// is still worth reading.
 struct ChapterText: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "chapter", abstract: "Print one chapter as plain text.")
     @OptionGroup var location: Location
@@ -100,7 +104,8 @@ struct ChapterText: ParsableCommand {
     }
 }
 
-/// `weave list`: one line per section, in book order.
+/// `weave list`: one line per section, in book order, such as
+/// `W:730 Sources/weave/main.swift:5-30 The front door is...`.
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print every section with its tag, file and lines.")
     @OptionGroup var location: Location
