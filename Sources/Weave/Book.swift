@@ -56,7 +56,7 @@ public struct Book: Sendable {
         let order = Dictionary(uniqueKeysWithValues: chapters.enumerated().map { ($1.letter, $0) })
 
         var files: [String: ParsedFile] = [:]
-        var defined: [Tag: Section] = [:]
+        var definedAt: [Tag: String] = [:]
         var sections: [Section] = []
         var tests: [Tag: [String]] = [:]
         // Then every source file, in path order, each lexed exactly once: the
@@ -66,17 +66,11 @@ public struct Book: Sendable {
             let file = ParsedFile(path: input.path, language: language, text: input.text)
             let found = Extractor.sections(in: file, mayRunToEnd: sectionsMayRunToEndOfFile)
             diagnostics += found.diagnostics
-            // A section joins the book only if its tag is new and its chapter exists.
             for section in found.sections {
-                if let first = defined[section.tag] {
-                    let (line, column) = files[first.file, default: file].lines.position(of: first.tagOffset - 2)
-                    diagnostics.append(file.diagnostic(at: section.tagOffset - 2,
-                        "duplicate tag \(section.tag); first defined at \(first.file):\(line):\(column)"))
-                } else if !letters.contains(section.tag.letter) {
-                    diagnostics.append(file.diagnostic(at: section.tagOffset - 2,
-                        "no chapter has the letter \(section.tag.letterString) of tag \(section.tag); add one to chapters/"))
+                if let problem = Book.problem(admitting: section, from: file, definedAt: definedAt, letters: letters) {
+                    diagnostics.append(problem)
                 } else {
-                    defined[section.tag] = section
+                    definedAt[section.tag] = file.place(of: section.tagOffset - 2)
                     sections.append(section)
                 }
             }
@@ -95,7 +89,7 @@ public struct Book: Sendable {
         self.tests = tests.mapValues { Array(Set($0)).sorted() }
         // Last, the prose, which can only be checked once every tag is known.
         let prose = Book.readProse(chapters: chapters, sections: sections, files: files, letters: letters,
-                                   defined: Set(defined.keys))
+                                   defined: Set(definedAt.keys))
         self.words = prose.words
         self.leads = prose.leads
         diagnostics += prose.diagnostics
@@ -105,6 +99,20 @@ public struct Book: Sendable {
         }
     }
     /*:*/
+
+    /// Why `section` cannot join the book, or nil when it can: a section joins only if
+    /// its tag is new and its chapter exists. `definedAt` holds the place of every tag so far.
+    private static func problem(admitting section: Section, from file: ParsedFile, definedAt: [Tag: String],
+                                letters: Set<UInt8>) -> Diagnostic? {
+        if let first = definedAt[section.tag] {
+            return file.diagnostic(at: section.tagOffset - 2, "duplicate tag \(section.tag); first defined at \(first)")
+        }
+        if !letters.contains(section.tag.letter) {
+            return file.diagnostic(at: section.tagOffset - 2,
+                "no chapter has the letter \(section.tag.letterString) of tag \(section.tag); add one to chapters/")
+        }
+        return nil
+    }
 
     private static func chapters(_ inputs: [InputFile], _ diagnostics: inout [Diagnostic]) -> [Chapter] {
         var chapters: [Chapter] = []

@@ -37,6 +37,12 @@ public struct ParsedFile: Sendable {
         self.lines = LineTable(bytes)
     }
 
+    /// `path:line:column` of byte `offset`, as diagnostics print places.
+    func place(of offset: Int) -> String {
+        let (line, column) = lines.position(of: offset)
+        return "\(path):\(line):\(column)"
+    }
+
     func diagnostic(at offset: Int, _ message: String) -> Diagnostic {
         let (line, column) = lines.position(of: offset)
         return Diagnostic(file: path, line: line, column: column, message: message)
