@@ -9,7 +9,11 @@ search box, the previous and next links), lets long lines of code wrap
 instead of being cut off at the margin, and keeps a section's heading with
 the text that follows it.
 */
+/// The two files every HTML book carries unchanged: its stylesheet and the code of its
+/// search box. They are Swift strings so that weave is one self-contained program.
 enum HTMLAssets {
+    /// book/html/style.css. Layout: a fixed sidebar of 19rem and a reading column of
+    /// at most 60rem; below 55rem of width the sidebar moves above the text.
     static let styleSheet = """
         /* The book's stylesheet; written by weave. */
         :root {
@@ -99,6 +103,8 @@ enum HTMLAssets {
 
         """
 
+    /// The search box's code, appended to the index in book/html/search.js (W:630).
+    /// Plain ES5 with no dependencies, so it runs in any browser from the disk.
     static let searchCode = """
         (function () {
           "use strict";

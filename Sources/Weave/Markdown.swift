@@ -20,7 +20,9 @@ of raw HTML into literal text (or a code block) instead, so `Array<Int>`
 written outside backticks shows up as written rather than vanishing as an
 unknown HTML tag. The second edit turns tags in the prose into links (W:410).
 */
-/// A Markdown document parsed by cmark, owned until it is released.
+/// A Markdown document parsed by cmark, owned until it is released. A class, not a
+/// struct, because it owns cmark's tree: copies must not free it twice, and `deinit`
+/// is where it is freed.
 final class MarkdownTree {
     private let root: OpaquePointer
 
@@ -55,10 +57,13 @@ final class MarkdownTree {
         return found
     }
 
+    /// The text of a leaf (text, code, HTML), or "" for nodes without any.
     private static func literal(_ node: OpaquePointer) -> String {
         cmark_node_get_literal(node).map { String(cString: $0) } ?? ""
     }
 
+    /// A new, detached node. Running out of memory inside cmark is not something a
+    /// book can recover from, so it is a precondition failure like any host bug.
     private static func make(_ type: cmark_node_type, literal: String? = nil) -> OpaquePointer {
         guard let node = cmark_node_new(type) else { preconditionFailure("cmark could not allocate a node") }
         if let literal { cmark_node_set_literal(node, literal) }
@@ -122,6 +127,7 @@ final class MarkdownTree {
         return missing
     }
 
+    /// Whether any ancestor of `node` is a link or an image (whose text is its description).
     private static func insideLink(_ node: OpaquePointer) -> Bool {
         var parent = cmark_node_parent(node)
         while let current = parent {
@@ -132,6 +138,8 @@ final class MarkdownTree {
         return false
     }
 
+    /// Replaces the text leaf `node` by pieces with its mentions linked; returns the
+    /// mentions that `url` had no address for.
     private func linkMentions(in node: OpaquePointer, letters: Set<UInt8>, url: (Tag) -> String?) -> [Tag] {
         let text = MarkdownTree.literal(node)
         let mentions = Tag.mentions(in: text, letters: letters)

@@ -15,6 +15,8 @@ public struct OutputFile: Hashable, Sendable {
 }
 
 /// What the reader sees of each section, shared by the HTML and Markdown books.
+/// Everything here is derived from the book when the view is made, once per
+/// section and page, so the renderers only arrange it.
 struct SectionView {
     let section: Section
     let chapter: Chapter
@@ -60,7 +62,7 @@ struct SectionView {
         return cut + "…"
     }
 
-    /// `"lines 10–24"`, or `"line 10"`.
+    /// `"lines 10–24"`, or `"line 10"`, with an en dash as ranges want.
     var linesText: String {
         let lines = section.lines
         return lines.count == 1 ? "line \(lines.lowerBound)" : "lines \(lines.lowerBound)–\(lines.upperBound)"
