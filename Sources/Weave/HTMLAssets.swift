@@ -104,7 +104,7 @@ enum HTMLAssets {
         """
 
     /// The search box's code, appended to the index in book/html/search.js (W:630).
-    /// Plain ES5 with no dependencies, so it runs in any browser from the disk.
+    /// Plain JavaScript with no dependencies, so it runs in any browser from the disk.
     static let searchCode = """
         (function () {
           "use strict";
