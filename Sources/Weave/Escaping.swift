@@ -2,12 +2,12 @@
 bottom, rather than by a template engine: the pages are simple, weave needs
 no dependency beyond cmark, and the output is as deterministic as the code
 that writes it. The price is discipline about escaping, and the rule is
-short: *nothing from the sources reaches a page without passing through one
-of three functions.*
+short: *nothing from the sources reaches a page without passing through an
+escape made for where it goes.*
 
 Prose goes through cmark, which escapes text and refuses unsafe links. Any
-other text, such as a title, a file name or a line of code, goes through
-`escapeHTML`. And anything that ends up in an address, such as a chapter's
+other text, such as a title or a file name, goes through `escapeHTML`, and
+code through the painter's own byte-level twin of it (W:500). And anything that ends up in an address, such as a chapter's
 file name or a source path, is percent-encoded by `urlPath`, so a file named
 with a space, a quote or a `#` still links to itself. The search index is a
 script, so its strings go through `javaScriptString`, which also hides any

@@ -85,14 +85,16 @@ extension ParsedFile {
         return low
     }
 
-    /// Copies bytes into HTML text: the three characters with a meaning in HTML text
-    /// are escaped, and carriage returns of Windows line ends are dropped.
+    /// Copies bytes into HTML text: the characters with a meaning in HTML are escaped
+    /// (quotes too, so that code never even looks like an attribute to a tool that
+    /// scans the page), and carriage returns of Windows line ends are dropped.
     private func appendEscaped(_ range: Range<Int>, to html: inout [UInt8]) {
         for byte in bytes[range] {
             switch byte {
             case UInt8(ascii: "&"): html += Array("&amp;".utf8)
             case UInt8(ascii: "<"): html += Array("&lt;".utf8)
             case UInt8(ascii: ">"): html += Array("&gt;".utf8)
+            case UInt8(ascii: "\""): html += Array("&quot;".utf8)
             case UInt8(ascii: "\r"): break
             default: html.append(byte)
             }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Weave
 
@@ -49,7 +50,7 @@ private func markdown(_ path: String) -> String {
     let page = html("guest.html")
     #expect(page.contains("<span class=\"a\">@inline</span>(__always) <span class=\"k\">func</span> push(_ value: <span class=\"t\">Int</span>)"))
     #expect(page.contains("<span class=\"n\">0x1F</span> <span class=\"c\">// a &lt;limit&gt;</span>"))
-    #expect(page.contains("<span class=\"s\">\"ok\"</span>"))
+    #expect(page.contains("<span class=\"s\">&quot;ok&quot;</span>"))
 }
 
 @Test func w614_chapterPagesHaveAnchorsSourceLinksAndTests() {
@@ -205,4 +206,32 @@ func w600_listTitlesAreFirstSentencesCutAtAWord(text: String, expected: String) 
 @Test func w600_aListTitleComesFromTheFirstParagraphOnly() {
     let book = weave(swift: "/*G:050\n * Patching, briefly\n *\n * The story goes on. :*/\n")
     #expect(book.listing() == "G:050 Sources/A.swift:1-4 Patching, briefly\n")
+}
+
+@Test func w610_everyLinkInTheBookLeadsToAPageAndAnAnchor() {
+    let files = HTMLBook(book: weave(sample), title: "T").files()
+    let pages = Dictionary(uniqueKeysWithValues: files.map { ($0.path, $0.contents) })
+    func ids(_ page: String) -> Set<String> {
+        Set(page.components(separatedBy: " id=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) })
+    }
+    var checked = 0
+    for file in files where file.path.hasSuffix(".html") {
+        let folder = file.path.split(separator: "/").dropLast().map(String.init)
+        for attribute in [" href=\"", " src=\""] {
+            for link in file.contents.components(separatedBy: attribute).dropFirst().map({ String($0.prefix { $0 != "\"" }) }) {
+                let parts = link.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                var target = folder
+                for step in parts[0].split(separator: "/") where !parts[0].isEmpty {
+                    if step == ".." { _ = target.popLast() } else { target.append(String(step)) }
+                }
+                let path = parts[0].isEmpty ? file.path : target.joined(separator: "/").removingPercentEncoding ?? ""
+                #expect(pages[path] != nil, "\(file.path) links to \(link)")
+                if parts.count == 2, let page = pages[path] {
+                    #expect(ids(page).contains(parts[1]), "\(file.path) links to \(link)")
+                }
+                checked += 1
+            }
+        }
+    }
+    #expect(checked > 50)
 }
