@@ -155,7 +155,19 @@ enum HTMLAssets {
               } else if (event.key === "Escape") {
                 input.value = "";
                 show(list, []);
+              } else if (event.key === "ArrowDown") {
+                var first = list.querySelector("a");
+                if (first) { event.preventDefault(); first.focus(); }
               }
+            });
+            list.addEventListener("keydown", function (event) {
+              var item = document.activeElement && document.activeElement.parentElement;
+              if (!item || item.parentElement !== list) { return; }
+              var next = event.key === "ArrowDown" ? item.nextElementSibling
+                       : event.key === "ArrowUp" ? item.previousElementSibling : undefined;
+              if (next === undefined) { return; }
+              event.preventDefault();
+              if (next) { next.firstChild.focus(); } else if (event.key === "ArrowUp") { input.focus(); }
             });
             var query = new URLSearchParams(window.location.search).get("q");
             if (query) { input.value = query; show(list, search(query)); }

@@ -65,7 +65,8 @@ extension HTMLBook {
     entry per chapter and per section, with its tag, title, page and the plain
     words of its prose. Typing in the box keeps the entries that contain every
     word typed, puts those whose tag or title match first, and shows the first
-    twenty; Enter follows the first result. The results are built as DOM nodes
+    twenty; Enter follows the first result, and the arrow keys walk the list.
+    The results are built as DOM nodes
     with their text set as text, so nothing in the index is ever parsed as
     HTML.
     */
