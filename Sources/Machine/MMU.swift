@@ -157,6 +157,24 @@ extension Core {
         return try walk(linear, access, user: user)
     }
 
+    /// Reads one byte at `linear` as the supervisor would, but without side effects: no accessed
+    /// bits, no TLB fill, no statistics. Nil when it does not translate. For the disassembler.
+    func peekLinear(_ linear: UInt32) -> UInt8? {
+        var physical = linear
+        if cpu.cr0.contains(.paging) {
+            let address = GuestVirtualAddress(linear)
+            let directory = cpu.cr3.rawValue & ~pageOffsetMask
+            guard Int(directory) < ramBytes else { return nil }
+            let pde = PageDirectoryEntry(rawValue: loadEntry(directory | UInt32(address.pageDirectoryIndex) << 2))
+            guard pde.flags.contains(.present), !pde.flags.contains(.pageSize), frameInRAM(pde.frame.rawValue) else { return nil }
+            let pte = PageTableEntry(rawValue: loadEntry(pde.frame.rawValue << pageShift | UInt32(address.pageTableIndex) << 2))
+            guard pte.flags.contains(.present) else { return nil }
+            physical = pte.frame.rawValue << pageShift | address.pageOffset
+        }
+        guard Int(physical) < ramBytes else { return nil }
+        return ram.load(fromByteOffset: Int(physical), as: UInt8.self)
+    }
+
     /// Drops the TLB entry for the page holding `linear`, global or not (`invlpg`).
     mutating func flushTLB(page linear: UInt32) {
         let slot = tlbSlot(linear)
