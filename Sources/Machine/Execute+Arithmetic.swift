@@ -114,8 +114,25 @@ changes nothing at all, not even the flags.
 For counts above 1, where the manual calls OF undefined, we compute it with the count-1 formula. :*/
 
 extension Core {
+    /// Where a shift instruction finds its count.
+    enum ShiftCount { case one, cl, immediate }
+
+    /// Group 2 (0xC0, 0xC1, 0xD0-0xD3): decodes the operand and count, shifts, and stores.
+    @_transparent
+    mutating func shiftGroup(_ width: UInt32, count source: ShiftCount) throws(Fault) {
+        let (reg, rm) = try decodeModRM()
+        let value = try readOperand(rm, width, forUpdate: true)
+        let count: UInt32 = switch source {
+        case .immediate: UInt32(try fetch8())
+        case .one: 1
+        case .cl: cpu.ecx & 0xFF
+        }
+        if let result = shiftOrRotate(reg, value, count, width) { try writeOperand(rm, result, width) }
+    }
+
     /// Executes shift group operation `operation` (0 rol ... 7 sar); returns the value to store, or nil
     /// when the masked count is zero and nothing changes.
+    @_transparent
     mutating func shiftOrRotate(_ operation: Int, _ value: UInt32, _ rawCount: UInt32, _ mask: UInt32) -> UInt32? {
         let count = rawCount & 0x1F
         guard count != 0 else { return nil }
@@ -152,7 +169,8 @@ extension Core {
     }
 
     /// rol, ror, rcl, rcr: only CF and OF change.
-    private mutating func rotate(_ operation: Int, _ value: UInt32, _ count: UInt32, _ width: UInt32,
+    @inline(never)
+    mutating func rotate(_ operation: Int, _ value: UInt32, _ count: UInt32, _ width: UInt32,
                                  _ mask: UInt32) -> UInt32 {
         let sign = mask ^ (mask >> 1)
         var result = value
@@ -241,6 +259,7 @@ extension Core {
     }
 
     /// Group 3 (0xF6/0xF7): test, not, neg, mul, imul, div, idiv on an r/m operand.
+    @_transparent
     mutating func group3(_ mask: UInt32) throws(Fault) {
         let (reg, rm) = try decodeModRM()
         switch reg {
@@ -259,7 +278,8 @@ extension Core {
     }
 
     /// One-operand mul/imul into ax, dx:ax or edx:eax.
-    private mutating func multiplyWide(_ operand: UInt32, signed: Bool, _ mask: UInt32) {
+    @inline(never)
+    mutating func multiplyWide(_ operand: UInt32, signed: Bool, _ mask: UInt32) {
         let accumulator = readRegister(0, mask)
         let product: UInt64
         let upperMatters: Bool
@@ -286,7 +306,8 @@ extension Core {
     }
 
     /// One-operand div/idiv of ax, dx:ax or edx:eax; #DE on zero or overflow.
-    private mutating func divideWide(_ divisor: UInt32, signed: Bool, _ mask: UInt32) throws(Fault) {
+    @inline(never)
+    mutating func divideWide(_ divisor: UInt32, signed: Bool, _ mask: UInt32) throws(Fault) {
         guard divisor != 0 else { throw .exception(0, errorCode: nil) }
         let width = UInt64(mask.nonzeroBitCount)
         let dividend: UInt64 = mask == 0xFF

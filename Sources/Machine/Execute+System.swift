@@ -8,8 +8,8 @@ refuses, with #GP(0), every instruction that could take the machine away from th
 * loading the descriptor-table registers (`lgdt`, `lidt`, `lldt`, `ltr`) and `lmsw`;
 * `cli` and `sti` unless the CPL is within IOPL, and `in`/`out` and their string forms: when the CPL is
   outside IOPL the CPU refuses outright, and when it is within, a real CPU would consult the TSS's I/O
-  permission bitmap; this machine has no bitmap, which is the same as one that allows nothing (lguest's
-  Host installs exactly that, `H:010`), so they always fault;
+  permission bitmap. This machine has no bitmap, which is the same as one that allows nothing (the
+  bitmap lguest's Host gives its guests), so they always fault;
 * `rdtsc` when CR4.TSD is set.
 
 Some *reading* instructions are not privileged on the i386, a famous hole that virtualization researchers

@@ -270,16 +270,12 @@ extension Core {
             setFlags(.logic, readRegister(0, width) & (try fetchImmediate(width)), 0, 0, width)
         case 0xB0...0xB7: writeRegister(Int(opcode & 7), UInt32(try fetch8()), 0xFF)
         case 0xB8...0xBF: writeRegister(Int(opcode & 7), try fetchImmediate(mask), mask)
-        case 0xC0, 0xC1, 0xD0...0xD3:
-            let width = opcode & 1 == 0 ? 0xFF : mask
-            let (reg, rm) = try decodeModRM()
-            let value = try readOperand(rm, width, forUpdate: true)
-            let count: UInt32 = switch opcode {
-            case 0xC0, 0xC1: UInt32(try fetch8())
-            case 0xD0, 0xD1: 1
-            default: cpu.ecx & 0xFF
-            }
-            if let result = shiftOrRotate(reg, value, count, width) { try writeOperand(rm, result, width) }
+        case 0xC0: try shiftGroup(0xFF, count: .immediate)
+        case 0xC1: try shiftGroup(mask, count: .immediate)
+        case 0xD0: try shiftGroup(0xFF, count: .one)
+        case 0xD1: try shiftGroup(mask, count: .one)
+        case 0xD2: try shiftGroup(0xFF, count: .cl)
+        case 0xD3: try shiftGroup(mask, count: .cl)
         case 0xC2:
             let release = try fetch16()
             let target = try pop(mask)
@@ -321,7 +317,8 @@ extension Core {
         case 0xF1: throw .trap(1)  // int1 (icebp): a #DB trap, without the gate DPL check
         case 0xF4: throw .generalProtection(0)  // hlt is privileged
         case 0xF5: updateFlags(.carry, to: !carryFlag)
-        case 0xF6, 0xF7: try group3(opcode == 0xF6 ? 0xFF : mask)
+        case 0xF6: try group3(0xFF)
+        case 0xF7: try group3(mask)
         case 0xF8: updateFlags(.carry, to: false)
         case 0xF9: updateFlags(.carry, to: true)
         case 0xFA, 0xFB:
