@@ -1,4 +1,16 @@
-// The grouped and two-byte opcodes of the disassembler (X:710), kept apart from the one-byte map.
+/*X:715 Groups: when the opcode spills into the ModR/M byte.
+
+Some one-byte opcodes do not name an instruction at all. 0x80, 0xC1, 0xF7 and 0xFF each stand for eight
+different instructions, and the three `reg` bits of the ModR/M byte, which would otherwise name a
+register operand, pick which one. Intel calls these *groups*: group 1 (0x80-0x83) is the eight ALU
+operations with an immediate, group 2 (0xC0, 0xC1, 0xD0-0xD3) the shifts and rotates, group 3 (0xF6,
+0xF7) test/not/neg/mul/imul/div/idiv, and group 5 (0xFF) inc/dec/call/jmp/push through an operand.
+It is why `objdump` shows `83 c0 07` as `add $0x7,%eax` but `83 e8 07` as `sub $0x7,%eax`: the only
+difference is bits 5-3 of the second byte (000 for add, 101 for sub).
+
+The two-byte map behind the 0x0F escape comes here too, and so do the string instructions, whose repeat
+prefix changes their name. A reg field that names nothing (group 5's /7, for instance) decodes as
+`(bad)`, exactly where the interpreter raises #UD. */
 
 
 extension InstructionDecoder {
@@ -146,3 +158,4 @@ extension InstructionDecoder {
         }
     }
 }
+/*:*/

@@ -14,7 +14,7 @@ We do not try to match objdump character for character: there is one space after
 string instructions are written in their short forms (`rep movsb`, `repne scasb`, `lodsl`).
 
 The disassembler never fails: bytes it does not understand, or a buffer that ends mid-instruction, come
-out as `(bad)` with a length of one, so a trace can always move on. :*/
+out as `(bad)` with a length of one, so a trace can always move on. */
 
 /// The machine's disassembler (`X:700`).
 public enum Disassembler {
@@ -128,6 +128,8 @@ struct InstructionDecoder {
     mutating func modrm(_ width: Width) -> (reg: Int, rm: RMOperand)? {
         guard let byte = next() else { return nil }
         let mod = byte >> 6, reg = Int(byte >> 3 & 7), rm = Int(byte & 7)
+        // The same decoding as the interpreter's `decodeModRM()` (X:510), producing text instead of
+        // an address: `segment:displacement(base,index,scale)`.
         if mod == 3 { return (reg, RMOperand(text: width.register(rm), isRegister: true)) }
         var base: String?
         var indexPart = ""
@@ -158,6 +160,7 @@ struct InstructionDecoder {
             guard let value = immediate(.long) else { return nil }
             displacement = Int32(bitPattern: value)
         }
+        // A bare address prints unsigned (0x20000); a displacement from a register prints signed (-0x4).
         var text = segment.map { "\($0):" } ?? ""
         if hasDisplacement {
             text += base == nil && indexPart.isEmpty ? hex(UInt32(bitPattern: displacement)) : signedHex(displacement)
@@ -182,11 +185,12 @@ private func signedHex(_ value: Int32) -> String {
 
 The decoder follows the interpreter's opcode map (`X:540`) row by row. Each case reads exactly the bytes
 the interpreter would read, so the length it reports is the length the interpreter executes; the tests
-check both against `objdump` for a table of instructions. :*/
+check both against `objdump` for a table of instructions. */
 
 extension InstructionDecoder {
     /// Decodes one instruction, or nil for bytes this machine does not execute.
     mutating func decode() -> String? {
+        // Prefixes first, remembered rather than printed, except lock, which AT&T writes as a word.
         var prefixText = ""
         while true {
             guard let byte = next() else { return nil }
@@ -201,7 +205,7 @@ extension InstructionDecoder {
                 guard let text = oneByte(byte) else { return nil }
                 return prefixText + text
             }
-            if index >= 15 { return nil }
+            if index >= 15 { return nil }  // the CPU's limit on instruction length
         }
     }
 
@@ -209,6 +213,7 @@ extension InstructionDecoder {
         let w = width
         switch opcode {
         case 0x00...0x3F where opcode & 7 < 6:
+            // The ALU rows: bits 5-3 name the operation, bit 1 the direction, bit 0 the width.
             let name = aluNames[Int(opcode >> 3)]
             let operandWidth: Width = opcode & 1 == 0 ? .byte : w
             switch opcode & 7 {
@@ -247,6 +252,7 @@ extension InstructionDecoder {
         case 0x6E: return "outsb"
         case 0x6F: return "outs" + w.suffix
         case 0x70...0x7F:
+            // Branch targets are relative to the end of the instruction; `target` does the sum.
             guard let displacement = signedByte() else { return nil }
             return format("j" + conditionNames[Int(opcode & 0xF)], [target(displacement)])
         case 0x80...0x83: return groupOne(opcode)
@@ -315,6 +321,7 @@ extension InstructionDecoder {
         case 0xCF: return "iret"
         case 0xD7: return "xlat " + (segment ?? "%ds") + ":(%ebx)"
         case 0xD8...0xDF:
+            // The x87 escapes: this machine has no FPU (X:595), so we only measure them.
             guard modrm(.long) != nil else { return nil }
             return "(fpu)"
         case 0xE0...0xE3:
@@ -353,3 +360,4 @@ extension InstructionDecoder {
         }
     }
 }
+/*:*/

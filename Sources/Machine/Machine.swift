@@ -14,7 +14,7 @@ the time in an early experiment. With the state in `Core`, `run(maxInstructions:
 when it starts, and none per instruction.
 
 From outside, none of this shows: `machine.cpu` is the whole `CPUState` (`X:120`), read and written as one
-value, and the interpreter's lazily computed flags are folded back into `cpu.eflags` before `run` returns. :*/
+value, and the interpreter's lazily computed flags are folded back into `cpu.eflags` before `run` returns. */
 
 /// An emulated i386 PC: RAM, one CPU, an MMU with a TLB, and a virtual clock.
 public final class Machine {
@@ -63,7 +63,7 @@ one taken next year.
 
 We say one tick is one nanosecond, as if the CPU ran at a nominal 1 GHz and finished one instruction per
 cycle. A Pentium of the era managed about that on good days, so the numbers a guest prints (timer
-frequencies, `rdtsc` differences) come out plausible, and converting to seconds is a division by 10^9. :*/
+frequencies, `rdtsc` differences) come out plausible, and converting to seconds is a division by 10^9. */
 
 /// The machine's clock: one tick per executed instruction, nominally one nanosecond.
 public struct VirtualClock: Hashable, Sendable, CustomStringConvertible {
@@ -129,7 +129,7 @@ executes. It lives outside the interpreter's loop on purpose. The hot loop never
 ```
 
 with the linear address of the instruction, its bytes and its AT&T text (`X:700`). A `rep` instruction
-shows up once per iteration, since each iteration is a tick of its own. :*/
+shows up once per iteration, since each iteration is a tick of its own. */
 
 extension Machine {
     /// Runs like `run(maxInstructions:)`, one tick at a time, reporting each instruction to `trace`.
