@@ -29,7 +29,7 @@ Notice the arithmetic: `e_phoff + e_phnum * e_phentsize` could overflow 32
 bits if the file is hostile, and a wrapped sum would pass a naive "is it
 inside the file?" check. Every such sum below is computed in 64 bits, where
 it cannot wrap.
-:*/
+*/
 
 extension ELFImage {
     /// The first address of the kernel's half: user segments must end at or below it.
@@ -52,6 +52,7 @@ extension ELFImage {
         try Self.checkIdentification(reader)
         try Self.checkHeaderFields(reader)
         let segments = try Self.loadableSegments(reader)
+        // Last, the entry point: it must land in code the loader is about to map.
         let entry = reader.u32(24)
         guard segments.contains(where: { $0.permissions.contains(.executable) && $0.contains(entry) }) else {
             throw .entryNotExecutable(entry)
@@ -78,6 +79,8 @@ extension ELFImage {
         guard r.u32(36) == 0 else { throw .unexpectedFlags(r.u32(36)) }
         guard r.u16(40) == headerSize else { throw .wrongHeaderSize(r.u16(40)) }
         guard r.u16(42) == programHeaderSize else { throw .wrongProgramHeaderSize(r.u16(42)) }
+        // The table must exist, be of sane size, and lie inside the file: the
+        // product of two 16-bit fields fits in 32 bits, the sum is done in 64.
         let count = r.u16(44)
         guard count >= 1, count <= maximumProgramHeaders else { throw .programHeaderCount(count) }
         let tableSize = UInt32(count) * UInt32(programHeaderSize)
@@ -88,6 +91,8 @@ extension ELFImage {
     }
 
     private static func checkSectionTable(_ r: LittleEndianReader) throws(ELFImageError) {
+        // No sections at all is legal (`strip --strip-all` can get close);
+        // otherwise the table is checked like the program headers.
         let count = r.u16(48)
         guard count > 0 else { return }
         guard r.u16(46) == sectionHeaderSize else { throw .wrongSectionHeaderSize(r.u16(46)) }
@@ -104,6 +109,7 @@ extension ELFImage {
         UInt64(offset) + UInt64(size) <= UInt64(fileSize)
     }
 }
+/*:*/
 
 /*X:830 Program headers and the segments they describe.
 
@@ -140,7 +146,7 @@ For each `PT_LOAD` the rules are the ones a careful kernel enforces:
 - segments come in ascending address order (the ELF specification requires
   it) and do not overlap. Two segments may share a *page*, and the program
   runner gives that page the permissions of both, but never a *byte*.
-:*/
+*/
 
 extension ELFImage {
     private static func loadableSegments(_ r: LittleEndianReader) throws(ELFImageError) -> [Segment] {
@@ -149,6 +155,8 @@ extension ELFImage {
         for index in 0 ..< Int(r.u16(44)) {
             let base = tableOffset + index * programHeaderSize
             guard let segment = try programHeader(r, at: base, index: index) else { continue }
+            // Sorted input makes the overlap check one comparison with the
+            // previous segment instead of one with every other segment.
             if let previous = segments.last {
                 guard segment.virtualAddress.rawValue >= previous.virtualAddress.rawValue else {
                     throw .segmentsOutOfOrder(segment: index)
@@ -167,6 +175,7 @@ extension ELFImage {
     private static func programHeader(
         _ r: LittleEndianReader, at base: Int, index: Int
     ) throws(ELFImageError) -> Segment? {
+        // p_type: load it, refuse it, or ignore it (X:830).
         switch r.u32(base) {
         case 1: break
         case 2, 3: throw .needsDynamicLinking(segment: index)
@@ -189,6 +198,7 @@ extension ELFImage {
         guard fits(offset: offset, size: fileSize, in: r.bytes.count) else {
             throw .segmentOutsideFile(segment: index, offset: offset, size: fileSize, fileSize: r.bytes.count)
         }
+        // An empty segment loads nothing; it is checked above, then dropped.
         guard memorySize > 0 else { return nil }
         try checkPlacement(index: index, address: address, size: memorySize)
         return Segment(
@@ -205,6 +215,16 @@ extension ELFImage {
         guard address >= UInt32(pageSize) else { throw .segmentMapsPageZero(segment: index) }
     }
 }
+/*:*/
+
+/*X:840 The entry point.
+
+The last check ties the header to the segments: `e_entry`, the address of the
+first instruction, must fall inside a segment that is both loaded and marked
+executable. Without it, a file could start the program in its data, or in a
+hole where nothing is mapped; the first instruction fetch would fault and the
+program would die with a confusing signal instead of a clear refusal.
+*/
 
 extension ELFImage.Permissions {
     /// Every flag the i386 ABI defines.

@@ -110,39 +110,82 @@ claims FreeBSD's ABI (9) expects FreeBSD's system calls, so we refuse it
 rather than run it wrongly.
 :*/
 
+/*X:815 Refusing well.
+
+A refusal is only useful if it says what is wrong. Each way a file can fail
+is a case of `ELFImageError` carrying the offending values, which lets the
+tests compare refusals exactly, and its `description` turns them into one
+line a person can act on, such as
+`elf: segment 1 extends past end of file (offset 0x1000 + 0x20000 > 0x2200)`.
+The loader stops at the first problem it meets, in file order, so a file with
+several faults is refused for the earliest, every time.
+*/
+
 /// The ways an ELF file can be refused. Each message reads `elf: reason value`.
 public enum ELFImageError: Error, Equatable, CustomStringConvertible {
+    /// The file is shorter than the fixed ELF header.
     case truncated(size: Int, needed: Int)
+    /// The first four bytes are not `\x7fELF`.
     case badMagic([UInt8])
+    /// `EI_CLASS` is not `ELFCLASS32`.
     case wrongClass(UInt8)
+    /// `EI_DATA` is not `ELFDATA2LSB`.
     case wrongDataEncoding(UInt8)
+    /// `EI_VERSION` is not `EV_CURRENT`.
     case wrongIdentVersion(UInt8)
+    /// `EI_OSABI` is neither System V nor GNU/Linux.
     case unsupportedOSABI(UInt8)
+    /// `EI_ABIVERSION` is not 0.
     case unsupportedABIVersion(UInt8)
+    /// `e_type` is not `ET_EXEC`.
     case wrongType(UInt16)
+    /// `e_machine` is not `EM_386`.
     case wrongMachine(UInt16)
+    /// `e_version` is not `EV_CURRENT`.
     case wrongVersion(UInt32)
+    /// `e_flags` is not 0.
     case unexpectedFlags(UInt32)
+    /// `e_ehsize` is not 52.
     case wrongHeaderSize(UInt16)
+    /// `e_phentsize` is not 32.
     case wrongProgramHeaderSize(UInt16)
+    /// `e_phnum` is 0 or above `ELFImage.maximumProgramHeaders`.
     case programHeaderCount(UInt16)
+    /// The program-header table does not fit in the file.
     case programHeadersOutsideFile(offset: UInt32, size: UInt32, fileSize: Int)
+    /// `e_shentsize` is not 40 although there are section headers.
     case wrongSectionHeaderSize(UInt16)
+    /// The section-header table does not fit in the file.
     case sectionHeadersOutsideFile(offset: UInt32, size: UInt32, fileSize: Int)
+    /// `e_shstrndx` names no section.
     case sectionNameIndex(UInt16, count: UInt16)
+    /// A `PT_INTERP` or `PT_DYNAMIC` header: the program needs a dynamic linker.
     case needsDynamicLinking(segment: Int)
+    /// A `PT_TLS` header: the program needs thread-local storage.
     case threadLocalStorage(segment: Int)
+    /// `p_flags` has bits other than `PF_R`, `PF_W`, `PF_X`.
     case unknownSegmentFlags(segment: Int, flags: UInt32)
+    /// `p_align` is not 0 or a power of two.
     case badAlignment(segment: Int, alignment: UInt32)
+    /// `p_vaddr` and `p_offset` differ modulo `p_align`.
     case misaligned(segment: Int, address: UInt32, offset: UInt32, alignment: UInt32)
+    /// `p_filesz` is larger than `p_memsz`.
     case fileSizeExceedsMemorySize(segment: Int, fileSize: UInt32, memorySize: UInt32)
+    /// `p_offset + p_filesz` lies past the end of the file.
     case segmentOutsideFile(segment: Int, offset: UInt32, size: UInt32, fileSize: Int)
+    /// `p_vaddr + p_memsz` wraps past 4 GiB.
     case segmentWrapsAround(segment: Int, address: UInt32, size: UInt32)
+    /// `p_vaddr + p_memsz` reaches above `ELFImage.userLimit`.
     case segmentInKernelHalf(segment: Int, address: UInt32, size: UInt32)
+    /// The segment covers page 0.
     case segmentMapsPageZero(segment: Int)
+    /// A `PT_LOAD` starts below the one before it.
     case segmentsOutOfOrder(segment: Int)
+    /// Two `PT_LOAD` segments share a byte.
     case segmentsOverlap(first: Int, second: Int)
+    /// There is no `PT_LOAD` segment with a non-zero memory size.
     case noLoadableSegment
+    /// `e_entry` is not inside an executable segment.
     case entryNotExecutable(UInt32)
 
     public var description: String {
@@ -218,3 +261,4 @@ public enum ELFImageError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+/*:*/
