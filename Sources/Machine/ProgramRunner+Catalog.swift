@@ -1,5 +1,26 @@
 import Foundation
 
+/*X:895 The differential test.
+
+How do we know the runner and the interpreter are right? The best witness is
+the real thing. An x86-64 Linux kernel runs static i386 programs natively, so
+the test runs each guest program twice, once on the host's CPU and kernel
+and once in this machine, feeds both the same input, and demands the same
+bytes on standard output and the same ending: exit status, or the signal
+that killed it.
+
+That single comparison checks a great deal at once: every instruction the
+program executes, every flag a branch depends on, the system calls and the
+exact error numbers they return, demand paging, and the mapping from faults
+to signals. It cannot check what the programs do not exercise, which is why
+the instruction tests of the interpreter exist too; but when this test
+passes, real compiled programs really run.
+
+The programs are written so that nothing legitimately differs between the
+two runs: they print "getpid ok" rather than the pid, and never an address,
+since the host randomises where the heap and the stack start.
+:*/
+
 /*X:899 Where the guest programs live.
 
 The guest programs are C sources in `programs/src`, and `programs/build`
@@ -14,7 +35,7 @@ relative to this very source file, whose path the compiler records in
 That works in any fresh clone, debug or release; the price is that a built
 binary moved away from its checkout no longer finds the programs, which for a
 teaching tool that is always run from its checkout is a fair trade.
-:*/
+*/
 
 /// The committed guest programs in `programs/bin`, and loading any ELF file.
 public enum GuestPrograms {
@@ -69,3 +90,4 @@ public enum GuestProgramError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+/*:*/

@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+@testable import Machine
+
+// The differential test (X:895): every committed guest program runs twice,
+// natively on the host's Linux and in the interpreter under the
+// ProgramRunner, with the same input; output and exit status (or the
+// signal) must match byte for byte. x86-64 Linux runs static i386 programs
+// directly; where the host refuses (no IA-32 emulation in its kernel, say),
+// each case is cancelled with the reason the host gave.
+
+/// What a program printed and how it ended, in either world.
+struct ObservedRun: Equatable, CustomStringConvertible {
+    let output: [UInt8]
+    let termination: Termination
+
+    var description: String {
+        "\(termination), output:\n" + String(decoding: output, as: UTF8.self)
+    }
+}
+
+/// The inputs the programs read; small, so that debug builds stay fast.
+let differentialInputs: [String: String] = [
+    "crc32": "3\n",
+    "sieve": "5000\n",
+    "recurse": "2000\n",
+    "pages": "64\n",
+    "syscalls": "a line of input\n",
+]
+
+enum NativeRun {
+    /// Runs `program` on the host with `input` on stdin.
+    static func run(_ program: URL, input: [UInt8]) throws -> ObservedRun {
+        let process = Process()
+        process.executableURL = program
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input))
+        try stdin.fileHandleForWriting.close()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let termination: Termination
+        switch process.terminationReason {
+        case .exit:
+            termination = .exited(status: UInt8(truncatingIfNeeded: process.terminationStatus))
+        case .uncaughtSignal:
+            guard let signal = Signal(rawValue: process.terminationStatus) else {
+                return ObservedRun(output: [UInt8](output), termination: .machineStopped(
+                    reason: "native run killed by unexpected signal \(process.terminationStatus)"))
+            }
+            termination = .killed(signal)
+        @unknown default:
+            termination = .machineStopped(reason: "native run ended in an unknown way")
+        }
+        return ObservedRun(output: [UInt8](output), termination: termination)
+    }
+
+    /// Nil when the host runs i386 programs; otherwise why it does not.
+    static let refusal: String? = {
+        do {
+            let run = try run(GuestPrograms.url(named: "hello"), input: [])
+            guard run.termination == .exited(status: 0) else {
+                return "the host ran hello, but it ended with \(run.termination)"
+            }
+            return nil
+        } catch {
+            return "the host cannot execute i386 programs: \(error)"
+        }
+    }()
+}
+
+func emulatedRun(_ name: String, input: [UInt8]) throws -> ObservedRun {
+    let runner = try ProgramRunner(image: GuestPrograms.load(name), input: input, programName: name)
+    let result = runner.run(maxInstructions: 200_000_000)
+    return ObservedRun(output: result.output, termination: result.termination)
+}
+
+@Test(arguments: GuestPrograms.names)
+func x895_programMatchesNativeRun(_ name: String) throws {
+    if let refusal = NativeRun.refusal { try Test.cancel(Comment(rawValue: refusal)) }
+    let input = Array((differentialInputs[name] ?? "").utf8)
+    let native = try NativeRun.run(GuestPrograms.url(named: name), input: input)
+    let emulated = try emulatedRun(name, input: input)
+    #expect(emulated == native, "\(name): interpreter \(emulated)\nnative \(native)")
+}
+
+@Test func x895_everyProgramHasAWorkload() {
+    // A new program either reads no input or gets a small one in the table above.
+    let readers = ["crc32", "sieve", "recurse", "pages", "syscalls"]
+    for name in readers { #expect(differentialInputs[name] != nil, "\(name)") }
+    #expect(GuestPrograms.names.count >= 6)
+}

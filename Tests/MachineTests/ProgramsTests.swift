@@ -1,0 +1,293 @@
+import Testing
+@testable import Machine
+
+// Tests of the program runner and its system-call shim (X:850 ... X:890).
+// The committed programs' expected outputs were recorded from native runs
+// on x86-64 Linux (the differential test repeats that comparison live);
+// the hostile cases use tiny programs assembled by hand below.
+
+// MARK: - The committed programs
+
+struct ProgramCase: CustomTestStringConvertible, Sendable {
+    let name: String
+    let input: String
+    let output: String
+    let termination: Termination
+    var testDescription: String { name }
+}
+
+let programCases: [ProgramCase] = [
+    .init(name: "hello", input: "", output: "Hello from i386 user space!\n", termination: .exited(status: 0)),
+    .init(name: "crc32", input: "3\n", output: "crc32 rounds=3 crc=fe92a2dc\n", termination: .exited(status: 0)),
+    .init(name: "crc32", input: "", output: "crc32 rounds=2 crc=5435be69\n", termination: .exited(status: 0)),
+    .init(
+        name: "sieve", input: "5000\n", output: "primes below 5000: 669, largest 4999\n",
+        termination: .exited(status: 0)),
+    .init(
+        name: "recurse", input: "2000\n", output: "walk(2000) = 21d07e69\nackermann(2, 300) = 603\n",
+        termination: .exited(status: 0)),
+    .init(
+        name: "pages", input: "64\n", output: "touched 64 pages, checksum bd62f2af, mismatches 0\nheap returned\n",
+        termination: .exited(status: 0)),
+    .init(
+        name: "syscalls", input: "a line of input\n",
+        output: """
+            write: hello
+            write ok
+            write of nothing ok
+            write to a bad fd ok
+            write from a bad pointer ok
+            read returned 16: a line of input
+
+            read at end of input ok
+            read from a bad fd ok
+            getpid ok
+            brk grow ok
+            brk memory ok
+            brk shrink ok
+            sched_yield ok
+            nanosleep ok
+            nanosleep with bad nanoseconds ok
+            nanosleep from a bad pointer ok
+            unknown system call ok
+            exiting with status 7
+
+            """,
+        termination: .exited(status: 7)),
+    .init(name: "fault_null", input: "", output: "about to write to address 0\n", termination: .killed(.sigsegv)),
+    .init(name: "fault_divide", input: "", output: "about to divide by zero\n", termination: .killed(.sigfpe)),
+    .init(name: "fault_illegal", input: "", output: "about to execute ud2\n", termination: .killed(.sigill)),
+]
+
+@Test(arguments: programCases)
+func x850_committedProgramsPrintWhatLinuxPrints(_ testCase: ProgramCase) throws {
+    let runner = try ProgramRunner(image: GuestPrograms.load(testCase.name), input: Array(testCase.input.utf8))
+    let result = runner.run(maxInstructions: 100_000_000)
+    #expect(String(decoding: result.output, as: UTF8.self) == testCase.output)
+    #expect(result.termination == testCase.termination, "\(result.faultDescription ?? "")")
+}
+
+@Test func x850_runsAreDeterministic() throws {
+    func once() throws -> ProgramResult {
+        try ProgramRunner(image: GuestPrograms.load("syscalls"), input: Array("x\n".utf8)).run()
+    }
+    let first = try once(), second = try once()
+    #expect(first.output == second.output)
+    #expect(first.statistics == second.statistics)
+    #expect(first.virtualTime == second.virtualTime)
+}
+
+// MARK: - The address space
+
+@Test func x860_pageTablesCarryTheSegmentsPermissions() throws {
+    let image = try GuestPrograms.load("sieve")
+    let runner = try ProgramRunner(image: image)
+    for segment in image.segments {
+        let entry = try #require(pageTableEntry(runner, segment.virtualAddress))
+        #expect(entry.flags.contains([.present, .user]))
+        #expect(entry.flags.contains(.writable) == segment.permissions.contains(.writable))
+    }
+    for kernelPage in [ProgramRunner.kernelText, ProgramRunner.gdtBase, ProgramRunner.idtBase] {
+        let entry = try #require(pageTableEntry(runner, kernelPage))
+        #expect(!entry.flags.contains(.user) && !entry.flags.contains(.writable))
+    }
+    let stack = try #require(pageTableEntry(runner, ProgramRunner.kernelStackBottom))
+    #expect(stack.flags == [.present, .writable])
+    #expect(pageTableEntry(runner, GuestVirtualAddress(0)) == nil)
+}
+
+/// The page table entry mapping `address` in the runner's address space, if present.
+private func pageTableEntry(_ runner: ProgramRunner, _ address: GuestVirtualAddress) -> PageTableEntry? {
+    let memory = runner.machine.memory
+    let directorySlot = HostPhysicalAddress(frame: runner.space.directory, offset: UInt32(address.pageDirectoryIndex) * 4)
+    guard let pde = try? PageDirectoryEntry(rawValue: memory.load32(at: directorySlot)), pde.flags.contains(.present),
+          let pte = try? PageTableEntry(rawValue: memory.load32(
+              at: HostPhysicalAddress(frame: pde.frame, offset: UInt32(address.pageTableIndex) * 4))),
+          pte.flags.contains(.present)
+    else { return nil }
+    return pte
+}
+
+@Test func x870_gatesAndTablesFollowLinux() throws {
+    let runner = try ProgramRunner(image: GuestPrograms.load("hello"))
+    for vector in 0 ... 255 {
+        let gate = ProgramRunner.gate(for: UInt8(vector))
+        #expect(gate.isPresent && gate.selector == ProgramRunner.kernelCode)
+        #expect(gate.dpl == ([3, 4, 0x80].contains(vector) ? 3 : 0), "vector \(vector)")
+        #expect(gate.kind == (vector == 0x80 ? .trap : .interrupt))
+    }
+    let cpu = runner.machine.cpu
+    #expect(cpu.cpl == 3)
+    #expect(cpu.esp0 == ProgramRunner.kernelStackTop.rawValue && cpu.ss0 == ProgramRunner.kernelData)
+    #expect(cpu.cr0.contains([.paging, .writeProtect, .protectionEnable]))
+    #expect(cpu.eflags.contains(.interruptEnable))
+}
+
+@Test func x875_theInitialStackHoldsArgcArgvAndAuxv() throws {
+    let image = try GuestPrograms.load("hello")
+    let runner = try ProgramRunner(image: image, programName: "hello")
+    let esp = runner.machine.cpu.esp
+    #expect(esp % 16 == 0)
+    let words = runner.copyFromUser(esp, count: 40)
+    func word(_ i: Int) -> UInt32 { (0 ..< 4).reduce(0) { $0 | UInt32(words[i * 4 + $1]) << (8 * UInt32($1)) } }
+    #expect(word(0) == 1)
+    #expect(runner.copyFromUser(word(1), count: 6) == Array("hello\0".utf8))
+    #expect(word(2) == 0 && word(3) == 0)
+    #expect(word(4) == 6 && word(5) == 4096 && word(6) == 9 && word(7) == image.entry.rawValue)
+    #expect(word(8) == 0)
+}
+
+// MARK: - Hostile programs, assembled by hand
+
+/// A one-segment program (read + execute, at 0x08048000) running `code`.
+private func tinyProgram(_ code: [UInt8]) throws -> ELFImage {
+    let codeOffset = 52 + 32
+    let fileSize = UInt32(codeOffset + code.count)
+    var bytes: [UInt8] = [0x7F, 0x45, 0x4C, 0x46, 1, 1, 1, 0] + [UInt8](repeating: 0, count: 8)
+    func half(_ v: UInt16) { bytes += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+    func word(_ v: UInt32) { for i in 0 ..< 4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
+    half(2); half(3); word(1); word(0x0804_8000 + UInt32(codeOffset)); word(52); word(0); word(0)
+    half(52); half(32); half(1); half(40); half(0); half(0)
+    word(1); word(0); word(0x0804_8000); word(0x0804_8000); word(fileSize); word(fileSize); word(5); word(0x1000)
+    return try ELFImage(bytes: bytes + code)
+}
+
+/// `mov %eax, %ebx; mov $1, %eax; int $0x80`: exit with the last result as status.
+private let exitWithEAX: [UInt8] = [0x89, 0xC3, 0xB8, 1, 0, 0, 0, 0xCD, 0x80]
+
+/// `mov $value, %reg` for eax (0xB8), ebx (0xBB), ecx (0xB9), edx (0xBA).
+private func load(_ opcode: UInt8, _ value: UInt32) -> [UInt8] {
+    [opcode] + (0 ..< 4).map { UInt8(truncatingIfNeeded: value >> (8 * UInt32($0))) }
+}
+
+private func systemCall(_ number: UInt32, _ ebx: UInt32 = 0, _ ecx: UInt32 = 0, _ edx: UInt32 = 0) -> [UInt8] {
+    load(0xB8, number) + load(0xBB, ebx) + load(0xB9, ecx) + load(0xBA, edx) + [0xCD, 0x80]
+}
+
+struct HostileCase: CustomTestStringConvertible, Sendable {
+    let name: String
+    let code: [UInt8]
+    let input: String
+    let termination: Termination
+    var testDescription: String { name }
+}
+
+/// How a tiny program ends that exits with the result `-value` of its last system call.
+private func errno(_ value: Int32) -> Termination {
+    .exited(status: UInt8(truncatingIfNeeded: -value))
+}
+
+let hostileCases: [HostileCase] = [
+    .init(name: "hlt at ring 3", code: [0xF4], input: "", termination: .killed(.sigsegv)),
+    .init(name: "cli at ring 3", code: [0xFA], input: "", termination: .killed(.sigsegv)),
+    .init(name: "int through a DPL-0 gate", code: [0xCD, 0x81], input: "", termination: .killed(.sigsegv)),
+    .init(name: "a faked page fault", code: [0xCD, 0x0E], input: "", termination: .killed(.sigsegv)),
+    .init(name: "int3", code: [0xCC], input: "", termination: .killed(.sigtrap)),
+    .init(name: "ud2", code: [0x0F, 0x0B], input: "", termination: .killed(.sigill)),
+    .init(
+        name: "a store into the kernel's half", code: [0xA3, 0x00, 0x10, 0x00, 0xC0], input: "",
+        termination: .killed(.sigsegv)),
+    .init(
+        name: "a store into the text segment", code: [0xA3, 0x00, 0x80, 0x04, 0x08], input: "",
+        termination: .killed(.sigsegv)),
+    .init(
+        name: "a store 9 MiB below the stack", code: [0x89, 0x84, 0x24, 0x00, 0x00, 0x70, 0xFF], input: "",
+        termination: .killed(.sigsegv)),
+    .init(
+        name: "a store 7 MiB below the stack grows it",
+        code: [0x89, 0x84, 0x24, 0x00, 0x00, 0x90, 0xFF] + systemCall(1, 3), input: "",
+        termination: .exited(status: 3)),
+    .init(
+        name: "write from the kernel's GDT", code: systemCall(4, 1, 0xC000_1000, 8) + exitWithEAX, input: "",
+        termination: errno(14)),
+    .init(
+        name: "write whose end wraps", code: systemCall(4, 1, 0x0804_8000, 0xFFFF_FFFF) + exitWithEAX, input: "",
+        termination: errno(14)),
+    .init(
+        name: "read into the text segment", code: systemCall(3, 0, 0x0804_8000, 4) + exitWithEAX, input: "data",
+        termination: errno(14)),
+    .init(
+        name: "read into the kernel stack", code: systemCall(3, 0, 0xC000_4000, 4) + exitWithEAX, input: "data",
+        termination: errno(14)),
+    .init(name: "write to stdin", code: systemCall(4, 0, 0x0804_8000, 1) + exitWithEAX, input: "", termination: errno(9)),
+    .init(name: "read from stdout", code: systemCall(3, 1, 0x0804_8000, 1) + exitWithEAX, input: "", termination: errno(9)),
+    .init(name: "system call -1", code: systemCall(0xFFFF_FFFF) + exitWithEAX, input: "", termination: errno(38)),
+    .init(name: "getpid", code: systemCall(20) + exitWithEAX, input: "", termination: .exited(status: 1)),
+    .init(name: "sched_yield", code: systemCall(158) + exitWithEAX, input: "", termination: .exited(status: 0)),
+    .init(name: "exit keeps the low 8 bits", code: systemCall(1, 0x1234), input: "", termination: .exited(status: 0x34)),
+    .init(name: "jmp to itself", code: [0xEB, 0xFE], input: "", termination: .budgetExhausted),
+]
+
+@Test(arguments: hostileCases)
+func x890_hostileProgramsEndAsLinuxWouldEndThem(_ testCase: HostileCase) throws {
+    let runner = try ProgramRunner(image: tinyProgram(testCase.code), input: Array(testCase.input.utf8))
+    let result = runner.run(maxInstructions: 10_000)
+    #expect(result.termination == testCase.termination, "\(result.faultDescription ?? "")")
+    #expect(result.output.isEmpty)
+}
+
+@Test func x890_aPageFaultNamesTheAddressAndTheCause() throws {
+    let runner = try ProgramRunner(image: tinyProgram([0xA3, 0x00, 0x10, 0x00, 0xC0]))
+    let result = runner.run(maxInstructions: 100)
+    let description = try #require(result.faultDescription)
+    #expect(description.hasPrefix("#PF at 0xc0001000"))
+    #expect(runner.machine.cpu.cr2 == GuestVirtualAddress(0xC000_1000))
+}
+
+@Test func x880_aWriteReturnsItsLength() throws {
+    // write(1, 0x08048000, 4): the first four bytes of the file, the ELF magic.
+    let runner = try ProgramRunner(image: tinyProgram(systemCall(4, 1, 0x0804_8000, 4) + exitWithEAX))
+    let result = runner.run(maxInstructions: 100)
+    #expect(result.output == [0x7F, 0x45, 0x4C, 0x46])
+    #expect(result.termination == .exited(status: 4))
+    #expect(result.systemCalls == 2)
+}
+
+@Test func x884_readStopsAtTheEndOfInput() throws {
+    // Two reads of up to 3 bytes onto the stack, then exit with the second count.
+    let readOntoStack: [UInt8] = [0x89, 0xE1] + load(0xB8, 3) + load(0xBB, 0) + load(0xBA, 3) + [0xCD, 0x80]
+    let runner = try ProgramRunner(image: tinyProgram(readOntoStack + readOntoStack + exitWithEAX), input: Array("abcd".utf8))
+    let result = runner.run(maxInstructions: 100)
+    #expect(result.termination == .exited(status: 1))
+}
+
+@Test func x886_brkMovesTheBreakWithinItsLimits() throws {
+    let runner = try ProgramRunner(image: tinyProgram([0xEB, 0xFE]))
+    let start = runner.brk(0)
+    #expect(start == runner.space.heapStart && start % 4096 == 0)
+    #expect(runner.brk(start + 10) == start + 10)
+    #expect(runner.brk(start + AddressSpace.heapLimit + 1) == start + 10)
+    #expect(runner.brk(start - 4096) == start + 10)
+    #expect(runner.brk(start + AddressSpace.heapLimit) == start + AddressSpace.heapLimit)
+    #expect(runner.brk(start) == start)
+}
+
+@Test func x886_shrinkingTheHeapUnmapsItsPages() throws {
+    let runner = try ProgramRunner(image: tinyProgram([0xEB, 0xFE]))
+    let start = runner.brk(0)
+    _ = runner.brk(start + 3 * 4096)
+    #expect(runner.copyToUser([1, 2, 3], at: GuestVirtualAddress(start + 2 * 4096)) == 3)
+    #expect(pageTableEntry(runner, GuestVirtualAddress(start + 2 * 4096)) != nil)
+    _ = runner.brk(start + 4096 + 1)
+    #expect(pageTableEntry(runner, GuestVirtualAddress(start + 2 * 4096)) == nil)
+    #expect(runner.copyFromUser(start + 2 * 4096, count: 1).isEmpty)
+    _ = runner.brk(start + 3 * 4096)
+    #expect(runner.copyFromUser(start + 2 * 4096, count: 3) == [0, 0, 0], "a regrown heap page starts zeroed")
+}
+
+@Test func x888_nanosleepAdvancesOnlyTheVirtualClock() throws {
+    // push $5; push $2; mov %esp, %ebx; nanosleep(&{2 s, 5 ns}, NULL); exit(result)
+    let code: [UInt8] = [0x6A, 0x05, 0x6A, 0x02, 0x89, 0xE3] + load(0xB8, 162) + [0x31, 0xC9, 0xCD, 0x80] + exitWithEAX
+    let runner = try ProgramRunner(image: tinyProgram(code))
+    let result = runner.run(maxInstructions: 100)
+    #expect(result.termination == .exited(status: 0))
+    #expect(result.virtualTime >= 2_000_000_005 && result.virtualTime < 2_000_000_005 + 100)
+}
+
+@Test func x890_demandPagingCountsFirstTouches() throws {
+    let runner = try ProgramRunner(image: GuestPrograms.load("pages"), input: Array("16\n".utf8))
+    let result = runner.run(maxInstructions: 10_000_000)
+    #expect(result.termination == .exited(status: 0))
+    #expect(result.demandFaults >= 16, "one fault per heap page, plus the stack's")
+    #expect(result.demandFaults < 16 + 8)
+}
