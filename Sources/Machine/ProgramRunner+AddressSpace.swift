@@ -23,7 +23,7 @@ keeps that split, and fills it like this:
             +------------------------------+
             |            ...               |
             +------------------------------+ <- the break, moved by brk
-            |  heap (at most 32 MiB)       |    user, writable, on demand
+            |  heap (at most 16 MiB)       |    user, writable, on demand
             +------------------------------+ <- end of the last segment
             |  ELF segments: text, data,   |    user; writable only if the
             |  bss (0x08048000 for gcc)    |    segment says PF_W
@@ -57,8 +57,8 @@ struct AddressSpace {
     /// The program break: the end of the heap as the program last set it.
     var programBreak: UInt32 = 0
 
-    /// The most the heap may grow (32 MiB), as an `RLIMIT_DATA` would cap it.
-    static let heapLimit: UInt32 = 32 << 20
+    /// The most the heap may grow (16 MiB), as an `RLIMIT_DATA` would cap it.
+    static let heapLimit: UInt32 = 16 << 20
     /// The top of the user stack: the first byte of the kernel's half.
     static let stackTop: UInt32 = ELFImage.userLimit
     /// The most the stack may grow (8 MiB, Linux's default `RLIMIT_STACK`).

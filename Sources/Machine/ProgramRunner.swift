@@ -122,8 +122,9 @@ public final class ProgramRunner {
     /// The most bytes fds 1 and 2 accept together, so a runaway program cannot
     /// exhaust the host's memory; writes beyond it fail with `EFBIG`.
     public static let outputLimit = 16 << 20
-    /// The RAM of a runner's machine, in 4 KiB frames (64 MiB).
-    public static let defaultFrameCount = 16_384
+    /// The RAM of a runner's machine, in 4 KiB frames (32 MiB): room for a
+    /// full heap and a full stack at once, plus the segments and tables.
+    public static let defaultFrameCount = 8_192
 
     /// Builds the machine and the address space and loads `image`, ready to run.
     ///

@@ -3,7 +3,7 @@
  * congruential generator, then computes the CRC-32 (IEEE 802.3, reflected
  * polynomial 0xEDB88320, bit by bit, as a table would hide the work) of the
  * buffer `rounds` times, feeding each result back into the buffer so no
- * round can be skipped. `rounds` is read from stdin (default 2); each round
+ * round can be skipped. `rounds` is read from stdin (default 1); each round
  * costs about 294,000 instructions.
  */
 #include "runtime.h"
@@ -25,7 +25,7 @@ static u32 crc32(const u8 *data, u32 len)
 
 int main(void)
 {
-    u32 rounds = read_u32(2);
+    u32 rounds = read_u32(1);
     u32 seed = 12345;
     for (u32 i = 0; i < BUFFER_SIZE; i++) {
         seed = seed * 1103515245u + 12345u;
