@@ -59,14 +59,15 @@ public enum GuestPrograms {
 
     /// Loads and validates an ELF file.
     ///
-    /// - Parameter nameOrPath: a committed program's name (`hello`), or a path
-    ///   (anything containing a `/`).
+    /// - Parameter nameOrPath: a committed program's name (`hello`), or else
+    ///   the path of any file.
     /// - Throws: `GuestProgramError` when the file cannot be read or is not a
     ///   program this machine runs.
     public static func load(_ nameOrPath: String) throws(GuestProgramError) -> ELFImage {
-        let url = nameOrPath.contains("/") ? URL(fileURLWithPath: nameOrPath) : url(named: nameOrPath)
+        let committed = !nameOrPath.contains("/") && names.contains(nameOrPath)
+        let url = committed ? url(named: nameOrPath) : URL(fileURLWithPath: nameOrPath)
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw .unreadable(url.path)
+            throw .unreadable(nameOrPath)
         }
         do {
             return try ELFImage(bytes: [UInt8](data))
@@ -85,7 +86,7 @@ public enum GuestProgramError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .unreadable(path): "program: cannot read \(path)"
+        case let .unreadable(path): "program: \(path) is neither a committed program nor a readable file"
         case let .malformed(path, error): "\(path): \(error)"
         }
     }

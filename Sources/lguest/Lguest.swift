@@ -43,7 +43,7 @@ struct Lguest: ParsableCommand {
         do {
             image = try GuestPrograms.load(program)
         } catch {
-            throw ValidationError("\(error)")
+            throw LguestError(message: "\(error)")
         }
         let name = program.split(separator: "/").last.map(String.init) ?? program
         let runner = try ProgramRunner(image: image, input: Array(input.utf8), programName: name)
@@ -89,4 +89,11 @@ struct Lguest: ParsableCommand {
         case .machineStopped: 125
         }
     }
+}
+
+/// A problem with what the user asked for (a missing or malformed program):
+/// printed as `Error: message`, exit status 1.
+struct LguestError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Machine
 
@@ -225,5 +226,20 @@ func x810_malformedFilesAreRefused(_ testCase: ELFRefusalCase) {
 @Test func x820_missingFilesAreReportedByPath() {
     #expect(throws: GuestProgramError.unreadable("/nonexistent/program")) {
         try GuestPrograms.load("/nonexistent/program")
+    }
+    #expect(throws: GuestProgramError.unreadable("no-such-program")) {
+        try GuestPrograms.load("no-such-program")
+    }
+    #expect(
+        GuestProgramError.unreadable("nope").description
+            == "program: nope is neither a committed program nor a readable file")
+}
+
+@Test func x820_aMalformedFileIsReportedWithItsPath() throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("x820-truncated-\(getpid())").path
+    #expect(FileManager.default.createFile(atPath: path, contents: Data(try GuestPrograms.load("hello").bytes.prefix(100))))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    #expect(throws: GuestProgramError.malformed(path, .programHeadersOutsideFile(offset: 0x34, size: 0x80, fileSize: 100))) {
+        try GuestPrograms.load(path)
     }
 }
