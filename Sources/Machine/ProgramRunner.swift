@@ -146,15 +146,15 @@ public final class ProgramRunner {
         try startProcess(entry: image.entry, programName: programName)
     }
 
-    /// Runs the program until it exits, is killed, or `maxInstructions` have executed.
+    /// Runs the program until it exits, is killed, or `maxInstructions` more
+    /// instructions have executed. After `.budgetExhausted`, calling `run`
+    /// again continues where it stopped; after any other ending, it returns
+    /// the same ending at once.
     public func run(maxInstructions: UInt64 = 4_000_000_000) -> ProgramResult {
         let startInstructions = machine.statistics.instructions
         while termination == nil {
             let used = machine.statistics.instructions &- startInstructions
-            guard used < maxInstructions else {
-                termination = .budgetExhausted
-                break
-            }
+            guard used < maxInstructions else { break }
             handle(machine.run(maxInstructions: maxInstructions - used))
         }
         return ProgramResult(

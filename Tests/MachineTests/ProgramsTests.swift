@@ -306,3 +306,12 @@ func x890_hostileProgramsEndAsLinuxWouldEndThem(_ testCase: HostileCase) throws 
         _ = try ProgramRunner(image: GuestPrograms.load("hello"), frameCount: 4)
     }
 }
+
+@Test func x850_aRunCutShortByItsBudgetContinues() throws {
+    let runner = try ProgramRunner(image: GuestPrograms.load("hello"))
+    let first = runner.run(maxInstructions: 10)
+    #expect(first.termination == .budgetExhausted && first.statistics.instructions == 10)
+    let second = runner.run()
+    #expect(second.termination == .exited(status: 0))
+    #expect(String(decoding: second.output, as: UTF8.self) == "Hello from i386 user space!\n")
+}
