@@ -136,7 +136,7 @@ extension Core {
     }
 
     /// The slot that may hold `linear`'s page.
-    @inline(__always) func tlbSlot(_ linear: UInt32) -> Int { Int(linear >> pageShift) & (tlbSlotCount - 1) }
+    @inline(__always) mutating func tlbSlot(_ linear: UInt32) -> Int { Int(linear >> pageShift) & (tlbSlotCount - 1) }
 
     /// Translates through the TLB, walking on a miss.
     @inline(__always)
@@ -208,7 +208,7 @@ extension Core {
 
     /// Loads from a host-physical address the MMU has already checked.
     @inline(__always)
-    func loadPhysical(_ physical: UInt32, width: Int) -> UInt32 {
+    mutating func loadPhysical(_ physical: UInt32, width: Int) -> UInt32 {
         let offset = Int(physical)
         switch width {
         case 1: return UInt32(ram.load(fromByteOffset: offset, as: UInt8.self))
@@ -219,7 +219,7 @@ extension Core {
 
     /// Stores to a host-physical address the MMU has already checked.
     @inline(__always)
-    func storePhysical(_ value: UInt32, _ physical: UInt32, width: Int) {
+    mutating func storePhysical(_ value: UInt32, _ physical: UInt32, width: Int) {
         let offset = Int(physical)
         switch width {
         case 1: ram.storeBytes(of: UInt8(truncatingIfNeeded: value), toByteOffset: offset, as: UInt8.self)
