@@ -93,3 +93,47 @@ func x895_programMatchesNativeRun(_ name: String) throws {
     for name in readers { #expect(differentialInputs[name] != nil, "\(name)") }
     #expect(GuestPrograms.names.count >= 6)
 }
+
+/// More inputs per program, each small: edge cases of the programs' own logic
+/// (zero, one, buffer-sized lines) that must agree with Linux too.
+let differentialSweep: [(program: String, input: String)] =
+    ["0", "1", "2", "3", "10", "100", "1000", "not a number"].map { ("sieve", $0) }
+    + ["0", "1", "10", "100"].map { ("recurse", $0) }
+    + ["0", "1", "2", "17"].map { ("pages", $0) }
+    + ["0", "1"].map { ("crc32", $0) }
+    + ["", "x", String(repeating: "0123456789", count: 7)].map { ("syscalls", $0) }
+
+@Test(arguments: differentialSweep.indices)
+func x895_inputSweepMatchesNativeRun(_ index: Int) throws {
+    if let refusal = NativeRun.refusal { try Test.cancel(Comment(rawValue: refusal)) }
+    let (name, text) = differentialSweep[index]
+    let input = Array(text.utf8)
+    let native = try NativeRun.run(GuestPrograms.url(named: name), input: input)
+    let emulated = try emulatedRun(name, input: input)
+    #expect(emulated == native, "\(name) with input \"\(text)\": interpreter \(emulated)\nnative \(native)")
+}
+
+@Test func x899_committedProgramsMatchTheirSources() throws {
+    // Rebuild every program into a scratch directory with programs/build and
+    // compare bytes: the committed files must be what their sources make.
+    let checkout = GuestPrograms.directory.deletingLastPathComponent().deletingLastPathComponent()
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("x899-programs-\(getpid())")
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let process = Process()
+    process.executableURL = checkout.appendingPathComponent("programs/build")
+    process.environment = ProcessInfo.processInfo.environment.merging(["OUT_DIR": scratch.path]) { $1 }
+    process.standardOutput = FileHandle.nullDevice
+    let errors = Pipe()
+    process.standardError = errors
+    try process.run()
+    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    if process.terminationStatus != 0 {
+        try Test.cancel(Comment(rawValue: "cannot build i386 programs here (gcc -m32 needs gcc-multilib): \(message)"))
+    }
+    for name in GuestPrograms.names {
+        let rebuilt = FileManager.default.contents(atPath: scratch.appendingPathComponent(name).path)
+        let committed = FileManager.default.contents(atPath: GuestPrograms.url(named: name).path)
+        #expect(rebuilt != nil && rebuilt == committed, "\(name) differs from what programs/build makes of its source")
+    }
+}

@@ -141,15 +141,31 @@ private func pageTableEntry(_ runner: ProgramRunner, _ address: GuestVirtualAddr
 
 /// A one-segment program (read + execute, at 0x08048000) running `code`.
 private func tinyProgram(_ code: [UInt8]) throws -> ELFImage {
-    let codeOffset = 52 + 32
-    let fileSize = UInt32(codeOffset + code.count)
+    try ELFImage(bytes: elfFile(code: code, extraSegments: []))
+}
+
+/// An ELF file whose first segment (read + execute, at 0x08048000, file
+/// offset 0) holds the headers and `code`, followed by `extraSegments`, each
+/// `(fileSize, flags)` placed right after the previous one in file and memory.
+private func elfFile(code: [UInt8], extraSegments: [(size: UInt32, flags: UInt32)]) -> [UInt8] {
+    let base: UInt32 = 0x0804_8000
+    let headers = UInt32(52 + 32 * (1 + extraSegments.count))
+    let firstSize = headers + UInt32(code.count)
     var bytes: [UInt8] = [0x7F, 0x45, 0x4C, 0x46, 1, 1, 1, 0] + [UInt8](repeating: 0, count: 8)
     func half(_ v: UInt16) { bytes += [UInt8(v & 0xFF), UInt8(v >> 8)] }
     func word(_ v: UInt32) { for i in 0 ..< 4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
-    half(2); half(3); word(1); word(0x0804_8000 + UInt32(codeOffset)); word(52); word(0); word(0)
-    half(52); half(32); half(1); half(40); half(0); half(0)
-    word(1); word(0); word(0x0804_8000); word(0x0804_8000); word(fileSize); word(fileSize); word(5); word(0x1000)
-    return try ELFImage(bytes: bytes + code)
+    func segment(offset: UInt32, size: UInt32, flags: UInt32) {
+        word(1); word(offset); word(base + offset); word(base + offset); word(size); word(size); word(flags); word(0x1000)
+    }
+    half(2); half(3); word(1); word(base + headers); word(52); word(0); word(0)
+    half(52); half(32); half(UInt16(1 + extraSegments.count)); half(40); half(0); half(0)
+    segment(offset: 0, size: firstSize, flags: 5)
+    var offset = firstSize
+    for extra in extraSegments {
+        segment(offset: offset, size: extra.size, flags: extra.flags)
+        offset += extra.size
+    }
+    return bytes + code + [UInt8](repeating: 0, count: Int(offset - firstSize))
 }
 
 /// `mov %eax, %ebx; mov $1, %eax; int $0x80`: exit with the last result as status.
@@ -314,4 +330,15 @@ func x890_hostileProgramsEndAsLinuxWouldEndThem(_ testCase: HostileCase) throws 
     let second = runner.run()
     #expect(second.termination == .exited(status: 0))
     #expect(String(decoding: second.output, as: UTF8.self) == "Hello from i386 user space!\n")
+}
+
+@Test func x860_aPageSharedBySegmentsGetsBothPermissions() throws {
+    // The text segment is followed, in the same page, by a writable one; the
+    // page becomes writable, so the program may patch its own first bytes.
+    let code = [0xA3, 0x00, 0x80, 0x04, 0x08] + systemCall(1, 0)
+    let image = try ELFImage(bytes: elfFile(code: code, extraSegments: [(size: 16, flags: 6)]))
+    #expect(image.segments.count == 2 && image.segments[0].virtualAddress.pageBase == image.segments[1].virtualAddress.pageBase)
+    let runner = try ProgramRunner(image: image)
+    #expect(pageTableEntry(runner, GuestVirtualAddress(0x0804_8000))?.flags.contains(.writable) == true)
+    #expect(runner.run(maxInstructions: 100).termination == .exited(status: 0))
 }
