@@ -1,4 +1,4 @@
-/*X:858 Loading the segments.
+/*X:862 Loading the segments.
 
 With the page tables ready to grow, loading a program is a loop over its
 segments: map every page the segment's memory part touches, with the user

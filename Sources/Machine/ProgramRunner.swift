@@ -11,7 +11,7 @@ it runs on i386 Linux:
 
 - one address space, built from real page directories and page tables in
   `PhysicalMemory`, with the user bit and the writable bit set as the ELF
-  segments ask (`X:860`);
+  segments ask (`X:860`, `X:862`);
 - a kernel half above `0xC0000000` holding a GDT, an IDT and a kernel stack,
   mapped for the supervisor only, so the CPU finds them exactly as it would
   find Linux's (`X:870`);

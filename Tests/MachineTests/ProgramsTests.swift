@@ -317,7 +317,7 @@ func x890_hostileProgramsEndAsLinuxWouldEndThem(_ testCase: HostileCase) throws 
     #expect(result.faultDescription?.hasPrefix("out of memory") == true)
 }
 
-@Test func x858_aMachineTooSmallForTheProgramIsRefused() {
+@Test func x862_aMachineTooSmallForTheProgramIsRefused() {
     #expect(throws: ProgramRunnerError.self) {
         _ = try ProgramRunner(image: GuestPrograms.load("hello"), frameCount: 4)
     }
