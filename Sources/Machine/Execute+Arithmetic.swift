@@ -7,7 +7,8 @@ opcode pick add, or, adc, sbb, and, sub, xor or cmp, and the operand width arriv
 `cmp` is a `sub` that does not write its result back, and `test` an `and` that does not. :*/
 
 extension Core {
-    /// Executes the ALU operation `operation` (0 add ... 7 cmp) and returns the result to store.
+    /// Executes ALU operation `operation` in the encoding's order (0 add, 1 or, 2 adc, 3 sbb, 4 and,
+    /// 5 sub, 6 xor, 7 cmp) and returns the result to store.
     @_transparent
     mutating func alu(_ operation: Int, _ dst: UInt32, _ src: UInt32, _ mask: UInt32) -> UInt32 {
         let result: UInt32
@@ -16,12 +17,12 @@ extension Core {
             result = dst &+ src
             setFlags(.add, result, dst, src, mask)
         case 1:
+            result = dst | src
+            setFlags(.logic, result, dst, src, mask)
+        case 2:
             let carry: UInt32 = carryFlag ? 1 : 0
             result = dst &+ src &+ carry
             setFlags(.adc, result, dst, src, mask, aux: carry)
-        case 2:
-            result = dst | src
-            setFlags(.logic, result, dst, src, mask)
         case 3:
             let borrow: UInt32 = carryFlag ? 1 : 0
             result = dst &- src &- borrow
