@@ -342,3 +342,27 @@ func x890_hostileProgramsEndAsLinuxWouldEndThem(_ testCase: HostileCase) throws 
     #expect(pageTableEntry(runner, GuestVirtualAddress(0x0804_8000))?.flags.contains(.writable) == true)
     #expect(runner.run(maxInstructions: 100).termination == .exited(status: 0))
 }
+
+@Test func x884_outputStopsAtTheLimitWithEFBIG() throws {
+    // Writes the 1 MiB below the stack pointer to stdout until write fails,
+    // then exits with the failing result: -EFBIG once 16 MiB are taken.
+    let code: [UInt8] = [0x89, 0xE1, 0x81, 0xE9, 0x00, 0x00, 0x10, 0x00]  // mov %esp, %ecx; sub $0x100000, %ecx
+        + load(0xBA, 0x10_0000) + load(0xBB, 1)  // count 1 MiB, fd 1
+        + load(0xB8, 4) + [0xCD, 0x80, 0x85, 0xC0, 0x7F, 0xF5]  // again: write; test %eax, %eax; jg again
+        + exitWithEAX
+    let runner = try ProgramRunner(image: tinyProgram(code))
+    let result = runner.run(maxInstructions: 1_000)
+    #expect(result.output.count == ProgramRunner.outputLimit)
+    #expect(result.termination == errno(27))
+}
+
+@Test func x882_aSystemCallMayTouchStackPagesFirst() throws {
+    // read(0, esp - 64 KiB, 4): that stack page was never touched, so the
+    // kernel side maps it on demand, exactly as the program's own store would.
+    let code: [UInt8] = [0x89, 0xE1, 0x81, 0xE9, 0x00, 0x00, 0x01, 0x00]  // mov %esp, %ecx; sub $0x10000, %ecx
+        + load(0xB8, 3) + load(0xBB, 0) + load(0xBA, 4) + [0xCD, 0x80] + exitWithEAX
+    let runner = try ProgramRunner(image: tinyProgram(code), input: Array("abcdef".utf8))
+    let result = runner.run(maxInstructions: 100)
+    #expect(result.termination == .exited(status: 4))
+    #expect(result.demandFaults == 2, "the initial stack page and the buffer's page")
+}
