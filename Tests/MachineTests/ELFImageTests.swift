@@ -186,8 +186,42 @@ private func segmentField(_ index: Int, _ field: Int) -> UInt32 {
     return (0 ..< 4).reduce(0) { $0 | UInt32(hello[at + $1]) << (8 * UInt32($1)) }
 }
 
-@Test(arguments: elfRefusals)
-func x810_malformedFilesAreRefused(_ testCase: ELFRefusalCase) {
+/// The section whose rule a refusal enforces, so each section's test runs its own cases.
+private func section(of error: ELFImageError) -> Int {
+    switch error {
+    case .truncated, .badMagic, .wrongClass, .wrongDataEncoding, .wrongIdentVersion, .unsupportedOSABI,
+         .unsupportedABIVersion:
+        810
+    case .wrongType, .wrongMachine, .wrongVersion, .unexpectedFlags, .wrongHeaderSize, .wrongProgramHeaderSize,
+         .programHeaderCount, .programHeadersOutsideFile, .wrongSectionHeaderSize, .sectionHeadersOutsideFile,
+         .sectionNameIndex:
+        820
+    case .needsDynamicLinking, .threadLocalStorage, .unknownSegmentFlags, .badAlignment, .misaligned,
+         .fileSizeExceedsMemorySize, .segmentOutsideFile, .segmentWrapsAround, .segmentInKernelHalf,
+         .segmentMapsPageZero, .segmentsOutOfOrder, .segmentsOverlap, .noLoadableSegment:
+        830
+    case .entryNotExecutable:
+        840
+    }
+}
+
+@Test(arguments: elfRefusals.filter { section(of: $0.expected) == 810 })
+func x810_badIdentificationIsRefused(_ testCase: ELFRefusalCase) {
+    #expect(refusal(testCase.bytes()) == testCase.expected)
+}
+
+@Test(arguments: elfRefusals.filter { section(of: $0.expected) == 820 })
+func x820_badHeaderFieldsAreRefused(_ testCase: ELFRefusalCase) {
+    #expect(refusal(testCase.bytes()) == testCase.expected)
+}
+
+@Test(arguments: elfRefusals.filter { section(of: $0.expected) == 830 })
+func x830_badSegmentsAreRefused(_ testCase: ELFRefusalCase) {
+    #expect(refusal(testCase.bytes()) == testCase.expected)
+}
+
+@Test(arguments: elfRefusals.filter { section(of: $0.expected) == 840 })
+func x840_entryOutsideExecutableCodeIsRefused(_ testCase: ELFRefusalCase) {
     #expect(refusal(testCase.bytes()) == testCase.expected)
 }
 
