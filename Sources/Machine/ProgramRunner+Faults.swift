@@ -19,7 +19,8 @@ using memory it was promised (`X:865`): the runner maps a zeroed, writable
 page there and returns, and the CPU retries the instruction, which now
 succeeds. This is *demand paging*, and with it a program's memory costs
 only what it touches. Every other page fault (a wild pointer, a write to the
-text segment, a read of the kernel's half) earns the signal Linux sends:
+text segment, a read of the kernel's half) earns `SIGSEGV`, and every other
+exception the signal Linux sends for it, which ends the program:
 
 | exception | signal |
 | --- | --- |

@@ -32,15 +32,15 @@ enum SystemCall: UInt32 {
 
 /// The `errno` values the shim returns (negated, in `eax`).
 enum Errno: Int32 {
-    /// Bad file descriptor.
+    /// `EBADF`: not an open file descriptor, or not open for this direction.
     case badFileDescriptor = 9
-    /// Bad address: a buffer the program does not own.
+    /// `EFAULT`: a buffer the program may not access.
     case badAddress = 14
-    /// Invalid argument.
+    /// `EINVAL`: an argument out of range.
     case invalidArgument = 22
-    /// File too large: the runner's output limit is reached.
+    /// `EFBIG`: the runner's output limit is reached.
     case fileTooLarge = 27
-    /// No such system call.
+    /// `ENOSYS`: no such system call.
     case noSuchSystemCall = 38
 
     /// The value a failing call leaves in `eax`.
