@@ -110,6 +110,11 @@ func x895_inputSweepMatchesNativeRun(_ index: Int) throws {
     // Rebuild every program into a scratch directory with programs/build and
     // compare bytes: the committed files must be what their sources make.
     let checkout = GuestPrograms.directory.deletingLastPathComponent().deletingLastPathComponent()
+    let recorded = try String(contentsOf: checkout.appendingPathComponent("programs/compiler-version"), encoding: .utf8)
+    let installed = compilerVersion()
+    if installed != recorded.trimmingCharacters(in: .whitespacesAndNewlines) {
+        try Test.cancel(Comment(rawValue: "the programs were built by \(recorded), this machine has \(installed ?? "no gcc")"))
+    }
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("x899-programs-\(getpid())")
     defer { try? FileManager.default.removeItem(at: scratch) }
     let process = Process()
@@ -129,4 +134,19 @@ func x895_inputSweepMatchesNativeRun(_ index: Int) throws {
         let committed = FileManager.default.contents(atPath: GuestPrograms.url(named: name).path)
         #expect(rebuilt != nil && rebuilt == committed, "\(name) differs from what programs/build makes of its source")
     }
+}
+
+/// The first line of `gcc --version`, or nil without a gcc.
+private func compilerVersion() -> String? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["gcc", "--version"]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return nil }
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { return nil }
+    return text.split(separator: "\n").first.map(String.init)
 }
