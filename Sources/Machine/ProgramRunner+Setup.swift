@@ -11,6 +11,9 @@ segment.
 */
 
 extension ProgramRunner {
+    /// Maps and fills every segment of `image`, then places the heap after them.
+    ///
+    /// - Throws: `ProgramRunnerError.outOfMemory` when RAM cannot hold the program.
     func loadSegments(of image: ELFImage) throws(ProgramRunnerError) {
         for segment in image.segments {
             var flags: PagingFlags = [.present, .user]
@@ -78,16 +81,26 @@ something ever did run there it would fault at once rather than run garbage.
 */
 
 extension ProgramRunner {
+    /// The page of gate targets; the handler of vector `n` is 16 bytes per vector in.
     static let kernelText = GuestVirtualAddress(0xC000_0000)
+    /// The GDT's page; `gdtr` points here.
     static let gdtBase = GuestVirtualAddress(0xC000_1000)
+    /// The IDT's page; `idtr` points here.
     static let idtBase = GuestVirtualAddress(0xC000_2000)
+    /// The kernel stack's lowest address; it grows down from `kernelStackTop`.
     static let kernelStackBottom = GuestVirtualAddress(0xC000_3000)
+    /// The first address above the kernel stack: the value of `esp0`.
     static let kernelStackTop = GuestVirtualAddress(0xC000_5000)
 
+    /// Selector `0x08`: GDT slot 1, the kernel's code.
     static let kernelCode = SegmentSelector(index: 1, rpl: 0)
+    /// Selector `0x10`: GDT slot 2, the kernel's data and stack (`ss0`).
     static let kernelData = SegmentSelector(index: 2, rpl: 0)
+    /// Selector `0x1b`: GDT slot 3, the program's code, requested privilege 3.
     static let userCode = SegmentSelector(index: 3, rpl: 3)
+    /// Selector `0x23`: GDT slot 4, the program's data and stack.
     static let userData = SegmentSelector(index: 4, rpl: 3)
+    /// Slots in the GDT, the null descriptor in slot 0 included.
     static let gdtEntries = 5
     /// The software-interrupt vector of Linux's i386 system calls.
     static let systemCallVector: UInt8 = 0x80
@@ -97,6 +110,7 @@ extension ProgramRunner {
         kernelText &+ UInt32(vector) * 16
     }
 
+    /// Maps the kernel's pages and writes the GDT and the IDT into them.
     func buildKernelHalf() throws(ProgramRunnerError) {
         let text = try space.map(Self.kernelText, flags: [])
         space.copy([UInt8](repeating: 0xF4, count: pageSize), to: HostPhysicalAddress(frame: text))
@@ -126,6 +140,7 @@ extension ProgramRunner {
             kind: vector == systemCallVector ? .trap : .interrupt, dpl: openToUser ? 3 : 0)
     }
 
+    /// Stores an 8-byte descriptor in slot `slot` of the table in `frame`, low half first.
     private func writeDescriptor(_ raw: UInt64, frame: PageFrameNumber, slot: Int) {
         let at = HostPhysicalAddress(frame: frame, offset: UInt32(slot * 8))
         space.store(UInt32(truncatingIfNeeded: raw), at: at)
@@ -166,6 +181,7 @@ extension ProgramRunner {
     /// Linux's `AT_PAGESZ`, `AT_ENTRY` and `AT_NULL` auxiliary-vector keys.
     static let auxiliaryPageSize: UInt32 = 6, auxiliaryEntry: UInt32 = 9, auxiliaryEnd: UInt32 = 0
 
+    /// Loads the CPU state for the program's first instruction and builds its initial stack.
     func startProcess(entry: GuestVirtualAddress, programName: String) throws(ProgramRunnerError) {
         let name = Array(programName.utf8) + [0]
         let nameAddress = (AddressSpace.stackTop - UInt32(name.count)) & ~15
@@ -184,6 +200,7 @@ extension ProgramRunner {
         else { throw .outOfMemory(neededFor: "the initial stack") }
     }
 
+    /// Ring 3 at `entry` with `stackPointer`, paging on, the kernel's tables loaded.
     private func initialCPU(entry: GuestVirtualAddress, stackPointer: UInt32) -> CPUState {
         var cpu = CPUState()
         cpu.cr0 = [.protectionEnable, .extensionType, .writeProtect, .paging]
