@@ -91,6 +91,12 @@ exactly as if the program had touched it (`X:890`).
 
 The copies go page by page because the pages of a buffer are contiguous only
 in virtual memory; each may live in any frame.
+
+One difference from the host shows up in the tests: an x86-64 kernel running
+a 32-bit program checks its pointers against the 64-bit limit, so a buffer
+whose end wraps past 4 GiB passes `access_ok()` there and the readable part
+is written. An i386 kernel, whose user half ends at `0xC0000000`, refuses the
+whole range with `EFAULT`, and so does this runner.
 */
 
 extension ProgramRunner {
