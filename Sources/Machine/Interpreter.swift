@@ -65,9 +65,9 @@ extension Core {
             cpu.cr2 = pageFault.address
             return deliver(14, errorCode: pageFault.errorCode.rawValue, kind: .exception)
         case let .software(vector):
-            return deliver(vector, errorCode: nil, kind: .software)
+            return deliver(vector, errorCode: nil, kind: .software, restartAt: instructionStart)
         case let .trap(vector):
-            return deliver(vector, errorCode: nil, kind: .exception)
+            return deliver(vector, errorCode: nil, kind: .exception)  // the instruction completed
         }
     }
 }
@@ -290,7 +290,9 @@ extension Core {
         }
         do {
             _ = try translate(linear, .write, user: true)
-            _ = try translate(linear &+ UInt32(width - 1), .write, user: true)
+            if Int(linear & pageOffsetMask) > pageSize - width {
+                _ = try translate((linear | pageOffsetMask) &+ 1, .write, user: true)  // the second page
+            }
             return try readLinear(linear, width: width, user: true)
         } catch { throw .pageFault(error) }
     }

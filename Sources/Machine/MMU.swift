@@ -197,9 +197,9 @@ extension Core {
             storePhysical(value, physical, width: width)
             return
         }
-        let last = linear &+ UInt32(width - 1)
+        let secondPage = (linear | pageOffsetMask) &+ 1
         _ = try translate(linear, .write, user: user)
-        _ = try translate(last, .write, user: user)
+        _ = try translate(secondPage, .write, user: user)
         for index in 0..<width {
             let physical = try translate(linear &+ UInt32(index), .write, user: user)
             storePhysical(value >> (8 * UInt32(index)), physical, width: 1)
