@@ -24,7 +24,8 @@ refuses a bad file with a message that says which field and why, in the
 shipped bugs in exactly this code, so it is a good place to be pedantic.
 :*/
 
-/*X:805 What the loader hands back is a value that can no longer be wrong.
+/*X:805 The loader's answer: a value that cannot be wrong.
+
 The checks happen once, in `ELFImage.init(bytes:)`, and the type records that
 they passed: code that holds an `ELFImage` may copy its segments into memory
 without a single further test, because an unchecked file never becomes one.
