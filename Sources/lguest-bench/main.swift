@@ -134,6 +134,43 @@ func qemuRatio() throws -> Figure {
     return Figure(name: "qemu_ratio", value: String(format: "%.2f", ours / theirs), unit: "x")
 }
 
+/// The `syscall_loop` guest program calls `getpid` as often as its input
+/// says: a loop of a few instructions around one system call.
+let systemCallProgram = "syscall_loop"
+let systemCallCount = 1_000_000
+
+/// `syscall_roundtrip_ns`: wall time of one system call under the program
+/// runner: `int $0x80` through the IDT onto the kernel stack, the Swift
+/// shim, and `iret()` back (with the loop around it), best of three.
+func systemCallRoundTrip() throws -> Figure {
+    let input = Array("\(systemCallCount)\n".utf8)
+    let image = try GuestPrograms.load(systemCallProgram)
+    let timing = try bestTiming {
+        let result = try ProgramRunner(image: image, input: input, programName: systemCallProgram).run()
+        guard result.termination == .exited(status: 0), result.systemCalls > UInt64(systemCallCount) else {
+            throw BenchmarkFailure(reason: "\(systemCallProgram) did not finish in the interpreter: \(result.termination)")
+        }
+    }
+    let nanoseconds = timing.wall / Double(systemCallCount) * 1e9
+    return Figure(name: "syscall_roundtrip_ns", value: String(format: "%.0f", nanoseconds), unit: "ns")
+}
+
+/// `native_syscall_roundtrip_ns`: the same program run natively on the host,
+/// where the host's own kernel answers (an x86-64 kernel, through its
+/// 32-bit compatibility entry), best of three.
+func nativeSystemCallRoundTrip() throws -> Figure {
+    let program = GuestPrograms.url(named: systemCallProgram).path
+    let input = Array("\(systemCallCount)\n".utf8)
+    let timing: Timing
+    do {
+        timing = try bestTiming { try runProcess(program, arguments: [], input: input) }
+    } catch {
+        throw Skipped(reason: "the host does not run i386 programs: \(error)")
+    }
+    let nanoseconds = timing.wall / Double(systemCallCount) * 1e9
+    return Figure(name: "native_syscall_roundtrip_ns", value: String(format: "%.0f", nanoseconds), unit: "ns")
+}
+
 // MARK: - Helpers
 
 /// The first executable called `name` in the directories of `PATH`.
@@ -171,6 +208,8 @@ let figures: [(name: String, measure: () throws -> Figure)] = [
     ("interpreter_ips_cpu", interpreterInstructionsPerCPUSecond),
     ("interpreter_workload", interpreterWorkload),
     ("qemu_ratio", qemuRatio),
+    ("syscall_roundtrip_ns", systemCallRoundTrip),
+    ("native_syscall_roundtrip_ns", nativeSystemCallRoundTrip),
 ]
 
 var failed = false

@@ -26,6 +26,7 @@ let differentialInputs: [String: String] = [
     "recurse": "2000\n",
     "pages": "64\n",
     "syscalls": "a line of input\n",
+    "syscall_loop": "50\n",
 ]
 
 enum NativeRun {
@@ -94,6 +95,7 @@ let differentialSweep: [(program: String, input: String)] =
     + ["0", "1", "10", "100"].map { ("recurse", $0) }
     + ["0", "1", "2", "17"].map { ("pages", $0) }
     + ["0", "1"].map { ("crc32", $0) }
+    + ["0", "1"].map { ("syscall_loop", $0) }
     + ["", "x", String(repeating: "0123456789", count: 7)].map { ("syscalls", $0) }
 
 @Test(arguments: differentialSweep.indices)

@@ -55,6 +55,9 @@ let programCases: [ProgramCase] = [
 
             """,
         termination: .exited(status: 7)),
+    .init(
+        name: "syscall_loop", input: "", output: "getpid gave the same answer 100 times of 100\n",
+        termination: .exited(status: 0)),
     .init(name: "fault_null", input: "", output: "about to write to address 0\n", termination: .killed(.sigsegv)),
     .init(name: "fault_divide", input: "", output: "about to divide by zero\n", termination: .killed(.sigfpe)),
     .init(name: "fault_illegal", input: "", output: "about to execute ud2\n", termination: .killed(.sigill)),
