@@ -73,7 +73,10 @@ extension ProgramRunner {
     private func pageFault(errorCode: PageFaultErrorCode) {
         let address = machine.cpu.cr2
         if !errorCode.contains(.protection), space.growsOnDemand(address) {
-            if mapDemandPage(at: address) { return }
+            if mapDemandPage(at: address) {
+                trace?("kernel: page fault at \(hex32(address.rawValue)): mapped a fresh page")
+                return
+            }
             kill(.sigkill, reason: "out of memory for the page at \(address)")
             return
         }
@@ -95,6 +98,7 @@ extension ProgramRunner {
     }
 
     private func kill(_ signal: Signal, reason: String) {
+        trace?("kernel: \(reason): killed by \(signal)")
         termination = .killed(signal)
         faultDescription = reason
     }

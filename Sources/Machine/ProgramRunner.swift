@@ -119,6 +119,13 @@ public final class ProgramRunner {
     var systemCalls: UInt64 = 0
     var demandFaults: UInt64 = 0
 
+    /// When set, receives one line per instruction (the machine's trace,
+    /// `X:720`) and one line per trip into the runner: each system call with
+    /// its arguments and result, each demand page, each fatal fault.
+    public var trace: ((String) -> Void)? {
+        didSet { machine.trace = trace }
+    }
+
     /// The most bytes fds 1 and 2 accept together, so a runaway program cannot
     /// exhaust the host's memory; writes beyond it fail with `EFBIG`.
     public static let outputLimit = 16 << 20

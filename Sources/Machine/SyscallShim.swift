@@ -22,7 +22,10 @@ straight out of `machine.cpu`, writes the result into `eax`, and the common
 exit path (`X:890`) executes `iret()`.
 
 Decoding goes through an enum, so an unknown number is a value that fails to
-decode, answered with `ENOSYS` like any kernel, and never a crash.
+decode, answered with `ENOSYS` like any kernel, and never a crash. With a
+trace attached (`ProgramRunner.trace`, which `lguest --trace` sets), every
+call is reported with its arguments and result, much as `strace` reports a
+real process's: `kernel: write(0x1, 0x804a000, 0x1c) = 28`.
 */
 
 /// The system calls the stand-in kernel implements, with their i386 Linux numbers.
@@ -56,8 +59,10 @@ extension ProgramRunner {
         systemCalls &+= 1
         let cpu = machine.cpu
         let result: UInt32
-        switch SystemCall(rawValue: cpu.eax) {
+        let call = SystemCall(rawValue: cpu.eax)
+        switch call {
         case .exit:
+            trace?("kernel: exit(\(cpu.ebx & 0xFF))")
             termination = .exited(status: UInt8(truncatingIfNeeded: cpu.ebx))
             return
         case .read: result = read(fd: cpu.ebx, buffer: cpu.ecx, count: cpu.edx)
@@ -68,6 +73,8 @@ extension ProgramRunner {
         case .nanosleep: result = nanosleep(request: cpu.ebx)
         case nil: result = Errno.noSuchSystemCall.result
         }
+        trace?("kernel: \(call.map { "\($0)" } ?? "system call \(cpu.eax)")"
+            + "(\(hex(cpu.ebx)), \(hex(cpu.ecx)), \(hex(cpu.edx))) = \(Int32(bitPattern: result))")
         machine.cpu.eax = result
     }
 }

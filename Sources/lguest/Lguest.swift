@@ -28,6 +28,9 @@ struct Lguest: ParsableCommand {
     @Flag(name: .long, help: "After the run, print the machine's statistics, one 'name value' per line.")
     var stats = false
 
+    @Flag(name: .long, help: "Trace every instruction and every system call on standard error.")
+    var trace = false
+
     @Option(name: .long, help: "Stop the program after this many instructions.")
     var maxInstructions: UInt64 = 4_000_000_000
 
@@ -47,6 +50,7 @@ struct Lguest: ParsableCommand {
         }
         let name = program.split(separator: "/").last.map(String.init) ?? program
         let runner = try ProgramRunner(image: image, input: Array(input.utf8), programName: name)
+        if trace { runner.trace = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
         let result = runner.run(maxInstructions: maxInstructions)
         FileHandle.standardOutput.write(Data(result.output))
         FileHandle.standardError.write(Data(result.errorOutput))

@@ -403,3 +403,20 @@ func x895_hostileProgramsEndAsTheyDoOnLinux(_ testCase: HostileCase) throws {
     #expect(native.termination == testCase.termination)
     #expect(native.output.isEmpty)
 }
+
+/// Collects trace lines; a class so the trace closure can append to it.
+private final class TraceLines: @unchecked Sendable {
+    var lines: [String] = []
+}
+
+@Test func x880_theTraceShowsEveryInstructionAndSystemCall() throws {
+    let image = try GuestPrograms.load("hello")
+    let runner = try ProgramRunner(image: image)
+    let collected = TraceLines()
+    runner.trace = { collected.lines.append($0) }
+    let result = runner.run()
+    let kernel = collected.lines.filter { $0.hasPrefix("kernel: ") }
+    #expect(kernel == ["kernel: write(0x1, 0x804a000, 0x1c) = 28", "kernel: exit(0)"])
+    #expect(UInt64(collected.lines.count - kernel.count) == result.statistics.instructions)
+    #expect(collected.lines.first?.hasPrefix("0" + String(image.entry.rawValue, radix: 16) + ": ") == true)
+}
