@@ -1,1 +1,227 @@
-print("lguest-bench: not yet built")
+// lguest-bench: the project's benchmarks, one figure per line as `name value unit`.
+//
+// Run it as a release build (`swift run -c release lguest-bench`); a debug
+// build measures the compiler's checks, not the machine. Figures go to
+// standard output; notes (skipped figures and why) go to standard error.
+// Each figure is one small function below, listed in `figures`; add yours there.
+// Wall-clock time is fine here and nowhere else: tests never time anything.
+
+import Foundation
+import Machine
+
+/// One measured figure.
+struct Figure {
+    let name: String
+    let value: String
+    let unit: String
+}
+
+/// Why a figure could not be measured here (printed to standard error, not fatal).
+struct Skipped: Error {
+    let reason: String
+}
+
+/// A figure whose measurement went wrong (printed to standard error; exit status 1).
+struct BenchmarkFailure: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { reason }
+}
+
+// MARK: - Timing
+
+/// How long something took: by the wall clock, and in CPU time of this thread.
+struct Timing {
+    var wall: Double
+    var cpu: Double
+}
+
+/// Runs `body` `repetitions` times; the best (shortest) wall and CPU times.
+///
+/// On a machine shared with other work the wall time suffers from waiting for
+/// a core; the CPU time does not, which is why both are kept.
+func bestTiming(repetitions: Int = 3, _ body: () throws -> Void) rethrows -> Timing {
+    var best = Timing(wall: .infinity, cpu: .infinity)
+    for _ in 0 ..< repetitions {
+        let clock = ContinuousClock()
+        let cpuStart = threadCPUSeconds()
+        let elapsed = try clock.measure(body)
+        let cpu = threadCPUSeconds() - cpuStart
+        best.wall = min(best.wall, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        best.cpu = min(best.cpu, cpu)
+    }
+    return best
+}
+
+/// CPU time consumed by the calling thread, in seconds.
+func threadCPUSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+}
+
+// MARK: - The compute workload
+
+/// The `crc32` guest program and the number of rounds it reads from stdin.
+/// At about 291,000 instructions a round, 1,000 rounds are some 291 million
+/// instructions: long enough to time, short enough to run three times.
+let computeProgram = "crc32"
+let computeInput = Array("1000\n".utf8)
+
+/// The interpreter on the compute program: instructions of one run, best timings.
+struct ComputeMeasurement {
+    let instructions: UInt64
+    let timing: Timing
+}
+
+/// Measured once, on first use, and shared by the figures that need it.
+nonisolated(unsafe) var computeMeasurement: Result<ComputeMeasurement, Error>?
+
+func measureCompute() throws -> ComputeMeasurement {
+    if let done = computeMeasurement { return try done.get() }
+    let result = Result { () throws -> ComputeMeasurement in
+        var instructions: UInt64 = 0
+        let timing = try bestTiming { instructions = try runComputeInInterpreter() }
+        return ComputeMeasurement(instructions: instructions, timing: timing)
+    }
+    computeMeasurement = result
+    return try result.get()
+}
+
+/// Loads the compute program into a fresh machine and runs it to the end.
+func runComputeInInterpreter() throws -> UInt64 {
+    let image = try GuestPrograms.load(computeProgram)
+    let runner = try ProgramRunner(image: image, input: computeInput, programName: computeProgram)
+    let result = runner.run()
+    guard result.termination == .exited(status: 0) else {
+        throw BenchmarkFailure(reason: "\(computeProgram) did not finish in the interpreter: \(result.termination)")
+    }
+    return result.statistics.instructions
+}
+
+// MARK: - Figures
+
+/// `interpreter_ips`: guest instructions per second of wall time on the
+/// compute program, MMU and TLB in the path, best of three runs.
+func interpreterInstructionsPerSecond() throws -> Figure {
+    let compute = try measureCompute()
+    let rate = Double(compute.instructions) / compute.timing.wall
+    return Figure(name: "interpreter_ips", value: String(format: "%.0f", rate), unit: "instructions/s")
+}
+
+/// `interpreter_ips_cpu`: the same rate per second of CPU time, which a busy
+/// machine does not depress.
+func interpreterInstructionsPerCPUSecond() throws -> Figure {
+    let compute = try measureCompute()
+    let rate = Double(compute.instructions) / compute.timing.cpu
+    return Figure(name: "interpreter_ips_cpu", value: String(format: "%.0f", rate), unit: "instructions/s")
+}
+
+/// `interpreter_workload`: the guest instructions of one compute run.
+func interpreterWorkload() throws -> Figure {
+    Figure(name: "interpreter_workload", value: "\(try measureCompute().instructions)", unit: "instructions")
+}
+
+/// `qemu_ratio`: our wall time on the compute program divided by qemu-i386's
+/// (a JIT translator) on the same program and input, best of three each.
+/// Its time includes starting the qemu process, a few milliseconds.
+func qemuRatio() throws -> Figure {
+    guard let qemu = findOnPath("qemu-i386") else {
+        throw Skipped(reason: "qemu-i386 is not on PATH (Debian: apt-get install qemu-user)")
+    }
+    let ours = try measureCompute().timing.wall
+    let program = GuestPrograms.url(named: computeProgram).path
+    let theirs = try bestTiming { try runProcess(qemu, arguments: [program], input: computeInput) }.wall
+    return Figure(name: "qemu_ratio", value: String(format: "%.2f", ours / theirs), unit: "x")
+}
+
+/// The `syscall_loop` guest program calls `getpid` as often as its input
+/// says: a loop of a few instructions around one system call.
+let systemCallProgram = "syscall_loop"
+let systemCallCount = 1_000_000
+
+/// `syscall_roundtrip_ns`: wall time of one system call under the program
+/// runner: `int $0x80` through the IDT onto the kernel stack, the Swift
+/// shim, and `iret()` back (with the loop around it), best of three.
+func systemCallRoundTrip() throws -> Figure {
+    let input = Array("\(systemCallCount)\n".utf8)
+    let image = try GuestPrograms.load(systemCallProgram)
+    let timing = try bestTiming {
+        let result = try ProgramRunner(image: image, input: input, programName: systemCallProgram).run()
+        guard result.termination == .exited(status: 0), result.systemCalls > UInt64(systemCallCount) else {
+            throw BenchmarkFailure(reason: "\(systemCallProgram) did not finish in the interpreter: \(result.termination)")
+        }
+    }
+    let nanoseconds = timing.wall / Double(systemCallCount) * 1e9
+    return Figure(name: "syscall_roundtrip_ns", value: String(format: "%.0f", nanoseconds), unit: "ns")
+}
+
+/// `native_syscall_roundtrip_ns`: the same program run natively on the host,
+/// where the host's own kernel answers (an x86-64 kernel, through its
+/// 32-bit compatibility entry), best of three.
+func nativeSystemCallRoundTrip() throws -> Figure {
+    let program = GuestPrograms.url(named: systemCallProgram).path
+    let input = Array("\(systemCallCount)\n".utf8)
+    let timing: Timing
+    do {
+        timing = try bestTiming { try runProcess(program, arguments: [], input: input) }
+    } catch {
+        throw Skipped(reason: "the host does not run i386 programs: \(error)")
+    }
+    let nanoseconds = timing.wall / Double(systemCallCount) * 1e9
+    return Figure(name: "native_syscall_roundtrip_ns", value: String(format: "%.0f", nanoseconds), unit: "ns")
+}
+
+// MARK: - Helpers
+
+/// The first executable called `name` in the directories of `PATH`.
+func findOnPath(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+    return path.split(separator: ":").map { "\($0)/\(name)" }.first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+}
+
+/// Runs `executable` with `input` on stdin, discarding its output; fails unless it exits 0.
+func runProcess(_ executable: String, arguments: [String], input: [UInt8]) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let stdin = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    stdin.fileHandleForWriting.write(Data(input))
+    try stdin.fileHandleForWriting.close()
+    process.waitUntilExit()
+    guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+        throw BenchmarkFailure(reason: "\(executable) failed with status \(process.terminationStatus)")
+    }
+}
+
+// MARK: - Main
+
+/// The figures in the order they are printed: the name a note uses, and the
+/// function that measures it.
+let figures: [(name: String, measure: () throws -> Figure)] = [
+    ("interpreter_ips", interpreterInstructionsPerSecond),
+    ("interpreter_ips_cpu", interpreterInstructionsPerCPUSecond),
+    ("interpreter_workload", interpreterWorkload),
+    ("qemu_ratio", qemuRatio),
+    ("syscall_roundtrip_ns", systemCallRoundTrip),
+    ("native_syscall_roundtrip_ns", nativeSystemCallRoundTrip),
+]
+
+var failed = false
+for figure in figures {
+    do {
+        let result = try figure.measure()
+        print("\(result.name) \(result.value) \(result.unit)")
+    } catch let skipped as Skipped {
+        FileHandle.standardError.write(Data("lguest-bench: \(figure.name) skipped: \(skipped.reason)\n".utf8))
+    } catch {
+        FileHandle.standardError.write(Data("lguest-bench: \(figure.name) failed: \(error)\n".utf8))
+        failed = true
+    }
+}
+exit(failed ? 1 : 0)

@@ -1,0 +1,185 @@
+/*X:850 Running a program: a stand-in for a kernel.
+
+The interpreter runs ring-3 code and stops the moment that code needs a
+kernel: a system call, a fault, an `int n`. Something must then act as that
+kernel. Later in the book that something is the guest kernel of the Guest
+chapter, running at ring 1 under the Host. Until then, and forever after in
+the tests of this appendix, `ProgramRunner` plays the part.
+
+It is a deliberately tiny kernel, about as much as a program needs to believe
+it runs on i386 Linux:
+
+- one address space, built from real page directories and page tables in
+  `PhysicalMemory`, with the user bit and the writable bit set as the ELF
+  segments ask (`X:860`, `X:862`);
+- a kernel half above `0xC0000000` holding a GDT, an IDT and a kernel stack,
+  mapped for the supervisor only, so the CPU finds them exactly as it would
+  find Linux's (`X:870`);
+- the seven system calls of the Guest chapter's kernel (`exit`, `read`,
+  `write`, `getpid`, `brk`, `sched_yield`, `nanosleep`) with Linux's numbers,
+  argument registers and error values (`X:880`);
+- demand paging for the heap and the stack, and Linux's verdict for every
+  other fault: a signal that ends the program (`X:890`).
+
+It is honest in one important way: the program cannot tell. Every system
+call goes through the IDT's gate 0x80, the CPU switches to the kernel stack
+named by `esp0` and pushes a real frame, and the runner leaves through `iret()`
+like any kernel. That is what lets the differential test (`X:895`) hold the
+runner to the standard of the real Linux on the host: same input, same
+output, same exit status, byte for byte.
+*/
+
+/// How a program's run ended.
+public enum Termination: Hashable, Sendable, CustomStringConvertible {
+    /// The program called `exit` with this status (the low 8 bits, as Linux keeps).
+    case exited(status: UInt8)
+    /// The program was killed by a signal, as Linux would kill it.
+    case killed(Signal)
+    /// The instruction budget ran out before the program ended.
+    case budgetExhausted
+    /// The machine itself stopped (triple fault or machine check).
+    case machineStopped(reason: String)
+
+    public var description: String {
+        switch self {
+        case let .exited(status): "exited with status \(status)"
+        case let .killed(signal): "killed by \(signal)"
+        case .budgetExhausted: "stopped: instruction budget exhausted"
+        case let .machineStopped(reason): "machine stopped: \(reason)"
+        }
+    }
+}
+
+/// The Linux signals a fault can turn into, with their i386 Linux numbers.
+public enum Signal: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    case sigill = 4, sigtrap = 5, sigbus = 7, sigfpe = 8, sigkill = 9, sigsegv = 11
+
+    public var description: String {
+        switch self {
+        case .sigill: "SIGILL"
+        case .sigtrap: "SIGTRAP"
+        case .sigbus: "SIGBUS"
+        case .sigfpe: "SIGFPE"
+        case .sigkill: "SIGKILL"
+        case .sigsegv: "SIGSEGV"
+        }
+    }
+}
+
+/// What a finished run produced.
+public struct ProgramResult: Sendable {
+    /// Everything written to file descriptor 1.
+    public var output: [UInt8]
+    /// Everything written to file descriptor 2.
+    public var errorOutput: [UInt8]
+    /// How the run ended.
+    public var termination: Termination
+    /// For a killed program, what the CPU reported (`#PF at 0x00000000 (write, user)`).
+    public var faultDescription: String?
+    /// The machine's counters at the end of the run.
+    public var statistics: MachineStatistics
+    /// Virtual nanoseconds that passed, including time slept in `nanosleep`.
+    public var virtualTime: UInt64
+    /// System calls the runner handled.
+    public var systemCalls: UInt64
+    /// Page faults the runner resolved by mapping a fresh page (heap and stack growth).
+    public var demandFaults: UInt64
+}
+
+/// A refusal before the program starts.
+public enum ProgramRunnerError: Error, Equatable, CustomStringConvertible {
+    /// RAM ran out while building the address space.
+    case outOfMemory(neededFor: String)
+
+    public var description: String {
+        switch self {
+        case let .outOfMemory(what): "runner: out of memory for \(what)"
+        }
+    }
+}
+
+/// Runs one i386 Linux program on a fresh `Machine`, standing in for its kernel.
+///
+/// A class because it *is* the process: it owns the machine, the address space
+/// and the open "files", and a copy would be a second process sharing one RAM.
+public final class ProgramRunner {
+    /// The machine the program runs on.
+    public let machine: Machine
+    /// The address space: page directory, regions, frame recycling (`X:860`).
+    var space: AddressSpace
+    /// What `read` on fd 0 returns, and how far the program has read.
+    let input: [UInt8]
+    var inputPosition = 0
+    /// What the program has written to fds 1 and 2.
+    var output: [UInt8] = []
+    var errorOutput: [UInt8] = []
+    /// Set by `exit` or a fatal fault; ends the run loop.
+    var termination: Termination?
+    var faultDescription: String?
+    var systemCalls: UInt64 = 0
+    var demandFaults: UInt64 = 0
+
+    /// When set, receives one line per instruction (the machine's trace,
+    /// `X:720`) and one line per trip into the runner: each system call with
+    /// its arguments and result, each demand page, each fatal fault.
+    public var trace: ((String) -> Void)? {
+        didSet { machine.trace = trace }
+    }
+
+    /// The most bytes fds 1 and 2 accept together, so a runaway program cannot
+    /// exhaust the host's memory; writes beyond it fail with `EFBIG`.
+    public static let outputLimit = 16 << 20
+    /// The RAM of a runner's machine, in 4 KiB frames (32 MiB): room for a
+    /// full heap and a full stack at once, plus the segments and tables.
+    public static let defaultFrameCount = 8_192
+
+    /// Builds the machine and the address space and loads `image`, ready to run.
+    ///
+    /// - Parameters:
+    ///   - image: the program.
+    ///   - input: the bytes `read(0, ...)` returns, then end of file.
+    ///   - programName: `argv[0]`.
+    ///   - frameCount: RAM for the whole machine, kernel tables included.
+    public init(
+        image: ELFImage, input: [UInt8] = [], programName: String = "program",
+        frameCount: Int = ProgramRunner.defaultFrameCount
+    ) throws(ProgramRunnerError) {
+        let memory = PhysicalMemory(frameCount: frameCount)
+        self.machine = Machine(memory: memory)
+        self.input = input
+        self.space = try AddressSpace(memory: memory)
+        try loadSegments(of: image)
+        try buildKernelHalf()
+        try startProcess(entry: image.entry, programName: programName)
+    }
+
+    /// Runs the program until it exits, is killed, or `maxInstructions` more
+    /// instructions have executed. After `.budgetExhausted`, calling `run`
+    /// again continues where it stopped; after any other ending, it returns
+    /// the same ending at once.
+    public func run(maxInstructions: UInt64 = 4_000_000_000) -> ProgramResult {
+        let startInstructions = machine.statistics.instructions
+        while termination == nil {
+            let used = machine.statistics.instructions &- startInstructions
+            guard used < maxInstructions else { break }
+            handle(machine.run(maxInstructions: maxInstructions - used))
+        }
+        return ProgramResult(
+            output: output, errorOutput: errorOutput, termination: termination ?? .budgetExhausted,
+            faultDescription: faultDescription, statistics: machine.statistics,
+            virtualTime: machine.clock.nanoseconds, systemCalls: systemCalls, demandFaults: demandFaults)
+    }
+
+    /// Acts on one reason the interpreter stopped.
+    private func handle(_ stop: StopReason) {
+        switch stop {
+        case .budgetExhausted:
+            return
+        case let .enteredKernel(vector, errorCode, _):
+            enterKernel(vector: vector, errorCode: errorCode)
+        case let .tripleFault(reason), let .machineCheck(reason):
+            termination = .machineStopped(reason: reason)
+        }
+    }
+}
+/*:*/

@@ -1,1 +1,0 @@
-print("lguest: not yet built")
