@@ -1,0 +1,118 @@
+/*X:300 Page directory and page table entries.
+
+Both levels of the i386's page tables hold the same shape of 32-bit entry: a page frame number in the
+top twenty bits and flags in the low twelve.
+
+```
+ 31                                      12 11  9  8   7   6   5   4   3   2   1   0
++------------------------------------------+-----+---+---+---+---+---+---+---+---+---+
+|          page frame number               |avail| G |PS/| D | A |PCD|PWT|U/S|R/W| P |
+|                                          |     |   |PAT|   |   |   |   |   |   |   |
++------------------------------------------+-----+---+---+---+---+---+---+---+---+---+
+```
+
+* **P**: present. If clear, the MMU looks at nothing else and raises a page fault; the other 31 bits are
+  the operating system's to use (Linux keeps swap locations there).
+* **R/W** and **U/S**: writable, and reachable from ring 3. The MMU combines them across both levels:
+  a page is writable only if both the directory entry and the table entry say so, and likewise for user
+  access (`X:330`).
+* **A** and **D**: accessed and dirty. The MMU sets A in both entries on any use, and D in the table
+  entry on a write, so the kernel can tell which pages to age or write back. The MMU *writes* these
+  bits into memory: page tables are not read-only to hardware.
+* **PS** in a directory entry asks for a 4 MiB page. This machine does not implement large pages (CR4.PSE
+  is not offered), so the MMU treats PS as a reserved bit and faults. In a table entry bit 7 is PAT,
+  a caching attribute we ignore.
+* **G**: global; the entry survives a cr3 reload when CR4.PGE is on.
+* **PWT**, **PCD**: cache policy. We have no cache, so they mean nothing here, and are kept only so
+  that entries round-trip.
+
+Because the two levels share a layout, they share one `PagingFlags` type; the entries stay distinct types
+so a directory entry cannot be stored where a table entry belongs. :*/
+
+/// The low twelve bits of a page directory or page table entry (Intel Vol. 3 §4.3, tables 4-5 and 4-6).
+/// Names in parentheses are the Linux macros.
+public struct PagingFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt32
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue & 0xFFF }
+
+    /// P, bit 0: the entry is valid (`_PAGE_PRESENT`).
+    public static let present = PagingFlags(rawValue: 1 << 0)
+    /// R/W, bit 1: writes allowed (`_PAGE_RW`).
+    public static let writable = PagingFlags(rawValue: 1 << 1)
+    /// U/S, bit 2: ring 3 may access (`_PAGE_USER`).
+    public static let user = PagingFlags(rawValue: 1 << 2)
+    /// PWT, bit 3: write-through caching (`_PAGE_PWT`).
+    public static let writeThrough = PagingFlags(rawValue: 1 << 3)
+    /// PCD, bit 4: caching disabled (`_PAGE_PCD`).
+    public static let cacheDisabled = PagingFlags(rawValue: 1 << 4)
+    /// A, bit 5: set by the MMU when the entry is used (`_PAGE_ACCESSED`).
+    public static let accessed = PagingFlags(rawValue: 1 << 5)
+    /// D, bit 6: set by the MMU in a page table entry on write (`_PAGE_DIRTY`).
+    public static let dirty = PagingFlags(rawValue: 1 << 6)
+    /// PS, bit 7 of a directory entry: a 4 MiB page (`_PAGE_PSE`); unsupported here, so it faults.
+    /// In a page table entry the same bit is PAT, which this machine ignores.
+    public static let pageSize = PagingFlags(rawValue: 1 << 7)
+    /// G, bit 8: a global page, kept across cr3 loads when CR4.PGE is set (`_PAGE_GLOBAL`).
+    public static let global = PagingFlags(rawValue: 1 << 8)
+
+    public var description: String {
+        let names: [(PagingFlags, String)] = [
+            (.present, "P"), (.writable, "W"), (.user, "U"), (.writeThrough, "PWT"), (.cacheDisabled, "PCD"),
+            (.accessed, "A"), (.dirty, "D"), (.pageSize, "PS"), (.global, "G"),
+        ]
+        return names.filter { contains($0.0) }.map(\.1).joined(separator: "|")
+    }
+}
+
+/// An entry of a page directory: the frame of a page table, and flags.
+public struct PageDirectoryEntry: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public typealias Flags = PagingFlags
+    public var rawValue: UInt32
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// An entry pointing at `frame` (which must fit in 20 bits) with `flags`.
+    @inlinable public init(frame: PageFrameNumber, flags: Flags) {
+        precondition(frame.rawValue < 1 << 20, "page directory entry: frame \(frame) too large")
+        rawValue = frame.rawValue << pageShift | flags.rawValue
+    }
+
+    /// The frame of the page table (bits 31-12).
+    @inlinable public var frame: PageFrameNumber {
+        get { PageFrameNumber(rawValue >> pageShift) }
+        set { self = PageDirectoryEntry(frame: newValue, flags: flags) }
+    }
+    /// The flags (bits 11-0, including the three software bits 9-11 in the raw value).
+    @inlinable public var flags: Flags {
+        get { Flags(rawValue: rawValue) }
+        set { rawValue = rawValue & ~0x1FF | newValue.rawValue & 0x1FF }
+    }
+
+    public var description: String { "pde(\(frame) \(flags))" }
+}
+
+/// An entry of a page table: the frame of a page, and flags.
+public struct PageTableEntry: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public typealias Flags = PagingFlags
+    public var rawValue: UInt32
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// An entry pointing at `frame` (which must fit in 20 bits) with `flags`.
+    @inlinable public init(frame: PageFrameNumber, flags: Flags) {
+        precondition(frame.rawValue < 1 << 20, "page table entry: frame \(frame) too large")
+        rawValue = frame.rawValue << pageShift | flags.rawValue
+    }
+
+    /// The frame of the page (bits 31-12).
+    @inlinable public var frame: PageFrameNumber {
+        get { PageFrameNumber(rawValue >> pageShift) }
+        set { self = PageTableEntry(frame: newValue, flags: flags) }
+    }
+    /// The flags (bits 8-0; the software bits 9-11 stay in the raw value).
+    @inlinable public var flags: Flags {
+        get { Flags(rawValue: rawValue) }
+        set { rawValue = rawValue & ~0x1FF | newValue.rawValue & 0x1FF }
+    }
+
+    public var description: String { "pte(\(frame) \(flags))" }
+}
+/*:*/

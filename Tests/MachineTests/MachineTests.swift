@@ -1,1 +1,0 @@
-// Tests of Appendix X arrive with the machine.
