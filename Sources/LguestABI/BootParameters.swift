@@ -11,6 +11,8 @@ We keep Linux's own offsets inside that page, for the few fields we use, so a re
 ```
  offset  size          field
   0x1E8     1          e820EntryCount      how many entries the memory map holds
+  0x218     4          initrdAddress       guest-physical address of the initial ramdisk, or 0
+  0x21C     4          initrdSize          its size in bytes
   0x228     4          commandLinePointer  guest-physical address of the command line
   0x238     4          commandLineSize     its length in bytes, without the NUL
   0x23C     4          hardwareSubarch     1 = "lguest": the Guest knows where it is
@@ -32,6 +34,10 @@ public enum BootParameters {
     public static let address = GuestPhysicalAddress(0)
     /// u8: the number of entries in `e820Map`.
     public static let e820EntryCount: UInt32 = 0x1E8
+    /// u32: guest-physical address of the initial ramdisk (Linux's `ramdisk_image`), 0 if none.
+    public static let initrdAddress: UInt32 = 0x218
+    /// u32: the initial ramdisk's size in bytes (Linux's `ramdisk_size`).
+    public static let initrdSize: UInt32 = 0x21C
     /// u32: guest-physical address of the NUL-terminated command line.
     public static let commandLinePointer: UInt32 = 0x228
     /// u32: the command line's length in bytes, without its NUL.
@@ -49,10 +55,12 @@ public enum BootParameters {
     /// The longest command line, in bytes without its NUL (Linux's `COMMAND_LINE_SIZE` less one).
     public static let maximumCommandLineLength = 2047
 
-    /// Encodes a boot parameter page (4096 bytes) holding `memoryMap` and pointing at a command
-    /// line of `commandLineLength` bytes at `commandLineAddress`.
+    /// Encodes a boot parameter page (4096 bytes) holding `memoryMap`, the initial ramdisk's place
+    /// (0 and 0 for none), and pointing at a command line of `commandLineLength` bytes at
+    /// `commandLineAddress`.
     /// Preconditions: at most `maximumE820Entries` entries, a command line no longer than the maximum.
-    public static func encodePage(memoryMap: [E820Entry], commandLineLength: Int) -> [UInt8] {
+    public static func encodePage(memoryMap: [E820Entry], commandLineLength: Int,
+                                  initrd: (address: GuestPhysicalAddress, size: UInt32)? = nil) -> [UInt8] {
         precondition(memoryMap.count <= maximumE820Entries, "boot: too many e820 entries")
         precondition((0...maximumCommandLineLength).contains(commandLineLength), "boot: command line too long")
         var page = [UInt8](repeating: 0, count: pageSize)
@@ -60,6 +68,8 @@ public enum BootParameters {
         putLittleEndian(commandLineAddress.rawValue, into: &page, at: Int(commandLinePointer))
         putLittleEndian(UInt32(commandLineLength), into: &page, at: Int(commandLineSize))
         putLittleEndian(lguestSubarch, into: &page, at: Int(hardwareSubarch))
+        putLittleEndian(initrd?.address.rawValue ?? 0, into: &page, at: Int(initrdAddress))
+        putLittleEndian(initrd?.size ?? 0, into: &page, at: Int(initrdSize))
         for (index, entry) in memoryMap.enumerated() {
             let start = Int(e820Map) + index * Int(E820Entry.size)
             page.replaceSubrange(start..<start + Int(E820Entry.size), with: entry.bytes)
