@@ -1,0 +1,134 @@
+/*G:084 Address spaces.
+
+Each program gets its own page directory. Its top quarter, from `pageOffset` up, is the kernel's, and
+is the same in every address space: we copy the kernel directory's entries in when we create one, so
+each points at the same kernel page tables (a new directory is not in use yet, so plain memory writes
+will do; the Host reads it when we switch to it). Below `pageOffset` the program's own pages are mapped,
+user-accessible, writable where its ELF file says so.
+
+Here the pv-ops of `G:041` earn their keep. Every user mapping goes through `setPTEAt()`, naming the
+directory and the address, so the Host can fix up exactly one shadow entry; every new page table goes
+in with `setPMD()`. Mapping a program is a burst of such calls, so the loader makes it a lazy section
+(`G:035`), and the whole burst costs one world switch at its end instead of one per page.
+
+The kernel never touches user memory through user addresses. To read a system call's buffer it walks
+the program's page tables itself, checks that each page is present and user-accessible (and writable,
+when it will write), and goes through the linear map to the frame. A bad pointer is then an `EFAULT`
+returned to the program, and never a fault inside the kernel. :*/
+
+import LguestABI
+import Machine
+
+/// The flags of a user page.
+private let userPageFlags: PagingFlags = [.present, .user]
+
+extension GuestKernel {
+    /// A fresh page directory sharing the kernel's mappings, or nil when memory is exhausted.
+    func createAddressSpace() throws(GuestStopped) -> GuestPhysicalAddress? {
+        guard let directory = pages.allocate() else { return nil }
+        try zeroPage(directory)
+        let firstKernelSlot = UInt32(pageOffset.pageDirectoryIndex)
+        for slot in firstKernelSlot..<1024 {
+            let entry = try read32(linear(kernelPageDirectory &+ slot &* 4))
+            if entry != 0 { try write32(linear(directory &+ slot &* 4), entry) }
+        }
+        return directory
+    }
+
+    /// Map user page `page` of `directory` to `frame`; false when no page table could be allocated.
+    func mapUserPage(_ directory: GuestPhysicalAddress, _ page: GuestVirtualAddress, frame: GuestPhysicalAddress,
+                     writable: Bool) throws(GuestStopped) -> Bool {
+        precondition(page.isPageAligned && page < pageOffset, "guest: mapping kernel page \(page) as user")
+        let slot = directory &+ UInt32(page.pageDirectoryIndex) &* 4
+        var table = PageDirectoryEntry(rawValue: try read32(linear(slot)))
+        if !table.flags.contains(.present) {
+            guard let newTable = pages.allocate() else { return false }
+            try zeroPage(newTable)
+            table = PageDirectoryEntry(frame: newTable.frame, flags: [.present, .writable, .user])
+            try pvOps.setPMD(self, slot, table)
+        }
+        let pointer = GuestPhysicalAddress(frame: table.frame, offset: UInt32(page.pageTableIndex) &* 4)
+        let flags = writable ? userPageFlags.union(.writable) : userPageFlags
+        try pvOps.setPTEAt(self, directory, page, pointer, PageTableEntry(frame: frame.frame, flags: flags))
+        return true
+    }
+
+    /// Remove the mapping of user page `page` from `directory` and return the frame it mapped.
+    func unmapUserPage(_ directory: GuestPhysicalAddress, _ page: GuestVirtualAddress) throws(GuestStopped) -> GuestPhysicalAddress? {
+        guard let pointer = try pageTableEntryPointer(directory, page) else { return nil }
+        let entry = PageTableEntry(rawValue: try read32(linear(pointer)))
+        guard entry.flags.contains(.present) else { return nil }
+        // Removing an entry is where the TLB flush comes in: set_pte_at() with an empty entry.
+        try pvOps.setPTEAt(self, directory, page, pointer, PageTableEntry(rawValue: 0))
+        return GuestPhysicalAddress(frame: entry.frame)
+    }
+
+    /// Where the page-table entry for `page` lives, if its page table exists.
+    func pageTableEntryPointer(_ directory: GuestPhysicalAddress, _ page: GuestVirtualAddress) throws(GuestStopped) -> GuestPhysicalAddress? {
+        guard page < pageOffset else { return nil }
+        let table = PageDirectoryEntry(rawValue: try read32(linear(directory &+ UInt32(page.pageDirectoryIndex) &* 4)))
+        guard table.flags.contains(.present), table.frame.rawValue < pages.topOfMemory.pageNumber else { return nil }
+        return GuestPhysicalAddress(frame: table.frame, offset: UInt32(page.pageTableIndex) &* 4)
+    }
+
+    /// The frame behind user address `address`, if the program may read it (and write it, if `write`).
+    func translateUser(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress,
+                       write: Bool) throws(GuestStopped) -> GuestPhysicalAddress? {
+        guard let pointer = try pageTableEntryPointer(directory, address.pageBase) else { return nil }
+        let entry = PageTableEntry(rawValue: try read32(linear(pointer)))
+        guard entry.flags.isSuperset(of: userPageFlags), !write || entry.flags.contains(.writable),
+              entry.frame.rawValue < pages.topOfMemory.pageNumber else { return nil }
+        return GuestPhysicalAddress(frame: entry.frame, offset: address.pageOffset)
+    }
+
+    /// Copy `count` bytes from the program's `address`, or nil if any of them is not readable.
+    func copyFromUser(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress,
+                      count: Int) throws(GuestStopped) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var cursor = address
+        var remaining = count
+        while remaining > 0 {
+            guard let physical = try translateUser(directory, cursor, write: false) else { return nil }
+            let chunk = min(remaining, pageSize - Int(cursor.pageOffset))
+            bytes += try readBytes(linear(physical), count: chunk)
+            remaining -= chunk
+            guard let next = cursor.checkedAdvanced(by: UInt32(chunk)) else { return remaining == 0 ? bytes : nil }
+            cursor = next
+        }
+        return bytes
+    }
+
+    /// Copy `bytes` to the program's `address`; false if any of it is not writable.
+    func copyToUser(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress,
+                    _ bytes: [UInt8]) throws(GuestStopped) -> Bool {
+        var cursor = address
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            guard let physical = try translateUser(directory, cursor, write: true) else { return false }
+            let chunk = min(rest.count, pageSize - Int(cursor.pageOffset))
+            try writeBytes(linear(physical), Array(rest.prefix(chunk)))
+            rest = rest.dropFirst(chunk)
+            guard let next = cursor.checkedAdvanced(by: UInt32(chunk)) else { return rest.isEmpty }
+            cursor = next
+        }
+        return true
+    }
+
+    /// Free every user page, page table and the directory itself. The directory must not be in use.
+    func destroyAddressSpace(_ directory: GuestPhysicalAddress) throws(GuestStopped) {
+        for slot in 0..<UInt32(pageOffset.pageDirectoryIndex) {
+            let table = PageDirectoryEntry(rawValue: try read32(linear(directory &+ slot &* 4)))
+            guard table.flags.contains(.present) else { continue }
+            let tableAddress = GuestPhysicalAddress(frame: table.frame)
+            for index in 0..<UInt32(1024) {
+                let entry = PageTableEntry(rawValue: try read32(linear(tableAddress &+ index &* 4)))
+                if entry.flags.contains(.present) { pages.release(GuestPhysicalAddress(frame: entry.frame)) }
+            }
+            pages.release(tableAddress)
+        }
+        pages.release(directory)
+        // The Host may still hold shadows of these tables: tell it every user mapping is gone.
+        try pvOps.flushTLBUser(self)
+    }
+}
+/*:*/

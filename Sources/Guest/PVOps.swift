@@ -1,0 +1,151 @@
+/*G:030 lguestInit(): installing the replacements.
+
+Once we reach `lguestInit()` we know we are a Guest, and we fill in the table every sensitive operation
+goes through. In Linux the table is `pv_ops`, a set of structures of function pointers that the rest
+of the kernel calls through (`pv_irq_ops.irq_disable()` instead of `cli`); a kernel that boots on bare
+metal leaves the native functions in place, and a kernel that finds itself under lguest swaps in
+lguest's. Ours is `PVOps`, a structure of Swift function values, and the rest of our kernel calls
+through it in just the same way: `try pvOps.writeCR3(self, directory)`.
+
+The native entries are not pretend: each executes the real privileged instruction through
+`GuestProcessor.native`, which at ring 1 faults into the Host. A kernel that forgot to call
+`lguestInit()` would `cli` its way straight into a general protection fault, with no interrupt table
+of its own yet to catch it, and the Host would kill it (a test, `g030_`, watches it happen).
+
+Every replacement is described where it is defined; this function only plugs them in, in the order of
+the original. :*/
+
+import LguestABI
+import Machine
+
+/// The table of sensitive operations: every one the kernel performs goes through here.
+struct PVOps {
+    typealias Op = (GuestKernel) throws(GuestStopped) -> Void
+
+    // Interrupt control (G:033, G:044).
+    var saveFlags: (GuestKernel) throws(GuestStopped) -> UInt32
+    var restoreFlags: (GuestKernel, UInt32) throws(GuestStopped) -> Void
+    var irqDisable: Op
+    var irqEnable: Op
+    var safeHalt: Op
+    // The processor (G:034, G:038-G:040, G:044).
+    var cpuid: (GuestKernel, UInt32) -> CPUIDResult
+    var readCR0: (GuestKernel) -> CR0
+    var writeCR0: (GuestKernel, CR0) throws(GuestStopped) -> Void
+    var clts: Op
+    var readCR4: (GuestKernel) -> CR4
+    var writeCR4: (GuestKernel, CR4) throws(GuestStopped) -> Void
+    var loadSP0: (GuestKernel, GuestVirtualAddress) throws(GuestStopped) -> Void
+    var wbinvd: Op
+    var iret: Op
+    // Memory management (G:040, G:041).
+    var readCR2: (GuestKernel) throws(GuestStopped) -> GuestVirtualAddress
+    var readCR3: (GuestKernel) throws(GuestStopped) -> GuestPhysicalAddress
+    var writeCR3: (GuestKernel, GuestPhysicalAddress) throws(GuestStopped) -> Void
+    var flushTLBUser: Op
+    var flushTLBKernel: Op
+    var flushTLBSingle: (GuestKernel, GuestVirtualAddress) throws(GuestStopped) -> Void
+    var setPTEAt: (GuestKernel, GuestPhysicalAddress, GuestVirtualAddress, GuestPhysicalAddress,
+                   PageTableEntry) throws(GuestStopped) -> Void
+    var setPMD: (GuestKernel, GuestPhysicalAddress, PageDirectoryEntry) throws(GuestStopped) -> Void
+    var setPTE: (GuestKernel, GuestPhysicalAddress, PageTableEntry) throws(GuestStopped) -> Void
+
+    /// The operations of a kernel on bare metal: each executes the privileged instruction itself.
+    static var native: PVOps { PVOps(
+        saveFlags: { kernel in kernel.cpu.registers.eflags.rawValue & EFLAGS.interruptEnable.rawValue },
+        restoreFlags: { kernel, flags throws(GuestStopped) in
+            try kernel.cpu.native(flags & EFLAGS.interruptEnable.rawValue != 0 ? .sti : .cli)
+        },
+        irqDisable: { kernel throws(GuestStopped) in try kernel.cpu.native(.cli) },
+        irqEnable: { kernel throws(GuestStopped) in try kernel.cpu.native(.sti) },
+        safeHalt: { kernel throws(GuestStopped) in
+            try kernel.cpu.native(.sti)
+            try kernel.cpu.native(.hlt)
+        },
+        cpuid: { kernel, leaf in kernel.cpu.cpuid(leaf) },
+        readCR0: { kernel in kernel.currentCR0 },
+        writeCR0: { kernel, value throws(GuestStopped) in
+            kernel.cpu.registers.eax = value.rawValue
+            try kernel.cpu.native(.writeCR0)
+        },
+        clts: { kernel throws(GuestStopped) in try kernel.cpu.native(.clts) },
+        readCR4: { _ in [] },
+        writeCR4: { _, _ in },
+        loadSP0: { _, _ in },  // natively the stack lives in the TSS, an ordinary memory write
+        wbinvd: { kernel throws(GuestStopped) in try kernel.cpu.native(.wbinvd) },
+        iret: { kernel throws(GuestStopped) in try kernel.cpu.returnFromInterrupt() },
+        readCR2: { kernel throws(GuestStopped) in
+            try LguestControlRegisters.readCR2(kernel)  // there is no ring-1 way to read cr2 natively
+        },
+        readCR3: { kernel throws(GuestStopped) in
+            try kernel.cpu.native(.readCR3)
+            return GuestPhysicalAddress(kernel.cpu.registers.eax)
+        },
+        writeCR3: { kernel, directory throws(GuestStopped) in
+            kernel.cpu.registers.eax = directory.rawValue
+            try kernel.cpu.native(.writeCR3)
+        },
+        flushTLBUser: { kernel throws(GuestStopped) in
+            try kernel.cpu.native(.readCR3)
+            try kernel.cpu.native(.writeCR3)
+        },
+        flushTLBKernel: { kernel throws(GuestStopped) in
+            try kernel.cpu.native(.readCR3)
+            try kernel.cpu.native(.writeCR3)
+        },
+        flushTLBSingle: { kernel, address throws(GuestStopped) in
+            kernel.cpu.registers.eax = address.rawValue
+            try kernel.cpu.native(.invlpg)
+        },
+        // On bare metal a page-table entry is just memory: the processor walks the tables itself.
+        setPTEAt: { kernel, _, _, pointer, entry throws(GuestStopped) in
+            try kernel.write32(linear(pointer), entry.rawValue)
+        },
+        setPMD: { kernel, pointer, entry throws(GuestStopped) in
+            try kernel.write32(linear(pointer), entry.rawValue)
+        },
+        setPTE: { kernel, pointer, entry throws(GuestStopped) in
+            try kernel.write32(linear(pointer), entry.rawValue)
+        })
+    }
+}
+
+extension GuestKernel {
+    /// Install lguest's versions of every sensitive operation (lguest's `lguest_init`, first half).
+    func lguestInit() {
+        // Interrupt-related operations.
+        pvOps.saveFlags = LguestIRQOps.saveFlags
+        pvOps.restoreFlags = LguestIRQOps.restoreFlags
+        pvOps.irqDisable = LguestIRQOps.disable
+        pvOps.irqEnable = LguestIRQOps.enable
+        pvOps.safeHalt = LguestPlatform.safeHalt
+        // Intercepts of various processor instructions.
+        pvOps.cpuid = LguestCPUID.cpuid
+        pvOps.readCR0 = LguestControlRegisters.readCR0
+        pvOps.writeCR0 = LguestControlRegisters.writeCR0
+        pvOps.clts = LguestControlRegisters.clearTaskSwitched
+        pvOps.readCR4 = LguestControlRegisters.readCR4
+        pvOps.writeCR4 = LguestControlRegisters.writeCR4
+        pvOps.loadSP0 = LguestPlatform.loadSP0
+        pvOps.wbinvd = LguestNoOps.writeBackInvalidate
+        pvOps.iret = { kernel throws(GuestStopped) in try kernel.interruptReturn() }
+        // Page-table management.
+        pvOps.readCR2 = LguestControlRegisters.readCR2
+        pvOps.readCR3 = LguestControlRegisters.readCR3
+        pvOps.writeCR3 = LguestControlRegisters.writeCR3
+        pvOps.flushTLBUser = LguestPageTables.flushTLBUser
+        pvOps.flushTLBKernel = LguestPageTables.flushTLBKernel
+        pvOps.flushTLBSingle = LguestPageTables.flushTLBSingle
+        pvOps.setPTEAt = { kernel, directory, address, pointer, entry throws(GuestStopped) in
+            try LguestPageTables.setPTEAt(kernel, directory: directory, address: address, pointer: pointer, entry)
+        }
+        pvOps.setPMD = { kernel, pointer, entry throws(GuestStopped) in
+            try LguestPageTables.setPMD(kernel, pointer: pointer, entry)
+        }
+        pvOps.setPTE = { kernel, pointer, entry throws(GuestStopped) in
+            try LguestPageTables.setPTE(kernel, pointer: pointer, entry)
+        }
+        lguestInitialised = true
+    }
+}
+/*:*/

@@ -1,0 +1,228 @@
+/*G:080 A small kernel on top: processes.
+
+lguest's Guest chapter ends once Linux is booting; Linux takes it from there. We have no Linux to hand
+over to, so we finish the job with a kernel just big enough to run the project's i386 programs: it
+loads them from the initial ramdisk (`G:086`), gives each its own address space (`G:084`), answers
+seven system calls (`G:089`), kills a program that faults the way Linux would, with a signal (`G:092`),
+and shares the processor between programs that sleep, yield or run out their time slice (`G:088`).
+
+Its design is forced by how Swift code "at ring 1" runs (`P:400`): every entry into the kernel, be it a
+system call, a fault or an interrupt, is a Swift function call that must end with `iret`, so the kernel
+has one kernel stack and never blocks in the middle of a function. A system call that must wait (a
+`nanosleep`) marks its process sleeping and then, on the way out, the kernel picks some other process
+to return to: the classic *one kernel stack per processor* design, as in the L4 microkernels. When
+nobody can run, the kernel idles in `HALT`, and the timer interrupt that ends the halt runs on the
+same stack, nested, before `HALT` returns.
+
+A process is little more than its saved registers, its page directory and its heap's break. :*/
+
+import LguestABI
+import Machine
+
+/// One running program.
+struct Process {
+    /// What a process is waiting for, if anything.
+    enum State: Equatable {
+        case runnable
+        case sleeping(until: UInt64)
+    }
+
+    let pid: UInt32
+    let name: String
+    var directory: GuestPhysicalAddress
+    /// The user registers as they were when the process last entered the kernel.
+    var context: GuestRegisters
+    /// Where the heap starts (just past the program's segments) and where it ends now.
+    let breakStart: UInt32
+    var currentBreak: UInt32
+    var state: State = .runnable
+    /// What the program reads on standard input, and how much it has read.
+    var input: [UInt8]
+    var inputOffset = 0
+}
+
+/// The kernel's processes.
+struct ProcessTable {
+    var processes: [Process] = []
+    /// The index of the process the processor is running (or last ran), if any.
+    var current: Int?
+    var nextPID: UInt32 = 1
+    /// Set when the running process should give up the processor at its next return to user mode.
+    var needsReschedule = false
+}
+
+extension GuestKernel {
+    /// The process the processor is running, which must exist (a trap from user mode names it).
+    var currentProcess: Process {
+        get {
+            guard let index = processes.current else { preconditionFailure("guest: no current process") }
+            return processes.processes[index]
+        }
+        set {
+            guard let index = processes.current else { preconditionFailure("guest: no current process") }
+            processes.processes[index] = newValue
+        }
+    }
+
+    /// Load program `name` from the initial ramdisk and make it a runnable process.
+    func spawn(_ name: String) throws(GuestStopped) {
+        guard let file = initrdFile(name) else {
+            try printk("init: no program named \(name)\n")
+            return
+        }
+        switch try load(file.bytes) {
+        case .failure(.malformed(let reason)):
+            try printk("init: \(name): \(reason)\n")
+        case .failure(.outOfMemory):
+            try printk("init: \(name): out of memory\n")
+        case .success(let program):
+            var context = GuestRegisters()
+            context.eip = program.entry
+            context.esp = program.stackPointer
+            context.eflags = [.alwaysOne, .interruptEnable]
+            let pid = processes.nextPID
+            processes.nextPID += 1
+            processes.processes.append(Process(pid: pid, name: name, directory: program.directory, context: context,
+                                               breakStart: program.initialBreak, currentBreak: program.initialBreak,
+                                               input: initrdFile(name + ".in")?.bytes ?? []))
+            statistics.programsStarted += 1
+        }
+    }
+
+    /// End the current process: free its memory and forget it.
+    func exitCurrent(status: UInt32, reason: String) throws(GuestStopped) {
+        let process = currentProcess
+        try printk("[\(process.name) (pid \(process.pid)) \(reason)]\n")
+        // Never free the directory the processor is using: go back to the kernel's first.
+        try pvOps.writeCR3(self, kernelPageDirectory)
+        try destroyAddressSpace(process.directory)
+        if let index = processes.current { processes.processes.remove(at: index) }
+        processes.current = nil
+        lastExitStatus = status
+    }
+}
+/*:*/
+
+/*G:088 Scheduling, sleeping and idling.
+
+Every return to user mode goes through `exitToUser()`, which decides whom to return to. Round robin:
+the next runnable process after the current one. If nobody is runnable but someone sleeps, the kernel
+idles in `HALT` until the timer wakes a sleeper. If nobody exists at all, the next program named on
+the command line starts; and when there are none left, the kernel powers the machine off.
+
+Switching to a process is lguest's context switch in miniature: load its page directory (`writeCR3`,
+`G:040`) and its thread-local storage (`G:034`), inside a lazy section so both go through the async
+ring and the section's end flushes them with one world switch. Then build the frame that `iret` pops to
+get back to ring 3, at the top of the kernel stack where the processor put the frame we entered by,
+restore the process's registers, and take the iret path of `G:045`.
+
+Time slices come from the one-shot clock event: when another process is waiting to run, the kernel
+arms the timer for `timeSlice` before it returns to user mode, and a timer interrupt that arrives from
+user mode asks for a reschedule. Sleepers are woken by the same interrupt; the clock is always armed
+for the earliest of them. :*/
+
+extension GuestKernel {
+    /// Leave the kernel for user mode, in whichever process should run next; power off when no
+    /// program is left. Returns after the `iret`: the caller must return at once.
+    func exitToUser() throws(GuestStopped) {
+        while true {
+            if let next = nextRunnable() {
+                try resume(next)
+                return
+            }
+            if processes.processes.contains(where: { $0.state != .runnable }) {
+                try idle()
+                continue
+            }
+            if !runQueue.isEmpty {
+                try spawn(runQueue.removeFirst())
+                continue
+            }
+            try printk("All programs finished; powering off.\n")
+            try LguestPlatform.powerOff(self)
+        }
+    }
+
+    /// The index of the next runnable process, round robin after the current one.
+    func nextRunnable() -> Int? {
+        let table = processes.processes
+        guard !table.isEmpty else { return nil }
+        let start = processes.needsReschedule ? (processes.current ?? -1) + 1 : (processes.current ?? 0)
+        processes.needsReschedule = false
+        for step in 0..<table.count {
+            let index = (start + step) % table.count
+            if table[index].state == .runnable { return index }
+        }
+        return nil
+    }
+
+    /// Nothing can run: halt until an interrupt (the timer, for a sleeper) has been handled.
+    func idle() throws(GuestStopped) {
+        try irqDisable()
+        try pvOps.safeHalt(self)
+    }
+
+    /// Switch to process `index` and return to its user mode.
+    func resume(_ index: Int) throws(GuestStopped) {
+        let switching = processes.current != index
+        processes.current = index
+        let process = processes.processes[index]
+        let loaded = try pvOps.readCR3(self)
+        if switching || loaded != process.directory {
+            try lazySection { () throws(GuestStopped) in
+                try pvOps.writeCR3(self, process.directory)
+                try loadTLS(layout.scratch &+ tlsOffset)
+            }
+        }
+        try armTimeSlice()
+        // The frame iret pops for a return to ring 3: eip, cs, eflags, esp, ss.
+        let top = linear(layout.stackTop).rawValue
+        let eflags = process.context.eflags.union([.alwaysOne, .interruptEnable])
+        let frame = [process.context.eip, UInt32(GDTLayout.userCodeSelector.rawValue), eflags.rawValue,
+                     process.context.esp, UInt32(GDTLayout.userDataSelector.rawValue)]
+        try writeBytes(GuestVirtualAddress(top &- 20), frame.flatMap(littleEndianBytes))
+        var registers = process.context
+        registers.esp = top &- 20
+        registers.eip = cpu.registers.eip
+        registers.eflags = cpu.registers.eflags
+        cpu.registers = registers
+        try pvOps.iret(self)
+    }
+
+    /// Arm the timer for a time slice if another process waits to run and no earlier event is armed.
+    func armTimeSlice() throws(GuestStopped) {
+        let others = processes.processes.indices.filter { $0 != processes.current && processes.processes[$0].state == .runnable }
+        guard !others.isEmpty else { return }
+        let deadline = try now() &+ UInt64(configuration.timeSlice)
+        if let armed = clock.armedDeadline, armed <= deadline { return }
+        try LguestTime.setNextEvent(self, delta: UInt64(configuration.timeSlice))
+    }
+
+    /// The timer interrupt: wake sleepers whose time has come, re-arm for the next, and ask for a
+    /// reschedule so a waiting process gets its turn.
+    func timerInterrupt() throws(GuestStopped) {
+        statistics.timerInterrupts += 1
+        clock.armedDeadline = nil
+        let time = try now()
+        var earliest: UInt64?
+        for index in processes.processes.indices {
+            guard case .sleeping(let until) = processes.processes[index].state else { continue }
+            if until <= time {
+                processes.processes[index].state = .runnable
+            } else {
+                earliest = min(earliest ?? until, until)
+            }
+        }
+        if let earliest { try LguestTime.setNextEvent(self, delta: earliest - time) }
+        processes.needsReschedule = true
+    }
+}
+/*:*/
+
+/// The offset in the scratch page of the three (empty) TLS descriptors every process loads.
+let tlsOffset: UInt32 = 0x800
+
+/// The four bytes of `value`, least significant first.
+func littleEndianBytes(_ value: UInt32) -> [UInt8] {
+    (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+}

@@ -1,0 +1,137 @@
+/*G:092 Entering the kernel: traps, faults and interrupts.
+
+Every vector's entry point leads here, to `enter(vector:)`. What the processor left on the kernel stack
+tells us where we came from:
+
+```
+ from user mode (ring 3)         from the kernel (ring 1)
+ +--------------------+           +--------------------+
+ | error code (some)  | <- esp    | error code (some)  | <- esp
+ | eip                |           | eip                |
+ | cs  (RPL 3)        |           | cs  (RPL 1)        |
+ | eflags             |           | eflags             |
+ | esp                |           +--------------------+
+ | ss                 |
+ +--------------------+ <- top of the kernel stack
+```
+
+Only vectors 8, 10-14 and 17 push an error code, and only the processor knows which vector it was, so
+each vector has an entry point of its own.
+
+Coming from user mode, the first thing we do is save the program's registers, because they are about
+to be clobbered by our own hypercalls; on the way out, `exitToUser()` restores whichever program runs
+next. Coming from the kernel, the interrupted code is some hypercall or memory access of ours, whose
+registers the Switcher saves and restores around us (`P:400`); we handle the interrupt and `iret`.
+
+Faults are where the three levels of failure part ways. A program that faults is killed, with the
+signal Linux would send it (a page fault or protection fault is `SIGSEGV`, a divide error `SIGFPE`, an
+invalid opcode `SIGILL`), and the kernel carries on. A fault inside the kernel is a kernel bug: we panic,
+and the Host is told why. The Host's own bugs never reach us at all. :*/
+
+import LguestABI
+import Machine
+
+/// The signals a program can die of, with Linux's numbers.
+enum Signal: UInt32 {
+    case illegalInstruction = 4, trap = 5, bus = 7, floatingPoint = 8, segmentationFault = 11
+
+    var name: String {
+        switch self {
+        case .illegalInstruction: "SIGILL"
+        case .trap: "SIGTRAP"
+        case .bus: "SIGBUS"
+        case .floatingPoint: "SIGFPE"
+        case .segmentationFault: "SIGSEGV"
+        }
+    }
+}
+
+/// The interrupt frame as the processor pushed it.
+struct TrapFrame {
+    var errorCode: UInt32?
+    var eip: UInt32
+    var cs: SegmentSelector
+    var eflags: UInt32
+    /// The interrupted stack pointer and segment, pushed only on a switch from user mode.
+    var userStack: (esp: UInt32, ss: UInt32)?
+
+    var fromUser: Bool { cs.rpl == guestUserRing }
+}
+
+extension GuestKernel {
+    /// The entry point of every vector.
+    func enter(vector: UInt8) throws(GuestStopped) {
+        let registers = cpu.registers
+        let frame = try readTrapFrame(vector: vector, at: registers.esp)
+        if frame.fromUser {
+            guard processes.current != nil else {
+                try LguestPlatform.panic(self, "trap \(vector) from user mode with no process")
+            }
+            var context = registers
+            context.eip = frame.eip
+            context.eflags = EFLAGS(rawValue: frame.eflags)
+            context.esp = frame.userStack?.esp ?? 0
+            currentProcess.context = context
+        }
+        switch vector {
+        case systemCallVector where frame.fromUser:
+            try systemCall()
+        case firstExternalVector...:
+            try handleIRQ(vector: vector)
+        default:
+            try handleException(vector: vector, frame: frame)
+        }
+        if frame.fromUser {
+            try exitToUser()
+        } else {
+            // Pop the error code, if any, so that esp points at eip for the iret.
+            if frame.errorCode != nil { cpu.registers.esp = registers.esp &+ 4 }
+            try pvOps.iret(self)
+        }
+    }
+
+    /// Decode the frame at `esp` for `vector`.
+    func readTrapFrame(vector: UInt8, at esp: UInt32) throws(GuestStopped) -> TrapFrame {
+        var cursor = GuestVirtualAddress(esp)
+        var errorCode: UInt32?
+        if vectorPushesErrorCode(vector) {
+            errorCode = try read32(cursor)
+            cursor = cursor &+ 4
+        }
+        let eip = try read32(cursor)
+        let cs = SegmentSelector(rawValue: UInt16(truncatingIfNeeded: try read32(cursor &+ 4)))
+        let eflags = try read32(cursor &+ 8)
+        var frame = TrapFrame(errorCode: errorCode, eip: eip, cs: cs, eflags: eflags)
+        if frame.fromUser {
+            frame.userStack = (try read32(cursor &+ 12), try read32(cursor &+ 16))
+        }
+        return frame
+    }
+
+    /// A processor exception: kill the program that caused it, or panic if the kernel did.
+    func handleException(vector: UInt8, frame: TrapFrame) throws(GuestStopped) {
+        let exception = ExceptionVector(rawValue: vector)
+        if exception == .deviceNotAvailable {
+            // The lazy FPU switch of G:040: clear TS and let the instruction run again.
+            try pvOps.clts(self)
+            return
+        }
+        var detail = "\(exception.map { "\($0)" } ?? "vector \(vector)") at eip \(hex(frame.eip))"
+        if exception == .pageFault {
+            detail += ", address \(hex(try pvOps.readCR2(self).rawValue)), error \(frame.errorCode ?? 0)"
+        }
+        guard frame.fromUser else {
+            try LguestPlatform.panic(self, "\(detail) in the kernel")
+        }
+        let signal: Signal = switch exception {
+        case .divideError, .floatingPoint, .simdFloatingPoint: .floatingPoint
+        case .invalidOpcode: .illegalInstruction
+        case .breakpoint, .debug: .trap
+        case .alignmentCheck: .bus
+        default: .segmentationFault
+        }
+        statistics.programsKilled += 1
+        try exitCurrent(status: 128 + signal.rawValue, reason: "killed by \(signal.name): \(detail)")
+    }
+}
+/*:*/
