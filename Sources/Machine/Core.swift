@@ -31,6 +31,37 @@ struct Core {
     /// `tlbSlotCount` slots, allocated here and freed by `deallocate()`.
     let tlb: UnsafeMutablePointer<TLBEntry>
 
+    // The code page cache (X:510): the linear page base of the current code page with bit 0 clear, or
+    // 1 when empty, and the host-physical base of its frame.
+    var fetchTag: UInt32 = 1
+    var fetchFrame: UInt32 = 0
+
+    // Lazy flags (X:520).
+    var flagOp: FlagOp = .none
+    var flagResult: UInt32 = 0
+    var flagDst: UInt32 = 0
+    var flagSrc: UInt32 = 0
+    var flagMask: UInt32 = 0xFFFF_FFFF
+    var flagAux: UInt32 = 0
+
+    // Per-instruction decoding state (X:510).
+    /// The segment register number of a segment-override prefix, or -1.
+    var segmentOverride = -1
+    /// 0xFFFF with an operand-size prefix, else 0xFFFF_FFFF.
+    var operandMask: UInt32 = 0xFFFF_FFFF
+    /// 0, 0xF2 (repne) or 0xF3 (rep/repe).
+    var repeatPrefix: UInt8 = 0
+    /// The eip of the instruction being executed (faults restart it).
+    var instructionStart: UInt32 = 0
+    /// The segment bases, by segment register number, cached for effective addresses.
+    var segmentBases: InlineArray<6, UInt32> = InlineArray(repeating: 0)
+    /// Instructions left in the current `run` budget.
+    var remaining: UInt64 = 0
+    /// The budget the current `run` started with.
+    var runBudget: UInt64 = 0
+    /// Extra ticks spent on `rep` iterations in the current run (X:500).
+    var repeatTicks: UInt64 = 0
+
     init(memory: PhysicalMemory) {
         cpu = CPUState()
         ram = memory.base
@@ -50,14 +81,28 @@ struct Core {
             || newValue.cr4.contains(.pageGlobalEnable) != cpu.cr4.contains(.pageGlobalEnable)
         let keepGlobal = newValue.cr3 != cpu.cr3 && newValue.cr0 == cpu.cr0 && newValue.cr4 == cpu.cr4
         cpu = newValue
+        flagOp = .none
+        refreshSegmentBases()
+        invalidateFetchPage()
         if pagingChanged { flushTLB(keepingGlobal: keepGlobal && cpu.cr4.contains(.pageGlobalEnable)) }
     }
 
     /// Empties the TLB, keeping global entries when asked (a cr3 load under CR4.PGE).
     mutating func flushTLB(keepingGlobal: Bool = false) {
         statistics.tlbFlushes &+= 1
+        invalidateFetchPage()
         for slot in 0..<tlbSlotCount where !(keepingGlobal && tlb[slot].global) {
             tlb[slot] = TLBEntry()
         }
+    }
+}
+
+extension Core {
+    /// Forgets the cached code page; the next fetch translates again.
+    @inline(__always) mutating func invalidateFetchPage() { fetchTag = 1 }
+
+    /// Recomputes the cached segment bases after a segment register changed.
+    mutating func refreshSegmentBases() {
+        for name in SegmentRegisterName.allCases { segmentBases[name.rawValue] = cpu[name].base }
     }
 }

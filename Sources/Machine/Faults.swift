@@ -68,21 +68,21 @@ public struct PageFault: Error, Hashable, Sendable, CustomStringConvertible {
     public var address: GuestVirtualAddress
     /// The error code pushed with #PF.
     public var errorCode: PageFaultErrorCode
-    /// Set when the walk met a page directory or page table frame outside RAM. Such a fault is not a
-    /// #PF the guest can handle but a broken machine: the interpreter stops with `.machineCheck`.
-    public var badTableFrame: PageFrameNumber?
+    /// Set when the walk met a page directory, page table or page frame outside RAM. Such a fault is
+    /// not a #PF the guest can handle but a broken machine: the interpreter stops with `.machineCheck`.
+    public var frameOutsideRAM: PageFrameNumber?
 
-    public init(address: GuestVirtualAddress, errorCode: PageFaultErrorCode, badTableFrame: PageFrameNumber? = nil) {
+    public init(address: GuestVirtualAddress, errorCode: PageFaultErrorCode, frameOutsideRAM: PageFrameNumber? = nil) {
         self.address = address
         self.errorCode = errorCode
-        self.badTableFrame = badTableFrame
+        self.frameOutsideRAM = frameOutsideRAM
     }
 
     /// The value the CPU writes to cr2: the faulting address.
     public var cr2: GuestVirtualAddress { address }
 
     public var description: String {
-        if let frame = badTableFrame { return "paging: table frame \(frame) outside RAM at \(address)" }
+        if let frame = frameOutsideRAM { return "paging: frame \(frame) outside RAM while translating \(address)" }
         return "#PF at \(address) error \(errorCode)"
     }
 }

@@ -105,3 +105,11 @@ public struct MachineStatistics: Hashable, Sendable {
     /// The number of events delivered through vector `vector`.
     public func deliveries(vector: UInt8) -> UInt64 { deliveries[Int(vector)] }
 }
+
+extension Machine {
+    /// Executes ring-3 code through the MMU for at most `maxInstructions` clock ticks (`X:500`).
+    /// Precondition: the CPU is at CPL 3. Returns why it stopped; `cpu.eflags` is exact afterwards.
+    public func run(maxInstructions: UInt64) -> StopReason {
+        core.run(budget: maxInstructions)
+    }
+}

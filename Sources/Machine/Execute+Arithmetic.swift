@@ -1,0 +1,293 @@
+/*X:550 The arithmetic and logic unit.
+
+Eight operations share one encoding, and therefore one function: the ModR/M reg field or bits 3-5 of the
+opcode pick add, or, adc, sbb, and, sub, xor or cmp, and the operand width arrives as a mask (0xFF,
+0xFFFF or 0xFFFF_FFFF). All of them compute in 32-bit arithmetic and mask the result; the lazy flags
+(`X:520`) record the masked inputs and result, and the width, so CF and OF come out right at every width.
+`cmp` is a `sub` that does not write its result back, and `test` an `and` that does not. :*/
+
+extension Core {
+    /// Executes the ALU operation `operation` (0 add ... 7 cmp) and returns the result to store.
+    @inline(__always)
+    mutating func alu(_ operation: Int, _ dst: UInt32, _ src: UInt32, _ mask: UInt32) -> UInt32 {
+        let result: UInt32
+        switch operation {
+        case 0:
+            result = dst &+ src
+            setFlags(.add, result, dst, src, mask)
+        case 1:
+            let carry: UInt32 = carryFlag ? 1 : 0
+            result = dst &+ src &+ carry
+            setFlags(.adc, result, dst, src, mask, aux: carry)
+        case 2:
+            result = dst | src
+            setFlags(.logic, result, dst, src, mask)
+        case 3:
+            let borrow: UInt32 = carryFlag ? 1 : 0
+            result = dst &- src &- borrow
+            setFlags(.sbb, result, dst, src, mask, aux: borrow)
+        case 4:
+            result = dst & src
+            setFlags(.logic, result, dst, src, mask)
+        case 6:
+            result = dst ^ src
+            setFlags(.logic, result, dst, src, mask)
+        default:  // 5 sub, 7 cmp
+            result = dst &- src
+            setFlags(.sub, result, dst, src, mask)
+        }
+        return result & mask
+    }
+
+    /// The six classic forms 0x00-0x3D: Eb,Gb / Ev,Gv / Gb,Eb / Gv,Ev / AL,Ib / eAX,Iv.
+    @inline(__always)
+    mutating func aluForm(_ opcode: UInt8) throws(Fault) {
+        let operation = Int(opcode >> 3 & 7)
+        let width = opcode & 1 == 0 ? 0xFF : operandMask
+        switch opcode & 7 {
+        case 0, 1:
+            let (reg, rm) = try decodeModRM()
+            let destination = try readOperand(rm, width, forUpdate: operation != 7)
+            let result = alu(operation, destination, readRegister(reg, width), width)
+            if operation != 7 { try writeOperand(rm, result, width) }
+        case 2, 3:
+            let (reg, rm) = try decodeModRM()
+            let result = alu(operation, readRegister(reg, width), try readOperand(rm, width), width)
+            if operation != 7 { writeRegister(reg, result, width) }
+        default:
+            let result = alu(operation, readRegister(0, width), try fetchImmediate(width), width)
+            if operation != 7 { writeRegister(0, result, width) }
+        }
+    }
+
+    /// inc or dec: add or subtract 1, keeping CF.
+    @inline(__always)
+    mutating func incDec(_ value: UInt32, decrement: Bool, _ mask: UInt32) -> UInt32 {
+        let carry: UInt32 = carryFlag ? 1 : 0
+        let result = decrement ? value &- 1 : value &+ 1
+        setFlags(decrement ? .dec : .inc, result, value, 1, mask, aux: carry)
+        return result & mask
+    }
+}
+/*:*/
+
+/*X:560 Shifts and rotates.
+
+Shifts are where the flag rules get fiddly, so here they are in one place. The count is masked to five
+bits first (so `shl $33, %eax` shifts by 1, as on every CPU since the 286), and a masked count of zero
+changes nothing at all, not even the flags.
+
+* `shl`/`sal`: CF is the last bit shifted out of the top; OF (defined for a count of 1) is set when the
+  top bit changed, that is, the new top bit differs from CF.
+* `shr`: CF is the last bit shifted out of the bottom; OF (count 1) is the original top bit.
+* `sar`: like `shr` but copies the sign bit in; OF is 0.
+* SF, ZF and PF follow the result; AF is undefined and we clear it.
+* Rotates (`rol`, `ror`, `rcl`, `rcr`) change only CF and OF. `rcl` and `rcr` rotate through CF, so an
+  8-bit `rcl` is really a 9-bit rotation.
+
+For counts above 1, where the manual calls OF undefined, we compute it with the count-1 formula. :*/
+
+extension Core {
+    /// Executes shift group operation `operation` (0 rol ... 7 sar); returns the value to store, or nil
+    /// when the masked count is zero and nothing changes.
+    mutating func shiftOrRotate(_ operation: Int, _ value: UInt32, _ rawCount: UInt32, _ mask: UInt32) -> UInt32? {
+        let count = rawCount & 0x1F
+        guard count != 0 else { return nil }
+        let width = UInt32(mask.nonzeroBitCount)
+        let sign = mask ^ (mask >> 1)
+        switch operation {
+        case 0, 1, 2, 3:
+            return rotate(operation, value, count, width, mask)
+        case 4, 6:
+            let wide = UInt64(value) << UInt64(count)
+            let result = UInt32(truncatingIfNeeded: wide) & mask
+            let carry = (wide >> UInt64(width)) & 1 != 0
+            let overflow = (result & sign != 0) != carry
+            setFlags(.precomputed, result, value, count, mask, aux: shiftAux(carry, overflow))
+            return result
+        case 5:
+            let carry = count <= width && (value >> (count - 1)) & 1 != 0
+            let result = count >= 32 ? 0 : value >> count
+            setFlags(.precomputed, result, value, count, mask, aux: shiftAux(carry, value & sign != 0))
+            return result & mask
+        default:
+            let signed = Int64(Int32(bitPattern: signExtend(value, mask)))
+            let result = UInt32(truncatingIfNeeded: signed >> Int64(count)) & mask
+            let carry = (signed >> Int64(count - 1)) & 1 != 0
+            setFlags(.precomputed, result, value, count, mask, aux: shiftAux(carry, false))
+            return result
+        }
+    }
+
+    /// CF and OF at their EFLAGS positions, for `FlagOp.precomputed` (AF clear).
+    @inline(__always)
+    func shiftAux(_ carry: Bool, _ overflow: Bool) -> UInt32 {
+        (carry ? EFLAGS.carry.rawValue : 0) | (overflow ? EFLAGS.overflow.rawValue : 0)
+    }
+
+    /// rol, ror, rcl, rcr: only CF and OF change.
+    private mutating func rotate(_ operation: Int, _ value: UInt32, _ count: UInt32, _ width: UInt32,
+                                 _ mask: UInt32) -> UInt32 {
+        let sign = mask ^ (mask >> 1)
+        var result = value
+        var carry = carryFlag
+        switch operation {
+        case 0:
+            let n = count % width
+            result = n == 0 ? value : (value << n | value >> (width - n)) & mask
+            carry = result & 1 != 0
+        case 1:
+            let n = count % width
+            result = n == 0 ? value : (value >> n | value << (width - n)) & mask
+            carry = result & sign != 0
+        case 2:
+            for _ in 0..<count % (width + 1) {
+                let out = result & sign != 0
+                result = (result << 1 | (carry ? 1 : 0)) & mask
+                carry = out
+            }
+        default:
+            for _ in 0..<count % (width + 1) {
+                let out = result & 1 != 0
+                result = result >> 1 | (carry ? sign : 0)
+                carry = out
+            }
+        }
+        let top = result & sign != 0
+        let overflow = switch operation {
+        case 0, 2: top != carry
+        default: top != (result & (sign >> 1) != 0)
+        }
+        materializeFlags()
+        cpu.eflags.subtract([.carry, .overflow])
+        if carry { cpu.eflags.insert(.carry) }
+        if overflow { cpu.eflags.insert(.overflow) }
+        return result
+    }
+
+    /// shld and shrd: shift `destination` by `count`, filling from `source`.
+    mutating func doubleShift(left: Bool, _ destination: UInt32, _ source: UInt32, _ rawCount: UInt32,
+                              _ mask: UInt32) -> UInt32? {
+        let count = UInt64(rawCount & 0x1F)
+        guard count != 0 else { return nil }
+        let width = UInt64(mask.nonzeroBitCount)
+        let sign = mask ^ (mask >> 1)
+        let result: UInt32
+        let carry: Bool
+        if left {
+            let joined = UInt64(destination) << width | UInt64(source)
+            let shifted = joined << count
+            result = UInt32(truncatingIfNeeded: shifted >> width) & mask
+            carry = (joined >> (2 * width - count)) & 1 != 0
+        } else {
+            let joined = UInt64(source) << width | UInt64(destination)
+            result = UInt32(truncatingIfNeeded: joined >> count) & mask
+            carry = (joined >> (count - 1)) & 1 != 0
+        }
+        let overflow = (result ^ destination) & sign != 0
+        setFlags(.precomputed, result, destination, source, mask, aux: shiftAux(carry, overflow))
+        return result
+    }
+}
+/*:*/
+
+/*X:570 Multiplication and division.
+
+`mul` and `imul` with one operand produce a double-width result in fixed registers: ax for bytes,
+dx:ax for words, edx:eax for doublewords. CF and OF both say "the upper half matters": for `mul`, it is
+not zero; for `imul`, it is not just the sign extension of the lower half. The two- and three-operand
+forms of `imul`, which compilers prefer, keep only the lower half and set CF and OF the same way. We take
+SF, ZF and PF from the lower half and clear AF; the manual leaves all four undefined.
+
+`div` and `idiv` divide the double-width value by the operand, leaving quotient and remainder in the
+halves. Dividing by zero raises #DE, and so does a quotient too large for its register, which includes
+the famous `INT_MIN / -1`. A C program that divides by zero on Linux dies of SIGFPE; this is where that
+signal begins. The flags after a division are undefined and we leave them alone. :*/
+
+extension Core {
+    /// The truncated signed product for the two- and three-operand imul, setting CF and OF.
+    mutating func multiplySigned(_ a: UInt32, _ b: UInt32, _ mask: UInt32) -> UInt32 {
+        let product = Int64(Int32(bitPattern: signExtend(a, mask))) * Int64(Int32(bitPattern: signExtend(b, mask)))
+        let result = UInt32(truncatingIfNeeded: product) & mask
+        let fits = Int64(Int32(bitPattern: signExtend(result, mask))) == product
+        setFlags(.precomputed, result, a, b, mask, aux: shiftAux(!fits, !fits))
+        return result
+    }
+
+    /// Group 3 (0xF6/0xF7): test, not, neg, mul, imul, div, idiv on an r/m operand.
+    mutating func group3(_ mask: UInt32) throws(Fault) {
+        let (reg, rm) = try decodeModRM()
+        switch reg {
+        case 0, 1:
+            let value = try readOperand(rm, mask)
+            setFlags(.logic, value & (try fetchImmediate(mask)), 0, 0, mask)
+        case 2: try writeOperand(rm, ~(try readOperand(rm, mask, forUpdate: true)) & mask, mask)
+        case 3:
+            let value = try readOperand(rm, mask, forUpdate: true)
+            let result = (0 &- value) & mask
+            try writeOperand(rm, result, mask)
+            setFlags(.sub, result, 0, value, mask)
+        case 4, 5: multiplyWide(try readOperand(rm, mask), signed: reg == 5, mask)
+        default: try divideWide(try readOperand(rm, mask), signed: reg == 7, mask)
+        }
+    }
+
+    /// One-operand mul/imul into ax, dx:ax or edx:eax.
+    private mutating func multiplyWide(_ operand: UInt32, signed: Bool, _ mask: UInt32) {
+        let accumulator = readRegister(0, mask)
+        let product: UInt64
+        let upperMatters: Bool
+        let width = UInt64(mask.nonzeroBitCount)
+        if signed {
+            let wide = Int64(Int32(bitPattern: signExtend(accumulator, mask)))
+                * Int64(Int32(bitPattern: signExtend(operand, mask)))
+            product = UInt64(bitPattern: wide)
+            let low = UInt32(truncatingIfNeeded: product) & mask
+            upperMatters = Int64(Int32(bitPattern: signExtend(low, mask))) != wide
+        } else {
+            product = UInt64(accumulator) * UInt64(operand)
+            upperMatters = product >> width != 0
+        }
+        let low = UInt32(truncatingIfNeeded: product) & mask
+        let high = UInt32(truncatingIfNeeded: product >> width) & mask
+        if mask == 0xFF {
+            writeRegister(0, low | high << 8, 0xFFFF)
+        } else {
+            writeRegister(0, low, mask)
+            writeRegister(2, high, mask)
+        }
+        setFlags(.precomputed, low, accumulator, operand, mask, aux: shiftAux(upperMatters, upperMatters))
+    }
+
+    /// One-operand div/idiv of ax, dx:ax or edx:eax; #DE on zero or overflow.
+    private mutating func divideWide(_ divisor: UInt32, signed: Bool, _ mask: UInt32) throws(Fault) {
+        guard divisor != 0 else { throw .exception(0, errorCode: nil) }
+        let width = UInt64(mask.nonzeroBitCount)
+        let dividend: UInt64 = mask == 0xFF
+            ? UInt64(cpu.eax & 0xFFFF)
+            : UInt64(readRegister(2, mask)) << width | UInt64(readRegister(0, mask))
+        let quotient: UInt32, remainder: UInt32
+        if signed {
+            let shift = 64 - 2 * width
+            let n = Int64(bitPattern: dividend << shift) >> shift
+            let d = Int64(Int32(bitPattern: signExtend(divisor, mask)))
+            let (q, overflow) = n.dividedReportingOverflow(by: d)
+            let limit = Int64(1) << (width - 1)
+            guard !overflow, q >= -limit, q < limit else { throw .exception(0, errorCode: nil) }
+            quotient = UInt32(truncatingIfNeeded: q) & mask
+            remainder = UInt32(truncatingIfNeeded: n % d) & mask
+        } else {
+            let q = dividend / UInt64(divisor)
+            guard q <= UInt64(mask) else { throw .exception(0, errorCode: nil) }
+            quotient = UInt32(q)
+            remainder = UInt32(dividend % UInt64(divisor))
+        }
+        if mask == 0xFF {
+            writeRegister(0, quotient | remainder << 8, 0xFFFF)
+        } else {
+            writeRegister(0, quotient, mask)
+            writeRegister(2, remainder, mask)
+        }
+    }
+}
+/*:*/

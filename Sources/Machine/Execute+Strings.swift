@@ -1,0 +1,76 @@
+/*X:580 String instructions and rep.
+
+The string instructions are the x86's built-in loops: `movs` copies from ds:esi to es:edi, `stos`
+stores al/ax/eax to es:edi, `lods` loads from ds:esi, `cmps` compares the two, and `scas` compares the
+accumulator with es:edi. Each moves its pointers on by the operand size, forward, or backward when DF is
+set. Only the source may take a segment override; the destination is always es.
+
+With a `rep` prefix the instruction repeats ecx times, which is how `memcpy` and `memset` compile. For
+`cmps` and `scas` the prefix also tests ZF after each round: `repe` stops at the first difference and
+`repne` at the first match, which is `strlen` and `memchr` in one instruction.
+
+A repeated string instruction is *interruptible*: the CPU may stop between any two iterations with esi,
+edi and ecx describing exactly the work left and eip still pointing at the instruction, so that a page
+fault or an interrupt in the middle of a megabyte copy can be handled and the copy resumed. This
+interpreter does the same: a fault mid-way leaves the registers at the failing iteration, and when the
+run's budget runs out between iterations, eip is put back on the instruction, to resume next time. :*/
+
+extension Core {
+    /// Executes a string instruction (0xA4-0xA7, 0xAA-0xAF), with any rep prefix.
+    mutating func stringInstruction(_ opcode: UInt8) throws(Fault) {
+        let width = opcode & 1 == 0 ? 0xFF : operandMask
+        let size: UInt32 = width == 0xFF ? 1 : width == 0xFFFF ? 2 : 4
+        let delta = cpu.eflags.contains(.direction) ? 0 &- size : size
+        let kind = opcode & 0xFE
+        guard repeatPrefix != 0 else {
+            try stringIteration(kind, width, delta)
+            return
+        }
+        let compares = kind == 0xA6 || kind == 0xAE
+        var first = true
+        while cpu.ecx != 0 {
+            if !first {
+                guard remaining != 0 else {
+                    cpu.eip = instructionStart
+                    return
+                }
+                remaining &-= 1
+                repeatTicks &+= 1
+            }
+            first = false
+            try stringIteration(kind, width, delta)
+            cpu.ecx &-= 1
+            if compares && (repeatPrefix == 0xF3) != zeroFlag { break }
+        }
+    }
+
+    /// One round of a string instruction; pointers move only after its memory accesses succeed.
+    @inline(__always)
+    private mutating func stringIteration(_ kind: UInt8, _ width: UInt32, _ delta: UInt32) throws(Fault) {
+        let destination = segmentBases[SegmentRegisterName.es.rawValue] &+ cpu.edi
+        switch kind {
+        case 0xA4:
+            try writeMemory(destination, try readMemory(dataLinear(cpu.esi), width), width)
+            cpu.esi &+= delta
+            cpu.edi &+= delta
+        case 0xA6:
+            let source = try readMemory(dataLinear(cpu.esi), width)
+            let target = try readMemory(destination, width)
+            setFlags(.sub, source &- target, source, target, width)
+            cpu.esi &+= delta
+            cpu.edi &+= delta
+        case 0xAA:
+            try writeMemory(destination, cpu.eax & width, width)
+            cpu.edi &+= delta
+        case 0xAC:
+            writeRegister(0, try readMemory(dataLinear(cpu.esi), width), width)
+            cpu.esi &+= delta
+        default:
+            let accumulator = readRegister(0, width)
+            let target = try readMemory(destination, width)
+            setFlags(.sub, accumulator &- target, accumulator, target, width)
+            cpu.edi &+= delta
+        }
+    }
+}
+/*:*/

@@ -1,0 +1,167 @@
+/*X:585 The two-byte opcodes.
+
+When the 286 and 386 needed more instructions than the one-byte map had room for, Intel spent the byte
+0x0F as an escape: `0F xx` opens a second map of 256 opcodes. Most of what a compiler uses from it is
+recent enough to feel modern: `movzx` and `movsx` (widening loads), `setcc` and `cmovcc` (branch-free
+conditionals), `jcc` with a 32-bit displacement, `imul` with two operands, the bit instructions, `bswap`,
+`cmpxchg` and `xadd` (atomic updates on a multiprocessor), and `cpuid` and `rdtsc`. The rest of the map
+is system instructions, which at ring 3 mostly raise #GP (`X:590`), and the MMX and SSE extensions,
+which this CPU does not have (`X:595`). :*/
+
+extension Core {
+    /// Executes the two-byte opcode `0F opcode`.
+    mutating func executeTwoByte(_ opcode: UInt8) throws(Fault) {
+        let mask = operandMask
+        switch opcode {
+        case 0x00: try descriptorTableGroup6()
+        case 0x01: try descriptorTableGroup7()
+        case 0x06, 0x08, 0x09, 0x20...0x23, 0x24, 0x26, 0x30, 0x32, 0x33:
+            throw .generalProtection(0)  // clts, invd, wbinvd, mov cr/dr/tr, wrmsr, rdmsr, rdpmc
+        case 0x0D, 0x18...0x1F:
+            _ = try decodeModRM()  // prefetch hints and the long nop: nothing to do
+        case 0x31:
+            guard !cpu.cr4.contains(.timeStampDisable) || cpu.cpl == 0 else { throw .generalProtection(0) }
+            let tsc = clock.ticks &+ (runBudget &- remaining)
+            cpu.eax = UInt32(truncatingIfNeeded: tsc)
+            cpu.edx = UInt32(truncatingIfNeeded: tsc >> 32)
+        case 0x40...0x4F:
+            let (reg, rm) = try decodeModRM()
+            let value = try readOperand(rm, mask)
+            if condition(opcode & 0xF) { writeRegister(reg, value, mask) }
+        case 0x80...0x8F:
+            let displacement = signExtend(try fetchImmediate(mask), mask)
+            if condition(opcode & 0xF) { jump(to: cpu.eip &+ displacement) }
+        case 0x90...0x9F:
+            let (_, rm) = try decodeModRM()
+            try writeOperand(rm, condition(opcode & 0xF) ? 1 : 0, 0xFF)
+        case 0xA0: try push(UInt32(cpu.fs.selector.rawValue), mask)
+        case 0xA1: try popSegment(.fs)
+        case 0xA2: identifyCPU()
+        case 0xA3, 0xAB, 0xB3, 0xBB: try bitTestRegister(opcode)
+        case 0xA4, 0xA5, 0xAC, 0xAD:
+            let (reg, rm) = try decodeModRM()
+            let destination = try readOperand(rm, mask, forUpdate: true)
+            let count = opcode & 1 == 0 ? UInt32(try fetch8()) : cpu.ecx & 0xFF
+            let left = opcode < 0xA8
+            if let result = doubleShift(left: left, destination, readRegister(reg, mask), count, mask) {
+                try writeOperand(rm, result, mask)
+            }
+        case 0xA8: try push(UInt32(cpu.gs.selector.rawValue), mask)
+        case 0xA9: try popSegment(.gs)
+        case 0xAF:
+            let (reg, rm) = try decodeModRM()
+            writeRegister(reg, multiplySigned(readRegister(reg, mask), try readOperand(rm, mask), mask), mask)
+        case 0xB0, 0xB1: try compareExchange(opcode == 0xB0 ? 0xFF : mask)
+        case 0xB6, 0xB7, 0xBE, 0xBF:
+            let (reg, rm) = try decodeModRM()
+            let sourceMask: UInt32 = opcode & 1 == 0 ? 0xFF : 0xFFFF
+            let value = try readOperand(rm, sourceMask)
+            writeRegister(reg, opcode < 0xB8 ? value : signExtend(value, sourceMask), mask)
+        case 0xBA: try bitTestImmediate()
+        case 0xBC, 0xBD:
+            let (reg, rm) = try decodeModRM()
+            let value = try readOperand(rm, mask)
+            materializeFlags()
+            if value == 0 {
+                cpu.eflags.insert(.zero)  // destination unchanged; the manual says undefined
+            } else {
+                cpu.eflags.remove(.zero)
+                let index = opcode == 0xBC ? value.trailingZeroBitCount : 31 - value.leadingZeroBitCount
+                writeRegister(reg, UInt32(index), mask)
+            }
+        case 0xC0, 0xC1:
+            let width = opcode == 0xC0 ? 0xFF : mask
+            let (reg, rm) = try decodeModRM()
+            let destination = try readOperand(rm, width, forUpdate: true)
+            let source = readRegister(reg, width)
+            let sum = alu(0, destination, source, width)
+            try writeOperand(rm, sum, width)
+            writeRegister(reg, destination, width)
+        case 0xC7: try compareExchange8Bytes()
+        case 0xC8...0xCF:
+            let r = Int(opcode & 7)
+            cpu.gpr[r] = cpu.gpr[r].byteSwapped
+        case 0x0E, 0x0F, 0x10...0x17, 0x28...0x2F, 0x50...0x7F, 0xAE, 0xC2...0xC6, 0xD0...0xFE:
+            throw floatingPointFault(x87: false)
+        default: throw .invalidOpcode
+        }
+    }
+
+    /// cmpxchg: compare the accumulator with the destination; equal stores the source, otherwise
+    /// the accumulator receives the destination. The destination is written either way, as on the hardware.
+    private mutating func compareExchange(_ mask: UInt32) throws(Fault) {
+        let (reg, rm) = try decodeModRM()
+        let destination = try readOperand(rm, mask, forUpdate: true)
+        let accumulator = readRegister(0, mask)
+        let equal = accumulator == destination
+        try writeOperand(rm, equal ? readRegister(reg, mask) : destination, mask)
+        if !equal { writeRegister(0, destination, mask) }
+        _ = alu(7, accumulator, destination, mask)
+    }
+
+    /// cmpxchg8b m64 (0F C7 /1): compare edx:eax with the quadword, store ecx:ebx if equal.
+    private mutating func compareExchange8Bytes() throws(Fault) {
+        let (reg, rm) = try decodeModRM()
+        guard reg == 1, rm.isMemory else { throw .invalidOpcode }
+        let low = try readMemoryForUpdate(rm.linear, 0xFFFF_FFFF)
+        let high = try readMemoryForUpdate(rm.linear &+ 4, 0xFFFF_FFFF)
+        let equal = low == cpu.eax && high == cpu.edx
+        try writeMemory(rm.linear, equal ? cpu.ebx : low, 0xFFFF_FFFF)
+        try writeMemory(rm.linear &+ 4, equal ? cpu.ecx : high, 0xFFFF_FFFF)
+        if !equal {
+            cpu.eax = low
+            cpu.edx = high
+        }
+        updateFlags(.zero, to: equal)
+    }
+}
+/*:*/
+
+/*X:587 Bit tests.
+
+`bt`, `bts`, `btr` and `btc` copy one bit into CF and then leave, set, clear or flip it. With a register
+operand the bit number is taken modulo the width. With a memory operand and a *register* bit number, the
+bit number is a signed offset that may reach far beyond the addressed word: `bt %eax, (%ebx)` with eax =
+100 tests bit 4 of the doubleword at ebx + 12. That makes them usable on bitmaps of any size, which is
+exactly what a sieve of Eratosthenes wants. With an immediate bit number, it is always taken modulo the
+width. Only CF changes; the manual leaves the other flags undefined, and we keep them. :*/
+
+extension Core {
+    /// bt/bts/btr/btc with the bit number in a register (0F A3, AB, B3, BB).
+    private mutating func bitTestRegister(_ opcode: UInt8) throws(Fault) {
+        let (reg, rm) = try decodeModRM()
+        let operation = Int(opcode >> 3 & 3)  // 0 bt, 1 bts, 2 btr, 3 btc
+        var target = rm
+        let bits = readRegister(reg, operandMask)
+        let width = UInt32(operandMask.nonzeroBitCount)
+        if rm.isMemory {
+            let signed = Int32(bitPattern: signExtend(bits, operandMask))
+            let bytes = UInt32(bitPattern: (signed >> (width == 32 ? 5 : 4)) &* Int32(width / 8))
+            target.linear &+= bytes
+        }
+        try bitOperation(operation, target, bits & (width - 1))
+    }
+
+    /// Group 8 (0F BA /4-/7): bt/bts/btr/btc with an immediate bit number.
+    private mutating func bitTestImmediate() throws(Fault) {
+        let (reg, rm) = try decodeModRM()
+        guard reg >= 4 else { throw .invalidOpcode }
+        let bit = UInt32(try fetch8()) & UInt32(operandMask.nonzeroBitCount - 1)
+        try bitOperation(reg - 4, rm, bit)
+    }
+
+    /// Copies bit `bit` of `operand` into CF, then leaves, sets, clears or flips it.
+    private mutating func bitOperation(_ operation: Int, _ operand: Operand, _ bit: UInt32) throws(Fault) {
+        let mask = operandMask
+        let value = try readOperand(operand, mask, forUpdate: operation != 0)
+        let selected = UInt32(1) << bit
+        switch operation {
+        case 1: try writeOperand(operand, value | selected, mask)
+        case 2: try writeOperand(operand, value & ~selected, mask)
+        case 3: try writeOperand(operand, value ^ selected, mask)
+        default: break
+        }
+        updateFlags(.carry, to: value & selected != 0)
+    }
+}
+/*:*/

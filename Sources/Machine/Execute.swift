@@ -1,0 +1,287 @@
+/*X:540 One instruction: prefixes, then one big switch.
+
+`step()` executes exactly one instruction. It reads any prefixes, then switches on the opcode byte. The
+switch is the classic shape of an interpreter and Swift compiles it to a jump table, so dispatch costs
+one indirect branch. The one-byte opcode map of the i386 is remarkably regular, and the code follows its
+rows:
+
+* 0x00-0x3F: the eight ALU operations (add, or, adc, sbb, and, sub, xor, cmp) in six operand forms each,
+  interleaved with segment pushes and prefixes;
+* 0x40-0x5F: inc, dec, push and pop of each register, the register number in the low three bits;
+* 0x70-0x7F: short conditional jumps, the condition in the low four bits (`X:530`);
+* 0x80-0x8F: ALU with an immediate, test, xchg, mov, lea, pop to memory;
+* 0x90-0x9F: xchg with eax, conversions, flag moves;
+* 0xA0-0xAF: moves to fixed addresses and the string instructions (`X:580`);
+* 0xB0-0xBF: move an immediate into a register;
+* 0xC0-0xDF: shifts and rotates, returns, `enter`/`leave`, software interrupts, `iret`, FPU escapes;
+* 0xE0-0xFF: loops, I/O, calls and jumps, and the "group" opcodes whose ModR/M reg field picks the
+  operation (`not`, `neg`, `mul`, `div`, `inc`, `call` indirect, ...).
+
+Instructions the i386 has but this machine leaves out raise #UD, as an unknown opcode would: the BCD
+adjustments (`daa`, `aaa`, ...), far calls, jumps and returns (`lcall`, `ljmp`, `lret`), `bound`, `arpl`,
+`les`/`lds`, `lar`/`lsl`, and 16-bit addressing. gcc emits none of them for 32-bit code, and a program
+that uses them learns so at once rather than running on with wrong results.
+
+Two rules keep faults exact. An instruction reads and checks everything that can fault *before* it
+changes any register, so a faulting instruction can be restarted from the start, as the hardware
+promises. And an instruction that updates memory in place (`addl $1, (%eax)`) checks *write* permission
+when it reads the old value, as the hardware does, so it faults (with the write bit in the error code)
+before it has computed anything, and the flags pushed with the fault are the flags from before it. :*/
+
+extension Core {
+    /// Executes one instruction.
+    @inline(__always)
+    mutating func step() throws(Fault) {
+        segmentOverride = -1
+        operandMask = 0xFFFF_FFFF
+        repeatPrefix = 0
+        var opcode = try fetch8()
+        switch opcode {
+        case 0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3:
+            opcode = try decodePrefixes(opcode)
+        default: break
+        }
+        try execute(opcode)
+    }
+
+    /// Consumes prefix bytes starting with `first`; returns the opcode that follows them.
+    mutating func decodePrefixes(_ first: UInt8) throws(Fault) -> UInt8 {
+        var byte = first
+        for _ in 0..<14 {
+            switch byte {
+            case 0x26: segmentOverride = SegmentRegisterName.es.rawValue
+            case 0x2E: segmentOverride = SegmentRegisterName.cs.rawValue
+            case 0x36: segmentOverride = SegmentRegisterName.ss.rawValue
+            case 0x3E: segmentOverride = SegmentRegisterName.ds.rawValue
+            case 0x64: segmentOverride = SegmentRegisterName.fs.rawValue
+            case 0x65: segmentOverride = SegmentRegisterName.gs.rawValue
+            case 0x66: operandMask = 0xFFFF
+            case 0x67: throw .invalidOpcode  // 16-bit addressing: not supported (X:510)
+            case 0xF0: break  // lock: one CPU, nothing to lock against
+            case 0xF2, 0xF3: repeatPrefix = byte
+            default: return byte
+            }
+            byte = try fetch8()
+        }
+        throw .generalProtection(0)  // longer than 15 bytes
+    }
+
+    /// Executes the instruction whose (first) opcode byte is `opcode`, prefixes already consumed.
+    mutating func execute(_ opcode: UInt8) throws(Fault) {
+        let mask = operandMask
+        switch opcode {
+        case 0x00...0x05, 0x08...0x0D, 0x10...0x15, 0x18...0x1D, 0x20...0x25, 0x28...0x2D, 0x30...0x35, 0x38...0x3D:
+            try aluForm(opcode)
+        case 0x06: try push(UInt32(cpu.es.selector.rawValue), mask)
+        case 0x07: try popSegment(.es)
+        case 0x0E: try push(UInt32(cpu.cs.selector.rawValue), mask)
+        case 0x0F: try executeTwoByte(try fetch8())
+        case 0x16: try push(UInt32(cpu.ss.selector.rawValue), mask)
+        case 0x17: try popSegment(.ss)
+        case 0x1E: try push(UInt32(cpu.ds.selector.rawValue), mask)
+        case 0x1F: try popSegment(.ds)
+        case 0x40...0x47:
+            let r = Int(opcode & 7)
+            writeRegister(r, incDec(readRegister(r, mask), decrement: false, mask), mask)
+        case 0x48...0x4F:
+            let r = Int(opcode & 7)
+            writeRegister(r, incDec(readRegister(r, mask), decrement: true, mask), mask)
+        case 0x50...0x57: try push(readRegister(Int(opcode & 7), mask), mask)
+        case 0x58...0x5F:
+            let value = try pop(mask)
+            writeRegister(Int(opcode & 7), value, mask)
+        case 0x60: try pushAll(mask)
+        case 0x61: try popAll(mask)
+        case 0x68: try push(try fetchImmediate(mask), mask)
+        case 0x69, 0x6B:
+            let (reg, rm) = try decodeModRM()
+            let source = try readOperand(rm, mask)
+            let factor = opcode == 0x6B ? try fetchSigned8(mask) : try fetchImmediate(mask)
+            writeRegister(reg, multiplySigned(source, factor, mask), mask)
+        case 0x6A: try push(try fetchSigned8(mask), mask)
+        case 0x6C...0x6F, 0xE4...0xE7, 0xEC...0xEF: throw ioFault()
+        case 0x70...0x7F:
+            let displacement = try fetchSigned8(0xFFFF_FFFF)
+            if condition(opcode & 0xF) { jump(to: cpu.eip &+ displacement) }
+        case 0x80...0x83:
+            let byteForm = opcode & 1 == 0
+            let width = byteForm ? 0xFF : mask
+            let (reg, rm) = try decodeModRM()
+            let destination = try readOperand(rm, width, forUpdate: reg != 7)
+            let source = opcode == 0x83 ? try fetchSigned8(width) : try fetchImmediate(width)
+            let result = alu(reg, destination, source, width)
+            if reg != 7 { try writeOperand(rm, result, width) }
+        case 0x84, 0x85:
+            let width = opcode == 0x84 ? 0xFF : mask
+            let (reg, rm) = try decodeModRM()
+            let value = try readOperand(rm, width) & readRegister(reg, width)
+            setFlags(.logic, value, 0, 0, width)
+        case 0x86, 0x87:
+            let width = opcode == 0x86 ? 0xFF : mask
+            let (reg, rm) = try decodeModRM()
+            let memoryValue = try readOperand(rm, width, forUpdate: true)
+            try writeOperand(rm, readRegister(reg, width), width)
+            writeRegister(reg, memoryValue, width)
+        case 0x88, 0x89:
+            let width = opcode == 0x88 ? 0xFF : mask
+            let (reg, rm) = try decodeModRM()
+            try writeOperand(rm, readRegister(reg, width), width)
+        case 0x8A, 0x8B:
+            let width = opcode == 0x8A ? 0xFF : mask
+            let (reg, rm) = try decodeModRM()
+            writeRegister(reg, try readOperand(rm, width), width)
+        case 0x8C:
+            let (reg, rm) = try decodeModRM()
+            guard let name = SegmentRegisterName(rawValue: reg) else { throw .invalidOpcode }
+            let selector = UInt32(cpu[name].selector.rawValue)
+            try writeOperand(rm, selector, rm.isMemory ? 0xFFFF : mask)
+        case 0x8D:
+            let modrm = try fetch8()
+            guard modrm < 0xC0 else { throw .invalidOpcode }
+            let (offset, _) = try effectiveOffset(modrm)
+            writeRegister(Int(modrm >> 3 & 7), offset, mask)
+        case 0x8E:
+            let (reg, rm) = try decodeModRM()
+            guard let name = SegmentRegisterName(rawValue: reg), name != .cs else { throw .invalidOpcode }
+            let selector = try readOperand(rm, 0xFFFF)
+            try loadSegment(name, SegmentSelector(rawValue: UInt16(truncatingIfNeeded: selector)))
+        case 0x8F: try popToMemory(mask)
+        case 0x90:
+            break  // nop, xchg %eax,%eax, and with f3, pause
+        case 0x91...0x97:
+            let r = Int(opcode & 7)
+            let value = readRegister(r, mask)
+            writeRegister(r, readRegister(0, mask), mask)
+            writeRegister(0, value, mask)
+        case 0x98:
+            if mask == 0xFFFF {
+                writeRegister(0, UInt32(bitPattern: Int32(Int8(bitPattern: UInt8(truncatingIfNeeded: cpu.eax)))), 0xFFFF)
+            } else {
+                cpu.eax = UInt32(bitPattern: Int32(Int16(bitPattern: UInt16(truncatingIfNeeded: cpu.eax))))
+            }
+        case 0x99:
+            if mask == 0xFFFF {
+                writeRegister(2, cpu.eax & 0x8000 != 0 ? 0xFFFF : 0, 0xFFFF)
+            } else {
+                cpu.edx = cpu.eax & 0x8000_0000 != 0 ? 0xFFFF_FFFF : 0
+            }
+        case 0x9B: try waitForFPU()
+        case 0x9C:
+            materializeFlags()
+            try push(cpu.eflags.subtracting([.virtual8086, .resume]).rawValue, mask)
+        case 0x9D:
+            let value = try pop(mask)
+            materializeFlags()
+            var popped = EFLAGS(rawValue: value)
+            if mask == 0xFFFF { popped = EFLAGS(rawValue: cpu.eflags.rawValue & 0xFFFF_0000 | value & 0xFFFF) }
+            cpu.eflags = returnedFlags(popped, cpl: cpu.cpl).subtracting(.resume)
+        case 0x9E:
+            materializeFlags()
+            let loadable: EFLAGS = [.sign, .zero, .auxiliaryCarry, .parity, .carry]
+            let high = EFLAGS(rawValue: cpu.eax >> 8 & 0xFF)
+            cpu.eflags = cpu.eflags.subtracting(loadable).union(high.intersection(loadable))
+        case 0x9F:
+            materializeFlags()
+            writeRegister(4, cpu.eflags.rawValue & 0xD5 | 2, 0xFF)
+        case 0xA0...0xA3:
+            let width = opcode & 1 == 0 ? 0xFF : mask
+            let linear = dataLinear(try fetch32())
+            if opcode < 0xA2 {
+                writeRegister(0, try readMemory(linear, width), width)
+            } else {
+                try writeMemory(linear, readRegister(0, width), width)
+            }
+        case 0xA4...0xA7, 0xAA...0xAF: try stringInstruction(opcode)
+        case 0xA8, 0xA9:
+            let width = opcode == 0xA8 ? 0xFF : mask
+            setFlags(.logic, readRegister(0, width) & (try fetchImmediate(width)), 0, 0, width)
+        case 0xB0...0xB7: writeRegister(Int(opcode & 7), UInt32(try fetch8()), 0xFF)
+        case 0xB8...0xBF: writeRegister(Int(opcode & 7), try fetchImmediate(mask), mask)
+        case 0xC0, 0xC1, 0xD0...0xD3:
+            let width = opcode & 1 == 0 ? 0xFF : mask
+            let (reg, rm) = try decodeModRM()
+            let value = try readOperand(rm, width, forUpdate: true)
+            let count: UInt32 = switch opcode {
+            case 0xC0, 0xC1: UInt32(try fetch8())
+            case 0xD0, 0xD1: 1
+            default: cpu.ecx & 0xFF
+            }
+            if let result = shiftOrRotate(reg, value, count, width) { try writeOperand(rm, result, width) }
+        case 0xC2:
+            let release = try fetch16()
+            let target = try pop(mask)
+            cpu.esp &+= release
+            jump(to: target)
+        case 0xC3: jump(to: try pop(mask))
+        case 0xC6, 0xC7:
+            let width = opcode == 0xC6 ? 0xFF : mask
+            let (reg, rm) = try decodeModRM()
+            guard reg == 0 else { throw .invalidOpcode }
+            try writeOperand(rm, try fetchImmediate(width), width)
+        case 0xC8: try enter(mask)
+        case 0xC9:
+            let savedFramePointer = try readMemory(segmentBases[SegmentRegisterName.ss.rawValue] &+ cpu.ebp, mask)
+            cpu.esp = cpu.ebp &+ (mask == 0xFFFF ? 2 : 4)
+            writeRegister(5, savedFramePointer, mask)
+        case 0xCC: throw .software(3)
+        case 0xCD: throw .software(try fetch8())
+        case 0xCE: if overflowFlag { throw .software(4) }
+        case 0xCF: try interruptReturn()
+        case 0xD7:
+            let linear = dataLinear(cpu.ebx &+ (cpu.eax & 0xFF))
+            writeRegister(0, try readMemory(linear, 0xFF), 0xFF)
+        case 0xD8...0xDF: throw floatingPointFault(x87: true)
+        case 0xE0...0xE3:
+            let displacement = try fetchSigned8(0xFFFF_FFFF)
+            if loopCondition(opcode) { jump(to: cpu.eip &+ displacement) }
+        case 0xE8:
+            let displacement = try fetchImmediate(mask)
+            try push(cpu.eip, mask)
+            jump(to: cpu.eip &+ signExtend(displacement, mask))
+        case 0xE9: jump(to: cpu.eip &+ signExtend(try fetchImmediate(mask), mask))
+        case 0xEB: jump(to: cpu.eip &+ (try fetchSigned8(0xFFFF_FFFF)))
+        case 0xF1: throw .trap(1)  // int1 (icebp): a #DB trap, without the gate DPL check
+        case 0xF4: throw .generalProtection(0)  // hlt is privileged
+        case 0xF5: updateFlags(.carry, to: !carryFlag)
+        case 0xF6, 0xF7: try group3(opcode == 0xF6 ? 0xFF : mask)
+        case 0xF8: updateFlags(.carry, to: false)
+        case 0xF9: updateFlags(.carry, to: true)
+        case 0xFA, 0xFB:
+            guard cpu.cpl <= cpu.eflags.iopl else { throw .generalProtection(0) }
+            if opcode == 0xFA { cpu.eflags.remove(.interruptEnable) } else { cpu.eflags.insert(.interruptEnable) }
+        case 0xFC: cpu.eflags.remove(.direction)
+        case 0xFD: cpu.eflags.insert(.direction)
+        case 0xFE: try group4()
+        case 0xFF: try group5(mask)
+        default: throw .invalidOpcode
+        }
+    }
+
+    /// Transfers control within cs; a 16-bit operand size truncates eip, as on the hardware.
+    @inline(__always)
+    mutating func jump(to target: UInt32) {
+        cpu.eip = operandMask == 0xFFFF ? target & 0xFFFF : target
+    }
+
+    /// Sign-extends a value of width `mask` to 32 bits.
+    @inline(__always)
+    func signExtend(_ value: UInt32, _ mask: UInt32) -> UInt32 {
+        switch mask {
+        case 0xFF: UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: value)))
+        case 0xFFFF: UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: value)))
+        default: value
+        }
+    }
+
+    /// loop, loope, loopne (decrement ecx first) and jecxz.
+    mutating func loopCondition(_ opcode: UInt8) -> Bool {
+        if opcode == 0xE3 { return cpu.ecx == 0 }
+        cpu.ecx &-= 1
+        switch opcode {
+        case 0xE0: return cpu.ecx != 0 && !zeroFlag
+        case 0xE1: return cpu.ecx != 0 && zeroFlag
+        default: return cpu.ecx != 0
+        }
+    }
+}
+/*:*/

@@ -1,0 +1,339 @@
+/*X:500 The interpreter: running real i386 code.
+
+Guest programs in this book are not pretend programs. They are C compiled by `gcc -m32 -O2`, and the
+bytes the compiler wrote are the bytes this interpreter executes, one instruction at a time, through the
+same MMU (`X:330`) the Host programs with its shadow page tables. It runs **ring-3 code only**: the guest
+kernel is Swift (`G:010`), so the interpreter never needs to run privileged code, and every privileged
+instruction a program tries becomes the #GP a real CPU would raise.
+
+The contract of `run(maxInstructions:)` is the one the Switcher needs:
+
+* it executes until the budget is spent (`.budgetExhausted`, and the program can simply be resumed);
+* or until some event went through the IDT and left the CPU in the kernel (`.enteredKernel`), with the
+  frame already on the kernel stack, exactly as the hardware leaves it: a page fault, a #GP from a
+  privileged instruction, a program's `int $0x80`;
+* or until the machine itself is broken (`.tripleFault`, `.machineCheck`).
+
+An event delivered to a handler that itself runs at ring 3 (possible, if odd) does not stop the run: the
+interpreter simply carries on in the handler.
+
+The budget is counted in clock ticks (`X:600`): one per instruction, and one more per extra iteration of
+a `rep` string instruction, because a `rep movsb` over a megabyte is one instruction but certainly not
+one unit of work. `MachineStatistics.instructions` counts instructions proper. :*/
+
+extension Core {
+    /// Runs ring-3 code for at most `budget` ticks; see `X:500`.
+    mutating func run(budget: UInt64) -> StopReason {
+        precondition(cpu.cpl == 3, "run: the interpreter executes ring-3 code only (CPL is \(cpu.cpl))")
+        remaining = budget
+        runBudget = budget
+        repeatTicks = 0
+        var stop = StopReason.budgetExhausted
+        while remaining != 0 {
+            remaining &-= 1
+            instructionStart = cpu.eip
+            let singleStep = cpu.eflags.contains(.trap)
+            do throws(Fault) {
+                try step()
+                if singleStep { throw .trap(1) }
+            } catch {
+                let reason = deliverFault(error)
+                if case .enteredKernel = reason, cpu.cpl == 3 { continue }
+                stop = reason
+                break
+            }
+        }
+        let ticks = budget &- remaining
+        statistics.instructions &+= ticks &- repeatTicks
+        clock.advance(by: ticks)
+        materializeFlags()
+        return stop
+    }
+
+    /// Delivers the fault an instruction raised: faults restart the instruction (eip back at its
+    /// start), traps and software interrupts resume after it. Frames outside RAM stop the machine.
+    mutating func deliverFault(_ fault: Fault) -> StopReason {
+        switch fault {
+        case let .exception(vector, errorCode):
+            cpu.eip = instructionStart
+            return deliver(vector, errorCode: errorCode, kind: .exception)
+        case let .pageFault(pageFault):
+            cpu.eip = instructionStart
+            if pageFault.frameOutsideRAM != nil { return .machineCheck(reason: pageFault.description) }
+            cpu.cr2 = pageFault.address
+            return deliver(14, errorCode: pageFault.errorCode.rawValue, kind: .exception)
+        case let .software(vector):
+            return deliver(vector, errorCode: nil, kind: .software)
+        case let .trap(vector):
+            return deliver(vector, errorCode: nil, kind: .exception)
+        }
+    }
+}
+
+/*X:510 Fetching, decoding, and the fast path to memory.
+
+An x86 instruction is a run of bytes of variable length, up to fifteen:
+
+```
+[prefixes] opcode [0F xx] [ModR/M] [SIB] [displacement] [immediate]
+```
+
+*Prefixes* change the instruction that follows: 0x66 makes a 32-bit operation 16-bit, 0x26/0x2E/0x36/
+0x3E/0x64/0x65 pick the segment for the memory operand (es, cs, ss, ds, fs, gs), 0xF3 and 0xF2 repeat
+a string instruction, 0xF0 (lock) we accept and ignore, since there is only one CPU. The address-size
+prefix 0x67 (16-bit addressing) is not supported and raises #UD; gcc never emits it for 32-bit code.
+
+The *ModR/M* byte names the operands. Its `reg` field is a register; its `mod` and `r/m` fields are
+either another register (`mod` = 3) or a memory operand `base + index * scale + displacement`:
+
+```
+  7  6  5     3  2     0          7    6  5     3  2     0
++-----+--------+--------+        +-------+--------+--------+
+| mod |  reg   |  r/m   |        | scale | index  |  base  |   (SIB, when r/m = 100)
++-----+--------+--------+        +-------+--------+--------+
+```
+
+with the well-known special cases: r/m = 101 with mod = 00 is a bare 32-bit address, SIB index 100 means
+"no index", and SIB base 101 with mod = 00 means "no base, 32-bit displacement". Operands based on esp
+or ebp use the ss segment by default, everything else ds.
+
+**Segments.** Every segment's base is honoured (it is cached in `segmentBases`, so it costs one
+addition), which is what makes fs- and gs-based thread pointers work. Segment *limits* are not checked:
+lguest's guests, like all of Linux, use flat 4 GiB segments for everything the interpreter runs, and the
+page tables, which *are* fully checked, are what protect memory. Stacks are assumed to be 32-bit (ss's
+D/B bit set).
+
+**Speed.** Fetching goes through a one-page cache: the linear page the code is running in and the host
+frame behind it. As long as eip stays in that page, fetching a byte is an addition and a load; the MMU is
+consulted only when code crosses into another page or something flushes the TLB. Data accesses check the
+TLB slot's user tag (`X:340`) and, if it matches and the access does not cross a page, read RAM straight
+away. Everything else (TLB misses, page-crossing accesses, faults) takes the slow path through
+`readLinear` and `writeLinear`, which share the rules with everyone else. :*/
+
+/// A decoded r/m operand: a register number, or a linear address in memory.
+struct Operand {
+    var isMemory: Bool
+    var register: Int
+    var linear: UInt32
+}
+
+extension Core {
+    // MARK: Fetching
+
+    /// Loads the code page holding `linear` into the fetch cache.
+    @inline(never)
+    mutating func refillFetchPage(_ linear: UInt32) throws(Fault) {
+        let physical: UInt32
+        do { physical = try translate(linear, .fetch, user: true) } catch { throw .pageFault(error) }
+        fetchTag = linear & ~pageOffsetMask
+        fetchFrame = physical & ~pageOffsetMask
+    }
+
+    /// Fetches the next instruction byte and advances eip.
+    @inline(__always)
+    mutating func fetch8() throws(Fault) -> UInt8 {
+        let linear = segmentBases[SegmentRegisterName.cs.rawValue] &+ cpu.eip
+        if linear & ~pageOffsetMask != fetchTag { try refillFetchPage(linear) }
+        cpu.eip &+= 1
+        return ram.load(fromByteOffset: Int(fetchFrame | linear & pageOffsetMask), as: UInt8.self)
+    }
+
+    /// Fetches a little-endian 32-bit immediate or displacement.
+    @inline(__always)
+    mutating func fetch32() throws(Fault) -> UInt32 {
+        let linear = segmentBases[SegmentRegisterName.cs.rawValue] &+ cpu.eip
+        if linear & ~pageOffsetMask == fetchTag && linear & pageOffsetMask <= 0xFFC {
+            cpu.eip &+= 4
+            return UInt32(littleEndian: ram.loadUnaligned(fromByteOffset: Int(fetchFrame | linear & pageOffsetMask),
+                                                          as: UInt32.self))
+        }
+        let b0 = UInt32(try fetch8()), b1 = UInt32(try fetch8()), b2 = UInt32(try fetch8()), b3 = UInt32(try fetch8())
+        return b0 | b1 << 8 | b2 << 16 | b3 << 24
+    }
+
+    /// Fetches a 16-bit immediate.
+    @inline(__always)
+    mutating func fetch16() throws(Fault) -> UInt32 {
+        let low = UInt32(try fetch8())
+        return low | UInt32(try fetch8()) << 8
+    }
+
+    /// Fetches a sign-extended 8-bit immediate, masked to the operand width.
+    @inline(__always)
+    mutating func fetchSigned8(_ mask: UInt32) throws(Fault) -> UInt32 {
+        UInt32(bitPattern: Int32(Int8(bitPattern: try fetch8()))) & mask
+    }
+
+    /// Fetches an immediate of the operand width (8, 16 or 32 bits).
+    @inline(__always)
+    mutating func fetchImmediate(_ mask: UInt32) throws(Fault) -> UInt32 {
+        switch mask {
+        case 0xFF: UInt32(try fetch8())
+        case 0xFFFF: try fetch16()
+        default: try fetch32()
+        }
+    }
+
+    // MARK: Decoding operands
+
+    /// Decodes a ModR/M byte (and SIB and displacement) into its reg field and r/m operand.
+    @inline(__always)
+    mutating func decodeModRM() throws(Fault) -> (reg: Int, rm: Operand) {
+        let modrm = try fetch8()
+        let reg = Int(modrm >> 3 & 7)
+        if modrm >= 0xC0 { return (reg, Operand(isMemory: false, register: Int(modrm & 7), linear: 0)) }
+        let (offset, stackDefault) = try effectiveOffset(modrm)
+        let segment = segmentOverride >= 0 ? segmentOverride : (stackDefault ? SegmentRegisterName.ss.rawValue : SegmentRegisterName.ds.rawValue)
+        return (reg, Operand(isMemory: true, register: 0, linear: offset &+ segmentBases[segment]))
+    }
+
+    /// The offset (before the segment base) of a memory operand, and whether it defaults to ss.
+    @inline(__always)
+    mutating func effectiveOffset(_ modrm: UInt8) throws(Fault) -> (UInt32, Bool) {
+        let mod = modrm >> 6
+        let rm = Int(modrm & 7)
+        var offset: UInt32
+        var stackDefault = false
+        if rm == 4 {
+            let sib = try fetch8()
+            let index = Int(sib >> 3 & 7)
+            let base = Int(sib & 7)
+            offset = index == 4 ? 0 : cpu.gpr[index] << UInt32(sib >> 6)
+            if base == 5 && mod == 0 {
+                offset &+= try fetch32()
+            } else {
+                offset &+= cpu.gpr[base]
+                stackDefault = base == 4 || base == 5
+            }
+        } else if rm == 5 && mod == 0 {
+            offset = try fetch32()
+        } else {
+            offset = cpu.gpr[rm]
+            stackDefault = rm == 5
+        }
+        if mod == 1 {
+            offset &+= try fetchSigned8(0xFFFF_FFFF)
+        } else if mod == 2 {
+            offset &+= try fetch32()
+        }
+        return (offset, stackDefault)
+    }
+
+    /// The linear address of a `[moffs]` or string source operand at `offset` in ds (or the override).
+    @inline(__always)
+    func dataLinear(_ offset: UInt32) -> UInt32 {
+        offset &+ segmentBases[segmentOverride >= 0 ? segmentOverride : SegmentRegisterName.ds.rawValue]
+    }
+
+    // MARK: Registers
+
+    /// Reads register `r` at the width `mask` selects; 8-bit numbers 4-7 are ah, ch, dh, bh.
+    @inline(__always)
+    func readRegister(_ r: Int, _ mask: UInt32) -> UInt32 {
+        if mask == 0xFF { return r < 4 ? cpu.gpr[r] & 0xFF : cpu.gpr[r & 3] >> 8 & 0xFF }
+        return cpu.gpr[r] & mask
+    }
+
+    /// Writes register `r` at the width `mask` selects, keeping the other bits.
+    @inline(__always)
+    mutating func writeRegister(_ r: Int, _ value: UInt32, _ mask: UInt32) {
+        switch mask {
+        case 0xFF:
+            if r < 4 {
+                cpu.gpr[r] = cpu.gpr[r] & ~0xFF | value & 0xFF
+            } else {
+                cpu.gpr[r & 3] = cpu.gpr[r & 3] & ~0xFF00 | (value & 0xFF) << 8
+            }
+        case 0xFFFF: cpu.gpr[r] = cpu.gpr[r] & ~0xFFFF | value & 0xFFFF
+        default: cpu.gpr[r] = value
+        }
+    }
+
+    // MARK: Memory at ring 3
+
+    /// Reads `mask`'s width at `linear` with user privilege, through the TLB fast path.
+    @inline(__always)
+    mutating func readMemory(_ linear: UInt32, _ mask: UInt32) throws(Fault) -> UInt32 {
+        let width = mask == 0xFF ? 1 : mask == 0xFFFF ? 2 : 4
+        let slot = tlb + tlbSlot(linear)
+        if slot.pointee.userRead == linear & ~pageOffsetMask | 1 && Int(linear & pageOffsetMask) <= pageSize - width {
+            statistics.tlbHits &+= 1
+            return loadPhysical(slot.pointee.frameBase | linear & pageOffsetMask, width: width)
+        }
+        do { return try readLinear(linear, width: width, user: true) } catch { throw .pageFault(error) }
+    }
+
+    /// Writes `mask`'s width at `linear` with user privilege, through the TLB fast path.
+    @inline(__always)
+    mutating func writeMemory(_ linear: UInt32, _ value: UInt32, _ mask: UInt32) throws(Fault) {
+        let width = mask == 0xFF ? 1 : mask == 0xFFFF ? 2 : 4
+        let slot = tlb + tlbSlot(linear)
+        if slot.pointee.userWrite == linear & ~pageOffsetMask | 1 && Int(linear & pageOffsetMask) <= pageSize - width {
+            statistics.tlbHits &+= 1
+            storePhysical(value, slot.pointee.frameBase | linear & pageOffsetMask, width: width)
+            return
+        }
+        do { try writeLinear(value, linear, width: width, user: true) } catch { throw .pageFault(error) }
+    }
+
+    /// Reads the destination of a read-modify-write instruction, checking *write* permission, as the
+    /// hardware does: such an instruction faults with the write bit set before it changes anything.
+    @inline(__always)
+    mutating func readMemoryForUpdate(_ linear: UInt32, _ mask: UInt32) throws(Fault) -> UInt32 {
+        let width = mask == 0xFF ? 1 : mask == 0xFFFF ? 2 : 4
+        let slot = tlb + tlbSlot(linear)
+        if slot.pointee.userWrite == linear & ~pageOffsetMask | 1 && Int(linear & pageOffsetMask) <= pageSize - width {
+            statistics.tlbHits &+= 1
+            return loadPhysical(slot.pointee.frameBase | linear & pageOffsetMask, width: width)
+        }
+        do {
+            _ = try translate(linear, .write, user: true)
+            _ = try translate(linear &+ UInt32(width - 1), .write, user: true)
+            return try readLinear(linear, width: width, user: true)
+        } catch { throw .pageFault(error) }
+    }
+
+    /// Reads an r/m operand; `forUpdate` when the instruction will write it back (see
+    /// `readMemoryForUpdate`).
+    @inline(__always)
+    mutating func readOperand(_ operand: Operand, _ mask: UInt32, forUpdate: Bool = false) throws(Fault) -> UInt32 {
+        guard operand.isMemory else { return readRegister(operand.register, mask) }
+        return forUpdate ? try readMemoryForUpdate(operand.linear, mask) : try readMemory(operand.linear, mask)
+    }
+
+    /// Writes an r/m operand.
+    @inline(__always)
+    mutating func writeOperand(_ operand: Operand, _ value: UInt32, _ mask: UInt32) throws(Fault) {
+        if operand.isMemory {
+            try writeMemory(operand.linear, value, mask)
+        } else {
+            writeRegister(operand.register, value, mask)
+        }
+    }
+
+    // MARK: The stack
+
+    /// Pushes a value of the operand width (2 or 4 bytes). esp changes only if the write succeeds.
+    @inline(__always)
+    mutating func push(_ value: UInt32, _ mask: UInt32) throws(Fault) {
+        let size: UInt32 = mask == 0xFFFF ? 2 : 4
+        let top = cpu.esp &- size
+        try writeMemory(segmentBases[SegmentRegisterName.ss.rawValue] &+ top, value, mask)
+        cpu.esp = top
+    }
+
+    /// Reads the value on top of the stack (2 or 4 bytes) without popping it.
+    @inline(__always)
+    mutating func peek(_ mask: UInt32, at offset: UInt32 = 0) throws(Fault) -> UInt32 {
+        try readMemory(segmentBases[SegmentRegisterName.ss.rawValue] &+ cpu.esp &+ offset, mask)
+    }
+
+    /// Pops a value of the operand width.
+    @inline(__always)
+    mutating func pop(_ mask: UInt32) throws(Fault) -> UInt32 {
+        let value = try peek(mask)
+        cpu.esp &+= mask == 0xFFFF ? 2 : 4
+        return value
+    }
+}
+/*:*/
