@@ -261,3 +261,17 @@ extension ShadowPageTables {
     }
 }
 /*:*/
+
+/*M:009 Four shadows, one kernel.
+
+Every shadow holds its own copy of the kernel half, and each copy is filled by its own faults: the
+Guest kernel touching a page for the first time in each of four address spaces takes four faults for
+the same mapping, and four shadow page tables hold the same entries. Since the kernel half is the same
+in every Guest directory (that is why `H:410` may update them all), the shadows could instead *share*
+their kernel page tables: one shadow page table per kernel directory entry, pointed at by all four
+shadow directories. A fault in one address space would then serve them all, and a full flush would
+have a quarter of the work. The price is bookkeeping: a shared table must not go back to the pool while
+any shadow still points at it, so `releaseDirectoryEntry()` would need to know whether it is looking at
+a user table or a shared kernel one. A Guest that remaps kernel pages often (Linux with highmem, which
+lguest's authors found painfully slow) is where you would see the difference; count the faults with
+`PageTableStatistics` before and after. :*/
