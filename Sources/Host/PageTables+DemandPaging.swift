@@ -40,28 +40,39 @@ extension ShadowPageTables {
     /// - Throws: `GuestViolation` if the Guest's tables hold an entry no valid Guest would write, if the
     ///   Guest kernel touched the Switcher, or if host memory for a shadow page table runs out.
     public func demandPage(_ va: GuestVirtualAddress, _ errorCode: PageFaultErrorCode) throws(GuestViolation) -> Bool {
+        let fixed = try fillShadow(va, errorCode)
+        if fixed {
+            statistics.faultsFixed += 1
+        } else {
+            statistics.faultsReflected += 1
+        }
+        return fixed
+    }
+
+    /// The work of `demandPage()`, uncounted, so that pinning the stack (`H:360`) can share it.
+    func fillShadow(_ va: GuestVirtualAddress, _ errorCode: PageFaultErrorCode) throws(GuestViolation) -> Bool {
         // The Switcher's region is never the Guest's to map: a program poking there is the Guest's to
         // punish; the Guest kernel poking there is an attack on the Host.
         if va.pageDirectoryIndex >= switcherPageDirectoryIndex {
             guard errorCode.contains(.user) else {
                 throw GuestViolation("page tables: guest kernel touched the Switcher at \(va)")
             }
-            return reflect()
+            return false
         }
         let write = errorCode.contains(.write), user = errorCode.contains(.user)
 
         // First step: the Guest's directory entry. Not present means not mapped.
         let guestDirectory = try guestDirectoryEntry(va)
-        guard guestDirectory.flags.contains(.present) else { return reflect() }
+        guard guestDirectory.flags.contains(.present) else { return false }
         try checkGuestDirectoryEntry(guestDirectory, for: va)
 
         // The Guest's table entry, and the Guest's own permission rules on both levels.
         let entryAddress = guestTableEntryAddress(guestDirectory, va)
         var guestEntry = PageTableEntry(rawValue: try guestMemory.load32(entryAddress))
-        guard guestEntry.flags.contains(.present) else { return reflect() }
+        guard guestEntry.flags.contains(.present) else { return false }
         let both = guestDirectory.flags.intersection(guestEntry.flags)
-        if write && !both.contains(.writable) { return reflect() }
-        if user && !both.contains(.user) { return reflect() }
+        if write && !both.contains(.writable) { return false }
+        if user && !both.contains(.user) { return false }
         try checkGuestTableEntry(guestEntry, for: va)
 
         // The access is legal: do what the MMU would have done to the Guest's entries.
@@ -76,14 +87,7 @@ extension ShadowPageTables {
         try guestMemory.store32(guestEntry.rawValue, at: entryAddress)
 
         // The fault is fixed, the entry is installed, and the Guest retries none the wiser.
-        statistics.faultsFixed += 1
         return true
-    }
-
-    /// Counts a fault left for the Guest and says so.
-    private func reflect() -> Bool {
-        statistics.faultsReflected += 1
-        return false
     }
 
     /// Sets the accessed bit in the Guest's directory entry for `va`, as the MMU would, unless it is set.
@@ -224,7 +228,7 @@ extension ShadowPageTables {
         for page in 0..<stack.pages {
             let va = stack.top &- 1 &- UInt32(page) &* UInt32(pageSize)
             if try isWritableInShadow(va) { continue }
-            if try !demandPage(va, .write) {
+            if try !fillShadow(va, .write) {
                 throw GuestViolation("page tables: bad stack page \(va)")
             }
         }

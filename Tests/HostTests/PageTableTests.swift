@@ -152,6 +152,7 @@ import Machine
             #expect(shadow.flags.isSuperset(of: [.present, .writable]))
             #expect(try world.guestEntry(top - page * 0x1000).flags.contains(.dirty))
         }
+        #expect(world.tables.statistics.faultsFixed == 0, "pinning is not a Guest fault")
     }
 
     @Test func h360_stackIsPinnedAgainAfterFullFlushAndInNewShadows() throws {
