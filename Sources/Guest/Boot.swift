@@ -3,7 +3,7 @@
 A native kernel starts in a bare processor with paging off and must build its first page tables before
 it can run at its linked address. Our Guest is spared that: the Launcher has already loaded our text at
 1 MiB, built initial page tables that map all of guest memory at `pageOffset` (as lguest's Launcher
-did, `L:040`), pointed the stack at our kernel stack, and started the processor at ring 1 at our boot
+did, `L:030`), pointed the stack at our kernel stack, and started the processor at ring 1 at our boot
 entry. So the first thing our kernel does is what lguest's `lguest_entry` did in four lines of
 assembler: fill in the parts of `lguest_data` the Host reads at INIT, and make the INIT hypercall with
 its guest-physical address. From then on the Host knows where our shared page is, and fills in what
