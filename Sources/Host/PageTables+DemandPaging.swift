@@ -206,7 +206,7 @@ eflags to the stack; if that write faults, the CPU is in the middle of deliverin
 now has a second, which it reports as a double fault, and there is no good way back from that.
 
 So the Host *pins* the kernel stack: whenever the Guest names its stack (the SET_STACK hypercall,
-`H:250`), and whenever the shadow mappings are thrown away (`H:470`) or a brand-new shadow comes into use
+`H:260`), and whenever the shadow mappings are thrown away (`H:470`) or a brand-new shadow comes into use
 (`H:430`), we make sure every page of that stack is present and writable in the current shadow, faulting
 it in by hand if it is not. A stack the Guest's own tables do not map writably is a Guest we cannot run
 safely, so it dies. The stack grows down from its top, so its pages are the ones just below `top`. :*/
@@ -250,7 +250,7 @@ extension ShadowPageTables {
 /*H:370 Looking an address up the way the Guest would.
 
 Sometimes the Host has a Guest *virtual* address and needs the guest-physical one: the interrupt code
-(`H:220`) pushes trap frames onto the Guest's stack, which the Guest names by its virtual address. That
+(`H:215`) pushes trap frames onto the Guest's stack, which the Guest names by its virtual address. That
 needs a walk through the Guest's current tables, by hand. An address the Guest has not mapped is one it
 should not have handed us, so it dies. :*/
 

@@ -10,7 +10,7 @@ of every address space, host and guest alike: the last 4 MiB, directory entry 10
 to keep out (the INIT hypercall returns `reserveMemory`, `P:200`), and the Host enforces it.
 
 So every shadow directory's last entry points at one page table that the Switcher builds for itself
-(`S:010`) and shares with every Guest. It maps the Switcher's pages in order from `switcherAddress`: its
+(`S:040`) and shares with every Guest. It maps the Switcher's pages in order from `switcherAddress`: its
 code, then the page where a trap saves the Guest's registers, then the read-only page holding the GDT,
 IDT and TSS the Guest runs with. The Guest's own entry for the top 4 MiB, whatever it says, is never
 consulted.
@@ -39,7 +39,7 @@ extension ShadowPageTables {
 /*H:500 (vii) Setting up, at the beginning.
 
 The Launcher builds the Guest's first page tables before the Guest runs a single instruction (they map
-all of the Guest's memory at `0xC0000000`, `L:050`), and tells the Host where their directory is. So the
+all of the Guest's memory at `pageOffset`, 0xC0000000), and tells the Host where their directory is. So the
 Guest starts life with one shadow, empty apart from the Switcher, standing for that directory. Its first
 instructions fault their way in.
 

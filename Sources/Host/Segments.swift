@@ -12,7 +12,7 @@ So the table the descriptors live in, the Global Descriptor Table, is security-c
 cannot be allowed to fill it with whatever it likes. As with the IDT (`H:240`), the Guest keeps its own
 table and hands it to us with a hypercall (LOAD_GDT, or LOAD_TLS for the three entries that change on
 every context switch); we copy it, check it, fix it up, and the Switcher runs the Guest with *our* copy
-(`S:010`).
+(`S:050`).
 
 This file does the checking and fixing. There is less to it than to page tables, happily: one struct,
 `GuestGDT`, holding the Host's copy of the Guest's table, and the rules for each entry. :*/
