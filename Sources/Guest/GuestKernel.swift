@@ -112,7 +112,7 @@ public final class GuestKernel {
     public internal(set) var lastExitStatus: UInt32?
 
     /// Statistics the benchmarks and tests read.
-    public internal(set) var statistics = GuestStatistics()
+    public internal(set) var statistics = KernelStatistics()
 
     /// A kernel that will boot with `configuration` in memory laid out by `layout`.
     public init(configuration: GuestConfiguration = GuestConfiguration(), layout: KernelLayout = KernelLayout()) {
@@ -131,7 +131,7 @@ public final class GuestKernel {
 }
 
 /// Counts the Guest keeps about itself, for tests and `lguest-bench`.
-public struct GuestStatistics: Sendable, Equatable {
+public struct KernelStatistics: Sendable, Equatable {
     /// Hypercalls made synchronously (a trap each).
     public var synchronousHypercalls = 0
     /// Hypercalls written to the async ring instead.

@@ -17,7 +17,7 @@ starts out holding an indirect call through `pvOps` and which the patch routine 
 to hold an inline template instead. The template runs the memory access directly, without the table
 lookup and the call through a function value, exactly the shape of the original's trade.
 
-What does it buy? Counted, not guessed: `GuestStatistics` counts the calls that went through the table
+What does it buy? Counted, not guessed: `KernelStatistics` counts the calls that went through the table
 and the ones that ran patched; `swift run lguest --stats` prints both. A boot with the default programs
 makes a few thousand interrupt-flag operations, all of which become inline; what that saves in host
 time is a few nanoseconds each, which `lguest-bench` can measure but which no world switch notices.
