@@ -105,8 +105,8 @@ public final class GuestKernel {
     // The small kernel of G:080.
     var processes = ProcessTable()
     var programs: [InitrdFile] = []
-    /// Programs still to start, in order.
-    var runQueue: [String] = []
+    /// Groups of programs still to start, in order; the programs of a group run together.
+    var runQueue: [[String]] = []
     var bootParameters = BootInformation()
     /// The status the last program exited with.
     public internal(set) var lastExitStatus: UInt32?

@@ -107,8 +107,8 @@ extension GuestKernel {
 
 Every return to user mode goes through `exitToUser()`, which decides whom to return to. Round robin:
 the next runnable process after the current one. If nobody is runnable but someone sleeps, the kernel
-idles in `HALT` until the timer wakes a sleeper. If nobody exists at all, the next program named on
-the command line starts; and when there are none left, the kernel powers the machine off.
+idles in `HALT` until the timer wakes a sleeper. If nobody exists at all, the next group of programs
+named on the command line starts; and when there are none left, the kernel powers the machine off.
 
 Switching to a process is lguest's context switch in miniature: load its page directory (`writeCR3`,
 `G:040`) and its thread-local storage (`G:034`), inside a lazy section so both go through the async
@@ -135,7 +135,7 @@ extension GuestKernel {
                 continue
             }
             if !runQueue.isEmpty {
-                try spawn(runQueue.removeFirst())
+                for name in runQueue.removeFirst() { try spawn(name) }
                 continue
             }
             try printk("All programs finished; powering off.\n")

@@ -14,8 +14,9 @@ last entry named `TRAILER!!!`:
 ```
 
 A file named `NAME.in`, if present, is what program `NAME` reads on its standard input. The command
-line names the programs to run in order (`init=hello,syscalls`); without one, the kernel runs every
-program in the archive in archive order.
+line names the programs to run in order (`init=hello,syscalls`), joining with `+` those that should run
+at the same time (`init=hello,sieve+crc32`); without one, the kernel runs every program in the archive,
+one after another, in archive order.
 
 The archive is only as trustworthy as the Launcher that made it, and a kernel that crashed on a bad
 one would take the whole host process with it (our Guest is Swift in the host's address space), so
@@ -141,12 +142,13 @@ extension GuestKernel {
         runQueue = programsToRun()
     }
 
-    /// The programs the command line names (`init=a,b`), or every program in the archive.
-    func programsToRun() -> [String] {
+    /// The groups of programs the command line names (`init=a,b+c`: `a`, then `b` and `c`
+    /// together), or every program in the archive, one after another.
+    func programsToRun() -> [[String]] {
         for word in bootParameters.commandLine.split(separator: " ") where word.hasPrefix("init=") {
-            return word.dropFirst(5).split(separator: ",").map(String.init)
+            return word.dropFirst(5).split(separator: ",").map { $0.split(separator: "+").map(String.init) }
         }
-        return programs.map(\.name).filter { !$0.hasSuffix(".in") }
+        return programs.map(\.name).filter { !$0.hasSuffix(".in") }.map { [$0] }
     }
 
     /// The file named `name` in the initial ramdisk.

@@ -1,0 +1,79 @@
+import Guest
+import Host
+@testable import Launcher
+import LguestABI
+import Testing
+
+private typealias P = TinyProgram
+
+/// Run `programs` (name, ELF) and return the console.
+private func run(_ programs: [(String, [UInt8])], commandLine: String = "") throws -> BootResult {
+    let files = programs.map { InitrdFile(name: $0.0, bytes: $0.1) }
+    let result = try Launcher.boot(LaunchOptions(memoryMiB: 8, programs: files, commandLine: commandLine))
+    #expect(result.exit == .poweredOff("Power down"))
+    return result
+}
+
+/// A program that makes system call `number` with `ebx`, `ecx`, `edx` and exits with -eax (the errno).
+private func errnoOf(_ number: UInt32, _ ebx: UInt32, _ ecx: UInt32, _ edx: UInt32) -> [UInt8] {
+    P.elf(code: P.movEAX(number) + P.movEBX(ebx) + P.movECX(ecx) + P.movEDX(edx) + P.int80
+          + [0x89, 0xC3, 0xF7, 0xDB] + P.movEAX(1) + P.int80)  // mov %eax,%ebx; neg %ebx; exit
+}
+
+@Test(arguments: [
+    ("write from a bad pointer", errnoOf(4, 1, 16, 4), 14),
+    ("write to a bad fd", errnoOf(4, 99, 0x0804_8000, 1), 9),
+    ("read from a bad fd", errnoOf(3, 7, 0x0804_8000, 1), 9),
+    ("read into read-only text", errnoOf(3, 0, 0x0804_8000, 1), 14),
+    ("nanosleep from a bad pointer", errnoOf(162, 16, 0, 0), 14),
+    ("unknown call", errnoOf(9999, 0, 0, 0), 38),
+    ("write of nothing", errnoOf(4, 1, 0, 0), 0),
+] as [(String, [UInt8], Int)])
+func g089_systemCallErrorsAreLinuxs(name: String, program: [UInt8], errno: Int) throws {
+    let result = try run([("p", program), ("p.in", Array("x".utf8))], commandLine: "init=p")
+    #expect(result.console.contains("[p (pid 1) exited with status \(errno)]"), "\(name)")
+}
+
+@Test func g089_getpidAndBrkWork() throws {
+    // getpid, exit with it.
+    let getpid = P.elf(code: P.movEAX(20) + P.int80 + [0x89, 0xC3] + P.movEAX(1) + P.int80)
+    // brk(0); brk(that + 8192); store 5 at the new break - 1; exit with the byte read back.
+    let brk = P.elf(code: P.movEAX(45) + P.movEBX(0) + P.int80
+                    + [0x89, 0xC3, 0x81, 0xC3] + P.le32(8192) + P.movEAX(45) + P.int80
+                    + [0xC6, 0x40, 0xFF, 0x05, 0x0F, 0xB6, 0x58, 0xFF] + P.movEAX(1) + P.int80)
+    let result = try run([("getpid", getpid), ("brk", brk)])
+    #expect(result.console.contains("[getpid (pid 1) exited with status 1]"))
+    #expect(result.console.contains("[brk (pid 2) exited with status 5]"))
+}
+
+@Test func g089_readGivesTheProgramItsInput() throws {
+    // read(0, buffer, 8) into the writable data after the code; exit with the second byte.
+    let codeCount = 5 * 4 + 2 + 4 + 5 + 2
+    let buffer = P.dataAddress(codeCount: codeCount)
+    let code = P.movEAX(3) + P.movEBX(0) + P.movECX(buffer) + P.movEDX(8) + P.int80
+        + [0x0F, 0xB6, 0x59, 0x01] + P.movEAX(1) + P.int80  // movzbl 1(%ecx),%ebx; exit
+    let program = P.elf(code: code, data: [UInt8](repeating: 0, count: 8), writable: true)
+    let result = try run([("reader", program), ("reader.in", Array("AB".utf8))], commandLine: "init=reader")
+    #expect(result.console.contains("[reader (pid 1) exited with status 66]"))
+}
+
+@Test func g092_faultsKillTheProgramWithLinuxsSignal() throws {
+    let divide = P.elf(code: P.movEAX(1) + [0x31, 0xC9, 0xF7, 0xF1])  // xor %ecx,%ecx; div %ecx
+    let illegal = P.elf(code: [0x0F, 0x0B])                             // ud2
+    let privileged = P.elf(code: [0xFA])                                // cli
+    let result = try run([("null", P.nullWrite), ("divide", divide), ("illegal", illegal), ("cli", privileged),
+                          ("after", P.hello("still here\n"))])
+    #expect(result.console.contains("[null (pid 1) killed by SIGSEGV: pageFault at eip 0x08048054, address 0x00000000, error 6]"))
+    #expect(result.console.contains("[divide (pid 2) killed by SIGFPE: divideError"))
+    #expect(result.console.contains("[illegal (pid 3) killed by SIGILL: invalidOpcode"))
+    #expect(result.console.contains("[cli (pid 4) killed by SIGSEGV: generalProtection"))
+    #expect(result.console.contains("still here\n[after (pid 5) exited with status 0]"))
+}
+
+@Test func g088_aSleeperLetsAnotherProgramRun() throws {
+    let result = try run([("sleeper", P.sleeper), ("hello", P.hello("while it sleeps\n"))],
+                         commandLine: "init=sleeper+hello")
+    let expected = "while it sleeps\n[hello (pid 2) exited with status 0]\n[sleeper (pid 1) exited with status 3]"
+    #expect(result.console.contains(expected))
+    #expect(result.guestStatistics.timerInterrupts >= 2, "the calibration tick and the sleeper's alarm")
+}
