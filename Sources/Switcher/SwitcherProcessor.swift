@@ -106,7 +106,9 @@ final class SwitcherProcessor: GuestProcessor {
 
     An `iret` that faults is different: its fault is delivered at once, and the handler that called
     `returnFromInterrupt()` must return immediately, so the Switcher's loop takes the fault from there
-    (`pendingEvent`). :*/
+    (`pendingEvent`). If the Host fixes the fault (the Guest's stack page was not yet in the shadow page
+    tables, say), the processor comes back to ring 1 at the image's `iret`, and the Switcher's loop
+    executes it again, as the hardware restarts any faulting instruction. :*/
 
     /// Runs `body` as the instruction at `site`, taking its page faults the hardware's way.
     private func access<T>(at site: GuestVirtualAddress, _ body: () throws(PageFault) -> T) throws(GuestStopped) -> T {
@@ -201,7 +203,16 @@ final class SwitcherProcessor: GuestProcessor {
     func returnFromInterrupt() throws(GuestStopped) {
         let world = try currentWorld()
         execute(at: world.image.iretSite)
-        if let fault = machine.iret() { switcher.pendingEvent = fault }
+        guard let fault = machine.iret() else { return }
+        // Workaround (machine-requests.txt): the Machine pushes a stale eip for a fault raised by an
+        // `iret` made outside its interpreter; a fault frame must name the faulting `iret`.
+        if case let .enteredKernel(_, errorCode, _) = fault, machine.cpu.cpl == 0 {
+            let slot = GuestVirtualAddress(machine.cpu.esp &+ (errorCode == nil ? 0 : 4))
+            do { try machine.writeVirtual32(world.image.iretSite.rawValue, at: slot, privilege: .supervisor) } catch {
+                preconditionFailure("switcher: ring-0 stack unmapped: \(error)")
+            }
+        }
+        switcher.pendingEvent = fault
     }
     /*:*/
 

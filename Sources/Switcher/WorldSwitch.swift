@@ -182,6 +182,12 @@ extension Switcher {
             if cpu.cpl == guestKernelRing, let point = returnPoints.first(where: { $0 == eip }) {
                 return .reached(point)
             }
+            if cpu.cpl == guestKernelRing && eip == world.image.iretSite {
+                // An `iret` that faulted and was fixed up: the processor executes it again (S:230).
+                machine.advance(by: Self.kernelOperationCost)
+                event = machine.iret()
+                continue
+            }
             if cpu.cpl == guestKernelRing, let entry = world.image.entry(at: eip) {
                 entriesInARow += 1
                 if entriesInARow > Self.kernelEntryLimit {
