@@ -28,6 +28,11 @@ private func errnoOf(_ number: UInt32, _ ebx: UInt32, _ ecx: UInt32, _ edx: UInt
     ("nanosleep from a bad pointer", errnoOf(162, 16, 0, 0), 14),
     ("unknown call", errnoOf(9999, 0, 0, 0), 38),
     ("write of nothing", errnoOf(4, 1, 0, 0), 0),
+    ("write from kernel memory", errnoOf(4, 1, 0xC010_0000, 4), 14),
+    ("read into kernel memory", errnoOf(3, 0, 0xC010_1000, 1), 14),
+    ("write running off the mapped text", errnoOf(4, 1, 0x0804_8000, 0x7FFF_FFFF), 14),
+    ("write of a negative count", errnoOf(4, 1, 0x0804_8000, 0xFFFF_FFFF), 14),
+    ("write wrapping around", errnoOf(4, 1, 0xFFFF_FFF0, 0x20), 14),
 ] as [(String, [UInt8], Int)])
 func g089_systemCallErrorsAreLinuxs(name: String, program: [UInt8], errno: Int) throws {
     let result = try run([("p", program), ("p.in", Array("x".utf8))], commandLine: "init=p")
@@ -76,4 +81,26 @@ func g089_systemCallErrorsAreLinuxs(name: String, program: [UInt8], errno: Int) 
     let expected = "while it sleeps\n[hello (pid 2) exited with status 0]\n[sleeper (pid 1) exited with status 3]"
     #expect(result.console.contains(expected))
     #expect(result.guestStatistics.timerInterrupts >= 2, "the calibration tick and the sleeper's alarm")
+}
+
+@Test func g088_theTimerTakesTurnsBetweenBusyPrograms() throws {
+    // Two programs that each print, run 300,000 nops (0.3 ms of virtual time), and print again.
+    func busy(_ name: String) -> [UInt8] {
+        let first = Array("\(name) starts\n".utf8), second = Array("\(name) ends\n".utf8)
+        let nops = [UInt8](repeating: 0x90, count: 300_000)
+        let tail = P.movEAX(4) + P.movEBX(1) + P.movECX(0) + P.movEDX(UInt32(second.count)) + P.int80 + P.movEAX(1) + P.movEBX(0) + P.int80
+        let head = P.movEAX(4) + P.movEBX(1) + P.movECX(0) + P.movEDX(UInt32(first.count)) + P.int80
+        let codeCount = head.count + nops.count + tail.count
+        let data = P.dataAddress(codeCount: codeCount)
+        let code = P.movEAX(4) + P.movEBX(1) + P.movECX(data) + P.movEDX(UInt32(first.count)) + P.int80 + nops
+            + P.movEAX(4) + P.movEBX(1) + P.movECX(data + UInt32(first.count)) + P.movEDX(UInt32(second.count)) + P.int80
+            + P.movEAX(1) + P.movEBX(0) + P.int80
+        precondition(code.count == codeCount)
+        return P.elf(code: code, data: first + second)
+    }
+    let files = [InitrdFile(name: "a", bytes: busy("a")), InitrdFile(name: "b", bytes: busy("b"))]
+    let result = try Launcher.boot(LaunchOptions(memoryMiB: 8, programs: files, commandLine: "init=a+b",
+                                                 configuration: GuestConfiguration(timeSlice: 100_000)))
+    #expect(result.console.contains("a starts\nb starts\na ends\n"), "b ran before a finished: a was preempted")
+    #expect(result.console.contains("[a (pid 1) exited with status 0]") && result.console.contains("[b (pid 2) exited with status 0]"))
 }
