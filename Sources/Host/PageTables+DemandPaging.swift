@@ -205,11 +205,17 @@ frame onto the Guest kernel stack. Delivering an interrupt or a system call writ
 eflags to the stack; if that write faults, the CPU is in the middle of delivering one exception and
 now has a second, which it reports as a double fault, and there is no good way back from that.
 
-So the Host *pins* the kernel stack: whenever the Guest names its stack (the SET_STACK hypercall,
-`H:260`), and whenever the shadow mappings are thrown away (`H:470`) or a brand-new shadow comes into use
-(`H:430`), we make sure every page of that stack is present and writable in the current shadow, faulting
-it in by hand if it is not. A stack the Guest's own tables do not map writably is a Guest we cannot run
-safely, so it dies. The stack grows down from its top, so its pages are the ones just below `top`. :*/
+So the Host *pins* the kernel stack, and keeps one promise about it: whenever the Guest is about to
+run, every page of its kernel stack is present and writable in the current shadow. We pin (fault the
+pages in by hand if they are missing) when the Guest names its stack (the SET_STACK hypercall, `H:260`),
+whenever a different shadow becomes current (`H:430`), and after every change that could have taken a
+stack page away: a flush (`H:440`, `H:470`), or a SET_PTE or SET_PMD that touches the stack (`H:410`,
+`H:425`). A stack the Guest's own tables do not map writably is a Guest we cannot run safely, so it dies.
+The stack grows down from its top, so its pages are the ones just below `top`.
+
+lguest pinned only when a brand-new shadow came into use, and trusted Linux to name its stack again
+after every switch. That holds for Linux, but a cached shadow built before the Guest last moved its
+stack would lack the new one; checking costs two lookups in the shadow, so we check. :*/
 
 extension ShadowPageTables {
     /// Records the Guest kernel stack (`pages` pages ending just below `top`) and maps it writable in
@@ -222,11 +228,15 @@ extension ShadowPageTables {
         try pinStackPages()
     }
 
+    /// The pages of the recorded kernel stack, top page first; empty before SET_STACK.
+    var stackPages: [GuestVirtualAddress] {
+        guard let stack else { return [] }
+        return (0..<stack.pages).map { page in (stack.top &- 1 &- UInt32(page) &* UInt32(pageSize)).pageBase }
+    }
+
     /// Maps every page of the recorded kernel stack writable in the current shadow.
     func pinStackPages() throws(GuestViolation) {
-        guard let stack else { return }
-        for page in 0..<stack.pages {
-            let va = stack.top &- 1 &- UInt32(page) &* UInt32(pageSize)
+        for va in stackPages {
             if try isWritableInShadow(va) { continue }
             if try !fillShadow(va, .write) {
                 throw GuestViolation("page tables: bad stack page \(va)")

@@ -57,8 +57,7 @@ extension ShadowPageTables {
                             initialDirectory: GuestPhysicalAddress) throws(GuestViolation) {
         self.init(guestMemory: guestMemory, pool: pool, switcherPageTable: switcherPageTable)
         try checkDirectoryAddress(initialDirectory)
-        let (shadow, _) = try takeShadow(for: initialDirectory)
-        current = shadow
+        current = try takeShadow(for: initialDirectory)
     }
 
     /// Records where the Guest's kernel half begins, as it says at INIT.

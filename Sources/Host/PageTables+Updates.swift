@@ -47,8 +47,8 @@ A SET_PTE aimed at the Switcher's region is not a mistake a kernel makes by acci
 extension ShadowPageTables {
     /// Handles SET_PTE: the Guest set the entry mapping `va` in the page tables under `directory` to `entry`.
     ///
-    /// - Throws: `GuestViolation` if `va` is in the Switcher's region, or `entry` is installed at once
-    ///   (`H:420`) and is bad.
+    /// - Throws: `GuestViolation` if `va` is in the Switcher's region, if `entry` is installed at once
+    ///   (`H:420`) and is bad, or if it maps the kernel stack and the stack can no longer be pinned.
     public func setPTE(directory: GuestPhysicalAddress, address va: GuestVirtualAddress,
                        entry: PageTableEntry) throws(GuestViolation) {
         guard va.pageDirectoryIndex < switcherPageDirectoryIndex else {
@@ -61,6 +61,7 @@ extension ShadowPageTables {
         } else if let shadow = cachedShadow(for: directory) {
             try setShadowEntry(shadow, va, from: entry)
         }
+        if stackPages.contains(va.pageBase) { try pinStackPages() }
     }
 }
 /*:*/
@@ -111,7 +112,8 @@ directory entry at boot, including the one we reserved, and means no harm by it.
 extension ShadowPageTables {
     /// Handles SET_PMD: the Guest changed entry `index` of its page directory at `directory`.
     ///
-    /// - Throws: `GuestViolation` if `index` is past the end of a page directory.
+    /// - Throws: `GuestViolation` if `index` is past the end of a page directory, or the entry held the
+    ///   kernel stack and the stack can no longer be pinned.
     public func setPMD(directory: GuestPhysicalAddress, index: UInt32) throws(GuestViolation) {
         guard index < UInt32(pageSize / 4) else {
             throw GuestViolation("page tables: SET_PMD index \(index) past the end of a directory")
@@ -120,6 +122,7 @@ extension ShadowPageTables {
         if let shadow = cachedShadow(for: directory) {
             releaseDirectoryEntry(shadow, index: Int(index))
         }
+        if stackPages.contains(where: { $0.pageDirectoryIndex == Int(index) }) { try pinStackPages() }
     }
 }
 /*:*/
@@ -132,16 +135,17 @@ hypercall with the guest-physical address of the new directory (the Guest chapte
 changing `current`: the next world switch loads it into cr3.
 
 If not, we need a shadow for it: a new one if the cache has room, or else the least recently used one,
-taken over (`H:435`). A brand-new shadow has no kernel mappings yet, not even the kernel stack, so we
-pin the stack again at once (`H:360`).
+taken over (`H:435`). Either way we then make sure the kernel stack is mapped in it (`H:360`): a
+brand-new shadow has no kernel mappings at all yet, and even a cached one may predate the Guest's
+latest SET_STACK.
 
 The address is the Guest's, so it is checked: a directory must be a whole page of the Guest's memory. :*/
 
 extension ShadowPageTables {
     /// Handles NEW_PGTABLE: makes the shadow of the Guest directory at `directory` current.
     ///
-    /// - Throws: `GuestViolation` if `directory` is not a page of the Guest's memory, or pinning the
-    ///   kernel stack in a new shadow fails.
+    /// - Throws: `GuestViolation` if `directory` is not a page of the Guest's memory, or the kernel
+    ///   stack cannot be pinned in the new current shadow.
     public func newPageTable(_ directory: GuestPhysicalAddress) throws(GuestViolation) {
         try checkDirectoryAddress(directory)
         useClock += 1
@@ -149,12 +153,11 @@ extension ShadowPageTables {
             statistics.directoryHits += 1
             current = shadow
             directories[shadow].lastUsed = useClock
-            return
+        } else {
+            statistics.directoryMisses += 1
+            current = try takeShadow(for: directory)
         }
-        statistics.directoryMisses += 1
-        let (shadow, isNew) = try takeShadow(for: directory)
-        current = shadow
-        if isNew { try pinStackPages() }
+        try pinStackPages()
     }
 
     /// Kills the Guest unless `directory` is the start of a page of its memory.
@@ -178,14 +181,14 @@ its kernel half, which is the same for every process (`H:410`). That is the whol
 kernel mappings in step across the cache. :*/
 
 extension ShadowPageTables {
-    /// A shadow for `directory`: a fresh one (second value true) while the cache has room and the pool
-    /// has frames, otherwise the least recently used one with its user half flushed.
-    func takeShadow(for directory: GuestPhysicalAddress) throws(GuestViolation) -> (Int, Bool) {
+    /// A shadow for `directory`: a fresh one while the cache has room and the pool has frames,
+    /// otherwise the least recently used one with its user half flushed.
+    func takeShadow(for directory: GuestPhysicalAddress) throws(GuestViolation) -> Int {
         if directories.count < Self.cacheSize, let frame = pool.allocate() {
             hostStore(switcherDirectoryEntry.rawValue,
                       HostPhysicalAddress(frame: frame, offset: UInt32(switcherPageDirectoryIndex) * 4))
             directories.append(ShadowDirectory(frame: frame, guestDirectory: directory, lastUsed: useClock))
-            return (directories.count - 1, true)
+            return directories.count - 1
         }
         guard var victim = directories.indices.first else {
             throw GuestViolation("page tables: host out of memory for a shadow page directory")
@@ -196,7 +199,7 @@ extension ShadowPageTables {
         directories[victim].guestDirectory = directory
         directories[victim].lastUsed = useClock
         flushUserMappings(victim)
-        return (victim, false)
+        return victim
     }
 }
 /*:*/
@@ -210,9 +213,9 @@ we drop everything in every shadow (`H:470`). :*/
 
 extension ShadowPageTables {
     /// Handles FLUSH_TLB: forgets the user mappings of the current shadow, or with `kernelToo` every
-    /// mapping of every shadow (then pins the kernel stack again).
+    /// mapping of every shadow, then pins the kernel stack again.
     ///
-    /// - Throws: `GuestViolation` if the kernel stack cannot be pinned again after a full flush.
+    /// - Throws: `GuestViolation` if the kernel stack cannot be pinned again.
     public func flush(kernelToo: Bool) throws(GuestViolation) {
         if kernelToo {
             statistics.fullFlushes += 1
@@ -220,6 +223,7 @@ extension ShadowPageTables {
         } else {
             statistics.userFlushes += 1
             flushUserMappings(current)
+            try pinStackPages()
         }
     }
 }

@@ -211,6 +211,18 @@ import Machine
         }
     }
 
+    @Test func h360_unmappingTheKernelStackKills() throws {
+        let world = try PageTableWorld()
+        let top: UInt32 = 0xC020_0000
+        try world.map(top - 0x1000, to: 50, [.present, .writable])
+        try world.tables.pinStack(top: GuestVirtualAddress(top), pages: 1)
+        try world.setGuestEntry(top - 0x1000, raw: 0)
+        try expectKilled(world, "bad stack page") { () throws(GuestViolation) in
+            try world.tables.setPTE(directory: world.directory, address: GuestVirtualAddress(top - 0x1000),
+                                    entry: PageTableEntry(rawValue: 0))
+        }
+    }
+
     // MARK: H:370 walking to an unmapped address
 
     @Test func h370_guestPhysicalOfAnUnmappedAddressKills() throws {

@@ -170,6 +170,43 @@ import Machine
         #expect(try world.shadowEntry(top - 0x1000)?.flags.contains(.writable) == true)
     }
 
+    @Test func h360_aCachedShadowBuiltBeforeSetStackGetsTheStackWhenItBecomesCurrent() throws {
+        let world = try PageTableWorld()
+        let top: UInt32 = 0xC020_0000
+        let second = GuestPhysicalAddress(frame: world.newGuestFrame())
+        try world.map(top - 0x1000, to: 50, [.present, .writable])
+        try world.map(top - 0x1000, to: 50, [.present, .writable], in: second)
+        try world.tables.newPageTable(second)
+        try world.tables.newPageTable(world.directory)
+        try world.tables.pinStack(top: GuestVirtualAddress(top), pages: 1)
+        try world.tables.newPageTable(second)
+        #expect(world.tables.statistics.directoryHits == 2)
+        #expect(try world.shadowEntry(top - 0x1000)?.flags.contains(.writable) == true)
+    }
+
+    /// Whatever the Guest changes, the stack is mapped again before it runs.
+    @Test func h360_changesTouchingTheStackArePinnedAgain() throws {
+        let world = try PageTableWorld()
+        try world.tables.setKernelAddress(GuestVirtualAddress(0x8000_0000))
+        let top: UInt32 = 0xC020_0000
+        try world.map(top - 0x1000, to: 50, [.present, .writable])
+        try world.tables.pinStack(top: GuestVirtualAddress(top), pages: 1)
+        let stackPage = GuestVirtualAddress(top - 0x1000)
+        func stackIsWritable() throws -> Bool { try world.shadowEntry(top - 0x1000)?.flags.contains(.writable) == true }
+
+        try world.tables.setPTE(directory: world.directory, address: stackPage,
+                                entry: PageTableEntry(frame: PageFrameNumber(50), flags: [.present, .writable]))
+        #expect(try stackIsWritable(), "SET_PTE without accessed or dirty cleared the shadow; pinned again")
+        try world.tables.setPMD(directory: world.directory, index: UInt32(stackPage.pageDirectoryIndex))
+        #expect(try stackIsWritable(), "SET_PMD dropped the stack's page table; pinned again")
+
+        // A Guest whose stack lives below its kernel address loses it on a user flush, and gets it back.
+        try world.tables.setKernelAddress(GuestVirtualAddress(0xD000_0000))
+        try world.tables.flush(kernelToo: false)
+        #expect(try stackIsWritable())
+        #expect(world.tables.statistics.faultsFixed == 0)
+    }
+
     // MARK: H:370 walking the Guest's tables
 
     @Test func h370_guestPhysicalWalksTheCurrentDirectory() throws {
