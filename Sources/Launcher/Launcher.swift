@@ -66,6 +66,7 @@ public enum LaunchError: Error, Equatable, CustomStringConvertible {
     case commandLineTooLong(Int)
     case initrdTooLarge(Int)
     case hostRefused(String)
+    case cannotRead(String)
 
     public var description: String {
         switch self {
@@ -73,6 +74,7 @@ public enum LaunchError: Error, Equatable, CustomStringConvertible {
         case .commandLineTooLong(let length): "launcher: command line is \(length) bytes, at most \(BootParameters.maximumCommandLineLength)"
         case .initrdTooLarge(let size): "launcher: programs take \(size) bytes, more than half of guest memory"
         case .hostRefused(let reason): "launcher: host refused the guest: \(reason)"
+        case .cannotRead(let path): "launcher: cannot read program \(path)"
         }
     }
 }

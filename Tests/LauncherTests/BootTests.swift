@@ -26,3 +26,25 @@ import Testing
     #expect(result.exit == .poweredOff("Power down"))
     #expect(result.console.contains("Hello from ring 3\n[hello (pid 1) exited with status 5]"))
 }
+
+@Test func l040_badOptionsAreRefusedBeforeAnythingBoots() {
+    #expect(throws: LaunchError.badMemorySize(2)) { try Launcher.boot(LaunchOptions(memoryMiB: 2)) }
+    let long = String(repeating: "x", count: 3000)
+    #expect(throws: LaunchError.commandLineTooLong(3000)) { try Launcher.boot(LaunchOptions(commandLine: long)) }
+}
+
+@Test func l050_aMissingProgramNamesItsPath() {
+    #expect(throws: LaunchError.cannotRead("/nonexistent/hello")) {
+        try Launcher.programs(named: ["hello"], in: "/nonexistent")
+    }
+}
+
+@Test func l040_aMalformedProgramIsReportedAndTheRestRun() throws {
+    let options = LaunchOptions(memoryMiB: 8, programs: [
+        InitrdFile(name: "junk", bytes: Array("#!/bin/sh\necho hi\n".utf8)),
+        InitrdFile(name: "hello", bytes: TinyProgram.hello("fine\n")),
+    ])
+    let result = try Launcher.boot(options)
+    #expect(result.console.contains("init: junk: not an ELF file\nfine\n[hello (pid 1) exited with status 0]"))
+    #expect(result.exitStatus == 0)
+}
