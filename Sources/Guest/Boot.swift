@@ -118,6 +118,10 @@ extension GuestKernel {
         let features = pvOps.cpuid(self, 1)
         let family = (features.eax >> 8) & 0xF
         try printk("CPU: \(String(decoding: name, as: UTF8.self)) family \(family), features edx \(hex(features.edx)) ecx \(hex(features.ecx))\n")
+        // Linux turns on global pages when cpuid offers them, which ours always does (G:039).
+        if CPUFeaturesEDX(rawValue: features.edx).contains(.pge) {
+            try pvOps.writeCR4(self, pvOps.readCR4(self).union(.pageGlobalEnable))
+        }
     }
 
     /// Build the kernel's page directory, mapping all usable memory at `pageOffset`, and switch to it

@@ -44,6 +44,8 @@ enum LguestPlatform {
 
     /// `power_off`: stop for good.
     static func powerOff(_ kernel: GuestKernel) throws(GuestStopped) -> Never {
+        // Stop the clock first, as Linux shuts its clock event device down on the way out.
+        if kernel.clock.armedDeadline != nil { try LguestTime.shutdownClockEvent(kernel) }
         try kernel.shutdown("Power down", .powerOff)
     }
 

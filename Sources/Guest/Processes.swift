@@ -110,9 +110,11 @@ the next runnable process after the current one. If nobody is runnable but someo
 idles in `HALT` until the timer wakes a sleeper. If nobody exists at all, the next group of programs
 named on the command line starts; and when there are none left, the kernel powers the machine off.
 
-Switching to a process is lguest's context switch in miniature: load its page directory (`writeCR3`,
-`G:040`) and its thread-local storage (`G:034`), inside a lazy section so both go through the async
-ring and the section's end flushes them with one world switch. Then build the frame that `iret` pops to
+Switching to a process is Linux's context switch in miniature: load its page directory (`writeCR3`,
+`G:040`) and its thread-local storage (`G:034`), and set cr0's TS bit so that the first floating-point
+instruction the new process runs traps and the kernel can switch FPU state lazily (`G:040`). All three
+go through the async ring inside a lazy section, and the section's end flushes them with one world
+switch. Then build the frame that `iret` pops to
 get back to ring 3, at the top of the kernel stack where the processor put the frame we entered by,
 restore the process's registers, and take the iret path of `G:045`.
 
@@ -172,6 +174,8 @@ extension GuestKernel {
             try lazySection { () throws(GuestStopped) in
                 try pvOps.writeCR3(self, process.directory)
                 try loadTLS(layout.scratch &+ tlsOffset)
+                // Lazy FPU switching: the next floating-point instruction traps (G:040).
+                try pvOps.writeCR0(self, pvOps.readCR0(self).union(.taskSwitched))
             }
         }
         try armTimeSlice()
