@@ -27,6 +27,7 @@ extension GuestKernel {
     func createAddressSpace() throws(GuestStopped) -> GuestPhysicalAddress? {
         guard let directory = pages.allocate() else { return nil }
         try zeroPage(directory)
+        // Copy the kernel's entries: they point at the kernel's page tables, shared by everyone.
         let firstKernelSlot = UInt32(pageOffset.pageDirectoryIndex)
         for slot in firstKernelSlot..<1024 {
             let entry = try read32(linear(kernelPageDirectory &+ slot &* 4))
@@ -41,12 +42,14 @@ extension GuestKernel {
         precondition(page.isPageAligned && page < pageOffset, "guest: mapping kernel page \(page) as user")
         let slot = directory &+ UInt32(page.pageDirectoryIndex) &* 4
         var table = PageDirectoryEntry(rawValue: try read32(linear(slot)))
+        // No page table for this 4 MiB yet: make one, and tell the Host about the new directory entry.
         if !table.flags.contains(.present) {
             guard let newTable = pages.allocate() else { return false }
             try zeroPage(newTable)
             table = PageDirectoryEntry(frame: newTable.frame, flags: [.present, .writable, .user])
             try pvOps.setPMD(self, slot, table)
         }
+        // Then the entry itself, naming the directory so the Host fixes exactly one shadow.
         let pointer = GuestPhysicalAddress(frame: table.frame, offset: UInt32(page.pageTableIndex) &* 4)
         let flags = writable ? userPageFlags.union(.writable) : userPageFlags
         try pvOps.setPTEAt(self, directory, page, pointer, PageTableEntry(frame: frame.frame, flags: flags))
@@ -89,9 +92,11 @@ extension GuestKernel {
         var remaining = count
         while remaining > 0 {
             guard let physical = try translateUser(directory, cursor, write: false) else { return nil }
+            // Never past the end of this page: the next one may be mapped anywhere, or not at all.
             let chunk = min(remaining, pageSize - Int(cursor.pageOffset))
             bytes += try readBytes(linear(physical), count: chunk)
             remaining -= chunk
+            // A buffer that runs off the top of the address space is a bad pointer, not a wrap.
             guard let next = cursor.checkedAdvanced(by: UInt32(chunk)) else { return remaining == 0 ? bytes : nil }
             cursor = next
         }
@@ -116,6 +121,7 @@ extension GuestKernel {
 
     /// Free every user page, page table and the directory itself. The directory must not be in use.
     func destroyAddressSpace(_ directory: GuestPhysicalAddress) throws(GuestStopped) {
+        // Only the user half: the kernel's page tables are shared and stay.
         for slot in 0..<UInt32(pageOffset.pageDirectoryIndex) {
             let table = PageDirectoryEntry(rawValue: try read32(linear(directory &+ slot &* 4)))
             guard table.flags.contains(.present) else { continue }

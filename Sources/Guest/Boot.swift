@@ -21,11 +21,15 @@ extension GuestKernel {
     /// one per vector). The Launcher loads its bytes at `layout.text`.
     public func makeImage() -> GuestKernelImage {
         precondition(layout.text == GuestKernelImage.loadAddress, "guest: text must load at the image's address")
+        // The image comes with its fixed sites (the hypercall, the iret path, the native
+        // instructions); we add our entry points after them, boot first.
         var image = GuestKernelImage()
         image.bootEntry = image.addEntry(named: "boot") { [self] cpu throws(GuestStopped) in
             processor = cpu
             try boot()
         }
+        // One entry per vector: the vector is the only thing that tells the handlers apart, and the
+        // processor does not push it, so each needs an address of its own.
         vectorEntries = (0...255).map { vector in
             image.addEntry(named: "vector \(vector)") { [self] cpu throws(GuestStopped) in
                 processor = cpu
@@ -45,9 +49,11 @@ extension GuestKernel {
 
     /// The boot entry: INIT, the replacements, then the rest of boot.
     func boot() throws(GuestStopped) {
+        // What the Host reads at INIT must be in place before INIT.
         try prepareLguestData(noInterruptWindow: noInterruptWindow)
         try hcall(.lguestInit, layout.lguestData.rawValue)
         lguestInit()
+        // Patch early, as Linux does, so that nearly every call of the four goes the cheap way.
         if configuration.patching { applyPatches() }
         try startKernel()
     }
@@ -127,6 +133,7 @@ extension GuestKernel {
     /// Build the kernel's page directory, mapping all usable memory at `pageOffset`, and switch to it
     /// (Linux's `paging_init`).
     func pagingInit() throws(GuestStopped) {
+        // The directory itself, empty: no user half, and the kernel half filled in below.
         let directory = layout.pageDirectory
         try zeroPage(directory)
         let pagesToMap = pages.topOfMemory.pageNumber
@@ -136,6 +143,7 @@ extension GuestKernel {
                 try LguestPlatform.panic(self, "out of memory building the kernel page tables")
             }
             try zeroPage(table)
+            // Fill the table, one setPTE() per page: the burst the cr3 trick was invented for.
             let first = mapped
             for index in 0..<min(1024, pagesToMap - first) {
                 let frame = PageFrameNumber(first + index)
@@ -143,10 +151,12 @@ extension GuestKernel {
                 try pvOps.setPTE(self, table &+ index &* 4, entry)
                 mapped += 1
             }
+            // Then hook the table into the directory at the virtual address it maps.
             let virtual = linear(GuestPhysicalAddress(first << pageShift))
             let slot = directory &+ UInt32(virtual.pageDirectoryIndex) &* 4
             try pvOps.setPMD(self, slot, PageDirectoryEntry(frame: table.frame, flags: [.present, .writable, .accessed]))
         }
+        // The switch: from now on our tables are the live ones, and setPTE() must flush.
         kernelPageDirectory = directory
         try pvOps.writeCR3(self, directory)
         try printk("Memory: \(pagesToMap * 4) KiB mapped at \(hex(pageOffset.rawValue)), \(pages.freeCount * 4) KiB free\n")
@@ -154,6 +164,7 @@ extension GuestKernel {
 
     /// Wait for the first timer tick: arm the clock event and halt until it fires.
     func calibrate() throws(GuestStopped) {
+        // One millisecond of virtual time; the loop guards against waking for anything else.
         let ticksBefore = statistics.timerInterrupts
         try LguestTime.setNextEvent(self, delta: 1_000_000)
         while statistics.timerInterrupts == ticksBefore {

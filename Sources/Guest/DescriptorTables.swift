@@ -83,6 +83,7 @@ extension GuestKernel {
 
     /// Set IDT entry `vector` in our table and tell the Host (lguest's `write_idt_entry`).
     func writeIDTEntry(_ vector: UInt8, _ gate: GateDescriptor) throws(GuestStopped) {
+        // Our copy first, as native_write_idt_entry() would; then the Host, in two halves.
         let slot = linear(layout.idt) &+ UInt32(vector) &* 8
         try write32(slot, gate.low)
         try write32(slot &+ 4, gate.high)
@@ -93,6 +94,7 @@ extension GuestKernel {
     /// Tell the Host about every present entry of our IDT (lguest's `load_idt`): done once, at boot.
     func loadIDT() throws(GuestStopped) {
         let table = linear(layout.idt)
+        // Empty slots need no hypercall: the Host's table starts empty too.
         for vector in 0...255 {
             let slot = table &+ UInt32(vector) &* 8
             let gate = GateDescriptor(low: try read32(slot), high: try read32(slot &+ 4))
@@ -106,6 +108,7 @@ extension GuestKernel {
     /// Build our GDT in memory: Linux's four flat segments, everything else empty.
     func buildGDT() throws(GuestStopped) {
         let table = linear(layout.gdt)
+        // Start from all-empty: slot 0 must be null, and the Host fills its own slots itself.
         for entry in 0..<GDTLayout.entryCount {
             try write32(table &+ UInt32(entry) &* 8, 0)
             try write32(table &+ UInt32(entry) &* 8 &+ 4, 0)

@@ -37,6 +37,7 @@ enum LguestIRQChip {
 extension GuestKernel {
     /// Point every external vector (32 and up, except the system call's) at its interrupt entry.
     func initIRQ() throws(GuestStopped) {
+        // Vector 0x80 keeps its trap gate: a program's `int $0x80` is not an interrupt.
         for vector in Int(firstExternalVector)...255 where vector != Int(systemCallVector) {
             guard let gate = gate(for: UInt8(vector)) else { continue }
             try writeIDTEntry(UInt8(vector), gate)
@@ -50,6 +51,8 @@ extension GuestKernel {
 
     /// An external interrupt arrived on `vector`: mask, handle, unmask (level-triggered handling).
     func handleIRQ(vector: UInt8) throws(GuestStopped) {
+        // IRQ n arrives on vector 32 + n; a vector beyond our 32 IRQs, or one nobody asked for, is
+        // counted and otherwise ignored, as Linux counts spurious interrupts.
         let irq = Int(vector &- firstExternalVector)
         guard irq < irqCount, let handler = irqHandlers[irq] else {
             statistics.spuriousInterrupts += 1

@@ -19,39 +19,70 @@ import LguestABI
 import Machine
 
 /// The table of sensitive operations: every one the kernel performs goes through here.
+///
+/// Each field names the Linux pv-op it stands for. The kernel calls `pvOps.field(self, ...)`; which
+/// function runs depends on what `lguestInit()` installed.
 struct PVOps {
+    /// An operation that takes nothing but the kernel.
     typealias Op = (GuestKernel) throws(GuestStopped) -> Void
 
     // Interrupt control (G:033, G:044).
+    /// `pv_irq_ops.save_fl`: the interrupt flag, in eflags' IF position.
     var saveFlags: (GuestKernel) throws(GuestStopped) -> UInt32
+    /// `pv_irq_ops.restore_fl`: set the interrupt flag from a saved value.
     var restoreFlags: (GuestKernel, UInt32) throws(GuestStopped) -> Void
+    /// `pv_irq_ops.irq_disable`: `cli`.
     var irqDisable: Op
+    /// `pv_irq_ops.irq_enable`: `sti`.
     var irqEnable: Op
+    /// `pv_irq_ops.safe_halt`: `sti; hlt`, atomically.
     var safeHalt: Op
-    // The processor (G:034, G:038-G:040, G:044).
+
+    // The processor (G:039, G:040, G:044, G:045).
+    /// `pv_cpu_ops.cpuid`.
     var cpuid: (GuestKernel, UInt32) -> CPUIDResult
+    /// `pv_cpu_ops.read_cr0`.
     var readCR0: (GuestKernel) -> CR0
+    /// `pv_cpu_ops.write_cr0`.
     var writeCR0: (GuestKernel, CR0) throws(GuestStopped) -> Void
+    /// `pv_cpu_ops.clts`: clear cr0's task-switched bit.
     var clts: Op
+    /// `pv_cpu_ops.read_cr4`.
     var readCR4: (GuestKernel) -> CR4
+    /// `pv_cpu_ops.write_cr4`.
     var writeCR4: (GuestKernel, CR4) throws(GuestStopped) -> Void
+    /// `pv_cpu_ops.load_sp0`: the stack traps from user mode arrive on.
     var loadSP0: (GuestKernel, GuestVirtualAddress) throws(GuestStopped) -> Void
+    /// `pv_cpu_ops.wbinvd`: write back and invalidate the caches.
     var wbinvd: Op
+    /// `pv_cpu_ops.iret`: return from an interrupt or trap.
     var iret: Op
+
     // Memory management (G:040, G:041).
+    /// `pv_mmu_ops.read_cr2`: the address of the last page fault.
     var readCR2: (GuestKernel) throws(GuestStopped) -> GuestVirtualAddress
+    /// `pv_mmu_ops.read_cr3`: the current page directory.
     var readCR3: (GuestKernel) throws(GuestStopped) -> GuestPhysicalAddress
+    /// `pv_mmu_ops.write_cr3`: switch page directory.
     var writeCR3: (GuestKernel, GuestPhysicalAddress) throws(GuestStopped) -> Void
+    /// `pv_mmu_ops.flush_tlb_user`: user mappings changed.
     var flushTLBUser: Op
+    /// `pv_mmu_ops.flush_tlb_kernel`: kernel mappings changed.
     var flushTLBKernel: Op
+    /// `pv_mmu_ops.flush_tlb_single`: the mapping of one address was removed.
     var flushTLBSingle: (GuestKernel, GuestVirtualAddress) throws(GuestStopped) -> Void
+    /// `pv_mmu_ops.set_pte_at`: set a page-table entry of a known address space
+    /// (directory, mapped address, where the entry lives, the entry).
     var setPTEAt: (GuestKernel, GuestPhysicalAddress, GuestVirtualAddress, GuestPhysicalAddress,
                    PageTableEntry) throws(GuestStopped) -> Void
+    /// `pv_mmu_ops.set_pmd`: set a page-directory entry (where it lives, the entry).
     var setPMD: (GuestKernel, GuestPhysicalAddress, PageDirectoryEntry) throws(GuestStopped) -> Void
+    /// `pv_mmu_ops.set_pte`: set a page-table entry of an unknown address space.
     var setPTE: (GuestKernel, GuestPhysicalAddress, PageTableEntry) throws(GuestStopped) -> Void
 
     /// The operations of a kernel on bare metal: each executes the privileged instruction itself.
     static var native: PVOps { PVOps(
+        // pushf is not privileged: it reads the real flags, whose IF a ring-1 kernel cannot change.
         saveFlags: { kernel in kernel.cpu.registers.eflags.rawValue & EFLAGS.interruptEnable.rawValue },
         restoreFlags: { kernel, flags throws(GuestStopped) in
             try kernel.cpu.native(flags & EFLAGS.interruptEnable.rawValue != 0 ? .sti : .cli)
@@ -62,13 +93,18 @@ struct PVOps {
             try kernel.cpu.native(.sti)
             try kernel.cpu.native(.hlt)
         },
+        // cpuid is not privileged either: the unfiltered truth.
         cpuid: { kernel, leaf in kernel.cpu.cpuid(leaf) },
+        // Reading cr0 needs ring 0 too; no kernel reads it often enough to care, so we answer from
+        // our copy, which is what the instruction would say.
         readCR0: { kernel in kernel.currentCR0 },
         writeCR0: { kernel, value throws(GuestStopped) in
             kernel.cpu.registers.eax = value.rawValue
             try kernel.cpu.native(.writeCR0)
         },
         clts: { kernel throws(GuestStopped) in try kernel.cpu.native(.clts) },
+        // The machine's text has no cr4 instructions: natively they would set global pages, which a
+        // kernel that never flushes its own mappings does not miss.
         readCR4: { _ in [] },
         writeCR4: { _, _ in },
         loadSP0: { _, _ in },  // natively the stack lives in the TSS, an ordinary memory write
@@ -77,6 +113,7 @@ struct PVOps {
         readCR2: { kernel throws(GuestStopped) in
             try LguestControlRegisters.readCR2(kernel)  // there is no ring-1 way to read cr2 natively
         },
+        // Operands travel in eax, as the instructions in the kernel text expect (`mov %cr3,%eax`).
         readCR3: { kernel throws(GuestStopped) in
             try kernel.cpu.native(.readCR3)
             return GuestPhysicalAddress(kernel.cpu.registers.eax)
@@ -85,6 +122,7 @@ struct PVOps {
             kernel.cpu.registers.eax = directory.rawValue
             try kernel.cpu.native(.writeCR3)
         },
+        // Reloading cr3 with itself is how an i386 flushes its TLB.
         flushTLBUser: { kernel throws(GuestStopped) in
             try kernel.cpu.native(.readCR3)
             try kernel.cpu.native(.writeCR3)

@@ -20,6 +20,7 @@ struct PageAllocator {
     /// The first address past all usable memory (what the kernel's linear map must cover).
     private(set) var topOfMemory = GuestPhysicalAddress(0)
 
+    /// An allocator handing out `free`, for memory that ends at `topOfMemory`.
     init(free: [GuestPhysicalAddress], topOfMemory: GuestPhysicalAddress = GuestPhysicalAddress(0)) {
         self.free = free.sorted(by: >)
         self.topOfMemory = topOfMemory
@@ -53,11 +54,13 @@ extension GuestKernel {
         var free: [GuestPhysicalAddress] = []
         var top: UInt64 = 0
         for entry in bootParameters.memoryMap where entry.type == .ram {
+            // Whole pages only: round the start up and the end down, and stop at what we can map.
             let start = (entry.address + UInt64(pageSize) - 1) & ~UInt64(pageSize - 1)
             let (end, overflow) = entry.address.addingReportingOverflow(entry.length)
             let usableEnd = min(overflow ? limit : end, limit) & ~UInt64(pageSize - 1)
             guard start < usableEnd else { continue }
             top = max(top, usableEnd)
+            // Every page of the range that nothing else claims.
             var frame = start
             while frame < usableEnd {
                 let address = GuestPhysicalAddress(UInt32(frame))
@@ -71,7 +74,9 @@ extension GuestKernel {
 
     /// Whether `frame` is free when the kernel starts.
     private func isFreeAtBoot(_ frame: GuestPhysicalAddress) -> Bool {
+        // The boot parameters, the first megabyte and the kernel's own pages.
         if frame < layout.end { return false }
+        // The initial ramdisk, until its programs are read (G:086).
         if let initrd = bootParameters.initrd,
            frame.rawValue &+ UInt32(pageSize) > initrd.lowerBound.rawValue, frame < initrd.upperBound {
             return false

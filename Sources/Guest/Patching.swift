@@ -114,6 +114,7 @@ extension GuestKernel {
 
 // The four operations as the rest of the kernel calls them: through their patch site.
 extension GuestKernel {
+    /// `save_fl` through its patch site.
     func saveFlags() throws(GuestStopped) -> UInt32 {
         if case .inline = patchSites[.saveFlags] {
             statistics.patchedPVCalls += 1
@@ -123,6 +124,7 @@ extension GuestKernel {
         return try pvOps.saveFlags(self)
     }
 
+    /// `restore_fl` through its patch site.
     func restoreFlags(_ flags: UInt32) throws(GuestStopped) {
         if case .inline = patchSites[.restoreFlags] {
             statistics.patchedPVCalls += 1
@@ -134,6 +136,7 @@ extension GuestKernel {
         try pvOps.restoreFlags(self, flags)
     }
 
+    /// `irq_disable` through its patch site.
     func irqDisable() throws(GuestStopped) {
         if case .inline = patchSites[.irqDisable] {
             statistics.patchedPVCalls += 1
@@ -144,6 +147,7 @@ extension GuestKernel {
         try pvOps.irqDisable(self)
     }
 
+    /// `irq_enable` through its patch site.
     func irqEnable() throws(GuestStopped) {
         if case .inline = patchSites[.irqEnable] {
             statistics.patchedPVCalls += 1

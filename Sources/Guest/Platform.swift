@@ -65,6 +65,7 @@ extension GuestKernel {
     /// Hand the Host `reason` and stop. The hypercall never returns: the Host stops the Guest and
     /// the Switcher unwinds us with `GuestStopped`.
     func shutdown(_ reason: String, _ kind: ShutdownKind) throws(GuestStopped) -> Never {
+        // The reason goes in our scratch page, NUL-terminated, clear of the TLS descriptors kept there.
         let bytes = Array(reason.utf8.prefix(Int(tlsOffset) - 1)) + [0]
         try writeBytes(linear(layout.scratch), bytes)
         try hcall(.shutdown, layout.scratch.rawValue, kind.rawValue)
@@ -74,6 +75,7 @@ extension GuestKernel {
     /// Print on the early console, 16 bytes per NOTIFY (lguest's `early_put_chars`).
     func earlyPutChars(_ bytes: [UInt8]) throws(GuestStopped) {
         var rest = bytes[...]
+        // One NOTIFY per 16 bytes: copy, terminate, and hand the Launcher the physical address.
         while !rest.isEmpty {
             // A NUL would end the string early; nothing we print contains one, but a program might.
             let chunk = rest.prefix(16).map { $0 == 0 ? UInt8(ascii: "?") : $0 }
@@ -92,6 +94,8 @@ extension GuestKernel {
     /// Read the boot parameters the Launcher left at guest-physical 0: the memory map, the command
     /// line and the initial ramdisk (lguest's `memory_setup` and Linux's boot-parameter parsing).
     func readBootParameters() throws(GuestStopped) -> BootInformation {
+        // The Launcher's numbers are untrusted here too: counts are capped and addresses checked,
+        // because a kernel crash in this edition is a crash of the whole host process.
         let page = linear(BootParameters.address)
         var information = BootInformation()
         let count = min(Int(try read8(page &+ BootParameters.e820EntryCount)), BootParameters.maximumE820Entries)
@@ -100,6 +104,7 @@ extension GuestKernel {
                                       count: Int(E820Entry.size))
             if let entry = E820Entry(bytes: bytes) { information.memoryMap.append(entry) }
         }
+        // The command line lives elsewhere, by physical address; it must be inside the linear map.
         let commandLineLength = min(try read32(page &+ BootParameters.commandLineSize),
                                     UInt32(BootParameters.maximumCommandLineLength))
         let commandLineAddress = GuestPhysicalAddress(try read32(page &+ BootParameters.commandLinePointer))
@@ -107,6 +112,7 @@ extension GuestKernel {
             information.commandLine = String(decoding: try readBytes(virtual, count: Int(commandLineLength)),
                                              as: UTF8.self)
         }
+        // The ramdisk's range, refused if it wraps around.
         let initrd = try read32(page &+ BootParameters.initrdAddress)
         let initrdSize = try read32(page &+ BootParameters.initrdSize)
         if initrdSize > 0, initrd &+ initrdSize > initrd {
@@ -118,8 +124,11 @@ extension GuestKernel {
 
 /// What the boot parameters told the kernel.
 struct BootInformation {
+    /// The e820 ranges, in the Launcher's order.
     var memoryMap: [E820Entry] = []
+    /// The kernel command line (`init=...`).
     var commandLine = ""
+    /// Where the initial ramdisk is, if there is one.
     var initrd: Range<GuestPhysicalAddress>?
 }
 

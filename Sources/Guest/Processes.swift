@@ -65,6 +65,8 @@ extension GuestKernel {
     }
 
     /// Load program `name` from the initial ramdisk and make it a runnable process.
+    /// Load program `name` from the ramdisk and make it a runnable process; a program that cannot
+    /// be loaded is reported on the console and skipped.
     func spawn(_ name: String) throws(GuestStopped) {
         guard let file = initrdFile(name) else {
             try printk("init: no program named \(name)\n")
@@ -76,6 +78,7 @@ extension GuestKernel {
         case .failure(.outOfMemory):
             try printk("init: \(name): out of memory\n")
         case .success(let program):
+            // A new process "returns" to its entry point, with its stack and interrupts on.
             var context = GuestRegisters()
             context.eip = program.entry
             context.esp = program.stackPointer
@@ -90,6 +93,8 @@ extension GuestKernel {
     }
 
     /// End the current process: free its memory and forget it.
+    /// End the current process: free its memory and forget it. `status` is what a parent would see
+    /// (the exit status, or 128 + the signal for a program that was killed).
     func exitCurrent(status: UInt32, reason: String) throws(GuestStopped) {
         let process = currentProcess
         try printk("[\(process.name) (pid \(process.pid)) \(reason)]\n")
@@ -128,14 +133,17 @@ extension GuestKernel {
     /// program is left. Returns after the `iret`: the caller must return at once.
     func exitToUser() throws(GuestStopped) {
         while true {
+            // Somebody to run: go.
             if let next = nextRunnable() {
                 try resume(next)
                 return
             }
+            // Somebody asleep: wait for the timer to wake them.
             if processes.processes.contains(where: { $0.state != .runnable }) {
                 try idle()
                 continue
             }
+            // Nobody at all: start the next group of programs.
             if !runQueue.isEmpty {
                 for name in runQueue.removeFirst() { try spawn(name) }
                 continue
@@ -147,6 +155,7 @@ extension GuestKernel {
 
     /// The index of the next runnable process, round robin after the current one.
     func nextRunnable() -> Int? {
+        // Start at the current process, or just after it when it should give way.
         let table = processes.processes
         guard !table.isEmpty else { return nil }
         let start = processes.needsReschedule ? (processes.current ?? -1) + 1 : (processes.current ?? 0)
@@ -166,6 +175,7 @@ extension GuestKernel {
 
     /// Switch to process `index` and return to its user mode.
     func resume(_ index: Int) throws(GuestStopped) {
+        // A different process, or the same one after the kernel borrowed its own directory: switch.
         let switching = processes.current != index
         processes.current = index
         let process = processes.processes[index]
@@ -195,6 +205,7 @@ extension GuestKernel {
 
     /// Arm the timer for a time slice if another process waits to run and no earlier event is armed.
     func armTimeSlice() throws(GuestStopped) {
+        // Alone on the processor: no slice needed, and no timer interrupt to pay for.
         let others = processes.processes.indices.filter { $0 != processes.current && processes.processes[$0].state == .runnable }
         guard !others.isEmpty else { return }
         let deadline = try now() &+ UInt64(configuration.timeSlice)
@@ -206,6 +217,7 @@ extension GuestKernel {
     /// reschedule so a waiting process gets its turn.
     func timerInterrupt() throws(GuestStopped) {
         statistics.timerInterrupts += 1
+        // The event was one-shot: nothing is armed any more.
         clock.armedDeadline = nil
         let time = try now()
         var earliest: UInt64?
@@ -217,6 +229,7 @@ extension GuestKernel {
                 earliest = min(earliest ?? until, until)
             }
         }
+        // Sleepers still waiting: the next alarm is for the earliest of them.
         if let earliest { try LguestTime.setNextEvent(self, delta: earliest - time) }
         processes.needsReschedule = true
     }

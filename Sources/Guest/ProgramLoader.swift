@@ -39,6 +39,7 @@ struct ProgramImage {
 
     /// Parse `file`'s headers, or say why it is not a program this kernel can run.
     init(_ file: [UInt8]) throws(ProgramError) {
+        // Little-endian reads that refuse, rather than trap on, an offset outside the file.
         func u16(_ at: Int) throws(ProgramError) -> UInt16 {
             guard at >= 0, at + 2 <= file.count else { throw .malformed("header outside the file") }
             return UInt16(file[at]) | UInt16(file[at + 1]) << 8
@@ -47,30 +48,36 @@ struct ProgramImage {
             guard at >= 0, at + 4 <= file.count else { throw .malformed("header outside the file") }
             return (0..<4).reduce(0) { $0 | UInt32(file[at + $1]) << (8 * UInt32($1)) }
         }
+        // The identification: magic, 32-bit class, little-endian data, an i386 executable.
         guard file.count >= 52, file[0..<4].elementsEqual([0x7F, 0x45, 0x4C, 0x46]) else { throw .malformed("not an ELF file") }
         guard file[4] == 1, file[5] == 1 else { throw .malformed("not a 32-bit little-endian ELF file") }
         guard try u16(16) == 2, try u16(18) == 3 else { throw .malformed("not an i386 executable") }
+        // e_entry, then where the program headers are, how big each is and how many there are.
         entry = try u32(24)
         let headerOffset = Int(try u32(28)), headerSize = Int(try u16(42)), headerCount = Int(try u16(44))
         guard headerSize >= 32, headerCount <= 64 else { throw .malformed("bad program header table") }
         segments = []
         for index in 0..<headerCount {
             let header = headerOffset + index * headerSize
-            guard try u32(header) == 1 else { continue }  // PT_LOAD only
+            // Only PT_LOAD (type 1) segments occupy memory; notes and the stack marker do not.
+            guard try u32(header) == 1 else { continue }
             let segment = LoadSegment(address: try u32(header + 8), memorySize: try u32(header + 20),
                                       fileOffset: Int(try u32(header + 4)), fileSize: Int(try u32(header + 16)),
                                       writable: try u32(header + 24) & 2 != 0)
+            // The segment must lie between page 1 and the stack, without wrapping around...
             let (end, overflow) = segment.address.addingReportingOverflow(segment.memorySize)
             guard !overflow, end <= Self.stackTop - Self.stackPages * UInt32(pageSize),
                   segment.address >= UInt32(pageSize) else {
                 throw .malformed("segment \(index) lies outside the user half")
             }
+            // ...and its bytes must be in the file, and no more of them than the memory they fill.
             guard segment.fileSize <= Int(segment.memorySize), segment.fileOffset <= file.count,
                   segment.fileSize <= file.count - segment.fileOffset else {
                 throw .malformed("segment \(index) extends past the end of the file")
             }
             segments.append(segment)
         }
+        // Something to run, and the first instruction inside it.
         guard !segments.isEmpty else { throw .malformed("no loadable segment") }
         guard segments.contains(where: { entry >= $0.address && entry - $0.address < $0.memorySize }) else {
             throw .malformed("entry point \(hex(entry)) is in no segment")
@@ -97,6 +104,8 @@ extension GuestKernel {
         do { image = try ProgramImage(file) } catch { return .failure(error) }
         guard let directory = try createAddressSpace() else { return .failure(.outOfMemory) }
         let loaded = try lazySection { () throws(GuestStopped) -> Bool in
+            // First gather every page the segments touch, filling each frame as we go; a page two
+            // segments share is filled by both and is writable if either segment is.
             var pagesMapped: [UInt32: (frame: GuestPhysicalAddress, writable: Bool)] = [:]
             for segment in image.segments {
                 var page = segment.address & ~UInt32(pageSize - 1)
@@ -113,10 +122,12 @@ extension GuestKernel {
                     page += UInt32(pageSize)
                 }
             }
+            // Then map them, in address order so that every run makes the same calls.
             for (page, mapping) in pagesMapped.sorted(by: { $0.key < $1.key }) {
                 guard try mapUserPage(directory, GuestVirtualAddress(page), frame: mapping.frame,
                                       writable: mapping.writable) else { return false }
             }
+            // And the stack, zeroed, just below the kernel's half.
             for index in 1...ProgramImage.stackPages {
                 guard let frame = pages.allocate() else { return false }
                 try zeroPage(frame)
@@ -125,6 +136,8 @@ extension GuestKernel {
             }
             return true
         }
+        // Out of memory part-way: give back what was mapped. (Frames filled but not yet mapped when
+        // memory ran out are lost until reboot; a kernel that ran short of memory has bigger problems.)
         guard loaded else {
             try destroyAddressSpace(directory)
             return .failure(.outOfMemory)

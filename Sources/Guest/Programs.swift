@@ -38,8 +38,11 @@ public struct InitrdFile: Sendable, Equatable {
 
 /// The cpio "newc" format, both ways: the Launcher writes archives, the kernel reads them.
 public enum CPIOArchive {
+    /// The six characters that open every "newc" header.
     static let magic = Array("070701".utf8)
+    /// The header's size: the magic and thirteen eight-digit fields.
     static let headerSize = 110
+    /// The name of the entry that ends an archive.
     static let trailer = "TRAILER!!!"
 
     /// An archive holding `files`, in order.
@@ -52,6 +55,7 @@ public enum CPIOArchive {
         return archive
     }
 
+    /// Append one entry: header, padded name, padded data.
     private static func append(name: String, bytes: [UInt8], inode: UInt32, mode: UInt32, to archive: inout [UInt8]) {
         let nameBytes = Array(name.utf8) + [0]
         let fields: [UInt32] = [inode, mode, 0, 0, 1, 0, UInt32(bytes.count), 0, 0, 0, 0, UInt32(nameBytes.count), 0]
@@ -66,6 +70,7 @@ public enum CPIOArchive {
         pad(&archive)
     }
 
+    /// Pad `archive` with zeroes to a multiple of four bytes.
     private static func pad(_ archive: inout [UInt8]) {
         while archive.count % 4 != 0 { archive.append(0) }
     }
@@ -74,9 +79,12 @@ public enum CPIOArchive {
     public static func decode(_ archive: [UInt8]) -> Result<[InitrdFile], InitrdError> {
         var files: [InitrdFile] = []
         var offset = 0
+        // One entry per turn: header, name, data. Every length is checked against what is left of
+        // the archive before it is used, so no arithmetic here can run past the end.
         while true {
             guard archive.count - offset >= headerSize else { return .failure(.truncated(offset: offset)) }
             guard Array(archive[offset..<offset + 6]) == magic else { return .failure(.badMagic(offset: offset)) }
+            // Thirteen fields of eight hexadecimal digits; we need only the sizes (fields 6 and 11).
             var fields: [Int] = []
             for field in 0..<13 {
                 let start = offset + 6 + field * 8
@@ -89,10 +97,12 @@ public enum CPIOArchive {
             let nameStart = offset + headerSize
             guard nameSize >= 1, nameSize <= archive.count - nameStart else { return .failure(.truncated(offset: nameStart)) }
             let name = String(decoding: archive[nameStart..<nameStart + nameSize - 1], as: UTF8.self)
+            // The name is NUL-terminated and, with the header, padded to a multiple of four bytes.
             let dataStart = (nameStart + nameSize + 3) & ~3
             guard dataStart <= archive.count, fileSize <= archive.count - dataStart else {
                 return .failure(.truncated(offset: dataStart))
             }
+            // The trailer ends the archive; anything after it (Linux pads to 512 bytes) is ignored.
             if name == trailer { return .success(files) }
             files.append(InitrdFile(name: name, bytes: Array(archive[dataStart..<dataStart + fileSize])))
             offset = (dataStart + fileSize + 3) & ~3
@@ -126,6 +136,7 @@ extension GuestKernel {
             try printk("initrd: \(hex(initrd.lowerBound.rawValue)) is outside memory; ignored\n")
             return
         }
+        // Read the whole archive once; the files are small, and afterwards its memory is free.
         let bytes = try readBytes(start, count: Int(initrd.upperBound.rawValue - initrd.lowerBound.rawValue))
         switch CPIOArchive.decode(bytes) {
         case .failure(let error):
@@ -134,6 +145,7 @@ extension GuestKernel {
             programs = files
             try printk("initrd: \(files.count) files, \(bytes.count) bytes\n")
         }
+        // Give the ramdisk's pages to the allocator, as Linux frees its initrd once unpacked.
         var frame = initrd.lowerBound.pageBase
         while frame < initrd.upperBound {
             if frame >= layout.end { pages.release(frame) }

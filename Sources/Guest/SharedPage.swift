@@ -20,9 +20,12 @@ extension GuestKernel {
 
     /// Fill in the fields the Host reads once, at INIT (`P:200`'s last group), and free every ring slot.
     func prepareLguestData(noInterruptWindow: Range<GuestVirtualAddress>) throws(GuestStopped) {
+        // Interrupts start off: we have no handlers yet.
         try write32(lguestDataField(LguestData.irqEnabled), 0)
         // Block the timer until time is set up (G:043), as lguest's static initialiser did.
         try write32(lguestDataField(LguestData.blockedInterrupts), 1 << UInt32(timerIRQ))
+        // The iret path's window (G:045), where our kernel half starts, and our system-call vector,
+        // which the Host lets through as a direct trap (H:240).
         try write32(lguestDataField(LguestData.noInterruptStart), noInterruptWindow.lowerBound.rawValue)
         try write32(lguestDataField(LguestData.noInterruptEnd), noInterruptWindow.upperBound.rawValue)
         try write32(lguestDataField(LguestData.kernelAddress), pageOffset.rawValue)
@@ -35,18 +38,22 @@ extension GuestKernel {
 // The kernel's memory accessors: thin names over the processor's, so that the rest of the kernel
 // reads like a kernel (`read32`, `write32`) and the `try` stays visible.
 extension GuestKernel {
+    /// The byte at kernel virtual `address`.
     func read8(_ address: GuestVirtualAddress) throws(GuestStopped) -> UInt8 {
         try cpu.load8(address)
     }
 
+    /// The little-endian word at kernel virtual `address`.
     func read32(_ address: GuestVirtualAddress) throws(GuestStopped) -> UInt32 {
         try cpu.load32(address)
     }
 
+    /// Store a byte at kernel virtual `address`.
     func write8(_ address: GuestVirtualAddress, _ value: UInt8) throws(GuestStopped) {
         try cpu.store8(value, at: address)
     }
 
+    /// Store a little-endian word at kernel virtual `address`.
     func write32(_ address: GuestVirtualAddress, _ value: UInt32) throws(GuestStopped) {
         try cpu.store32(value, at: address)
     }

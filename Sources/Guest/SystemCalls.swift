@@ -43,6 +43,7 @@ enum Errno: UInt32 {
 extension GuestKernel {
     /// Handle the system call in the current process's saved registers, leaving the result in its eax.
     func systemCall() throws(GuestStopped) {
+        // The arguments are the registers the program trapped with, saved on entry (G:092).
         let context = currentProcess.context
         guard let call = SystemCall(rawValue: context.eax) else {
             currentProcess.context.eax = Errno.noSuchCall.returnValue
@@ -52,6 +53,7 @@ extension GuestKernel {
         let result: UInt32
         switch call {
         case .exit:
+            // The only call that does not return: there is no process left to return to.
             try exitCurrent(status: context.ebx & 0xFF, reason: "exited with status \(context.ebx & 0xFF)")
             statistics.programsExited += 1
             return
@@ -60,6 +62,7 @@ extension GuestKernel {
         case .getpid: result = currentProcess.pid
         case .brk: result = try sysBrk(context.ebx)
         case .schedYield:
+            // Nothing to do now: exitToUser() will pick the next process on the way out.
             processes.needsReschedule = true
             result = 0
         case .nanosleep: result = try sysNanosleep(context.ebx)
@@ -67,9 +70,11 @@ extension GuestKernel {
         currentProcess.context.eax = result
     }
 
+    /// `write(fd, buffer, count)`: standard output and error go to the console.
     func sysWrite(fd: UInt32, buffer: UInt32, count: UInt32) throws(GuestStopped) -> UInt32 {
         guard fd == 1 || fd == 2 else { return Errno.badFileDescriptor.returnValue }
         guard count > 0 else { return 0 }
+        // A count with the top bit set is a negative size_t: no buffer is that big.
         guard count < 0x8000_0000, let bytes = try copyFromUser(currentProcess.directory, GuestVirtualAddress(buffer),
                                                                  count: Int(count)) else {
             return Errno.fault.returnValue
@@ -78,6 +83,7 @@ extension GuestKernel {
         return count
     }
 
+    /// `read(fd, buffer, count)`: standard input comes from the program's `.in` file; 0 at its end.
     func sysRead(fd: UInt32, buffer: UInt32, count: UInt32) throws(GuestStopped) -> UInt32 {
         guard fd == 0 else { return Errno.badFileDescriptor.returnValue }
         let process = currentProcess
@@ -85,6 +91,7 @@ extension GuestKernel {
         let length = min(Int(min(count, 0x7FFF_FFFF)), available)
         guard length > 0 else { return 0 }
         let bytes = Array(process.input[process.inputOffset..<process.inputOffset + length])
+        // Nothing is consumed unless the whole copy succeeds.
         guard try copyToUser(process.directory, GuestVirtualAddress(buffer), bytes) else {
             return Errno.fault.returnValue
         }
@@ -123,15 +130,20 @@ extension GuestKernel {
         return currentProcess.currentBreak
     }
 
+    /// `nanosleep(request, remainder)`: sleep on the virtual clock. Sleeps are never interrupted
+    /// (there are no signals), so the remainder is never written.
     func sysNanosleep(_ request: UInt32) throws(GuestStopped) -> UInt32 {
         guard let bytes = try copyFromUser(currentProcess.directory, GuestVirtualAddress(request), count: 8) else {
             return Errno.fault.returnValue
         }
+        // struct timespec on the i386: two signed 32-bit words, seconds then nanoseconds.
         let seconds = Int32(bitPattern: bytes[0..<4].reversed().reduce(0) { $0 << 8 | UInt32($1) })
         let nanoseconds = Int32(bitPattern: bytes[4..<8].reversed().reduce(0) { $0 << 8 | UInt32($1) })
         guard seconds >= 0, (0..<1_000_000_000).contains(nanoseconds) else { return Errno.invalidArgument.returnValue }
         let duration = UInt64(seconds) * 1_000_000_000 + UInt64(nanoseconds)
         guard duration > 0 else { return 0 }
+        // Mark the process asleep and make sure the alarm goes off in time for it; the timer
+        // interrupt wakes it (G:088). The answer, 0, waits in its registers until then.
         let until = try now() &+ duration
         currentProcess.state = .sleeping(until: until)
         if clock.armedDeadline.map({ $0 > until }) ?? true {

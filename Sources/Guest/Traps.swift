@@ -63,6 +63,7 @@ extension GuestKernel {
     func enter(vector: UInt8) throws(GuestStopped) {
         let registers = cpu.registers
         let frame = try readTrapFrame(vector: vector, at: registers.esp)
+        // From user mode: save the program's registers before our own hypercalls clobber them.
         if frame.fromUser {
             guard processes.current != nil else {
                 try LguestPlatform.panic(self, "trap \(vector) from user mode with no process")
@@ -73,6 +74,7 @@ extension GuestKernel {
             context.esp = frame.userStack?.esp ?? 0
             currentProcess.context = context
         }
+        // What arrived: a system call (only a program may make one), an IRQ, or an exception.
         switch vector {
         case systemCallVector where frame.fromUser:
             try systemCall()
@@ -81,6 +83,7 @@ extension GuestKernel {
         default:
             try handleException(vector: vector, frame: frame)
         }
+        // Back to user mode, perhaps in another process; or back to the kernel code we interrupted.
         if frame.fromUser {
             try exitToUser()
         } else {
@@ -92,6 +95,8 @@ extension GuestKernel {
 
     /// Decode the frame at `esp` for `vector`.
     func readTrapFrame(vector: UInt8, at esp: UInt32) throws(GuestStopped) -> TrapFrame {
+        // The frame is on our own kernel stack, which the Host keeps mapped (G:044), so these reads
+        // cannot fault.
         var cursor = GuestVirtualAddress(esp)
         var errorCode: UInt32?
         if vectorPushesErrorCode(vector) {
@@ -120,9 +125,11 @@ extension GuestKernel {
         if exception == .pageFault {
             detail += ", address \(hex(try pvOps.readCR2(self).rawValue)), error \(frame.errorCode ?? 0)"
         }
+        // The kernel's own fault: a bug, and nothing can be trusted after it.
         guard frame.fromUser else {
             try LguestPlatform.panic(self, "\(detail) in the kernel")
         }
+        // A program's fault: the signal Linux would send, and with no handlers, the end of it.
         let signal: Signal = switch exception {
         case .divideError, .floatingPoint, .simdFloatingPoint: .floatingPoint
         case .invalidOpcode: .illegalInstruction

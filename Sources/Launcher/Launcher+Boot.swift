@@ -33,12 +33,15 @@ struct MemoryPlan {
     let initrd: GuestPhysicalAddress?
     let initrdSize: UInt32
 
+    /// Plan a Guest of `pageCount` pages with an initial ramdisk of `initrdSize` bytes.
     init(pageCount: UInt32, initrdSize: Int) {
         self.pageCount = pageCount
+        // One page table per 4 MiB, and the directory below them, at the very top.
         pageTableCount = (pageCount + 1023) / 1024
         let tablesStart = pageCount - pageTableCount - 1
         pageDirectory = GuestPhysicalAddress(tablesStart << pageShift)
         self.initrdSize = UInt32(initrdSize)
+        // The ramdisk just below the tables, page aligned.
         if initrdSize > 0 {
             let pages = (UInt32(initrdSize) + UInt32(pageSize) - 1) >> pageShift
             initrd = GuestPhysicalAddress((tablesStart - pages) << pageShift)
@@ -72,9 +75,11 @@ extension MemoryPlan {
         func put(_ value: UInt32, at offset: Int) {
             for index in 0..<4 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
         }
+        // Kernel-only, writable: the kernel half of every address space the Guest will build.
         let kernelFlags: PagingFlags = [.present, .writable]
         for table in 0..<pageTableCount {
             let tableAddress = pageDirectory &+ (table + 1) << pageShift
+            // Table n maps guest-physical n * 4 MiB, at pageOffset + n * 4 MiB.
             let slot = pageOffset.pageDirectoryIndex + Int(table)
             put(PageDirectoryEntry(frame: tableAddress.frame, flags: kernelFlags).rawValue, at: slot * 4)
             for index in 0..<UInt32(1024) {
@@ -110,6 +115,7 @@ public enum Launcher {
     /// is printed.
     public static func boot(_ options: LaunchOptions,
                             echo: @escaping (String) -> Void = { _ in }) throws(LaunchError) -> BootResult {
+        // The user's mistakes first, before any memory is touched.
         guard (4...512).contains(options.memoryMiB) else { throw .badMemorySize(options.memoryMiB) }
         let commandLine = Array(options.commandLine.utf8)
         guard commandLine.count <= BootParameters.maximumCommandLineLength else {
@@ -120,10 +126,12 @@ public enum Launcher {
         guard archive.count < Int(pageCount) * pageSize / 2 else { throw .initrdTooLarge(archive.count) }
         let plan = MemoryPlan(pageCount: pageCount, initrdSize: archive.count)
 
+        // A machine with the Guest's memory and 16 MiB more for the Host's own pages.
         let machine = Machine(memory: PhysicalMemory(frameCount: Int(pageCount) + 4096))
         let host = Host(machine: machine)
         let kernel = GuestKernel(configuration: options.configuration)
         let image = kernel.makeImage()
+        // The Guest, and everything it expects to find in its memory at boot.
         let guest: Guest
         do {
             guest = try host.makeGuest(pageCount: pageCount, image: image, initialPageDirectory: plan.pageDirectory,
@@ -139,10 +147,12 @@ public enum Launcher {
         } catch {
             throw .hostRefused("\(error)")
         }
+        // The early console: every NOTIFY is a string to print.
         var console: [UInt8] = []
         guest.onNotify = { guest, address in
             earlyConsole(guest, address, into: &console, echo: echo)
         }
+        // And run it, until it is done.
         let exit = host.run(guest)
         return BootResult(exit: exit, console: String(decoding: console, as: UTF8.self),
                           statistics: statistics(host: host, guest: guest, kernel: kernel, machine: machine),
