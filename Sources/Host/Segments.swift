@@ -105,7 +105,7 @@ privilege 3 naming the Switcher's ring-0 code segment. One `lcall` later, its ow
 ring 0, and the Host would belong to it. A TSS descriptor is not much better: it names the very
 structure that says which stack the CPU switches to. (Our machine happens not to execute far calls at
 all, `X:540`; a Host that leaned on that would be one emulator upgrade away from disaster, so we
-refuse the descriptor as real hardware would require.)
+refuse the descriptor exactly as we would on real hardware.)
 
 The original lguest fixed up privilege levels and accessed bits but never looked at the S bit; it is
 one of the three defects this edition sets out to do better on. Linux never puts a system descriptor
