@@ -35,6 +35,8 @@ struct Process {
     /// Where the heap starts (just past the program's segments) and where it ends now.
     let breakStart: UInt32
     var currentBreak: UInt32
+    /// The lowest page of the stack mapped so far; it grows down on demand (G:093).
+    var stackBottom = ProgramImage.stackTop - ProgramImage.stackPages * UInt32(pageSize)
     var state: State = .runnable
     /// What the program reads on standard input, and how much it has read.
     var input: [UInt8]

@@ -8,7 +8,7 @@ copy in the file's bytes that fall on it, and map it. A page two segments share 
 read-only segment's tail and a writable segment's head onto one page) is mapped once, writable if
 either wants it.
 
-After the segments, the stack: 16 pages just below `pageOffset`, with the stack pointer at the top
+After the segments, the stack: four pages just below `pageOffset` (more grow on demand, `G:093`), with the stack pointer at the top
 pointing at an empty argument vector (`argc` 0, then the terminators of `argv`, the environment and the
 auxiliary vector), which is what Linux hands a static program. The *break*, the end of the heap that
 `brk` moves (`G:089`), starts at the first page past the highest segment.
@@ -33,9 +33,14 @@ struct ProgramImage {
     var entry: UInt32
     var segments: [LoadSegment]
 
-    /// The user stack's size and where it ends.
-    static let stackPages: UInt32 = 16
+    /// The stack pages mapped when a program starts; the rest grow on demand (`G:093`).
+    static let stackPages: UInt32 = 4
+    /// The most the stack may grow to: Linux's default limit, 8 MiB.
+    static let maximumStackSize: UInt32 = 8 << 20
+    /// Where the stack ends: at the kernel's half.
     static let stackTop = pageOffset.rawValue
+    /// The lowest address the stack may grow down to.
+    static let stackLimit = stackTop - maximumStackSize
 
     /// Parse `file`'s headers, or say why it is not a program this kernel can run.
     init(_ file: [UInt8]) throws(ProgramError) {
@@ -66,7 +71,7 @@ struct ProgramImage {
                                       writable: try u32(header + 24) & 2 != 0)
             // The segment must lie between page 1 and the stack, without wrapping around...
             let (end, overflow) = segment.address.addingReportingOverflow(segment.memorySize)
-            guard !overflow, end <= Self.stackTop - Self.stackPages * UInt32(pageSize),
+            guard !overflow, end <= Self.stackLimit,
                   segment.address >= UInt32(pageSize) else {
                 throw .malformed("segment \(index) lies outside the user half")
             }

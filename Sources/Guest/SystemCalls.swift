@@ -99,8 +99,8 @@ extension GuestKernel {
         return UInt32(length)
     }
 
-    /// The highest break allowed: one unmapped guard page below the stack.
-    var breakLimit: UInt32 { ProgramImage.stackTop - (ProgramImage.stackPages + 1) * UInt32(pageSize) }
+    /// The highest break allowed: one unmapped guard page below the stack's limit.
+    var breakLimit: UInt32 { ProgramImage.stackLimit - UInt32(pageSize) }
 
     /// Move the break to `requested`; return the break as it now is (unchanged on failure, as Linux).
     func sysBrk(_ requested: UInt32) throws(GuestStopped) -> UInt32 {

@@ -121,6 +121,9 @@ extension GuestKernel {
             try pvOps.clts(self)
             return
         }
+        if exception == .pageFault, frame.fromUser, try growStack(errorCode: frame.errorCode ?? 0) {
+            return
+        }
         var detail = "\(exception.map { "\($0)" } ?? "vector \(vector)") at eip \(hex(frame.eip))"
         if exception == .pageFault {
             detail += ", address \(hex(try pvOps.readCR2(self).rawValue)), error \(frame.errorCode ?? 0)"
@@ -139,6 +142,47 @@ extension GuestKernel {
         }
         statistics.programsKilled += 1
         try exitCurrent(status: 128 + signal.rawValue, reason: "killed by \(signal.name): \(detail)")
+    }
+}
+/*:*/
+
+/*G:093 A stack that grows.
+
+A program's stack starts small, four pages, and grows the way Linux grows it: on demand. When a
+program pushes past the bottom of its stack, the processor raises a page fault for an address with no
+mapping. The Host finds no entry in our page tables either, so it cannot fix the fault itself and
+reflects it to us (`H:220`), with the address in `lguest_data.cr2`. If the address lies in the region
+the stack may grow into (8 MiB below the top, and above the heap), we map fresh zeroed pages down to
+it and return; the processor tries the instruction again, and this time the Host finds our entry and
+builds its shadow. Anything else is a real fault, and the program dies of it.
+
+This is the guest page fault the original's benchmarks cared about: it costs two round trips to the
+Host, one to reflect the fault to us and one, after our `SET_PTE`, to build the shadow entry. :*/
+
+extension GuestKernel {
+    /// Handle a user page fault that is the stack growing; false if it is not.
+    func growStack(errorCode: UInt32) throws(GuestStopped) -> Bool {
+        let address = try pvOps.readCR2(self).rawValue
+        let process = currentProcess
+        // Only a missing page (error bit 0 clear), in the stack's region, above the heap.
+        guard errorCode & 1 == 0, address >= ProgramImage.stackLimit, address < process.stackBottom,
+              address >= process.currentBreak &+ UInt32(pageSize) else { return false }
+        let target = address & ~UInt32(pageSize - 1)
+        let grown = try lazySection { () throws(GuestStopped) -> Bool in
+            var page = process.stackBottom
+            while page > target {
+                page -= UInt32(pageSize)
+                guard let frame = pages.allocate() else { return false }
+                try zeroPage(frame)
+                guard try mapUserPage(process.directory, GuestVirtualAddress(page), frame: frame, writable: true) else {
+                    pages.release(frame)
+                    return false
+                }
+                currentProcess.stackBottom = page
+            }
+            return true
+        }
+        return grown
     }
 }
 /*:*/

@@ -106,3 +106,15 @@ func g089_systemCallErrorsAreLinuxs(name: String, program: [UInt8], errno: Int) 
     #expect(result.console.contains("a starts\nb starts\na ends\n"), "b ran before a finished: a was preempted")
     #expect(result.console.contains("[a (pid 1) exited with status 0]") && result.console.contains("[b (pid 2) exited with status 0]"))
 }
+
+@Test func g093_theStackGrowsOnDemandUpToItsLimit() throws {
+    // sub $size,%esp; mov %eax,(%esp); exit(0)
+    func push(_ size: UInt32) -> [UInt8] {
+        P.elf(code: [0x81, 0xEC] + P.le32(size) + [0x89, 0x04, 0x24] + P.movEAX(1) + P.movEBX(0) + P.int80)
+    }
+    let result = try run([("deep", push(0x10_0000)), ("too_deep", push(0x100_0000))])
+    #expect(result.console.contains("[deep (pid 1) exited with status 0]"))
+    #expect(result.console.contains("[too_deep (pid 2) killed by SIGSEGV: pageFault"))
+    let faults = result.statistics.first { $0.name == "page_faults_reflected" }?.value ?? 0
+    #expect(faults == 2, "one reflected fault grows the stack, one kills")
+}
