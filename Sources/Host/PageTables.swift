@@ -166,6 +166,10 @@ public final class ShadowPageTables {
     /// Set once every frame has gone back to the pool.
     var released = false
 
+    /// Whether SET_PTE installs entries that arrive accessed or dirty at once (`H:420`). Only switched
+    /// off to measure what that saves.
+    public var installsEntriesEagerly = true
+
     /// What the page tables have done so far.
     public internal(set) var statistics = PageTableStatistics()
 
