@@ -101,7 +101,7 @@ fall out of step with the tables the MMU actually walks.
 Three more pieces of state complete the picture: which cached shadow is current, the Guest's
 `kernelAddress` (where the kernel half of every address space begins, which the Guest reports when it
 initialises, `H:500`), and where the Guest's kernel stack is, so that it can be pinned again whenever
-the mappings are thrown away (`H:360`). :*/
+it might have gone missing from the current shadow (`H:360`). :*/
 
 /// One cached shadow page directory.
 struct ShadowDirectory {
