@@ -47,3 +47,11 @@ private func count(_ result: BootResult, _ name: String) -> UInt64 {
     #expect(first.statistics.map(\.name) == second.statistics.map(\.name))
     #expect(first.statistics.map(\.value) == second.statistics.map(\.value))
 }
+
+@Test func l095_theFourFiguresComeFromFourBoots() throws {
+    let options = LaunchOptions(memoryMiB: 8, programs: [InitrdFile(name: "hello", bytes: TinyProgram.hello("hi\n"))])
+    let figures = try Launcher.optimisationFigures(options)
+    #expect(figures.map(\.name) == ["boot_switches_lazy", "boot_switches_eager", "boot_flushes_cr3_trick", "boot_flushes_no_trick"])
+    #expect(figures[0].value < figures[1].value)
+    #expect(figures[2].value + 8 * 256 - 3 == figures[3].value)
+}
