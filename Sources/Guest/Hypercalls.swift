@@ -102,7 +102,11 @@ trap at all.
 
 When the Launcher turns lazy mode off (`GuestConfiguration.lazyMode`), the sections still mark
 themselves but every call is made synchronously, so `lguest-bench` can count the world switches a
-boot costs both ways (`boot_switches_lazy` against `boot_switches_eager`). :*/
+boot costs both ways (`boot_switches_lazy` against `boot_switches_eager`, computed by
+`Launcher.optimisationFigures`, `L:095`). When this was written, booting 16 MiB and running the nine
+committed programs took 1,340 world switches with lazy mode and 2,182 without: the async ring carried
+880 calls, mostly `SET_PTE`s from loading programs and growing their heaps and stacks, and turned them
+into a handful of flushes. Run `lguest-bench` for today's figures. :*/
 
 extension GuestKernel {
     /// Make `call` now, or defer it to the async ring when inside a lazy section.

@@ -27,6 +27,14 @@ off millions of times a second, and was never the big win that the async ring wa
 import LguestABI
 import Machine
 
+/*G:055 The templates.
+
+lguest's templates lived in its assembler file, each between a pair of labels so the patch routine
+could measure it: `lgstart_cli` to `lgend_cli`, and so on. Ours are the cases of `PatchTemplate`, each
+knowing the length its i386 encoding would have, because "does it fit?" is the one question the patch
+routine must ask. A site is the room the compiler left at a call: the indirect call itself, padded to
+the longest template, as Linux pads its paravirt call sites. :*/
+
 /// The four operations a site can be patched for (Linux's `PARAVIRT_PATCH(pv_irq_ops.*)` types).
 enum PatchableOp: Int, CaseIterable {
     case irqDisable, irqEnable, restoreFlags, saveFlags
