@@ -14,7 +14,24 @@ to return to: the classic *one kernel stack per processor* design, as in the L4 
 nobody can run, the kernel idles in `HALT`, and the timer interrupt that ends the halt runs on the
 same stack, nested, before `HALT` returns.
 
-A process is little more than its saved registers, its page directory and its heap's break. :*/
+Here is the kernel stack at its busiest: a program made a system call, the call had to wait, the kernel
+halted, and the timer interrupt arrived in the middle of the `HALT` hypercall:
+
+```
+ top of the kernel stack (SET_STACK told the Host where, G:044)
+ +---------------------------+
+ | ss, esp, eflags, cs, eip  |  pushed by the processor for `int $0x80` from ring 3
+ +---------------------------+
+ | eflags, cs, eip           |  pushed by the Host for IRQ 0, over the HALT hypercall (ring 1)
+ +---------------------------+  <- esp while the timer handler runs
+```
+
+The timer handler returns with `iret` to the hypercall, `HALT` returns to the idle loop, which finds a
+process to run and rebuilds the top frame for it: the stack is never more than two frames deep, and the
+Swift stack behind it is never more than two entry points deep either.
+
+A process is little more than its saved registers, its page directory, its heap's break and how far
+its stack has grown. :*/
 
 import LguestABI
 import Machine

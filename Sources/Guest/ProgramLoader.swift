@@ -13,6 +13,20 @@ pointing at an empty argument vector (`argc` 0, then the terminators of `argv`, 
 auxiliary vector), which is what Linux hands a static program. The *break*, the end of the heap that
 `brk` moves (`G:089`), starts at the first page past the highest segment.
 
+The result, for a typical program:
+
+```
+ 0x00000000  +----------------------+  page 0 is never mapped: a null pointer faults
+ 0x08048000  | text, read-only data |  from the file
+             | data, bss            |  writable; bss is zeroes
+             | heap                 |  from the break up, grown by brk (G:089)
+             |        ...           |
+ 0xBF800000  | (stack limit)        |  the stack may grow down to here (G:093)
+             |        ...           |
+ 0xBFFFC000  | stack, 4 pages       |  grows down on demand
+ 0xC0000000  +----------------------+  the kernel's half, the same in every process
+```
+
 All of this happens in one lazy section, so the dozens of `SET_PTE` and `SET_PMD` calls it makes go
 through the async ring and cost a single world switch at the end. :*/
 

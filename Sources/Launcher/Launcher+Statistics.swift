@@ -13,7 +13,9 @@ import LguestABI
 import Machine
 
 extension Launcher {
-    /// The counts of one boot, in a stable order.
+    /// The counts of one boot, in a stable order: the Switcher's, the Host's per hypercall (total,
+    /// then synchronous, then through the ring), the Host's other counts, the Guest kernel's own, and
+    /// the machine's instructions and virtual time.
     static func statistics(host: Host, guest: Guest, kernel: GuestKernel,
                            machine: Machine) -> [(name: String, value: UInt64)] {
         let counts = guest.statistics
@@ -21,6 +23,7 @@ extension Launcher {
             ("world_switches", host.switcher.statistics.worldSwitches),
             ("kernel_entries", host.switcher.statistics.kernelEntries),
         ]
+        // Hypercalls in lguest's numbering order; calls never made are left out.
         for call in Hypercall.allCases {
             let synchronous = counts.synchronousHypercalls[call] ?? 0
             let asynchronous = counts.asynchronousHypercalls[call] ?? 0
