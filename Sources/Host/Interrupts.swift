@@ -68,7 +68,7 @@ extension Guest {
 
     /// Delivers the lowest deliverable virtual interrupt if the Guest can take one now.
     func maybeDeliverInterrupt() throws(GuestViolation) {
-        guard let data = lguestData else { return }
+        guard let data = lguestData, pendingInterrupts != 0 else { return }
         let deliverable = pendingInterrupts & ~(try blockedInterrupts())
         guard deliverable != 0 else { return }
         let irq = deliverable.trailingZeroBitCount

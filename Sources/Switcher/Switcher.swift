@@ -195,7 +195,7 @@ public final class Switcher {
     /// The `GuestProcessor` the Switcher gives `world`'s Swift code.
     public func processor(for world: GuestWorld) -> GuestProcessor {
         let key = ObjectIdentifier(world)
-        if let existing = processors[key], existing.world === world { return existing }
+        if let existing = processors[key] { return existing }
         let made = SwitcherProcessor(switcher: self, world: world)
         processors[key] = made
         return made

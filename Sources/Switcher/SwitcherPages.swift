@@ -130,18 +130,6 @@ public struct GuestRegisterFrame: Hashable, Sendable {
     /// The offset of `eip` within the frame: where the processor's five-word frame begins.
     public static let eipOffset: UInt32 = 13 * 4
 
-    /// The words in memory order.
-    var words: [UInt32] {
-        [eax, ebx, ecx, edx, esi, edi, ebp, gs, fs, ds, es, trapNumber, errorCode, eip, cs, eflags, esp, ss]
-    }
-
-    /// Builds a frame from its words in memory order; exactly `wordCount` of them.
-    init(words w: [UInt32]) {
-        precondition(w.count == Self.wordCount, "switcher: register frame needs \(Self.wordCount) words")
-        (eax, ebx, ecx, edx, esi, edi, ebp) = (w[0], w[1], w[2], w[3], w[4], w[5], w[6])
-        (gs, fs, ds, es, trapNumber, errorCode) = (w[7], w[8], w[9], w[10], w[11], w[12])
-        (eip, cs, eflags, esp, ss) = (w[13], w[14], w[15], w[16], w[17])
-    }
 }
 
 /// One Guest's registers page: a host frame whose top holds a `GuestRegisterFrame`.
@@ -162,18 +150,28 @@ public final class RegisterPage {
         HostPhysicalAddress(frame: frame, offset: GuestRegisterFrame.offsetInPage)
     }
 
-    /// The saved registers. Reading and writing go straight to the page.
+    /// The saved registers. Reading and writing go straight to the page, a word at a time in
+    /// `struct lguest_regs` order (this is on every world switch's path, so no arrays).
     public var registers: GuestRegisterFrame {
         get {
-            let words = (0..<GuestRegisterFrame.wordCount).map { index in
-                hostLoad32(memory, frameAddress.advanced(by: UInt32(index * 4)))
-            }
-            return GuestRegisterFrame(words: words)
+            let base = frameAddress
+            func word(_ index: UInt32) -> UInt32 { hostLoad32(memory, base.advanced(by: index * 4)) }
+            var frame = GuestRegisterFrame()
+            frame.eax = word(0); frame.ebx = word(1); frame.ecx = word(2); frame.edx = word(3)
+            frame.esi = word(4); frame.edi = word(5); frame.ebp = word(6)
+            frame.gs = word(7); frame.fs = word(8); frame.ds = word(9); frame.es = word(10)
+            frame.trapNumber = word(11); frame.errorCode = word(12)
+            frame.eip = word(13); frame.cs = word(14); frame.eflags = word(15); frame.esp = word(16); frame.ss = word(17)
+            return frame
         }
         set {
-            for (index, word) in newValue.words.enumerated() {
-                hostStore32(memory, word, frameAddress.advanced(by: UInt32(index * 4)))
-            }
+            let base = frameAddress
+            func put(_ index: UInt32, _ value: UInt32) { hostStore32(memory, value, base.advanced(by: index * 4)) }
+            put(0, newValue.eax); put(1, newValue.ebx); put(2, newValue.ecx); put(3, newValue.edx)
+            put(4, newValue.esi); put(5, newValue.edi); put(6, newValue.ebp)
+            put(7, newValue.gs); put(8, newValue.fs); put(9, newValue.ds); put(10, newValue.es)
+            put(11, newValue.trapNumber); put(12, newValue.errorCode)
+            put(13, newValue.eip); put(14, newValue.cs); put(15, newValue.eflags); put(16, newValue.esp); put(17, newValue.ss)
         }
     }
 }

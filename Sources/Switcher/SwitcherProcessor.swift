@@ -19,7 +19,15 @@ import Machine
 /// The Switcher's `GuestProcessor`: one per Guest, valid while the Guest lives.
 final class SwitcherProcessor: GuestProcessor {
     unowned let switcher: Switcher
-    weak var world: GuestWorld?
+    /// The Guest. The Switcher drops this processor (`forget(_:)`) before the Guest goes away.
+    unowned let world: GuestWorld
+    let machine: Machine
+    /// The sites in the Guest's kernel text each operation executes as (`P:500`), looked up once.
+    let hypercallReturn: GuestVirtualAddress
+    let accessSite: GuestVirtualAddress
+    let noInterruptStoreSite: GuestVirtualAddress
+    let iretSite: GuestVirtualAddress
+    let nativeSites: [NativeInstruction: GuestVirtualAddress]
 
     /// The most times one instruction may fault in a row before the Guest is declared lost.
     static let faultLimit = 64
@@ -27,14 +35,13 @@ final class SwitcherProcessor: GuestProcessor {
     init(switcher: Switcher, world: GuestWorld) {
         self.switcher = switcher
         self.world = world
-    }
-
-    private var machine: Machine { switcher.machine }
-
-    /// The Guest, which must still exist while its code runs.
-    private func currentWorld() throws(GuestStopped) -> GuestWorld {
-        guard let world else { throw GuestStopped() }
-        return world
+        self.machine = switcher.machine
+        let image = world.image
+        hypercallReturn = image.hypercallSite.advanced(by: 2)
+        accessSite = image.memoryAccessSite
+        noInterruptStoreSite = image.noInterruptStoreSite
+        iretSite = image.iretSite
+        nativeSites = image.nativeSites
     }
 
     var registers: GuestRegisters {
@@ -80,8 +87,7 @@ final class SwitcherProcessor: GuestProcessor {
     func hypercall(_ call: Hypercall, _ a1: UInt32, _ a2: UInt32, _ a3: UInt32, _ a4: UInt32)
         throws(GuestStopped) -> UInt32
     {
-        let world = try currentWorld()
-        let returnPoint = world.image.hypercallSite.advanced(by: 2)
+        let returnPoint = hypercallReturn
         var cpu = machine.cpu
         cpu.eax = call.rawValue
         cpu.ebx = a1; cpu.ecx = a2; cpu.edx = a3; cpu.esi = a4
@@ -89,7 +95,7 @@ final class SwitcherProcessor: GuestProcessor {
         machine.cpu = cpu
         machine.advance(by: Switcher.kernelOperationCost)
         let stop = machine.deliver(vector: hypercallVector, kind: .software)
-        _ = try switcher.runWorld(world, from: stop, until: [returnPoint])
+        _ = try switcher.runWorld(world, from: stop, until: ReturnPoints(first: returnPoint))
         return machine.cpu.eax
     }
     /*:*/
@@ -112,7 +118,6 @@ final class SwitcherProcessor: GuestProcessor {
 
     /// Runs `body` as the instruction at `site`, taking its page faults the hardware's way.
     private func access<T>(at site: GuestVirtualAddress, _ body: () throws(PageFault) -> T) throws(GuestStopped) -> T {
-        let world = try currentWorld()
         machine.advance(by: Switcher.kernelOperationCost)
         for _ in 0..<Self.faultLimit {
             do {
@@ -124,16 +129,12 @@ final class SwitcherProcessor: GuestProcessor {
                 machine.cpu = cpu
                 let stop = machine.deliver(vector: ExceptionVector.pageFault.rawValue,
                                            errorCode: error.errorCode.rawValue, kind: .exception)
-                _ = try switcher.runWorld(world, from: stop, until: [site])
+                _ = try switcher.runWorld(world, from: stop, until: ReturnPoints(first: site))
             }
         }
         machine.cpu = switcher.hostState
         try world.handleTrapDuringKernel(.kernelLost("switcher: kernel access at \(site) faults for ever"))
         throw GuestStopped()
-    }
-
-    private var accessSite: GuestVirtualAddress {
-        world?.image.memoryAccessSite ?? GuestKernelImage.base
     }
 
     func load8(_ address: GuestVirtualAddress) throws(GuestStopped) -> UInt8 {
@@ -163,7 +164,7 @@ final class SwitcherProcessor: GuestProcessor {
     func store32(_ value: UInt32, at address: GuestVirtualAddress, site: AccessSite) throws(GuestStopped) {
         let instruction = switch site {
         case .ordinary: accessSite
-        case .noInterruptWindow: world?.image.noInterruptStoreSite ?? GuestKernelImage.base
+        case .noInterruptWindow: noInterruptStoreSite
         }
         try access(at: instruction) { () throws(PageFault) in
             try machine.writeVirtual32(value, at: address, privilege: .supervisor)
@@ -201,14 +202,13 @@ final class SwitcherProcessor: GuestProcessor {
     }
 
     func returnFromInterrupt() throws(GuestStopped) {
-        let world = try currentWorld()
-        execute(at: world.image.iretSite)
+        execute(at: iretSite)
         guard let fault = machine.iret() else { return }
         // Workaround (machine-requests.txt): the Machine pushes a stale eip for a fault raised by an
         // `iret` made outside its interpreter; a fault frame must name the faulting `iret`.
         if case let .enteredKernel(_, errorCode, _) = fault, machine.cpu.cpl == 0 {
             let slot = GuestVirtualAddress(machine.cpu.esp &+ (errorCode == nil ? 0 : 4))
-            do { try machine.writeVirtual32(world.image.iretSite.rawValue, at: slot, privilege: .supervisor) } catch {
+            do { try machine.writeVirtual32(iretSite.rawValue, at: slot, privilege: .supervisor) } catch {
                 preconditionFailure("switcher: ring-0 stack unmapped: \(error)")
             }
         }
@@ -228,14 +228,13 @@ final class SwitcherProcessor: GuestProcessor {
     straight to the machine. :*/
 
     func native(_ instruction: NativeInstruction) throws(GuestStopped) {
-        let world = try currentWorld()
-        let site = world.image.site(of: instruction)
+        guard let site = nativeSites[instruction] else { preconditionFailure("switcher: no site for \(instruction)") }
         let next = site.advanced(by: UInt32(instruction.bytes.count))
         for _ in 0..<Self.faultLimit {
             execute(at: site)
             let stop = machine.deliver(vector: ExceptionVector.generalProtection.rawValue, errorCode: 0,
                                        kind: .exception)
-            if case .reached(next) = try switcher.runWorld(world, from: stop, until: [next, site]) { return }
+            if case .reached(next) = try switcher.runWorld(world, from: stop, until: ReturnPoints(first: next, second: site)) { return }
         }
         machine.cpu = switcher.hostState
         try world.handleTrapDuringKernel(.kernelLost("switcher: \(instruction) at \(site) faults for ever"))

@@ -13,8 +13,9 @@ import Machine
 extension Switcher {
     /// Prepares the state page and the registers mapping for `world`.
     func copyIn(_ world: GuestWorld) {
-        world.copyTables(into: state, everything: claimState(for: world))
-        mapPage(1, frame: world.registerPage.frame, writable: true)
+        let anotherGuestCameBetween = claimState(for: world)
+        world.copyTables(into: state, everything: anotherGuestCameBetween)
+        if anotherGuestCameBetween { mapPage(1, frame: world.registerPage.frame, writable: true) }
     }
     /*:*/
 
@@ -36,8 +37,9 @@ extension Switcher {
     `irqEnabled`), and cs must carry ring 1 or 3. Anything else `iret` would refuse anyway, with a fault
     at ring 0 that lguest could only answer by killing the Guest; we refuse first, with a clearer reason.
 
-    The Machine flushes the TLB whenever cr3 changes, and we flush again explicitly: the Host edits
-    shadow entries between switches without telling the TLB, exactly as lguest relies on the cr3 load. :*/
+    Loading cr3 flushes the TLB, and the Switcher relies on that, as lguest does: the Host edits shadow
+    entries between switches without telling the TLB, and the registers page may have been remapped for
+    another Guest. The Host's cr3 always differs from any Guest's, so every switch in reloads it. :*/
 
     /// Switches the processor into `world`; returns nil on success, or why the Guest cannot be entered.
     func switchIn(_ world: GuestWorld) -> Trap? {
@@ -66,8 +68,8 @@ extension Switcher {
         cpu.fs = dataSegment(frame.fs, ring: ring)
         cpu.gs = dataSegment(frame.gs, ring: ring)
         cpu.esp = SwitcherLayout.registers.rawValue &+ GuestRegisterFrame.offsetInPage &+ GuestRegisterFrame.eipOffset
+        precondition(cpu.cr3 != hostState.cr3, "switcher: a guest running on the host's page directory")
         machine.cpu = cpu
-        machine.flushTLB()
         statistics.worldSwitches &+= 1
         if let failure = machine.iret() {
             machine.cpu = hostState
@@ -135,7 +137,7 @@ extension Switcher {
     public func run(_ world: GuestWorld) -> Trap {
         if let failure = switchIn(world) { return failure }
         do {
-            guard case let .trap(trap) = try runWorld(world, from: nil, until: []) else {
+            guard case let .trap(trap) = try runWorld(world, from: nil, until: .none) else {
                 preconditionFailure("switcher: top-level world returned without a trap")
             }
             return trap
@@ -154,7 +156,7 @@ extension Switcher {
     /// return points, Swift kernel code is waiting on the stack: traps go to the Host through
     /// `handleTrapDuringKernel` and the loop ends, returning nil, when the processor is at ring 1 at one
     /// of the points, returning the point reached.
-    func runWorld(_ world: GuestWorld, from event: StopReason?, until returnPoints: [GuestVirtualAddress])
+    func runWorld(_ world: GuestWorld, from event: StopReason?, until returnPoints: ReturnPoints)
         throws(GuestStopped) -> WorldExit
     {
         var event = event
@@ -179,8 +181,8 @@ extension Switcher {
                 event = machine.run(maxInstructions: max(1, world.instructionBudget))
                 continue
             }
-            if cpu.cpl == guestKernelRing, let point = returnPoints.first(where: { $0 == eip }) {
-                return .reached(point)
+            if cpu.cpl == guestKernelRing, returnPoints.contains(eip) {
+                return .reached(eip)
             }
             if cpu.cpl == guestKernelRing && eip == world.image.iretSite {
                 // An `iret` that faulted and was fixed up: the processor executes it again (S:230).
@@ -268,6 +270,21 @@ extension Switcher {
         return event
     }
     /*:*/
+}
+
+/// Where waiting Swift kernel code expects the processor back: at most two addresses, the instruction
+/// after the one it executed and, for instructions that may be restarted, the instruction itself.
+struct ReturnPoints {
+    var first: GuestVirtualAddress?
+    var second: GuestVirtualAddress?
+
+    /// No Swift code is waiting: the top level.
+    static let none = ReturnPoints(first: nil, second: nil)
+
+    /// True when no Swift kernel code is waiting.
+    var isEmpty: Bool { first == nil && second == nil }
+
+    func contains(_ address: GuestVirtualAddress) -> Bool { first == address || second == address }
 }
 
 /// How a run of the Guest's world ended.
