@@ -52,6 +52,8 @@ final class RecordingProcessor: GuestProcessor {
     func hypercall(_ call: Hypercall, _ a1: UInt32, _ a2: UInt32, _ a3: UInt32, _ a4: UInt32) throws(GuestStopped) -> UInt32 {
         if drainsRing { drainRing() }
         calls.append(Call(call: call, arguments: [a1, a2, a3, a4], async: false))
+        // The Host never returns from SHUTDOWN: the Guest is unwound.
+        if call == .shutdown { throw GuestStopped() }
         return answer(call, [a1, a2, a3, a4])
     }
 

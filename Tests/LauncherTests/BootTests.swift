@@ -48,3 +48,29 @@ import Testing
     #expect(result.console.contains("init: junk: not an ELF file\nfine\n[hello (pid 1) exited with status 0]"))
     #expect(result.exitStatus == 0)
 }
+
+@Test func l030_initialPageTablesMapAllMemoryAtPageOffsetOnly() {
+    let plan = MemoryPlan(pageCount: 2048, initrdSize: 5000)
+    #expect(plan.pageTableCount == 2)
+    #expect(plan.pageDirectory == GuestPhysicalAddress((2048 - 3) << 12))
+    #expect(plan.initrd == GuestPhysicalAddress((2048 - 5) << 12), "two pages for 5000 bytes, just below")
+    let bytes = plan.initialPageTables()
+    func word(_ offset: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[offset + $1]) << (8 * $1) } }
+    for slot in 0..<1024 {
+        let entry = PageDirectoryEntry(rawValue: word(slot * 4))
+        if slot == 768 || slot == 769 {
+            #expect(entry.flags == [.present, .writable])
+            #expect(entry.frame == plan.pageDirectory.frame.advanced(by: UInt32(slot - 767)))
+        } else {
+            #expect(entry.rawValue == 0, "slot \(slot) must be empty")
+        }
+    }
+    for page in [0, 1, 1023, 1024, 2047] {
+        let entry = PageTableEntry(rawValue: word(4096 + page * 4))
+        #expect(entry.frame == PageFrameNumber(UInt32(page)) && entry.flags == [.present, .writable])
+    }
+    #expect(plan.memoryMap == [
+        E820Entry(address: 0, length: UInt64(plan.pageDirectory.rawValue), type: .ram),
+        E820Entry(address: UInt64(plan.pageDirectory.rawValue), length: 3 * 4096, type: .reserved),
+    ])
+}
