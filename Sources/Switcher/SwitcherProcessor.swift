@@ -19,8 +19,9 @@ import Machine
 /// The Switcher's `GuestProcessor`: one per Guest, valid while the Guest lives.
 final class SwitcherProcessor: GuestProcessor {
     unowned let switcher: Switcher
-    /// The Guest. The Switcher drops this processor (`forget(_:)`) before the Guest goes away.
-    unowned let world: GuestWorld
+    /// The Guest. Held strongly, so the Switcher's table of processors (keyed by the Guest's identity)
+    /// can never hand a new Guest a dead one's processor; `Switcher.forget(_:)` lets both go.
+    let world: GuestWorld
     let machine: Machine
     /// The sites in the Guest's kernel text each operation executes as (`P:500`), looked up once.
     let hypercallReturn: GuestVirtualAddress
