@@ -11,7 +11,25 @@ Switcher, and that would be the end of the Host.
 
 So the MMU never sees the Guest's tables. While the Guest runs, cr3 holds a *shadow* page directory that
 the Host built and that lives in host frames the Guest cannot name. Each shadow entry is a Guest entry
-that the Host has read, checked and converted. The Host fills the shadows lazily:
+that the Host has read, checked and converted. Here is one address, 0xC0101234, seen both ways:
+
+```
+  the Guest's tables (in guest memory)           the shadow (in host frames the Guest cannot name)
+
+  Guest cr3 ──> directory                        real cr3 ──> shadow directory
+               [0x300] frame 0x3F0 P W A                     [0x300] host 0x812  P W A
+                  │                                             │
+                  v                                             v
+               table at guest frame 0x3F0                    shadow table at host frame 0x812
+               [0x101] frame 0x101 P W A D  ── checked, ──>  [0x101] host 0x101 + base  P W A D
+                  │                            converted        │
+                  v                                             v
+               guest frame 0x101                             host frame 0x101 + base
+               (the Guest's idea)                            (where the byte really is)
+```
+
+The frame numbers on the left are the Guest's own; the ones on the right are the Host's, and only the
+Host writes them. The Host fills the shadows lazily:
 
 1. A fresh shadow is empty, so the Guest's first touch of any page faults.
 2. The fault comes to the Host (`H:330`), which walks the Guest's own tables to see what the Guest
