@@ -24,21 +24,27 @@ extension GuestKernel {
         // The image comes with its fixed sites (the hypercall, the iret path, the native
         // instructions); we add our entry points after them, boot first.
         var image = GuestKernelImage()
-        image.bootEntry = image.addEntry(named: "boot") { [self] cpu throws(GuestStopped) in
-            processor = cpu
-            try boot()
+        image.bootEntry = image.addEntry(named: "boot") { [weak self] cpu throws(GuestStopped) in
+            try Self.entered(self, on: cpu).boot()
         }
         // One entry per vector: the vector is the only thing that tells the handlers apart, and the
         // processor does not push it, so each needs an address of its own.
         vectorEntries = (0...255).map { vector in
-            image.addEntry(named: "vector \(vector)") { [self] cpu throws(GuestStopped) in
-                processor = cpu
-                try enter(vector: UInt8(vector))
+            image.addEntry(named: "vector \(vector)") { [weak self] cpu throws(GuestStopped) in
+                try Self.entered(self, on: cpu).enter(vector: UInt8(vector))
             }
         }
         precondition(image.text.count <= pageSize, "guest: kernel text outgrew its page")
         noInterruptWindow = image.noInterruptWindow
         return image
+    }
+
+    /// The kernel an entry point leads to, now running on `cpu`. The Launcher keeps the kernel alive
+    /// for as long as its Guest runs; an entry into a kernel that is gone is a host bug.
+    static func entered(_ kernel: GuestKernel?, on cpu: any GuestProcessor) -> GuestKernel {
+        guard let kernel else { preconditionFailure("guest: entry point reached after the kernel was released") }
+        kernel.processor = cpu
+        return kernel
     }
 
     /// The address of the entry point for `vector`.

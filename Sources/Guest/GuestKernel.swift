@@ -60,9 +60,10 @@ public final class GuestKernel {
     /// Where everything the kernel owns sits in guest-physical memory.
     public let layout: KernelLayout
 
-    /// The processor the Switcher lends us while one of our entry points runs. Weak, because the
-    /// Switcher owns the kernel text that leads back here; the processor outlives every entry.
-    weak var processor: (any GuestProcessor)?
+    /// The processor the Switcher lends us while one of our entry points runs. A strong reference,
+    /// read on every memory access and hypercall; the kernel text's entry points hold the kernel
+    /// weakly, so there is no cycle through the Switcher.
+    var processor: (any GuestProcessor)?
 
     // Hypercall state (G:035-G:037).
     /// True inside a lazy section: calls that may wait go to the async ring.
