@@ -18,11 +18,14 @@ to hold an inline template instead. The template runs the memory access directly
 lookup and the call through a function value, exactly the shape of the original's trade.
 
 What does it buy? Counted, not guessed: `KernelStatistics` counts the calls that went through the table
-and the ones that ran patched; `swift run lguest --stats` prints both. A boot with the default programs
-makes a few thousand interrupt-flag operations, all of which become inline; what that saves in host
-time is a few nanoseconds each, which `lguest-bench` can measure but which no world switch notices.
-That is also the honest lesson of the original: patching mattered for a kernel that turned interrupts
-off millions of times a second, and was never the big win that the async ring was. :*/
+and the ones that ran patched, and `swift run lguest --stats` prints both (`guest.pvop_indirect_calls`,
+`guest.pvop_patched_calls`). Booting 16 MiB and running the nine committed programs made 2,670 of
+these calls when this was written, every one of them inline once patched. Timed in a release build
+against a stand-in processor whose memory is a flat array, so that nothing but the kernel's own code
+is measured, an operation took about 146 ns through the table and 101 ns patched (the best of three
+runs of five million). Against the cost of a single world switch that is small change, which is the
+honest lesson of the original too: patching mattered for a kernel that turned interrupts off millions
+of times a second, and was never the big win that the async ring was. :*/
 
 import LguestABI
 import Machine
