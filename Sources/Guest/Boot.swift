@@ -115,6 +115,9 @@ extension GuestKernel {
     /// Point the processor's exception vectors and the system-call vector at our entries
     /// (Linux's `trap_init`).
     func trapInit() throws(GuestStopped) {
+        // Linux's cpu_init() loads the task register and an empty LDT here: no-ops for us (G:038).
+        pvOps.loadTR(self)
+        pvOps.setLDT(self, GuestVirtualAddress(0), 0)
         for vector in ExceptionVector.allCases.map(\.rawValue) + [systemCallVector] {
             guard let gate = gate(for: vector) else { continue }
             try writeIDTEntry(vector, gate)

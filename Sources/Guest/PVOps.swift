@@ -57,6 +57,15 @@ struct PVOps {
     var wbinvd: Op
     /// `pv_cpu_ops.iret`: return from an interrupt or trap.
     var iret: Op
+    /// `pv_cpu_ops.set_ldt`: load a local descriptor table.
+    var setLDT: (GuestKernel, GuestVirtualAddress, UInt32) -> Void
+    /// `pv_cpu_ops.load_tr_desc`: load the task register.
+    var loadTR: (GuestKernel) -> Void
+    /// `pv_cpu_ops.set_debugreg`: set a debug register.
+    var setDebugRegister: (GuestKernel, Int, UInt32) -> Void
+    /// `apic->read` and `apic->write`: the local interrupt controller's registers.
+    var apicRead: (GuestKernel, UInt32) -> UInt32
+    var apicWrite: (GuestKernel, UInt32, UInt32) -> Void
 
     // Memory management (G:040, G:041).
     /// `pv_mmu_ops.read_cr2`: the address of the last page fault.
@@ -110,6 +119,13 @@ struct PVOps {
         loadSP0: { _, _ in },  // natively the stack lives in the TSS, an ordinary memory write
         wbinvd: { kernel throws(GuestStopped) in try kernel.cpu.native(.wbinvd) },
         iret: { kernel throws(GuestStopped) in try kernel.cpu.returnFromInterrupt() },
+        // The machine has no LDT, no debug registers and no APIC, and its kernel text has no `lldt`
+        // or `ltr` to try: natively these have nothing to do either.
+        setLDT: { _, _, _ in },
+        loadTR: { _ in },
+        setDebugRegister: { _, _, _ in },
+        apicRead: { _, _ in 0 },
+        apicWrite: { _, _, _ in },
         readCR2: { kernel throws(GuestStopped) in
             try LguestControlRegisters.readCR2(kernel)  // there is no ring-1 way to read cr2 natively
         },
@@ -166,6 +182,12 @@ extension GuestKernel {
         pvOps.writeCR4 = LguestControlRegisters.writeCR4
         pvOps.loadSP0 = LguestPlatform.loadSP0
         pvOps.wbinvd = LguestNoOps.writeBackInvalidate
+        pvOps.setLDT = LguestNoOps.setLDT
+        pvOps.loadTR = LguestNoOps.loadTaskRegister
+        pvOps.setDebugRegister = LguestNoOps.setDebugRegister
+        // APIC read/write intercepts.
+        pvOps.apicRead = LguestNoOps.apicRead
+        pvOps.apicWrite = LguestNoOps.apicWrite
         pvOps.iret = { kernel throws(GuestStopped) in try kernel.interruptReturn() }
         // Page-table management.
         pvOps.readCR2 = LguestControlRegisters.readCR2
