@@ -166,3 +166,20 @@ private func flushes(trick: Bool) throws -> (before: Int, after: Int) {
     ])
     #expect(cpu.word(linear(pointer)) == entry.rawValue)
 }
+
+@Test func g038_theNoOpsTouchNeitherTheHostNorTheProcessor() throws {
+    let cpu = RecordingProcessor()
+    let kernel = try cpu.kernel()
+    kernel.lguestInit()
+    let before = cpu.memory
+    kernel.pvOps.setLDT(kernel, GuestVirtualAddress(0xC000_1000), 8)
+    kernel.pvOps.loadTR(kernel)
+    kernel.pvOps.setDebugRegister(kernel, 7, 0x400)
+    kernel.pvOps.apicWrite(kernel, 0xB0, 1)
+    #expect(kernel.pvOps.apicRead(kernel, 0x20) == 0)
+    try kernel.pvOps.wbinvd(kernel)
+    try kernel.pvOps.writeCR4(kernel, [.pageGlobalEnable])
+    #expect(kernel.pvOps.readCR4(kernel) == [])
+    #expect(cpu.calls.isEmpty && cpu.natives.isEmpty && cpu.stores.isEmpty)
+    #expect(cpu.memory == before)
+}
