@@ -171,6 +171,7 @@ private func flushes(trick: Bool) throws -> (before: Int, after: Int) {
     let cpu = RecordingProcessor()
     let kernel = try cpu.kernel()
     kernel.lguestInit()
+    cpu.stores.removeAll()
     let before = cpu.memory
     kernel.pvOps.setLDT(kernel, GuestVirtualAddress(0xC000_1000), 8)
     kernel.pvOps.loadTR(kernel)
