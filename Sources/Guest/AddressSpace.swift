@@ -11,10 +11,20 @@ directory and the address, so the Host can fix up exactly one shadow entry; ever
 in with `setPMD()`. Mapping a program is a burst of such calls, so the loader makes it a lazy section
 (`G:035`), and the whole burst costs one world switch at its end instead of one per page.
 
+Sharing the kernel half pays twice. The kernel's own mappings never need copying again after the
+directory is made, since all directories point at the same kernel page tables; and the Host can keep
+the kernel half of its shadows when we switch between directories (`H:340`), because it knows, thanks
+to the PGE bit our cpuid claims (`G:039`), that we never expect the kernel half to change under a
+switch.
+
 The kernel never touches user memory through user addresses. To read a system call's buffer it walks
 the program's page tables itself, checks that each page is present and user-accessible (and writable,
 when it will write), and goes through the linear map to the frame. A bad pointer is then an `EFAULT`
-returned to the program, and never a fault inside the kernel. :*/
+returned to the program, and never a fault inside the kernel. Linux does it the other way round: it
+touches user memory directly and, when that faults, looks the faulting instruction up in a table of
+places allowed to fault (`__ex_table`) to turn the fault into `EFAULT`. That is faster when pointers
+are good, which they nearly always are, but it needs the ability to resume a kernel function at a
+fix-up address, and our Swift kernel has no such thing; a walk of two levels of tables is cheap. :*/
 
 import LguestABI
 import Machine
@@ -36,7 +46,8 @@ extension GuestKernel {
         return directory
     }
 
-    /// Map user page `page` of `directory` to `frame`; false when no page table could be allocated.
+    /// Map user page `page` of `directory` to `frame`, read-only unless `writable`, making its page
+    /// table if needed; false when no page table could be allocated.
     func mapUserPage(_ directory: GuestPhysicalAddress, _ page: GuestVirtualAddress, frame: GuestPhysicalAddress,
                      writable: Bool) throws(GuestStopped) -> Bool {
         precondition(page.isPageAligned && page < pageOffset, "guest: mapping kernel page \(page) as user")
@@ -66,7 +77,8 @@ extension GuestKernel {
         return GuestPhysicalAddress(frame: entry.frame)
     }
 
-    /// Where the page-table entry for `page` lives, if its page table exists.
+    /// Where the page-table entry for `page` lives, if its page table exists. Frames past the end of
+    /// memory are treated as absent: our tables never hold them, and this is the place to be sure.
     func pageTableEntryPointer(_ directory: GuestPhysicalAddress, _ page: GuestVirtualAddress) throws(GuestStopped) -> GuestPhysicalAddress? {
         guard page < pageOffset else { return nil }
         let table = PageDirectoryEntry(rawValue: try read32(linear(directory &+ UInt32(page.pageDirectoryIndex) &* 4)))
@@ -84,7 +96,8 @@ extension GuestKernel {
         return GuestPhysicalAddress(frame: entry.frame, offset: address.pageOffset)
     }
 
-    /// Copy `count` bytes from the program's `address`, or nil if any of them is not readable.
+    /// Copy `count` bytes from the program's `address`, or nil if any of them is not readable; the
+    /// copy goes page by page, since consecutive user pages need not be consecutive frames.
     func copyFromUser(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress,
                       count: Int) throws(GuestStopped) -> [UInt8]? {
         var bytes: [UInt8] = []

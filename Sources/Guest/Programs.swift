@@ -18,6 +18,11 @@ line names the programs to run in order (`init=hello,syscalls`), joining with `+
 at the same time (`init=hello,sieve+crc32`); without one, the kernel runs every program in the archive,
 one after another, in archive order.
 
+Why cpio, a format from 1977? Because it is the simplest archive that does the job: a header, a name,
+the bytes, no compression and no index, readable in a single pass. Linux picked it for initramfs in
+2001 for the same reason, and its kernel unpacks it with a few hundred lines of C. Ours needs fewer,
+because it keeps only regular files and ignores permissions, owners and directories.
+
 The archive is only as trustworthy as the Launcher that made it, and a kernel that crashed on a bad
 one would take the whole host process with it (our Guest is Swift in the host's address space), so
 every field is checked and a malformed archive is reported, not believed. :*/
@@ -27,8 +32,12 @@ import Machine
 
 /// One file of the initial ramdisk.
 public struct InitrdFile: Sendable, Equatable {
+    /// Its name in the archive: a program's name, or `NAME.in` for a program's input.
     public var name: String
+    /// Its contents.
     public var bytes: [UInt8]
+
+    /// A file named `name` holding `bytes`.
 
     public init(name: String, bytes: [UInt8]) {
         self.name = name
@@ -163,7 +172,7 @@ extension GuestKernel {
         return programs.map(\.name).filter { !$0.hasSuffix(".in") }.map { [$0] }
     }
 
-    /// The file named `name` in the initial ramdisk.
+    /// The file named `name` in the initial ramdisk, if the archive had one.
     func initrdFile(_ name: String) -> InitrdFile? {
         programs.first { $0.name == name }
     }

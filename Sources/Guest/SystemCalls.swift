@@ -19,12 +19,20 @@ We offer Linux's numbers for seven calls, and Linux's errors: a negative errno i
 | `nanosleep` | 162 | sleep on the virtual clock |
 
 Every pointer a program passes is checked against its page tables before the kernel touches the
-memory behind it (`G:084`): a bad one is `EFAULT`, never a kernel fault. :*/
+memory behind it (`G:084`): a bad one is `EFAULT`, never a kernel fault. So is every count: a `write`
+of 0x7FFFFFFF bytes from a buffer that ends after one page fails cleanly at the end of the page, and
+a negative count (the top bit set, as a C `size_t` sees a negative int) fails at once.
+
+These are also the calls the project's programs use, and each of them runs identically here and on
+a real Linux, byte for byte and exit status for exit status; the Machine's differential test compares
+the two (`X:8xx`). Where our answers could differ from Linux's they are chosen not to: the pid is
+whatever it is, but programs print "getpid ok", not the number. :*/
 
 import LguestABI
 import Machine
 
-/// Linux's i386 system call numbers for the calls this kernel offers.
+/// Linux's i386 system call numbers for the calls this kernel offers (`arch/x86/entry/syscalls/
+/// syscall_32.tbl` in today's Linux, `unistd_32.h` in lguest's day).
 enum SystemCall: UInt32 {
     case exit = 1, read = 3, write = 4, getpid = 20, brk = 45, schedYield = 158, nanosleep = 162
 }
@@ -41,7 +49,8 @@ enum Errno: UInt32 {
 }
 
 extension GuestKernel {
-    /// Handle the system call in the current process's saved registers, leaving the result in its eax.
+    /// Handle the system call in the current process's saved registers, leaving the result in its eax
+    /// (a non-negative answer, or a negated errno).
     func systemCall() throws(GuestStopped) {
         // The arguments are the registers the program trapped with, saved on entry (G:092).
         let context = currentProcess.context

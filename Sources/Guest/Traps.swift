@@ -31,7 +31,8 @@ and the Host is told why. The Host's own bugs never reach us at all. :*/
 import LguestABI
 import Machine
 
-/// The signals a program can die of, with Linux's numbers.
+/// The signals a program can die of, with Linux's numbers (`signal(7)`). A killed program's status
+/// is 128 plus the number, as a shell would report it.
 enum Signal: UInt32 {
     case illegalInstruction = 4, trap = 5, bus = 7, floatingPoint = 8, segmentationFault = 11
 
@@ -48,13 +49,18 @@ enum Signal: UInt32 {
 
 /// The interrupt frame as the processor pushed it.
 struct TrapFrame {
+    /// The error code, for the vectors that push one.
     var errorCode: UInt32?
+    /// Where the interrupted code was: the instruction to retry (a fault) or the next one (a trap).
     var eip: UInt32
+    /// The interrupted code segment; its RPL says which ring was interrupted.
     var cs: SegmentSelector
+    /// The interrupted flags.
     var eflags: UInt32
     /// The interrupted stack pointer and segment, pushed only on a switch from user mode.
     var userStack: (esp: UInt32, ss: UInt32)?
 
+    /// Whether the interrupted code was a program.
     var fromUser: Bool { cs.rpl == guestUserRing }
 }
 
@@ -93,7 +99,8 @@ extension GuestKernel {
         }
     }
 
-    /// Decode the frame at `esp` for `vector`.
+    /// Decode the frame at `esp` for `vector`. The frame's cs is what the processor pushed, or what the
+    /// Host pushed on its behalf: both are trusted, since the Host checks what it delivers.
     func readTrapFrame(vector: UInt8, at esp: UInt32) throws(GuestStopped) -> TrapFrame {
         // The frame is on our own kernel stack, which the Host keeps mapped (G:044), so these reads
         // cannot fault.
