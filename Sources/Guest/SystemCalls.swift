@@ -24,8 +24,8 @@ of 0x7FFFFFFF bytes from a buffer that ends after one page fails cleanly at the 
 a negative count (the top bit set, as a C `size_t` sees a negative int) fails at once.
 
 These are also the calls the project's programs use, and each of them runs identically here and on
-a real Linux, byte for byte and exit status for exit status; the Machine's differential test compares
-the two (`X:8xx`). Where our answers could differ from Linux's they are chosen not to: the pid is
+a real Linux, byte for byte and exit status for exit status, as the Machine's differential test checks
+for its own stand-in kernel. Where our answers could differ from Linux's they are chosen not to: the pid is
 whatever it is, but programs print "getpid ok", not the number. :*/
 
 import LguestABI
