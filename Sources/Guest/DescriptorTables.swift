@@ -19,6 +19,13 @@ single changed entry is handled by sending the whole table again. Three entries,
 storage* slots, change on every context switch (they are how C libraries find per-thread data), so
 they get a hypercall of their own, `LOAD_TLS`.
 
+Which kind of gate each vector gets is Linux's choice, and it matters more under lguest than on metal.
+A trap gate below 32 (other than 7, 13 and 14, which the Host needs to see) can be installed by the
+Host as a *direct trap*: the processor goes straight from a program to our handler with no world switch
+at all (`H:240`). The system call is the one that counts, a trap gate with privilege 3 so that programs
+may use it; the page fault must be an interrupt gate, so that a second fault cannot arrive before the
+handler has read cr2 (on lguest, before the Host has written it).
+
 Four vectors the Host will never take from us: 2 (the non-maskable interrupt), 8 (double fault), 15
 (reserved, "spurious") and 0x1F (the hypercall itself). Linux would still send them and let the Host
 ignore them; we simply do not waste the hypercalls. :*/
@@ -26,7 +33,8 @@ ignore them; we simply do not waste the hypercalls. :*/
 import LguestABI
 import Machine
 
-/// The vectors the processor raises for its own exceptions, by their manual names.
+/// The vectors the processor raises for its own exceptions, by their manual names (Intel SDM
+/// vol. 3A, table 6-1).
 enum ExceptionVector: UInt8, CaseIterable {
     case divideError = 0, debug = 1, nonMaskable = 2, breakpoint = 3, overflow = 4, boundRange = 5
     case invalidOpcode = 6, deviceNotAvailable = 7, doubleFault = 8, coprocessorOverrun = 9

@@ -12,7 +12,11 @@ it costs two memory writes.
 
 At boot, `initIRQ()` points every vector from 32 up, except the system-call vector, at the kernel's
 interrupt entry (an interrupt gate, so handlers start with interrupts off). IRQ n arrives on vector
-32 + n; lguest's mapping is one to one. :*/
+32 + n; lguest's mapping is one to one.
+
+The bitmap is also the answer to a question the Host asks on every entry: is an interrupt pending that
+the Guest will take? Pending minus blocked (`H:210`): one `and` of two words. A controller that must be
+programmed through I/O ports would make that question a conversation. :*/
 
 import LguestABI
 import Machine

@@ -8,7 +8,12 @@ deterministic machine deserves a deterministic allocator.
 
 What is not free: the first megabyte and the kernel's own pages (`G:015`), the initial ramdisk until
 its programs have been read, anything the map calls reserved (the Launcher's initial page tables live
-there), and anything the linear map cannot reach below the Switcher (`reserveMemory`). :*/
+there), and anything the linear map cannot reach below the Switcher (`reserveMemory`).
+
+A real kernel needs far more than this: a buddy allocator for contiguous runs, slabs for small
+objects, and a way to reclaim memory under pressure. Ours never needs more than one page at a time,
+and a list does that in a few lines. The one place it shows is `release()`, which keeps the list sorted
+so the lowest-first promise survives frees. :*/
 
 import LguestABI
 import Machine

@@ -6,7 +6,12 @@ it goes to, how much memory it occupies beyond the file's bytes (zeroes: the `.b
 writable. Loading is then mechanical: for every page a segment touches, take a free frame, zero it,
 copy in the file's bytes that fall on it, and map it. A page two segments share (the linker packs a
 read-only segment's tail and a writable segment's head onto one page) is mapped once, writable if
-either wants it.
+either wants it. That is a small lie about permissions, the same one Linux tells, and the price of not
+wasting a page per boundary.
+
+Appendix X's `ELFImage` checks every field of the format for the Machine's own program runner; the
+kernel keeps its own, shorter reader because a kernel must not depend on its host's libraries, and
+because it needs less: the program headers, each checked before use, and nothing else.
 
 After the segments, the stack: four pages just below `pageOffset` (more grow on demand, `G:093`), with the stack pointer at the top
 pointing at an empty argument vector (`argc` 0, then the terminators of `argv`, the environment and the
@@ -35,16 +40,23 @@ import Machine
 
 /// One `PT_LOAD` segment, checked against the file and the user half of memory.
 struct LoadSegment {
+    /// Where it goes (`p_vaddr`).
     var address: UInt32
+    /// How much memory it fills (`p_memsz`); past `fileSize` it is zeroes.
     var memorySize: UInt32
+    /// Where its bytes are in the file (`p_offset`).
     var fileOffset: Int
+    /// How many bytes come from the file (`p_filesz`).
     var fileSize: Int
+    /// Whether the program may write it (`PF_W` in `p_flags`).
     var writable: Bool
 }
 
 /// A program's layout, as the kernel loads it.
 struct ProgramImage {
+    /// The first instruction (`e_entry`).
     var entry: UInt32
+    /// The loadable segments, in file order.
     var segments: [LoadSegment]
 
     /// The stack pages mapped when a program starts; the rest grow on demand (`G:093`).
@@ -112,7 +124,9 @@ struct ProgramImage {
 
 /// Why a program could not be started.
 enum ProgramError: Error {
+    /// The file is not a program this kernel can load, and why.
     case malformed(String)
+    /// Memory ran out while loading it.
     case outOfMemory
 }
 
@@ -180,9 +194,13 @@ extension GuestKernel {
 
 /// A program loaded and ready to run.
 struct LoadedProgram {
+    /// Its page directory.
     var directory: GuestPhysicalAddress
+    /// Where it starts.
     var entry: UInt32
+    /// Where its heap starts.
     var initialBreak: UInt32
+    /// Its first stack pointer, at the empty argument vector.
     var stackPointer: UInt32
 }
 /*:*/
