@@ -23,8 +23,8 @@ Which kind of gate each vector gets is Linux's choice, and it matters more under
 A trap gate below 32 (other than 7, 13 and 14, which the Host needs to see) can be installed by the
 Host as a *direct trap*: the processor goes straight from a program to our handler with no world switch
 at all (`H:240`). The system call is the one that counts, a trap gate with privilege 3 so that programs
-may use it; the page fault must be an interrupt gate, so that a second fault cannot arrive before the
-handler has read cr2 (on lguest, before the Host has written it).
+may use it; the page fault is an interrupt gate, so that no interrupt, whose handler might fault in turn and
+overwrite cr2, can arrive before the handler has read it.
 
 Four vectors the Host will never take from us: 2 (the non-maskable interrupt), 8 (double fault), 15
 (reserved, "spurious") and 0x1F (the hypercall itself). Linux would still send them and let the Host
