@@ -25,12 +25,14 @@ import Machine
 
 /// Where the Launcher puts things in a Guest of a given size.
 struct MemoryPlan {
+    /// The Guest's memory in pages.
     let pageCount: UInt32
     /// The initial page directory, then one page table per 4 MiB of memory.
     let pageDirectory: GuestPhysicalAddress
     let pageTableCount: UInt32
     /// The initial ramdisk's place, if there are programs.
     let initrd: GuestPhysicalAddress?
+    /// The initial ramdisk's size in bytes (0 without one).
     let initrdSize: UInt32
 
     /// Plan a Guest of `pageCount` pages with an initial ramdisk of `initrdSize` bytes.
@@ -159,7 +161,8 @@ public enum Launcher {
                           guestStatistics: kernel.statistics, lastExitStatus: kernel.lastExitStatus)
     }
 
-    /// The kernel's virtual address for its own guest-physical address (the linear map).
+    /// The kernel's virtual address for guest-physical `address` (the linear map), for the places the
+    /// Launcher must name in the kernel's terms, such as the first stack pointer.
     static func linear(_ address: GuestPhysicalAddress) -> GuestVirtualAddress {
         guard let virtual = kernelVirtual(address) else { preconditionFailure("launcher: \(address) not mappable") }
         return virtual

@@ -10,7 +10,8 @@ import Foundation
 import Guest
 
 extension Launcher {
-    /// Read programs `names` (each with its optional `NAME.in`) from `directory`.
+    /// Read programs `names` (each with its optional `NAME.in`) from `directory`, in order, ready to
+    /// put in a `LaunchOptions`. Throws `LaunchError.cannotRead` naming the first file that is missing.
     public static func programs(named names: [String], in directory: String) throws(LaunchError) -> [InitrdFile] {
         var files: [InitrdFile] = []
         for name in names {

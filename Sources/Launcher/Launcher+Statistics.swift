@@ -5,7 +5,11 @@ two runs can be compared with `diff`: the world switches the Switcher made, the 
 handled by lguest's name, split into those made synchronously and those that came through the async
 ring, the interrupts the Host delivered, the page faults it fixed itself against those it passed on to
 the Guest, and a few counts the Guest kernel keeps about itself. Every figure comes from a counter that
-the code being counted increments; none is computed after the fact. :*/
+the code being counted increments; none is computed after the fact.
+
+Two boots of the same Guest print the same figures, to the last digit: time is virtual, memory is
+allocated lowest first, and nothing depends on the host's clock or its thread scheduling. A change in a
+figure is a change in the code. :*/
 
 import Guest
 import Host
@@ -64,8 +68,11 @@ returns the four counts `lguest-bench` prints. :*/
 
 /// One measured figure: a `name value unit` line for `lguest-bench`.
 public struct Figure: Sendable, Equatable {
+    /// The figure's name, as `BENCHMARKS.md` lists it.
     public var name: String
+    /// Its value.
     public var value: UInt64
+    /// What it counts.
     public var unit: String
 }
 

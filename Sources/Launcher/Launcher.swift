@@ -10,14 +10,19 @@ process sits in its run request, it happens to be executing someone else's kerne
 Ours does the same with the Swift Host (`H:030`): it carves the Guest's memory out of the machine's,
 lays out everything the Guest kernel expects to find there (`G:015`), registers a handler for the
 Guest's notifications, and runs it until it stops. This chapter covers only what booting needs; the
-devices come with the Drivers chapter. :*/
+devices come with the Drivers chapter.
+
+The Launcher is also where the user's mistakes stop. A memory size the Host cannot give, a command line
+longer than Linux accepts, a program file that is not there: each is refused with a message before
+any Guest exists, because a mistake in what we were asked to do is not the Guest's fault and should not
+look like a crash of it. :*/
 
 import Guest
 import Host
 import LguestABI
 import Machine
 
-/// What to boot and how.
+/// What to boot and how. The defaults boot 16 MiB with every optimisation on and no programs.
 public struct LaunchOptions: Sendable {
     /// The Guest's memory in MiB.
     public var memoryMiB: Int
@@ -28,6 +33,7 @@ public struct LaunchOptions: Sendable {
     /// The Guest's switches (lazy mode, the cr3 trick, patching).
     public var configuration: GuestConfiguration
 
+    /// Options for a Guest of `memoryMiB` MiB running `programs` as `commandLine` says.
     public init(memoryMiB: Int = 16, programs: [InitrdFile] = [], commandLine: String = "",
                 configuration: GuestConfiguration = GuestConfiguration()) {
         self.memoryMiB = memoryMiB
@@ -50,7 +56,9 @@ public struct BootResult {
     /// The status of the last program the Guest ran, if any.
     public var lastExitStatus: UInt32?
 
-    /// The process exit status a front end should use: 0 for a clean power-off.
+    /// The process exit status a front end should use: 0 for a clean power-off or a restart
+    /// request, 1 for a Guest the Host killed. (The programs' own statuses are the Guest's
+    /// business; they are on the console.)
     public var exitStatus: Int32 {
         switch exit {
         case .poweredOff: 0
@@ -60,7 +68,8 @@ public struct BootResult {
     }
 }
 
-/// Why the Launcher could not start a Guest at all (its own input was bad).
+/// Why the Launcher could not start a Guest at all: its own input was bad. A Guest that misbehaves
+/// after it starts is not an error here; it is a `GuestExit.killed` in the result.
 public enum LaunchError: Error, Equatable, CustomStringConvertible {
     case badMemorySize(Int)
     case commandLineTooLong(Int)
