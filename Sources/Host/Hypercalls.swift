@@ -22,9 +22,9 @@ import Switcher
 extension Guest {
     /// Handles the hypercall in the registers page and writes its result to eax.
     func handleHypercall() throws(GuestViolation) {
-        let registers = registerPage.registers
-        guard let call = Hypercall(rawValue: registers.eax) else {
-            throw GuestViolation("hypercalls: bad hypercall \(registers.eax)")
+        let page = registerPage
+        guard let call = Hypercall(rawValue: page[.eax]) else {
+            throw GuestViolation("hypercalls: bad hypercall \(page[.eax])")
         }
         if lguestData == nil {
             guard call == .lguestInit else {
@@ -35,10 +35,7 @@ extension Guest {
             guard isAlive else { return }
         }
         statistics.synchronousHypercalls[call, default: 0] &+= 1
-        let result = try perform(call, registers.ebx, registers.ecx, registers.edx, registers.esi)
-        var after = registerPage.registers
-        after.eax = result
-        registerPage.registers = after
+        page[.eax] = try perform(call, page[.ebx], page[.ecx], page[.edx], page[.esi])
     }
 
     /// Runs one hypercall, synchronous or from the ring, and returns its result (0 for every call

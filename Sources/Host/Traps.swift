@@ -35,14 +35,14 @@ extension Guest {
 
     /// Handles a trap through the Switcher's stub for `vector`.
     func handleVector(_ vector: UInt8) throws(GuestViolation) {
-        let registers = registerPage.registers
+        let errorCode = registerPage[.errorCode]
         switch vector {
         case ExceptionVector.generalProtection.rawValue:
-            if registers.errorCode == 0, try emulateInstruction() { return }
+            if errorCode == 0, try emulateInstruction() { return }
             try reflectTrap(vector)
         case ExceptionVector.pageFault.rawValue:
             let address = host.switcher.lastPageFault
-            if try pageTables.demandPage(address, PageFaultErrorCode(rawValue: registers.errorCode)) {
+            if try pageTables.demandPage(address, PageFaultErrorCode(rawValue: errorCode)) {
                 statistics.pageFaultsFixed &+= 1
                 return
             }

@@ -132,6 +132,11 @@ public struct GuestRegisterFrame: Hashable, Sendable {
 
 }
 
+/// The words of a `GuestRegisterFrame`, numbered in memory order.
+public enum RegisterWord: UInt32, CaseIterable, Sendable {
+    case eax = 0, ebx, ecx, edx, esi, edi, ebp, gs, fs, ds, es, trapNumber, errorCode, eip, cs, eflags, esp, ss
+}
+
 /// One Guest's registers page: a host frame whose top holds a `GuestRegisterFrame`.
 public final class RegisterPage {
     /// The machine's RAM.
@@ -144,6 +149,13 @@ public final class RegisterPage {
         precondition(memory.contains(frame: frame), "switcher: registers frame outside RAM")
         self.memory = memory
         self.frame = frame
+    }
+
+    /// One word of the saved registers, read or written alone: the world switch's hot path touches
+    /// only the words it needs.
+    public subscript(word: RegisterWord) -> UInt32 {
+        get { hostLoad32(memory, frameAddress.advanced(by: word.rawValue * 4)) }
+        set { hostStore32(memory, newValue, frameAddress.advanced(by: word.rawValue * 4)) }
     }
 
     private var frameAddress: HostPhysicalAddress {

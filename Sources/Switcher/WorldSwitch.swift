@@ -45,7 +45,7 @@ extension Switcher {
     func switchIn(_ world: GuestWorld) -> Trap? {
         copyIn(world)
         let page = world.registerPage
-        var frame = page.registers
+        let frame = page.registers
         let ring = UInt8(frame.cs & 3)
         guard ring == guestKernelRing || ring == guestUserRing, frame.ss & 3 == frame.cs & 3 else {
             return .kernelLost("switcher: bad guest segments cs \(hexWord(frame.cs)) ss \(hexWord(frame.ss))")
@@ -54,8 +54,7 @@ extension Switcher {
         flags.iopl = 0
         flags.insert([.interruptEnable, .alwaysOne])
         flags.remove([.nestedTask, .virtual8086])
-        frame.eflags = flags.rawValue
-        page.registers = frame
+        page[.eflags] = flags.rawValue
 
         var cpu = hostState
         cpu.cr3 = world.shadowPageDirectory
@@ -104,14 +103,12 @@ extension Switcher {
         let expectedESP = SwitcherLayout.ringZeroStackTop.rawValue &- (errorCode == nil ? 20 : 24)
         precondition(cpu.cpl == 0 && cpu.esp == expectedESP, "switcher: trap frame not where esp0 put it")
         let page = world.registerPage
-        var frame = page.registers
-        frame.errorCode = errorCode ?? 0
-        frame.trapNumber = UInt32(vector)
-        frame.eax = cpu.eax; frame.ebx = cpu.ebx; frame.ecx = cpu.ecx; frame.edx = cpu.edx
-        frame.esi = cpu.esi; frame.edi = cpu.edi; frame.ebp = cpu.ebp
-        frame.ds = UInt32(cpu.ds.selector.rawValue); frame.es = UInt32(cpu.es.selector.rawValue)
-        frame.fs = UInt32(cpu.fs.selector.rawValue); frame.gs = UInt32(cpu.gs.selector.rawValue)
-        page.registers = frame
+        page[.errorCode] = errorCode ?? 0
+        page[.trapNumber] = UInt32(vector)
+        page[.eax] = cpu.eax; page[.ebx] = cpu.ebx; page[.ecx] = cpu.ecx; page[.edx] = cpu.edx
+        page[.esi] = cpu.esi; page[.edi] = cpu.edi; page[.ebp] = cpu.ebp
+        page[.ds] = UInt32(cpu.ds.selector.rawValue); page[.es] = UInt32(cpu.es.selector.rawValue)
+        page[.fs] = UInt32(cpu.fs.selector.rawValue); page[.gs] = UInt32(cpu.gs.selector.rawValue)
         if vector == ExceptionVector.pageFault.rawValue { lastPageFault = cpu.cr2 }
         machine.cpu = hostState
     }
