@@ -11,14 +11,21 @@ it owes us (`reserveMemory`, `tscKHz`, the time).
 
 The entry points the processor can arrive at are registered in the kernel image (`P:500`): the boot
 entry and one for each interrupt vector. Each is a real address holding `ud2`, and each leads to a
-method of this kernel. :*/
+method of this kernel.
+
+Notice what the boot entry does *not* do: set up a stack. lguest's `lguest_entry` loaded esp right after
+INIT, because C code needs a stack from its first call. Our Swift code runs on the host's stack, and the
+guest's stack only ever holds the frames the processor and the Host push; the Launcher points esp at
+the top of our kernel stack before the first instruction, and that is all it needs until the first
+interrupt. :*/
 
 import LguestABI
 import Machine
 
 extension GuestKernel {
     /// Build the kernel text: the fixed sites of `GuestKernelImage` plus our entry points (boot, and
-    /// one per vector). The Launcher loads its bytes at `layout.text`.
+    /// one per vector). The Launcher loads its bytes at `layout.text`. The entry points hold the
+    /// kernel weakly: whoever runs the Guest keeps the kernel alive.
     public func makeImage() -> GuestKernelImage {
         precondition(layout.text == GuestKernelImage.loadAddress, "guest: text must load at the image's address")
         // The image comes with its fixed sites (the hypercall, the iret path, the native
@@ -113,7 +120,8 @@ extension GuestKernel {
     }
 
     /// Point the processor's exception vectors and the system-call vector at our entries
-    /// (Linux's `trap_init`).
+    /// (Linux's `trap_init`). Each gate is a hypercall: about 240 of them in all, with `initIRQ()`,
+    /// the largest single item in our boot's count of world switches.
     func trapInit() throws(GuestStopped) {
         // Linux's cpu_init() loads the task register and an empty LDT here: no-ops for us (G:038).
         pvOps.loadTR(self)
@@ -124,7 +132,8 @@ extension GuestKernel {
         }
     }
 
-    /// Print what the processor says it is, through the filtered `cpuid`.
+    /// Print what the processor says it is, through the filtered `cpuid` (Linux's `cpu_detect`), and
+    /// turn on what it offers.
     func detectProcessor() throws(GuestStopped) {
         let vendor = pvOps.cpuid(self, 0)
         let name = [vendor.ebx, vendor.edx, vendor.ecx].flatMap { word in

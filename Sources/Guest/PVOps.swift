@@ -13,7 +13,12 @@ The native entries are not pretend: each executes the real privileged instructio
 of its own yet to catch it, and the Host would kill it (a test, `g030_`, watches it happen).
 
 Every replacement is described where it is defined; this function only plugs them in, in the order of
-the original. :*/
+the original.
+
+In Swift the table could have been a protocol with two conforming types, native and lguest, and the
+compiler would have been happier. We keep a structure of function values because that is what the
+original is, and because it can be changed one entry at a time: a kernel may replace some operations
+and keep others, and `lguestInit()` reads as the list of exactly what lguest replaces. :*/
 
 import LguestABI
 import Machine

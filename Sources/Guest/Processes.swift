@@ -142,6 +142,9 @@ switch. Then build the frame that `iret` pops to
 get back to ring 3, at the top of the kernel stack where the processor put the frame we entered by,
 restore the process's registers, and take the iret path of `G:045`.
 
+The lazy section earns its keep here more than anywhere: without it a context switch is three
+synchronous hypercalls, with it one, and a busy system switches hundreds of times a second.
+
 Time slices come from the one-shot clock event: when another process is waiting to run, the kernel
 arms the timer for `timeSlice` before it returns to user mode, and a timer interrupt that arrives from
 user mode asks for a reschedule. Sleepers are woken by the same interrupt; the clock is always armed

@@ -7,7 +7,11 @@ the Guest stopped.
 
 All our memory accesses go through the processor the Switcher lends us, and so through the Host's
 shadow page tables, exactly as a `mov` at ring 1 would: if a page is not yet in the shadow tables the
-Host fixes that up behind our back (`H:330`), and we never notice. :*/
+Host fixes that up behind our back (`H:330`), and we never notice.
+
+The address we hand the Host is guest-physical, not virtual: the Host reads `lguest_data` when our
+page tables may be in any state, and it has no business walking them for something this important. In
+return, we must never move the page: it is ours until we power off. :*/
 
 import LguestABI
 import Machine
