@@ -33,7 +33,8 @@ import Machine
 private let userPageFlags: PagingFlags = [.present, .user]
 
 extension GuestKernel {
-    /// A fresh page directory sharing the kernel's mappings, or nil when memory is exhausted.
+    /// A fresh page directory sharing the kernel's mappings, or nil when memory is exhausted (Linux's
+    /// `pgd_alloc`). The Host hears of it only when we switch to it (`NEW_PGTABLE`).
     func createAddressSpace() throws(GuestStopped) -> GuestPhysicalAddress? {
         guard let directory = pages.allocate() else { return nil }
         try zeroPage(directory)
@@ -67,7 +68,8 @@ extension GuestKernel {
         return true
     }
 
-    /// Remove the mapping of user page `page` from `directory` and return the frame it mapped.
+    /// Remove the mapping of user page `page` from `directory` and return the frame it mapped, for the
+    /// caller to free (after the Host has heard of the removal, so the frame is not still shadowed).
     func unmapUserPage(_ directory: GuestPhysicalAddress, _ page: GuestVirtualAddress) throws(GuestStopped) -> GuestPhysicalAddress? {
         guard let pointer = try pageTableEntryPointer(directory, page) else { return nil }
         let entry = PageTableEntry(rawValue: try read32(linear(pointer)))
@@ -86,7 +88,8 @@ extension GuestKernel {
         return GuestPhysicalAddress(frame: table.frame, offset: UInt32(page.pageTableIndex) &* 4)
     }
 
-    /// The frame behind user address `address`, if the program may read it (and write it, if `write`).
+    /// The frame behind user address `address`, if the program may read it (and write it, if `write`):
+    /// the walk the processor would make, done by the kernel in software.
     func translateUser(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress,
                        write: Bool) throws(GuestStopped) -> GuestPhysicalAddress? {
         guard let pointer = try pageTableEntryPointer(directory, address.pageBase) else { return nil }
@@ -116,7 +119,8 @@ extension GuestKernel {
         return bytes
     }
 
-    /// Copy `bytes` to the program's `address`; false if any of it is not writable.
+    /// Copy `bytes` to the program's `address`; false if any of it is not writable. Pages before the
+    /// bad one have been written by then, as on Linux, where a failed copy may be partial.
     func copyToUser(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress,
                     _ bytes: [UInt8]) throws(GuestStopped) -> Bool {
         var cursor = address
@@ -132,7 +136,8 @@ extension GuestKernel {
         return true
     }
 
-    /// Free every user page, page table and the directory itself. The directory must not be in use.
+    /// Free every user page, page table and the directory itself (Linux's `exit_mmap` and `pgd_free`).
+    /// The directory must not be in use: the caller switches to the kernel's first.
     func destroyAddressSpace(_ directory: GuestPhysicalAddress) throws(GuestStopped) {
         // Only the user half: the kernel's page tables are shared and stay.
         for slot in 0..<UInt32(pageOffset.pageDirectoryIndex) {

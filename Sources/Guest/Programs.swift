@@ -54,7 +54,9 @@ public enum CPIOArchive {
     /// The name of the entry that ends an archive.
     static let trailer = "TRAILER!!!"
 
-    /// An archive holding `files`, in order.
+    /// An archive holding `files`, in order: what the Launcher writes. Every file gets a distinct
+    /// inode number and the mode of a regular file (0o100644), as `cpio -o -H newc` would write;
+    /// owners, times and device numbers are zero, which also makes the archive reproducible.
     public static func encode(_ files: [InitrdFile]) -> [UInt8] {
         var archive: [UInt8] = []
         for (index, file) in files.enumerated() {
@@ -84,7 +86,9 @@ public enum CPIOArchive {
         while archive.count % 4 != 0 { archive.append(0) }
     }
 
-    /// The files of `archive`, or a message saying what is wrong with it.
+    /// The files of `archive`, or a message saying what is wrong with it: what the kernel reads.
+    /// Every entry before the trailer is taken as a regular file, whatever its mode says; a kernel
+    /// with no directories has no use for the others.
     public static func decode(_ archive: [UInt8]) -> Result<[InitrdFile], InitrdError> {
         var files: [InitrdFile] = []
         var offset = 0
@@ -119,7 +123,8 @@ public enum CPIOArchive {
     }
 }
 
-/// Why an initial ramdisk was refused.
+/// Why an initial ramdisk was refused; each message gives the byte offset where reading stopped,
+/// which is what one needs to look at the archive with a hex dump.
 public enum InitrdError: Error, Equatable, CustomStringConvertible {
     case truncated(offset: Int)
     case badMagic(offset: Int)
@@ -135,7 +140,8 @@ public enum InitrdError: Error, Equatable, CustomStringConvertible {
 }
 
 extension GuestKernel {
-    /// Read the initial ramdisk into the kernel's program list and give its memory back.
+    /// Read the initial ramdisk into the kernel's program list and give its memory back. A missing or
+    /// malformed ramdisk is reported on the console, and the kernel carries on with no programs.
     func unpackInitrd() throws(GuestStopped) {
         guard let initrd = bootParameters.initrd else {
             try printk("initrd: none; nothing to run\n")

@@ -37,7 +37,8 @@ enum SystemCall: UInt32 {
     case exit = 1, read = 3, write = 4, getpid = 20, brk = 45, schedYield = 158, nanosleep = 162
 }
 
-/// Linux's error numbers, returned negated in eax.
+/// Linux's error numbers, returned negated in eax (`errno(3)`). A C library turns -n into -1 and
+/// sets `errno`; our programs have no C library and look at eax themselves.
 enum Errno: UInt32 {
     case badFileDescriptor = 9   // EBADF
     case fault = 14              // EFAULT
@@ -108,7 +109,8 @@ extension GuestKernel {
         return UInt32(length)
     }
 
-    /// The highest break allowed: one unmapped guard page below the stack's limit.
+    /// The highest break allowed: one unmapped guard page below the stack's limit, so that a heap
+    /// grown to the limit and a stack grown to its own can never touch.
     var breakLimit: UInt32 { ProgramImage.stackLimit - UInt32(pageSize) }
 
     /// Move the break to `requested`; return the break as it now is (unchanged on failure, as Linux).

@@ -65,7 +65,8 @@ struct TrapFrame {
 }
 
 extension GuestKernel {
-    /// The entry point of every vector.
+    /// The entry point of every vector: save, handle, and leave by `exitToUser()` or `iret`. Every path
+    /// ends in an `iret`, as the Switcher requires (`P:400`).
     func enter(vector: UInt8) throws(GuestStopped) {
         let registers = cpu.registers
         let frame = try readTrapFrame(vector: vector, at: registers.esp)
@@ -120,7 +121,8 @@ extension GuestKernel {
         return frame
     }
 
-    /// A processor exception: kill the program that caused it, or panic if the kernel did.
+    /// A processor exception: a lazy FPU switch, a stack to grow, or else the end of the program that
+    /// caused it, or a panic if the kernel did.
     func handleException(vector: UInt8, frame: TrapFrame) throws(GuestStopped) {
         let exception = ExceptionVector(rawValue: vector)
         if exception == .deviceNotAvailable {
@@ -167,7 +169,8 @@ This is the guest page fault the original's benchmarks cared about: it costs two
 Host, one to reflect the fault to us and one, after our `SET_PTE`, to build the shadow entry. :*/
 
 extension GuestKernel {
-    /// Handle a user page fault that is the stack growing; false if it is not.
+    /// Handle a user page fault that is the stack growing; false if it is not (or memory ran out, in
+    /// which case the program dies of the fault, as a Linux program whose stack cannot grow does).
     func growStack(errorCode: UInt32) throws(GuestStopped) -> Bool {
         let address = try pvOps.readCR2(self).rawValue
         let process = currentProcess

@@ -22,6 +22,7 @@ extension Launcher {
     /// the machine's instructions and virtual time.
     static func statistics(host: Host, guest: Guest, kernel: GuestKernel,
                            machine: Machine) -> [(name: String, value: UInt64)] {
+        // The Host's counts for this Guest, and the Switcher's, which it keeps per host.
         let counts = guest.statistics
         var lines: [(name: String, value: UInt64)] = [
             ("world_switches", host.switcher.statistics.worldSwitches),
@@ -36,6 +37,8 @@ extension Launcher {
             lines.append(("hypercall.\(call.name).sync", synchronous))
             lines.append(("hypercall.\(call.name).async", asynchronous))
         }
+        // What the Host did besides hypercalls, then what the Guest kernel counted for itself, then
+        // the machine's own measure of the work and the virtual time it took.
         lines += [
             ("interrupts_delivered", counts.interruptsDelivered),
             ("traps_reflected", counts.trapsReflected),
@@ -89,6 +92,7 @@ extension Launcher {
         func count(_ result: BootResult, _ name: String) -> UInt64 {
             result.statistics.first { $0.name == name }?.value ?? 0
         }
+        // Four boots, each differing from `options` in one switch only.
         let lazy = try boot { $0.lazyMode = true }
         let eager = try boot { $0.lazyMode = false }
         let trick = try boot { $0.cr3ChangedTrick = true }
