@@ -147,12 +147,12 @@ public struct CPUState: Hashable, Sendable {
     public init() {}
 
     /// The current privilege level: the RPL of the selector in cs (0 = most privileged).
-    @inlinable public var cpl: UInt8 { cs.selector.rpl }
+    @inlinable public var cpl: UInt8 { @inline(__always) get { cs.selector.rpl } }
 
     /// A general register by name.
     @inlinable public subscript(register: Register32) -> UInt32 {
-        get { gpr[register.rawValue] }
-        set { gpr[register.rawValue] = newValue }
+        @inline(__always) get { gpr[register.rawValue] }
+        @inline(__always) set { gpr[register.rawValue] = newValue }
     }
 
     /// A segment register by name.
@@ -179,14 +179,30 @@ public struct CPUState: Hashable, Sendable {
         }
     }
 
-    @inlinable public var eax: UInt32 { get { gpr[0] } set { gpr[0] = newValue } }
-    @inlinable public var ecx: UInt32 { get { gpr[1] } set { gpr[1] = newValue } }
-    @inlinable public var edx: UInt32 { get { gpr[2] } set { gpr[2] = newValue } }
-    @inlinable public var ebx: UInt32 { get { gpr[3] } set { gpr[3] = newValue } }
-    @inlinable public var esp: UInt32 { get { gpr[4] } set { gpr[4] = newValue } }
-    @inlinable public var ebp: UInt32 { get { gpr[5] } set { gpr[5] = newValue } }
-    @inlinable public var esi: UInt32 { get { gpr[6] } set { gpr[6] = newValue } }
-    @inlinable public var edi: UInt32 { get { gpr[7] } set { gpr[7] = newValue } }
+    @inlinable public var eax: UInt32 {
+        @inline(__always) get { gpr[0] }
+        @inline(__always) set { gpr[0] = newValue } }
+    @inlinable public var ecx: UInt32 {
+        @inline(__always) get { gpr[1] }
+        @inline(__always) set { gpr[1] = newValue } }
+    @inlinable public var edx: UInt32 {
+        @inline(__always) get { gpr[2] }
+        @inline(__always) set { gpr[2] = newValue } }
+    @inlinable public var ebx: UInt32 {
+        @inline(__always) get { gpr[3] }
+        @inline(__always) set { gpr[3] = newValue } }
+    @inlinable public var esp: UInt32 {
+        @inline(__always) get { gpr[4] }
+        @inline(__always) set { gpr[4] = newValue } }
+    @inlinable public var ebp: UInt32 {
+        @inline(__always) get { gpr[5] }
+        @inline(__always) set { gpr[5] = newValue } }
+    @inlinable public var esi: UInt32 {
+        @inline(__always) get { gpr[6] }
+        @inline(__always) set { gpr[6] = newValue } }
+    @inlinable public var edi: UInt32 {
+        @inline(__always) get { gpr[7] }
+        @inline(__always) set { gpr[7] = newValue } }
 
     public static func == (lhs: CPUState, rhs: CPUState) -> Bool {
         Register32.allCases.allSatisfy { lhs[$0] == rhs[$0] } && lhs.eip == rhs.eip && lhs.eflags == rhs.eflags

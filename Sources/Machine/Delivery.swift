@@ -114,8 +114,10 @@ extension Core {
     when you are trying to find out what went wrong. Task gates, which this machine does not implement,
     count as bad gates (#GP). :*/
 
-    /// Delivers an event, escalating per `X:420`, and reports where the CPU ended up.
-    mutating func deliver(_ vector: UInt8, errorCode: UInt32?, kind: DeliveryKind) -> StopReason {
+    /// Delivers an event, escalating per `X:420`, and reports where the CPU ended up. When the event
+    /// is a software interrupt or trap whose delivery faults, the new fault restarts the instruction at
+    /// `restartAt` (the `int` itself), as a fault on that instruction must.
+    mutating func deliver(_ vector: UInt8, errorCode: UInt32?, kind: DeliveryKind, restartAt: UInt32? = nil) -> StopReason {
         materializeFlags()
         var event = (vector: vector, errorCode: errorCode, kind: kind)
         while true {
@@ -143,6 +145,7 @@ extension Core {
                 let double = (first == .contributory && next == .contributory)
                     || (first == .pageFault && next != .benign)
                 event = double ? (8, 0, .exception) : (second.vector, second.errorCode, .exception)
+                if let restartAt { cpu.eip = restartAt }
             }
         }
     }

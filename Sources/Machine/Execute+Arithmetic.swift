@@ -7,8 +7,9 @@ opcode pick add, or, adc, sbb, and, sub, xor or cmp, and the operand width arriv
 `cmp` is a `sub` that does not write its result back, and `test` an `and` that does not. :*/
 
 extension Core {
-    /// Executes the ALU operation `operation` (0 add ... 7 cmp) and returns the result to store.
-    @inline(__always)
+    /// Executes ALU operation `operation` in the encoding's order (0 add, 1 or, 2 adc, 3 sbb, 4 and,
+    /// 5 sub, 6 xor, 7 cmp) and returns the result to store.
+    @_transparent
     mutating func alu(_ operation: Int, _ dst: UInt32, _ src: UInt32, _ mask: UInt32) -> UInt32 {
         let result: UInt32
         switch operation {
@@ -16,12 +17,12 @@ extension Core {
             result = dst &+ src
             setFlags(.add, result, dst, src, mask)
         case 1:
+            result = dst | src
+            setFlags(.logic, result, dst, src, mask)
+        case 2:
             let carry: UInt32 = carryFlag ? 1 : 0
             result = dst &+ src &+ carry
             setFlags(.adc, result, dst, src, mask, aux: carry)
-        case 2:
-            result = dst | src
-            setFlags(.logic, result, dst, src, mask)
         case 3:
             let borrow: UInt32 = carryFlag ? 1 : 0
             result = dst &- src &- borrow
@@ -39,25 +40,50 @@ extension Core {
         return result & mask
     }
 
-    /// The six classic forms 0x00-0x3D: Eb,Gb / Ev,Gv / Gb,Eb / Gv,Ev / AL,Ib / eAX,Iv.
-    @inline(__always)
-    mutating func aluForm(_ opcode: UInt8) throws(Fault) {
-        let operation = Int(opcode >> 3 & 7)
-        let width = opcode & 1 == 0 ? 0xFF : operandMask
-        switch opcode & 7 {
-        case 0, 1:
-            let (reg, rm) = try decodeModRM()
-            let destination = try readOperand(rm, width, forUpdate: operation != 7)
-            let result = alu(operation, destination, readRegister(reg, width), width)
-            if operation != 7 { try writeOperand(rm, result, width) }
-        case 2, 3:
-            let (reg, rm) = try decodeModRM()
-            let result = alu(operation, readRegister(reg, width), try readOperand(rm, width), width)
-            if operation != 7 { writeRegister(reg, result, width) }
+    /// ALU forms Eb,Gb and Ev,Gv: the r/m operand is the destination.
+    @_transparent
+    mutating func aluToOperand(_ operation: Int, _ width: UInt32) throws(Fault) {
+        let (reg, rm) = try decodeModRM()
+        let destination = try readOperand(rm, width, forUpdate: operation != 7)
+        let result = alu(operation, destination, readRegister(reg, width), width)
+        if operation != 7 { try writeOperand(rm, result, width) }
+    }
+
+    /// ALU forms Gb,Eb and Gv,Ev: the register is the destination.
+    @_transparent
+    mutating func aluToRegister(_ operation: Int, _ width: UInt32) throws(Fault) {
+        let (reg, rm) = try decodeModRM()
+        let result = alu(operation, readRegister(reg, width), try readOperand(rm, width), width)
+        if operation != 7 { writeRegister(reg, result, width) }
+    }
+
+    /// ALU forms AL,Ib and eAX,Iv.
+    @_transparent
+    mutating func aluToAccumulator(_ operation: Int, _ width: UInt32) throws(Fault) {
+        let result = alu(operation, readRegister(0, width), try fetchImmediate(width), width)
+        if operation != 7 { writeRegister(0, result, width) }
+    }
+
+    /// Group 1 (0x80-0x83): the ALU operation in the reg field, with an immediate source.
+    @_transparent
+    mutating func aluImmediate(_ width: UInt32, signExtended: Bool) throws(Fault) {
+        let (reg, rm) = try decodeModRM()
+        let destination = try readOperand(rm, width, forUpdate: reg != 7)
+        let source = signExtended ? try fetchSigned8(width) : try fetchImmediate(width)
+        let result: UInt32
+        switch reg {
+        case 0: result = alu(0, destination, source, width)
+        case 1: result = alu(1, destination, source, width)
+        case 2: result = alu(2, destination, source, width)
+        case 3: result = alu(3, destination, source, width)
+        case 4: result = alu(4, destination, source, width)
+        case 5: result = alu(5, destination, source, width)
+        case 6: result = alu(6, destination, source, width)
         default:
-            let result = alu(operation, readRegister(0, width), try fetchImmediate(width), width)
-            if operation != 7 { writeRegister(0, result, width) }
+            _ = alu(7, destination, source, width)
+            return
         }
+        try writeOperand(rm, result, width)
     }
 
     /// inc or dec: add or subtract 1, keeping CF.

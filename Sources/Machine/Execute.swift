@@ -32,17 +32,34 @@ extension Core {
     /// Executes one instruction.
     @inline(__always)
     mutating func step() throws(Fault) {
+        let opcode = try fetch8()
+        // Prefixes are rare; test for them with a few predictable comparisons rather than a table.
+        // 26 2E 36 3E (segments), 64-67 (fs, gs, sizes), F0 F2 F3 (lock, repeats).
+        if opcode & 0xE7 == 0x26 || opcode & 0xFC == 0x64 || (opcode & 0xFC == 0xF0 && opcode != 0xF1) {
+            let next = try decodePrefixes(opcode)
+            if operandMask == 0xFFFF { try execute16(next) } else { try execute32(next) }
+            resetPrefixes()
+        } else {
+            try execute32(opcode)
+        }
+    }
+
+    /// Forgets the prefixes of the instruction just executed (or abandoned by a fault).
+    @inline(__always)
+    mutating func resetPrefixes() {
         segmentOverride = -1
         operandMask = 0xFFFF_FFFF
         repeatPrefix = 0
-        var opcode = try fetch8()
-        switch opcode {
-        case 0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3:
-            opcode = try decodePrefixes(opcode)
-        default: break
-        }
-        try execute(opcode)
     }
+
+    /// The 32-bit operand-size instance of `execute(_:_:)`: the mask is a constant, so every width
+    /// test in the inlined helpers folds away.
+    @inline(__always)
+    mutating func execute32(_ opcode: UInt8) throws(Fault) { try execute(opcode, 0xFFFF_FFFF) }
+
+    /// The 16-bit operand-size instance, after a 0x66 prefix.
+    @inline(never)
+    mutating func execute16(_ opcode: UInt8) throws(Fault) { try execute(opcode, 0xFFFF) }
 
     /// Consumes prefix bytes starting with `first`; returns the opcode that follows them.
     mutating func decodePrefixes(_ first: UInt8) throws(Fault) -> UInt8 {
@@ -66,12 +83,60 @@ extension Core {
         throw .generalProtection(0)  // longer than 15 bytes
     }
 
-    /// Executes the instruction whose (first) opcode byte is `opcode`, prefixes already consumed.
-    mutating func execute(_ opcode: UInt8) throws(Fault) {
-        let mask = operandMask
+    /// Executes the instruction whose (first) opcode byte is `opcode`, prefixes already consumed,
+    /// at operand width `mask` (0xFFFF or 0xFFFF_FFFF).
+    @inline(__always)
+    mutating func execute(_ opcode: UInt8, _ mask: UInt32) throws(Fault) {
         switch opcode {
-        case 0x00...0x05, 0x08...0x0D, 0x10...0x15, 0x18...0x1D, 0x20...0x25, 0x28...0x2D, 0x30...0x35, 0x38...0x3D:
-            try aluForm(opcode)
+        // Each ALU row spelled out, so the operation and width are constants in the inlined helper.
+        case 0x00: try aluToOperand(0, 0xFF)
+        case 0x01: try aluToOperand(0, mask)
+        case 0x02: try aluToRegister(0, 0xFF)
+        case 0x03: try aluToRegister(0, mask)
+        case 0x04: try aluToAccumulator(0, 0xFF)
+        case 0x05: try aluToAccumulator(0, mask)
+        case 0x08: try aluToOperand(1, 0xFF)
+        case 0x09: try aluToOperand(1, mask)
+        case 0x0A: try aluToRegister(1, 0xFF)
+        case 0x0B: try aluToRegister(1, mask)
+        case 0x0C: try aluToAccumulator(1, 0xFF)
+        case 0x0D: try aluToAccumulator(1, mask)
+        case 0x10: try aluToOperand(2, 0xFF)
+        case 0x11: try aluToOperand(2, mask)
+        case 0x12: try aluToRegister(2, 0xFF)
+        case 0x13: try aluToRegister(2, mask)
+        case 0x14: try aluToAccumulator(2, 0xFF)
+        case 0x15: try aluToAccumulator(2, mask)
+        case 0x18: try aluToOperand(3, 0xFF)
+        case 0x19: try aluToOperand(3, mask)
+        case 0x1A: try aluToRegister(3, 0xFF)
+        case 0x1B: try aluToRegister(3, mask)
+        case 0x1C: try aluToAccumulator(3, 0xFF)
+        case 0x1D: try aluToAccumulator(3, mask)
+        case 0x20: try aluToOperand(4, 0xFF)
+        case 0x21: try aluToOperand(4, mask)
+        case 0x22: try aluToRegister(4, 0xFF)
+        case 0x23: try aluToRegister(4, mask)
+        case 0x24: try aluToAccumulator(4, 0xFF)
+        case 0x25: try aluToAccumulator(4, mask)
+        case 0x28: try aluToOperand(5, 0xFF)
+        case 0x29: try aluToOperand(5, mask)
+        case 0x2A: try aluToRegister(5, 0xFF)
+        case 0x2B: try aluToRegister(5, mask)
+        case 0x2C: try aluToAccumulator(5, 0xFF)
+        case 0x2D: try aluToAccumulator(5, mask)
+        case 0x30: try aluToOperand(6, 0xFF)
+        case 0x31: try aluToOperand(6, mask)
+        case 0x32: try aluToRegister(6, 0xFF)
+        case 0x33: try aluToRegister(6, mask)
+        case 0x34: try aluToAccumulator(6, 0xFF)
+        case 0x35: try aluToAccumulator(6, mask)
+        case 0x38: try aluToOperand(7, 0xFF)
+        case 0x39: try aluToOperand(7, mask)
+        case 0x3A: try aluToRegister(7, 0xFF)
+        case 0x3B: try aluToRegister(7, mask)
+        case 0x3C: try aluToAccumulator(7, 0xFF)
+        case 0x3D: try aluToAccumulator(7, mask)
         case 0x06: try push(UInt32(cpu.es.selector.rawValue), mask)
         case 0x07: try popSegment(.es)
         case 0x0E: try push(UInt32(cpu.cs.selector.rawValue), mask)
@@ -100,17 +165,25 @@ extension Core {
             writeRegister(reg, multiplySigned(source, factor, mask), mask)
         case 0x6A: try push(try fetchSigned8(mask), mask)
         case 0x6C...0x6F, 0xE4...0xE7, 0xEC...0xEF: throw ioFault()
-        case 0x70...0x7F:
-            let displacement = try fetchSigned8(0xFFFF_FFFF)
-            if condition(opcode & 0xF) { jump(to: cpu.eip &+ displacement) }
-        case 0x80...0x83:
-            let byteForm = opcode & 1 == 0
-            let width = byteForm ? 0xFF : mask
-            let (reg, rm) = try decodeModRM()
-            let destination = try readOperand(rm, width, forUpdate: reg != 7)
-            let source = opcode == 0x83 ? try fetchSigned8(width) : try fetchImmediate(width)
-            let result = alu(reg, destination, source, width)
-            if reg != 7 { try writeOperand(rm, result, width) }
+        case 0x70: try jumpShort(if: 0x0)
+        case 0x71: try jumpShort(if: 0x1)
+        case 0x72: try jumpShort(if: 0x2)
+        case 0x73: try jumpShort(if: 0x3)
+        case 0x74: try jumpShort(if: 0x4)
+        case 0x75: try jumpShort(if: 0x5)
+        case 0x76: try jumpShort(if: 0x6)
+        case 0x77: try jumpShort(if: 0x7)
+        case 0x78: try jumpShort(if: 0x8)
+        case 0x79: try jumpShort(if: 0x9)
+        case 0x7A: try jumpShort(if: 0xA)
+        case 0x7B: try jumpShort(if: 0xB)
+        case 0x7C: try jumpShort(if: 0xC)
+        case 0x7D: try jumpShort(if: 0xD)
+        case 0x7E: try jumpShort(if: 0xE)
+        case 0x7F: try jumpShort(if: 0xF)
+        case 0x80, 0x82: try aluImmediate(0xFF, signExtended: false)
+        case 0x81: try aluImmediate(mask, signExtended: false)
+        case 0x83: try aluImmediate(mask, signExtended: true)
         case 0x84, 0x85:
             let width = opcode == 0x84 ? 0xFF : mask
             let (reg, rm) = try decodeModRM()
@@ -238,8 +311,13 @@ extension Core {
             let displacement = try fetchImmediate(mask)
             try push(cpu.eip, mask)
             jump(to: cpu.eip &+ signExtend(displacement, mask))
-        case 0xE9: jump(to: cpu.eip &+ signExtend(try fetchImmediate(mask), mask))
-        case 0xEB: jump(to: cpu.eip &+ (try fetchSigned8(0xFFFF_FFFF)))
+        case 0xE9:
+            // Fetch first: the displacement counts from the end of the instruction.
+            let displacement = try fetchImmediate(mask)
+            jump(to: cpu.eip &+ signExtend(displacement, mask))
+        case 0xEB:
+            let displacement = try fetchSigned8(0xFFFF_FFFF)
+            jump(to: cpu.eip &+ displacement)
         case 0xF1: throw .trap(1)  // int1 (icebp): a #DB trap, without the gate DPL check
         case 0xF4: throw .generalProtection(0)  // hlt is privileged
         case 0xF5: updateFlags(.carry, to: !carryFlag)
@@ -257,6 +335,13 @@ extension Core {
         }
     }
 
+    /// A short conditional jump on condition `cc` (0x70-0x7F).
+    @inline(__always)
+    mutating func jumpShort(if cc: UInt8) throws(Fault) {
+        let displacement = try fetchSigned8(0xFFFF_FFFF)
+        if condition(cc) { jump(to: cpu.eip &+ displacement) }
+    }
+
     /// Transfers control within cs; a 16-bit operand size truncates eip, as on the hardware.
     @inline(__always)
     mutating func jump(to target: UInt32) {
@@ -265,7 +350,7 @@ extension Core {
 
     /// Sign-extends a value of width `mask` to 32 bits.
     @inline(__always)
-    func signExtend(_ value: UInt32, _ mask: UInt32) -> UInt32 {
+    mutating func signExtend(_ value: UInt32, _ mask: UInt32) -> UInt32 {
         switch mask {
         case 0xFF: UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: value)))
         case 0xFFFF: UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: value)))

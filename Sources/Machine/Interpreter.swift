@@ -28,6 +28,7 @@ extension Core {
         remaining = budget
         runBudget = budget
         repeatTicks = 0
+        resetPrefixes()
         var stop = StopReason.budgetExhausted
         while remaining != 0 {
             remaining &-= 1
@@ -37,6 +38,7 @@ extension Core {
                 try step()
                 if singleStep { throw .trap(1) }
             } catch {
+                resetPrefixes()
                 let reason = deliverFault(error)
                 if case .enteredKernel = reason, cpu.cpl == 3 { continue }
                 stop = reason
@@ -63,9 +65,9 @@ extension Core {
             cpu.cr2 = pageFault.address
             return deliver(14, errorCode: pageFault.errorCode.rawValue, kind: .exception)
         case let .software(vector):
-            return deliver(vector, errorCode: nil, kind: .software)
+            return deliver(vector, errorCode: nil, kind: .software, restartAt: instructionStart)
         case let .trap(vector):
-            return deliver(vector, errorCode: nil, kind: .exception)
+            return deliver(vector, errorCode: nil, kind: .exception)  // the instruction completed
         }
     }
 }
@@ -188,7 +190,7 @@ extension Core {
     }
 
     /// The offset (before the segment base) of a memory operand, and whether it defaults to ss.
-    @inline(__always)
+    @inline(never)
     mutating func effectiveOffset(_ modrm: UInt8) throws(Fault) -> (UInt32, Bool) {
         let mod = modrm >> 6
         let rm = Int(modrm & 7)
@@ -221,7 +223,7 @@ extension Core {
 
     /// The linear address of a `[moffs]` or string source operand at `offset` in ds (or the override).
     @inline(__always)
-    func dataLinear(_ offset: UInt32) -> UInt32 {
+    mutating func dataLinear(_ offset: UInt32) -> UInt32 {
         offset &+ segmentBases[segmentOverride >= 0 ? segmentOverride : SegmentRegisterName.ds.rawValue]
     }
 
@@ -229,7 +231,7 @@ extension Core {
 
     /// Reads register `r` at the width `mask` selects; 8-bit numbers 4-7 are ah, ch, dh, bh.
     @inline(__always)
-    func readRegister(_ r: Int, _ mask: UInt32) -> UInt32 {
+    mutating func readRegister(_ r: Int, _ mask: UInt32) -> UInt32 {
         if mask == 0xFF { return r < 4 ? cpu.gpr[r] & 0xFF : cpu.gpr[r & 3] >> 8 & 0xFF }
         return cpu.gpr[r] & mask
     }
@@ -288,7 +290,9 @@ extension Core {
         }
         do {
             _ = try translate(linear, .write, user: true)
-            _ = try translate(linear &+ UInt32(width - 1), .write, user: true)
+            if Int(linear & pageOffsetMask) > pageSize - width {
+                _ = try translate((linear | pageOffsetMask) &+ 1, .write, user: true)  // the second page
+            }
             return try readLinear(linear, width: width, user: true)
         } catch { throw .pageFault(error) }
     }

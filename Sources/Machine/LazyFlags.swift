@@ -56,10 +56,10 @@ extension Core {
         flagAux = aux
     }
 
-    @inline(__always) var flagSign: UInt32 { flagMask ^ (flagMask >> 1) }
+    @inline(__always) var flagSign: UInt32 { mutating get { flagMask ^ (flagMask >> 1) } }
 
     /// CF, the carry flag.
-    @inline(__always) var carryFlag: Bool {
+    @inline(__always) var carryFlag: Bool { mutating get {
         switch flagOp {
         case .none: cpu.eflags.contains(.carry)
         case .add: flagResult < flagDst
@@ -69,20 +69,20 @@ extension Core {
         case .logic: false
         case .inc, .dec, .precomputed: flagAux & 1 != 0
         }
-    }
+    } }
 
     /// ZF, the zero flag.
-    @inline(__always) var zeroFlag: Bool {
+    @inline(__always) var zeroFlag: Bool { mutating get {
         flagOp == .none ? cpu.eflags.contains(.zero) : flagResult == 0
-    }
+    } }
 
     /// SF, the sign flag.
-    @inline(__always) var signFlag: Bool {
+    @inline(__always) var signFlag: Bool { mutating get {
         flagOp == .none ? cpu.eflags.contains(.sign) : flagResult & flagSign != 0
-    }
+    } }
 
     /// OF, the overflow flag.
-    @inline(__always) var overflowFlag: Bool {
+    @inline(__always) var overflowFlag: Bool { mutating get {
         switch flagOp {
         case .none: cpu.eflags.contains(.overflow)
         case .add, .adc, .inc: (flagDst ^ flagResult) & (flagSrc ^ flagResult) & flagSign != 0
@@ -90,25 +90,25 @@ extension Core {
         case .logic: false
         case .precomputed: flagAux & EFLAGS.overflow.rawValue != 0
         }
-    }
+    } }
 
     /// PF, set when the low byte of the result has an even number of 1 bits.
-    @inline(__always) var parityFlag: Bool {
+    @inline(__always) var parityFlag: Bool { mutating get {
         flagOp == .none ? cpu.eflags.contains(.parity) : (flagResult & 0xFF).nonzeroBitCount & 1 == 0
-    }
+    } }
 
     /// AF, the carry out of bit 3.
-    @inline(__always) var auxiliaryCarryFlag: Bool {
+    @inline(__always) var auxiliaryCarryFlag: Bool { mutating get {
         switch flagOp {
         case .none: cpu.eflags.contains(.auxiliaryCarry)
         case .add, .adc, .sub, .sbb, .inc, .dec: (flagDst ^ flagSrc ^ flagResult) & 0x10 != 0
         case .logic: false
         case .precomputed: flagAux & EFLAGS.auxiliaryCarry.rawValue != 0
         }
-    }
+    } }
 
     /// The full EFLAGS value, with the status flags evaluated.
-    var eflags: EFLAGS {
+    var eflags: EFLAGS { mutating get {
         if flagOp == .none { return cpu.eflags }
         var flags = cpu.eflags.subtracting(.status)
         if carryFlag { flags.insert(.carry) }
@@ -118,7 +118,7 @@ extension Core {
         if signFlag { flags.insert(.sign) }
         if overflowFlag { flags.insert(.overflow) }
         return flags
-    }
+    } }
 
     /// Folds any pending status flags into `cpu.eflags`, so it is exact.
     mutating func materializeFlags() {
@@ -156,7 +156,7 @@ extension Core {
 
     /// Evaluates condition `cc` (0...15).
     @inline(__always)
-    func condition(_ cc: UInt8) -> Bool {
+    mutating func condition(_ cc: UInt8) -> Bool {
         let holds: Bool
         if flagOp == .sub {
             let sign = flagSign
@@ -175,7 +175,7 @@ extension Core {
     }
 
     /// Evaluates the even condition `pair` (cc / 2) from the flags.
-    func slowCondition(_ pair: UInt8) -> Bool {
+    mutating func slowCondition(_ pair: UInt8) -> Bool {
         switch pair {
         case 0: overflowFlag
         case 1: carryFlag

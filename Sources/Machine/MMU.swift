@@ -136,7 +136,7 @@ extension Core {
     }
 
     /// The slot that may hold `linear`'s page.
-    @inline(__always) func tlbSlot(_ linear: UInt32) -> Int { Int(linear >> pageShift) & (tlbSlotCount - 1) }
+    @inline(__always) mutating func tlbSlot(_ linear: UInt32) -> Int { Int(linear >> pageShift) & (tlbSlotCount - 1) }
 
     /// Translates through the TLB, walking on a miss.
     @inline(__always)
@@ -197,9 +197,9 @@ extension Core {
             storePhysical(value, physical, width: width)
             return
         }
-        let last = linear &+ UInt32(width - 1)
+        let secondPage = (linear | pageOffsetMask) &+ 1
         _ = try translate(linear, .write, user: user)
-        _ = try translate(last, .write, user: user)
+        _ = try translate(secondPage, .write, user: user)
         for index in 0..<width {
             let physical = try translate(linear &+ UInt32(index), .write, user: user)
             storePhysical(value >> (8 * UInt32(index)), physical, width: 1)
@@ -208,7 +208,7 @@ extension Core {
 
     /// Loads from a host-physical address the MMU has already checked.
     @inline(__always)
-    func loadPhysical(_ physical: UInt32, width: Int) -> UInt32 {
+    mutating func loadPhysical(_ physical: UInt32, width: Int) -> UInt32 {
         let offset = Int(physical)
         switch width {
         case 1: return UInt32(ram.load(fromByteOffset: offset, as: UInt8.self))
@@ -219,7 +219,7 @@ extension Core {
 
     /// Stores to a host-physical address the MMU has already checked.
     @inline(__always)
-    func storePhysical(_ value: UInt32, _ physical: UInt32, width: Int) {
+    mutating func storePhysical(_ value: UInt32, _ physical: UInt32, width: Int) {
         let offset = Int(physical)
         switch width {
         case 1: ram.storeBytes(of: UInt8(truncatingIfNeeded: value), toByteOffset: offset, as: UInt8.self)

@@ -1,1 +1,0 @@
-// The weaving library; see Appendix W.

@@ -1,1 +1,0 @@
-// Tests of Appendix W arrive with weave.
