@@ -7,7 +7,7 @@ and `struct lg_cpu`; here it is one class, `Guest`, because a Guest has identity
 Launcher and the run loop all hold *the* Guest.
 
 Nothing in it is the Guest's to write directly. The Guest can only ask, by hypercall or by trapping, and
-every request is checked on the way in. :*/
+every request is checked on the way in. */
 
 import LguestABI
 import Machine
@@ -121,7 +121,7 @@ public final class Guest: GuestWorld {
     more than it looks: one bad request usually sets off others (a Guest whose page tables are garbage
     fails a dozen checks on its way down), and the message a person needs is the first one, the cause,
     not the last, a symptom. A Guest that asked to power off and then does something silly on its way out
-    has powered off; it was not killed. :*/
+    has powered off; it was not killed. */
 
     /// Kills the Guest with `reason`, unless it has already stopped for another reason.
     public func kill(_ reason: String) {
@@ -140,7 +140,7 @@ public final class Guest: GuestWorld {
     stack the Launcher chose and esi pointing at the boot parameters, the convention Linux's boot protocol
     uses. Its eflags has the interrupt flag set (the real one: a Guest always runs with real interrupts
     on) and nothing else. These values go into the registers page, and the first world switch loads them
-    with `iret` like any other return to the Guest. :*/
+    with `iret` like any other return to the Guest. */
 
     /// Writes the Guest's starting registers into its registers page.
     func setUpRegisters(entry: GuestVirtualAddress, stack: GuestVirtualAddress) {

@@ -18,7 +18,7 @@ aside: guest-physical address g lives at host-physical address `base + g`, for g
 A failed check throws `GuestViolation`, which only the run loop catches (`H:030`): the Guest is killed
 with the message, and the Host goes on. That is the second of the three levels of failure: a host bug is
 a precondition, a Guest's misbehaviour is a `GuestViolation`, and events the Guest is *meant* to see
-(a page fault it caused) are return values. :*/
+(a page fault it caused) are return values. */
 
 import LguestABI
 import Machine

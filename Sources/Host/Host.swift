@@ -13,7 +13,7 @@ reflected to its own handler. The tests in `HostTests` provoke every kill on pur
 another Guest on the same Host, to show the Host none the worse.
 
 `Host` itself is small: it owns the Switcher and a pool of frames for shadow page tables, makes Guests,
-and runs them. :*/
+and runs them. */
 
 import LguestABI
 import Machine
@@ -96,7 +96,7 @@ public final class Host {
 
     Hypercalls made from the Guest kernel's Swift code do not come through this loop: they trap while the
     Guest's Swift code is on the stack, and the Switcher hands them to `handleTrapDuringKernel`, which does
-    exactly what one turn of this loop does (`H:035`). The code is the same; only the stack is different. :*/
+    exactly what one turn of this loop does (`H:035`). The code is the same; only the stack is different. */
 
     /// Runs `guest` until it powers off, asks to restart, or is killed, and says which.
     public func run(_ guest: Guest) -> GuestExit {
@@ -138,7 +138,7 @@ extension Guest {
       Launcher is not left waiting on a Guest that cannot move;
     * deliver a virtual interrupt if one is pending and the Guest can take it (`H:210`).
 
-    It also refreshes the wall clock in `lguest_data` (`P:230`). :*/
+    It also refreshes the wall clock in `lguest_data` (`P:230`). */
 
     /// Does what must happen before every switch into the Guest.
     func prepareToRun() throws(GuestViolation) {

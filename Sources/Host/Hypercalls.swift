@@ -13,7 +13,7 @@ Two rules come before the call itself:
   synchronously "switch to that page table" would otherwise switch to a table still missing its entry.
 
 A number that is not a `Hypercall` kills the Guest. This is where the enum with one `switch` earns its
-keep: a new call cannot be half-added, because the compiler insists every case is handled. :*/
+keep: a new call cannot be half-added, because the compiler insists every case is handled. */
 
 import LguestABI
 import Machine
@@ -89,7 +89,7 @@ extension Guest {
     after a SHUTDOWN are never run, since there is nobody left to run them for.
 
     Every field is read through `GuestMemory`, so a Guest that put `lguest_data` at the very end of its
-    memory, or scribbles on the ring, finds only its own death. :*/
+    memory, or scribbles on the ring, finds only its own death. */
 
     /// Runs every call waiting in the async ring, in order.
     func runAsyncHypercalls() throws(GuestViolation) {
@@ -124,7 +124,7 @@ extension Guest {
     The checks are the Host's protection, not the Guest's: a window that ends before it starts, a kernel
     half inside the Switcher's slot, or a system-call vector that would shadow the hypercall vector, an
     exception, or the Host's own timer vector (`S:120`) would each let the Guest confuse the Host later, so
-    each kills the Guest now. A second INIT is refused too: `lguest_data` cannot move. :*/
+    each kills the Guest now. A second INIT is refused too: `lguest_data` cannot move. */
 
     /// Handles LGUEST_INIT with `lguest_data` at `address`.
     func initialize(lguestData address: GuestPhysicalAddress) throws(GuestViolation) {
@@ -156,7 +156,7 @@ extension Guest {
     A Guest that wants to stop says why, as a string in its memory, and whether it wants to power off or
     restart. The Host reads the string (bounded, `H:032`) and records the exit; the run loop ends when
     it next looks. lguest treated any kind but "restart" as power off; we are stricter and kill a Guest
-    that names a kind that does not exist, since it surely meant something we do not understand. :*/
+    that names a kind that does not exist, since it surely meant something we do not understand. */
 
     /// Handles SHUTDOWN: `reasonAt` is the guest-physical address of the reason, `kind` a `ShutdownKind`.
     func shutDown(reasonAt address: GuestPhysicalAddress, kind: UInt32) throws(GuestViolation) {

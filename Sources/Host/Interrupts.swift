@@ -10,7 +10,7 @@ interrupt in this story, and it is worth keeping them apart:
   when they can (`H:250`) and through the Host when they cannot (`H:220`).
 
 An interrupt is *deliverable* when it is pending and the Guest has not blocked it in the
-`blockedInterrupts` bitmap of `lguest_data` (`P:220`): "pending minus blocked". :*/
+`blockedInterrupts` bitmap of `lguest_data` (`P:220`): "pending minus blocked". */
 
 import LguestABI
 import Machine
@@ -36,7 +36,7 @@ extension Guest {
     deadline on the machine's virtual clock. Whenever the Host is about to run the Guest it checks the
     clock, and once the deadline has passed it raises IRQ 0 and disarms the timer: a one-shot timer fires
     once. The Host also keeps the Guest from running past the deadline unnoticed: the instruction budget
-    the Switcher gets (`instructionBudget`) ends at the deadline. A delay of 0 disarms the timer. :*/
+    the Switcher gets (`instructionBudget`) ends at the deadline. A delay of 0 disarms the timer. */
 
     /// Handles SET_CLOCKEVENT: arms the timer `nanoseconds` from now, or disarms it with 0.
     func setClockEvent(nanoseconds: UInt32) {
@@ -64,7 +64,7 @@ extension Guest {
     3. Otherwise, is its virtual interrupt flag (`irqEnabled`) on? If not, the Host cannot deliver, but
        it sets `irqPending` so the Guest knows to ask for it when it turns interrupts back on.
 
-    If it passes, the interrupt is delivered (`H:215`) and its bit cleared. :*/
+    If it passes, the interrupt is delivered (`H:215`) and its bit cleared. */
 
     /// Delivers the lowest deliverable virtual interrupt if the Guest can take one now.
     func maybeDeliverInterrupt() throws(GuestViolation) {
@@ -107,7 +107,7 @@ extension Guest {
 
     The stack addresses are the Guest's virtual addresses, so each word goes through the Guest's own page
     tables (`guestPhysical(of:)`) and then `GuestMemory`: a Guest whose stack is unmapped, or points
-    outside its memory, dies here rather than corrupting anything. :*/
+    outside its memory, dies here rather than corrupting anything. */
 
     /// Delivers `vector` to the Guest's handler, pushing the frame on the right Guest stack.
     func pushFrame(vector: UInt8, errorCode: UInt32?) throws(GuestViolation) {
@@ -157,7 +157,7 @@ extension Guest {
     * only interrupt gates and trap gates are allowed: a task gate would ask the processor for a hardware
       task switch through a TSS the Guest does not own;
     * the code segment is forced to the Guest kernel's (ring 1), whatever the Guest wrote; the handler
-      address and the gate's privilege level (who may `int` to it) are the Guest's to choose. :*/
+      address and the gate's privilege level (who may `int` to it) are the Guest's to choose. */
 
     /// Handles LOAD_IDT_ENTRY for `vector` with the gate's two words.
     func loadIDTEntry(vector: UInt32, low: UInt32, high: UInt32) throws(GuestViolation) {
@@ -185,7 +185,7 @@ extension Guest {
     page holds the real IDT (`S:010`), and the Host fills it: most vectors point at the Switcher's stub for
     that vector, at ring 0, so the trap comes to the Host first. Each stub gate takes its privilege level
     from the Guest's gate, so a user program may `int` to a vector exactly when the Guest said it may, and
-    the hypercall gate gets privilege 1: the Guest kernel may use it, its programs may not. :*/
+    the hypercall gate gets privilege 1: the Guest kernel may use it, its programs may not. */
 
     /// The gate the Switcher's IDT holds for `vector`.
     func switcherGate(vector: UInt8) -> GateDescriptor {
@@ -214,7 +214,7 @@ extension Guest {
     * 14, the page fault, must come to the Host, which owns the shadow page tables and must see every
       fault first (`H:330`); 13, the general protection fault, because the Host emulates `in` and `out`
       (`H:225`); 7, the FPU trap, which the Host must see to track the task-switched bit; and 0x1F,
-      which is the hypercall. :*/
+      which is the hypercall. */
 
     /// Whether `vector`'s gate may point straight at the Guest's handler.
     func isDirectTrap(vector: UInt8, gate: GateDescriptor) -> Bool {
@@ -233,7 +233,7 @@ extension Guest {
 
     Then the stack is *pinned*: mapped, writable, in the shadow page tables, now and after every flush.
     A trap that found its own stack unmapped would fault while delivering the fault, a double fault;
-    rather than let that happen, the Host makes sure the pages are always there (`pinStack`). :*/
+    rather than let that happen, the Host makes sure the pages are always there (`pinStack`). */
 
     /// Handles SET_STACK: the kernel stack for traps from user mode is `pages` pages below `pointer`.
     func setStack(segment: UInt32, pointer: UInt32, pages: UInt32) throws(GuestViolation) {

@@ -14,7 +14,7 @@ with, and `handleTrap(_:)` decides what it means (lguest's `lguest_arch_handle_t
 
 "Reflect" means deliver the trap to the Guest's own handler as the processor would have, had the Guest
 been running on bare hardware (`H:215`). A Guest that has set no handler for a trap it caused is beyond
-help, and dies with the vector and the address in its obituary. :*/
+help, and dies with the vector and the address in its obituary. */
 
 import LguestABI
 import Machine
@@ -91,7 +91,7 @@ extension Guest {
     | ee / ef | `out %al` / `%eax,(%dx)` | 1 |
 
     A 0x66 prefix makes the 32-bit forms 16-bit; it adds one byte to the length. Only the Guest *kernel*
-    is emulated: a user program that tries `in` gets its #GP reflected, as it would on a real kernel. :*/
+    is emulated: a user program that tries `in` gets its #GP reflected, as it would on a real kernel. */
 
     /// Emulates the `in` or `out` at the Guest kernel's eip; false if it is not one.
     func emulateInstruction() throws(GuestViolation) -> Bool {

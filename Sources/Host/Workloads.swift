@@ -13,7 +13,7 @@ thing being measured, then powers off:
 * `.asyncHypercall`: the same call queued in the async ring, with one synchronous flush per 64.
 
 The workload is deterministic: it returns counts, not times. The benchmark program does the timing,
-with the wall clock, outside the machine. :*/
+with the wall clock, outside the machine. */
 
 import LguestABI
 import Machine

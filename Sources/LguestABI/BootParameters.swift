@@ -24,7 +24,7 @@ Launcher placed them; the Guest kernel finds the page's address in esi when it s
 
 The *e820 map* takes its name from the BIOS call that produced it (`int $0x15` with eax = 0xE820): a list
 of address ranges, each with a type. lguest's Guest gets exactly one entry, "RAM from 0 to the end of
-guest memory", and so does ours. :*/
+guest memory", and so does ours. */
 
 import Machine
 

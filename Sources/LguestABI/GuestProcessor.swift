@@ -28,7 +28,7 @@ the Swift function registered there.
 If the Guest dies while its Swift code is on the stack (it powered off, or the Host killed it), the
 Switcher throws `GuestStopped` out of whichever operation the Guest was in. Every Guest function that
 can reach the processor is `throws(GuestStopped)`, so each `try` in the Guest marks exactly a point where
-the Guest might never come back. It must not catch the error: it belongs to the run loop. :*/
+the Guest might never come back. It must not catch the error: it belongs to the run loop. */
 
 import Machine
 

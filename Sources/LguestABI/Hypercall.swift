@@ -11,7 +11,7 @@ Guest kernel, at ring 1, is allowed to use, and user programs, at ring 3, are no
 
 Every call the Host accepts is a case of `Hypercall`, with lguest's own numbers and names. A number the
 Host does not recognise is not an accident to be ignored: the Guest is confused or hostile, and the
-Host kills it (`H:120`). :*/
+Host kills it (`H:120`). */
 
 import Machine
 
@@ -88,7 +88,7 @@ public enum Hypercall: UInt32, CaseIterable, Sendable, CustomStringConvertible {
 A Guest stops by asking: `Hypercall.shutdown` carries a reason, as a string in guest memory, and a
 kind. Power-off ends the Guest for good; restart asks the Launcher to boot it again. Either way the
 Host stops running the Guest and hands the reason to the Launcher. A Guest that dies of a
-misbehaviour instead never gets to choose its words: the Host writes its own reason (`H:030`). :*/
+misbehaviour instead never gets to choose its words: the Host writes its own reason (`H:030`). */
 
 /// What the Guest wants after `Hypercall.shutdown` (lguest's `LGUEST_SHUTDOWN_*`).
 public enum ShutdownKind: UInt32, Sendable {

@@ -18,7 +18,7 @@ It is a small page (or a few) of genuine i386 instructions, loaded by the Launch
 An entry point's bytes are `ud2`, the instruction Intel reserves to be undefined: if the processor ever
 really executed one, it would fault. It never does, because the Switcher recognises the address first
 and calls the Swift function registered there (`S:200`). The name of each entry travels with it, for
-traces and for the Host's messages. :*/
+traces and for the Host's messages. */
 
 import Machine
 

@@ -32,7 +32,7 @@ one. A field that moves breaks the test, not a Guest.
 ```
 
 The first group is live state; the Host fills `reserveMemory` and `tscKHz` when it handles the INIT
-hypercall; the last group the Guest fills before INIT and the Host reads once, at INIT. :*/
+hypercall; the last group the Guest fills before INIT and the Host reads once, at INIT. */
 
 import Machine
 
@@ -97,7 +97,7 @@ Each slot has a status byte, kept apart from the calls in `hypercallStatus`: `hy
 means the slot is free, `hypercallReady` (0) means the Guest has filled it and the Host should run it.
 The Guest writes the five words of the call first and the status byte last; the Host runs the call and
 then writes 0xFF back. A Guest that finds its next slot not yet free knows the ring is full and makes
-an ordinary hypercall, which drains the ring as a side effect. :*/
+an ordinary hypercall, which drains the ring as a side effect. */
 
 /// The number of slots in the async hypercall ring (lguest's `LHCALL_RING_SIZE`).
 public let hypercallRingSize = 64
@@ -131,7 +131,7 @@ is setting its bit. We keep 32 IRQs, one 32-bit word, which is what later versio
 too. The Guest's virtual interrupt flag is `irqEnabled`, holding the value of the real eflags IF bit
 (0x200) when interrupts are on, so the Guest can save and restore it exactly like eflags.
 
-The system call vector is 0x80, as on Linux; it must never be used for an IRQ. :*/
+The system call vector is 0x80, as on Linux; it must never be used for an IRQ. */
 
 /// The number of IRQs lguest delivers (lguest's `LGUEST_IRQS`): one bit each in `blockedInterrupts`.
 public let irqCount = 32
@@ -166,7 +166,7 @@ whose rate the Host publishes in `tscKHz`; and a one-shot timer the Guest arms w
 
 Reading two words is not atomic, so the Host writes the seconds last and the Guest reads seconds,
 nanoseconds, seconds again, and retries if the seconds changed (`G:038`): a reader never sees half of
-an update. :*/
+an update. */
 
 /// The wall-clock time the Guest's virtual clock starts at: 2009-06-10, when Linux 2.6.30 came out.
 public let bootWallClockSeconds: UInt32 = 1_244_592_000

@@ -42,7 +42,7 @@ The Guest kernel therefore cannot execute privileged instructions (they fault in
 the paging hardware it still counts as *supervisor*, because paging only distinguishes ring 3 from the
 rest. That is why the Host must keep the Guest kernel away from its own pages by other means: the
 Switcher's pages are mapped read-only (`P:030`), and the processor runs the Guest with the write-protect
-bit (CR0.WP) set so that read-only means read-only even for a supervisor. :*/
+bit (CR0.WP) set so that read-only means read-only even for a supervisor. */
 
 /// The privilege level the Guest kernel runs at: one ring out from the Host.
 public let guestKernelRing: UInt8 = 1
@@ -74,7 +74,7 @@ Guest hands over is checked.
 The Switcher lives in the very top page-directory entry, the last 4 MiB. Because that slot is the same
 in every address space the Host builds, the Switcher code keeps running at the same virtual address
 while the world changes underneath it, which is the whole trick of a world switch (`S:010`). The Guest
-must leave that slot alone; the Host tells it how much to keep clear in `reserveMemory` (`P:220`). :*/
+must leave that slot alone; the Host tells it how much to keep clear in `reserveMemory` (`P:220`). */
 
 /// Where the Guest kernel's view of physical memory begins (Linux's `PAGE_OFFSET`).
 public let pageOffset = GuestVirtualAddress(0xC000_0000)

@@ -20,7 +20,7 @@ We keep the layout of Linux's i386 GDT, 32 entries of 8 bytes, with lguest's add
 | 31 | | the double-fault task state segment (Host only) |
 
 The Guest's kernel segments have descriptor privilege 0 in Linux's table; the Host raises them to 1
-when it copies the table (`H:620`), and the selectors the Guest uses carry RPL 1 to match. :*/
+when it copies the table (`H:620`), and the selectors the Guest uses carry RPL 1 to match. */
 
 import Machine
 

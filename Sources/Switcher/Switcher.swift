@@ -8,7 +8,7 @@ what puts the Switcher "at the top of both address spaces".
 
 The three pages are mapped supervisor-only; the text and the state page are also read-only. Since the
 Guest kernel runs at ring 1, which paging counts as supervisor, "read-only" only binds it because the
-Switcher runs Guests with CR0.WP set (`P:020`). :*/
+Switcher runs Guests with CR0.WP set (`P:020`). */
 
 import LguestABI
 import Machine

@@ -21,7 +21,7 @@ The Switcher's region holds three pages, and their layout is this chapter's map:
 
 In this emulator the Switcher's *logic* is Swift, like the Host's; what is real is everything the
 processor sees: the pages, their mappings, the tables, the stack the frames land on, and the privilege
-checks that stop a Guest from touching any of it. :*/
+checks that stop a Guest from touching any of it. */
 
 import LguestABI
 import Machine
@@ -71,7 +71,7 @@ Real stubs do two things: push a zero for the vectors where the processor pushes
 frame has the same shape, and push the vector number; then they jump to common code that saves the rest
 of the registers and switches to the Host. We write exactly those bytes into the page, so a disassembly
 of the Switcher shows them; the "common code" is `exitToHost()` in Swift, which the Switcher runs when it
-sees the processor arrive at a stub, the same way it runs the Guest's Swift handlers (`S:200`). :*/
+sees the processor arrive at a stub, the same way it runs the Guest's Swift handlers (`S:200`). */
 
 /// The vectors for which the processor itself pushes an error code (8, 10-14, 17).
 public func vectorHasErrorCode(_ vector: UInt8) -> Bool {
@@ -106,7 +106,7 @@ register of the Guest in a known order, and nothing was copied twice:
 
 Going back into the Guest is the same film run backwards: pop the general registers, skip the vector
 and error code, and `iret` on the frame. The Host reads and writes this page while the Guest is stopped:
-to fetch hypercall arguments, to skip an instruction it emulated, to push an interrupt frame. :*/
+to fetch hypercall arguments, to skip an instruction it emulated, to push an interrupt frame. */
 
 /// A Guest's saved registers, as lguest's `struct lguest_regs` lays them out in the registers page.
 public struct GuestRegisterFrame: Hashable, Sendable {

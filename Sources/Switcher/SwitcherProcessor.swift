@@ -11,7 +11,7 @@ instruction. In between, anything may happen: the Host may handle a hypercall, f
 an interrupt whose Swift handler runs and returns; only when the instruction has "retired" does the
 method return to its Swift caller.
 
-We assume flat segments here, as Linux does: cs has base 0, so eip is the virtual address itself. :*/
+We assume flat segments here, as Linux does: cs has base 0, so eip is the virtual address itself. */
 
 import LguestABI
 import Machine
@@ -83,7 +83,7 @@ final class SwitcherProcessor: GuestProcessor {
     0x1F through the IDT. The Host gave that gate privilege 1, so the Guest kernel may use it and user
     programs may not, and pointed it at the Switcher's stub: the world switches to the Host, which reads
     the call from the registers page and writes the answer into its eax. When the world comes back to
-    the return address, the answer is in eax. :*/
+    the return address, the answer is in eax. */
 
     func hypercall(_ call: Hypercall, _ a1: UInt32, _ a2: UInt32, _ a3: UInt32, _ a4: UInt32)
         throws(GuestStopped) -> UInt32
@@ -115,7 +115,7 @@ final class SwitcherProcessor: GuestProcessor {
     `returnFromInterrupt()` must return immediately, so the Switcher's loop takes the fault from there
     (`pendingEvent`). If the Host fixes the fault (the Guest's stack page was not yet in the shadow page
     tables, say), the processor comes back to ring 1 at the image's `iret`, and the Switcher's loop
-    executes it again, as the hardware restarts any faulting instruction. :*/
+    executes it again, as the hardware restarts any faulting instruction. */
 
     /// Runs `body` as the instruction at `site`, taking its page faults the hardware's way.
     private func access<T>(at site: GuestVirtualAddress, _ body: () throws(PageFault) -> T) throws(GuestStopped) -> T {
@@ -226,7 +226,7 @@ final class SwitcherProcessor: GuestProcessor {
     handler returns to the instruction, it faults again, as it would on hardware.
 
     `cpuid` and `rdtsc` are not privileged (unless cr4 says so, which a Guest never gets), so they go
-    straight to the machine. :*/
+    straight to the machine. */
 
     func native(_ instruction: NativeInstruction) throws(GuestStopped) {
         guard let site = nativeSites[instruction] else { preconditionFailure("switcher: no site for \(instruction)") }

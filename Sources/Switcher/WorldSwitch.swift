@@ -5,7 +5,7 @@ Switcher's page table must map that Guest's registers page. Copying two tables o
 waste most of the switch's time, and nearly always for nothing: a Guest changes its tables a few times
 at boot and rarely after. lguest therefore copies the tables only when the Guest changed them, or when
 some other Guest used the state page since (then *everything* is stale). The Guest object keeps the
-change marks; the Switcher only says whether another Guest came between (`claimState(for:)`). :*/
+change marks; the Switcher only says whether another Guest came between (`claimState(for:)`). */
 
 import LguestABI
 import Machine
@@ -39,7 +39,7 @@ extension Switcher {
 
     Loading cr3 flushes the TLB, and the Switcher relies on that, as lguest does: the Host edits shadow
     entries between switches without telling the TLB, and the registers page may have been remapped for
-    another Guest. The Host's cr3 always differs from any Guest's, so every switch in reloads it. :*/
+    another Guest. The Host's cr3 always differs from any Guest's, so every switch in reloads it. */
 
     /// Switches the processor into `world`; returns nil on success, or why the Guest cannot be entered.
     func switchIn(_ world: GuestWorld) -> Trap? {
@@ -95,7 +95,7 @@ extension Switcher {
     already in the registers page (`S:030`). The "common code" finishes the frame: the error code (0 when
     the processor pushed none), the trap number, then the general and data-segment registers. Then it
     restores the Host's processor state, which includes the Host's cr3: the Guest's world is gone from the
-    processor until the next `switchIn`. :*/
+    processor until the next `switchIn`. */
 
     /// Saves the Guest's registers after a trap through the stub for `vector` and restores the Host.
     func exitToHost(_ world: GuestWorld, vector: UInt8, errorCode: UInt32?) {
@@ -127,7 +127,7 @@ extension Switcher {
     a budget (the Host sets it from the Guest's next timer deadline), and when it runs out, the Host's timer
     "interrupt" is delivered like any external interrupt, on vector 0xEF; its gate is a Switcher stub, so the
     processor comes home. A Guest kernel that bounces between its own handlers without ever trapping gets the
-    same treatment after a fixed number of entries, so no Guest can keep the processor from the Host. :*/
+    same treatment after a fixed number of entries, so no Guest can keep the processor from the Host. */
 
     /// Runs `world` until it traps to the Host, and returns the trap. The Host then reads the Guest's
     /// registers page for details.
@@ -239,7 +239,7 @@ extension Switcher {
     call returns a value and how the kernel switches from one process to another.
 
     A handler that returns without its `iret` would leave the processor at its own entry, calling it again
-    for ever: the Switcher reports that as a lost kernel, and the Host kills the Guest. :*/
+    for ever: the Switcher reports that as a lost kernel, and the Host kills the Guest. */
 
     /// Calls `entry`'s Swift code and returns the event its `iret` left for the loop, if any.
     func callEntry(_ entry: GuestKernelEntry, at eip: GuestVirtualAddress, world: GuestWorld)
