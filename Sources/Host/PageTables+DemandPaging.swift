@@ -31,7 +31,7 @@ One more trick deserves a word. The Guest expects its entries' accessed bit to b
 used and its dirty bit when it is written, as the MMU would; but the MMU only sets those bits in the
 *shadow*. So we set them in the Guest's entry ourselves, and for a read we install the shadow entry
 read-only even if the Guest's entry is writable. The first write then faults back here, and that is
-when we set dirty. It costs one extra fault per written page, and buys the Guest exact dirty bits. :*/
+when we set dirty. It costs one extra fault per written page, and buys the Guest exact dirty bits. */
 
 extension ShadowPageTables {
     /// Handles a page fault at `va`: installs a shadow entry and returns true if the Guest's tables
@@ -127,7 +127,7 @@ mappings differently, which it tells us by hypercall anyway. And the three bits 
 "available" are the Guest's private notes, which mean nothing to the MMU.
 
 The writable bit gets the special treatment `H:330` promised: it survives only if the Guest's entry is
-already dirty. :*/
+already dirty. */
 
 /// The flags a shadow page table entry may carry.
 let allowedTableFlags: PagingFlags = [.present, .writable, .user, .writeThrough, .cacheDisabled, .accessed, .dirty]
@@ -156,7 +156,7 @@ that writes them is broken or hostile, and it is killed.
   Linux never sets; lguest refused it in both places, and so do we.
 * **A directory entry with flags a kernel never uses there.** A directory entry needs only present,
   writable, user, accessed and dirty. Anything else (cache control, global, the software bits) means the
-  Guest is not writing page directories the way it promised, and we would rather not guess. :*/
+  Guest is not writing page directories the way it promised, and we would rather not guess. */
 
 /// The flags a Guest page directory entry may carry (Linux's `_PAGE_TABLE`).
 let allowedDirectoryFlags: PagingFlags = [.present, .writable, .user, .accessed, .dirty]
@@ -215,7 +215,7 @@ The stack grows down from its top, so its pages are the ones just below `top`.
 
 lguest pinned only when a brand-new shadow came into use, and trusted Linux to name its stack again
 after every switch. That holds for Linux, but a cached shadow built before the Guest last moved its
-stack would lack the new one; checking costs two lookups in the shadow, so we check. :*/
+stack would lack the new one; checking costs two lookups in the shadow, so we check. */
 
 extension ShadowPageTables {
     /// Records the Guest kernel stack (`pages` pages ending just below `top`) and maps it writable in
@@ -262,7 +262,7 @@ extension ShadowPageTables {
 Sometimes the Host has a Guest *virtual* address and needs the guest-physical one: the interrupt code
 (`H:215`) pushes trap frames onto the Guest's stack, which the Guest names by its virtual address. That
 needs a walk through the Guest's current tables, by hand. An address the Guest has not mapped is one it
-should not have handed us, so it dies. :*/
+should not have handed us, so it dies. */
 
 extension ShadowPageTables {
     /// The guest-physical address `va` maps to in the Guest's current page tables.

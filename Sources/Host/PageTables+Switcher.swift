@@ -25,7 +25,7 @@ why the Switcher treats what it finds there as the Guest's word, not the Host's.
 else up here faults, and `demandPage()` kills the Guest for it (`H:330`).
 
 The directory entry itself is present and writable but not user: the page table entries under it
-decide what may be written, and the missing user bit keeps ring 3 out of all 4 MiB at once. :*/
+decide what may be written, and the missing user bit keeps ring 3 out of all 4 MiB at once. */
 
 extension ShadowPageTables {
     /// The directory entry every shadow holds in its last slot: the Switcher's page table, supervisor
@@ -45,7 +45,7 @@ instructions fault their way in.
 
 Later, at INIT, the Guest reports where its kernel half begins (`kernelAddress` in `lguest_data`). We
 take the Guest's word for it, with one check: a kernel half starting in the Switcher's slot would have
-`flushUserMappings()` walk straight into the Switcher's entry. :*/
+`flushUserMappings()` walk straight into the Switcher's entry. */
 
 extension ShadowPageTables {
     /// Creates the shadow page tables of a new Guest whose first page directory is at
@@ -76,7 +76,7 @@ extension ShadowPageTables {
 
 When a Guest dies, every shadow page table and shadow directory goes back to the pool, for the next
 Guest to use. The Switcher's page table is not ours to free: it is shared by every Guest and outlives
-them all. `release()` runs at most once; after it, these shadow page tables must not be used again. :*/
+them all. `release()` runs at most once; after it, these shadow page tables must not be used again. */
 
 extension ShadowPageTables {
     /// Returns every frame these shadows hold to the pool. Safe to call more than once.

@@ -11,7 +11,7 @@ SET_PMD for a directory entry, FLUSH_TLB when it has changed too much to list.
 Since `demandPage()` will fill in any missing shadow entry on demand, the simplest correct response to
 "this entry changed" is to forget our shadow of it. When the Guest uses the new entry it faults, and
 `demandPage()` installs it, checks and all. Forgetting is always safe; it is only ever slower. We will
-see one place where we can do better (`H:420`). :*/
+see one place where we can do better (`H:420`). */
 
 extension ShadowPageTables {
     /// The index of the cached shadow standing for Guest directory `directory`, if any.
@@ -42,7 +42,7 @@ is a change to *every* shadow we hold. That is slower, but kernel mappings rarel
 exchange every shadow can keep its kernel half when it is reused for another process (`H:435`), which
 is what makes a context switch cheap.
 
-A SET_PTE aimed at the Switcher's region is not a mistake a kernel makes by accident: the Guest dies. :*/
+A SET_PTE aimed at the Switcher's region is not a mistake a kernel makes by accident: the Guest dies. */
 
 extension ShadowPageTables {
     /// Handles SET_PTE: the Guest set the entry mapping `va` in the page tables under `directory` to `entry`.
@@ -81,7 +81,7 @@ that is not present, or carries neither bit, just clears the shadow. If the shad
 this address yet there is nothing to update, and nothing to do.
 
 To see what the shortcut buys, turn it off: with `installsEntriesEagerly` false every SET_PTE just
-clears, and the test `h420_installingAtOnceSavesAFaultPerPage` counts the difference. :*/
+clears, and the test `h420_installingAtOnceSavesAFaultPerPage` counts the difference. */
 
 extension ShadowPageTables {
     /// Replaces cached shadow `shadow`'s entry for `va` according to the Guest's new `entry`.
@@ -111,7 +111,7 @@ The Guest gives us the directory and an index into it, and the index is the Gues
 checked. lguest compared it against the Switcher's slot in a way that let one index too many through; we
 compare with `>=`, and an index past the end of the directory altogether kills the Guest. An index that
 names the Switcher's own slot is quietly ignored, as lguest ignored it: Linux likes to initialise every
-directory entry at boot, including the one we reserved, and means no harm by it. :*/
+directory entry at boot, including the one we reserved, and means no harm by it. */
 
 extension ShadowPageTables {
     /// Handles SET_PMD: the Guest changed entry `index` of its page directory at `directory`.
@@ -143,7 +143,7 @@ taken over (`H:435`). Either way we then make sure the kernel stack is mapped in
 brand-new shadow has no kernel mappings at all yet, and even a cached one may predate the Guest's
 latest SET_STACK.
 
-The address is the Guest's, so it is checked: a directory must be a whole page of the Guest's memory. :*/
+The address is the Guest's, so it is checked: a directory must be a whole page of the Guest's memory. */
 
 extension ShadowPageTables {
     /// Handles NEW_PGTABLE: makes the shadow of the Guest directory at `directory` current.
@@ -182,7 +182,7 @@ differ from one another, and we promised runs that repeat to the byte.
 
 Taking over a shadow means forgetting its user half, which belonged to another process, but *keeping*
 its kernel half, which is the same for every process (`H:410`). That is the whole point of keeping
-kernel mappings in step across the cache. :*/
+kernel mappings in step across the cache. */
 
 extension ShadowPageTables {
     /// A shadow for `directory`: a fresh one while the cache has room and the pool has frames,
@@ -213,7 +213,7 @@ extension ShadowPageTables {
 Sometimes the Guest changes so many entries that listing them would cost more than starting over, and
 it says so with FLUSH_TLB. With argument 0 it has changed only user mappings: we drop the user half of
 the current shadow (`H:445`). With 1 it has changed kernel mappings too, which live in every shadow, so
-we drop everything in every shadow (`H:470`). :*/
+we drop everything in every shadow (`H:470`). */
 
 extension ShadowPageTables {
     /// Handles FLUSH_TLB: forgets the user mappings of the current shadow, or with `kernelToo` every
@@ -234,7 +234,7 @@ extension ShadowPageTables {
 /*:*/
 
 /*H:445 The user half is every directory entry below the kernel's. Until the Guest has told us where its
-kernel begins (at INIT, `H:500`), `kernelAddress` is 0 and there is no user half to flush. :*/
+kernel begins (at INIT, `H:500`), `kernelAddress` is 0 and there is no user half to flush. */
 
 extension ShadowPageTables {
     /// Throws away every shadow directory entry of cached shadow `shadow` below `kernelAddress`.
@@ -250,7 +250,7 @@ extension ShadowPageTables {
 
 A changed kernel mapping, or a Guest that dies: every shadow loses every entry but the Switcher's. The
 Guest is then, as lguest's author put it, trapped in amber for a while as everything faults back in; it
-is rare enough not to matter. The kernel stack has to be pinned again straight away, of course. :*/
+is rare enough not to matter. The kernel stack has to be pinned again straight away, of course. */
 
 extension ShadowPageTables {
     /// Throws away every mapping but the Switcher's in every cached shadow, then pins the stack.

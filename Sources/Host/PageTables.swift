@@ -59,7 +59,7 @@ A returned frame is zeroed before it is handed out again. A page table full of s
 gift to an attacker: the next Guest to receive it would find mappings into someone else's memory. The
 pool also refuses, as a host bug, a frame returned twice, since two owners of one page table is exactly
 the kind of mistake that corrupts memory far from its cause. One pool serves every Guest, so a Guest
-that dies gives its frames back for the next one. :*/
+that dies gives its frames back for the next one. */
 
 /// The Host's supply of zeroed page frames for shadow page tables, shared by every Guest.
 public final class FramePool {
@@ -119,7 +119,7 @@ fall out of step with the tables the MMU actually walks.
 Three more pieces of state complete the picture: which cached shadow is current, the Guest's
 `kernelAddress` (where the kernel half of every address space begins, which the Guest reports when it
 initialises, `H:500`), and where the Guest's kernel stack is, so that it can be pinned again whenever
-it might have gone missing from the current shadow (`H:360`). :*/
+it might have gone missing from the current shadow (`H:360`). */
 
 /// One cached shadow page directory.
 struct ShadowDirectory {
@@ -223,7 +223,7 @@ where its tables are), and the shadow directory entry and shadow page table entr
 host RAM, since the Host chose where those are and an access outside RAM would be a Host bug).
 
 The Switcher owns the last directory entry of every address space, `switcherPageDirectoryIndex` (`P:030`). Callers
-check for it before they ask for a shadow entry; asking anyway is a Host bug, so the helpers insist. :*/
+check for it before they ask for a shadow entry; asking anyway is a Host bug, so the helpers insist. */
 
 extension ShadowPageTables {
     /// The host address of directory entry `index` of cached shadow `shadow`.

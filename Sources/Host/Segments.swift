@@ -28,7 +28,7 @@ itself; the task state segment, whose ss0 and esp0 decide where the CPU puts a t
 Guest is interrupted; and the double-fault TSS, kept empty. The Switcher fills those four in its own copy
 of the table once and for all, and we never copy the Guest's version of them across. We keep whatever
 the Guest wrote there in our copy, unchecked, because it is never used: Linux puts its own TSS descriptor
-in slot 16, and it would be churlish to kill a Guest for an entry that will never see the light of day. :*/
+in slot 16, and it would be churlish to kill a Guest for an entry that will never see the light of day. */
 
 /// The Host's copy of one Guest's Global Descriptor Table, checked and fixed up, with a note of which
 /// part changed since the Switcher last copied it.
@@ -61,7 +61,7 @@ fails halfway leaves the old one untouched, although the Guest that sent it will
 A table longer than ours is refused: the slots past the end would have nowhere to go, and a Guest that
 sends them is not the Linux we know. A shorter one replaces just the entries it has.
 
-Then we note that the table changed, so that the Switcher copies it before the Guest next runs. :*/
+Then we note that the table changed, so that the Switcher copies it before the Guest next runs. */
 
 extension GuestGDT {
     /// Handles LOAD_GDT: replaces the first `count` entries with the descriptors at `table`.
@@ -112,7 +112,7 @@ one of the three defects this edition sets out to do better on. Linux never puts
 anywhere but the slots the Host reserves (`H:610`), so the rule can be blunt: a *present* system
 descriptor in any other slot kills the Guest. One that is not present is harmless (the CPU refuses to
 use a descriptor that is not present, and the null descriptor in slot 0 is one of those), so we leave it
-be, and leave it untouched by the fix-ups below, which are about code and data. :*/
+be, and leave it untouched by the fix-ups below, which are about code and data. */
 
 extension GuestGDT {
     /// The entry for `slot` as the Switcher may copy it: reserved slots and absent descriptors as
@@ -143,7 +143,7 @@ stay as they are; user segments are meant to be reachable from ring 3.
 And each descriptor has an *accessed* bit (bit 0 of its type), which the CPU sets when it first loads the
 descriptor into a segment register. Setting it means *writing* the GDT, and the GDT the Guest runs with
 lives in the Switcher's read-only page (`H:480`): the write would fault in the middle of a segment
-load, which is no place for a fault. So we set it ourselves, and the CPU finds nothing left to write. :*/
+load, which is no place for a fault. So we set it ourselves, and the CPU finds nothing left to write. */
 
 extension GuestGDT {
     /// A present code or data descriptor at privilege at least `guestKernelRing`, accessed bit set.
@@ -168,7 +168,7 @@ on every context switch, hence the separate hypercall), and nothing at all other
 slots are never written: they hold the Switcher's own descriptors.
 
 If the Switcher's table has been overwritten by some other Guest since, "what changed" means
-"everything": the Switcher passes `everything` and we copy it all. :*/
+"everything": the Switcher passes `everything` and we copy it all. */
 
 extension GuestGDT {
     /// Writes the entries that changed (or, with `everything`, every entry the Guest may fill) into the
@@ -202,7 +202,7 @@ extension GuestGDT {
 Three slots of the GDT hold segments that point at a thread's private data (glibc reaches its `__thread`
 variables through gs). They change on every context switch between threads that use them, far too
 often to send the whole table, so LOAD_TLS carries just those three, from the Guest's thread structure.
-They get exactly the same checks and fix-ups as any other entry. :*/
+They get exactly the same checks and fix-ups as any other entry. */
 
 extension GuestGDT {
     /// Handles LOAD_TLS: replaces the three TLS entries with the descriptors at `address`.
@@ -226,7 +226,7 @@ extension GuestGDT {
 A Guest runs its first instructions before it has told us about any table, so it needs a GDT from the
 start: all empty, except the kernel's code and data segments, flat 4 GiB and already at ring 1, so that
 the boot cs and ss (`GDTLayout.kernelCodeSelector` and `kernelDataSelector`) are good. The rest arrives
-with the Guest's first LOAD_GDT. :*/
+with the Guest's first LOAD_GDT. */
 
 extension GuestGDT {
     /// The table of a Guest that has not loaded one yet: flat kernel code and data at ring 1.
