@@ -233,7 +233,9 @@ extension ShadowPageTables {
 }
 /*:*/
 
-/*H:445 The user half is every directory entry below the kernel's. Until the Guest has told us where its
+/*H:445 The user half.
+
+The user half is every directory entry below the kernel's. Until the Guest has told us where its
 kernel begins (at INIT, `H:500`), `kernelAddress` is 0 and there is no user half to flush. */
 
 extension ShadowPageTables {
