@@ -59,6 +59,7 @@ public final class GuestMemory {
 
     /// True when `count` bytes at `address` lie inside guest memory, without wrapping.
     public func contains(_ address: GuestPhysicalAddress, count: Int) -> Bool {
+        // In 64 bits, `address + count` cannot wrap: both checks of `H:032` in one comparison.
         count >= 0 && UInt64(address.rawValue) + UInt64(count) <= byteCount
     }
 
@@ -68,6 +69,7 @@ public final class GuestMemory {
         guard contains(address, count: count) else {
             throw GuestViolation("memory: bad guest address \(address) length \(count)")
         }
+        // Only now is the conversion safe: guest-physical g is host-physical base + g.
         return HostPhysicalAddress(frame: baseFrame).advanced(by: address.rawValue)
     }
 
@@ -146,6 +148,7 @@ public final class GuestMemory {
     {
         var bytes: [UInt8] = []
         var cursor = address
+        // Byte by byte, each one checked: the string may run off the end of memory.
         while bytes.count <= maximumLength {
             let byte = try load8(cursor)
             if byte == 0 { return String(decoding: bytes, as: UTF8.self) }

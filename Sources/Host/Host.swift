@@ -59,12 +59,14 @@ public final class Host {
     /// The Launcher fills the Guest's memory (`guest.memory`) before calling `run(_:)`.
     public func makeGuest(pageCount: UInt32, image: GuestKernelImage, initialPageDirectory: GuestPhysicalAddress,
                           stack: GuestVirtualAddress) throws(HostError) -> Guest {
+        // A Launcher's mistakes are errors for the Launcher, not violations by a Guest.
         guard let entry = image.bootEntry, image.entry(at: entry) != nil else {
             throw .badConfiguration("the kernel image has no boot entry")
         }
         guard pageCount > 0, UInt64(pageCount) * UInt64(pageSize) <= UInt64(switcherAddress.rawValue - pageOffset.rawValue) else {
             throw .badConfiguration("\(pageCount) pages of guest memory")
         }
+        // Guest memory is one contiguous run of host frames, plus a page for its registers.
         guard let base = machine.memory.allocateFrames(count: Int(pageCount)),
               let registers = machine.memory.allocateFrames(count: 1)
         else { throw .outOfMemory("\(pageCount) guest pages") }
@@ -103,14 +105,18 @@ public final class Host {
         precondition(guest.host === self, "host: guest belongs to another host")
         while guest.isAlive {
             do {
+                // Interrupts, halting, the clock: everything that must happen before the switch.
                 try guest.prepareToRun()
                 guard guest.isAlive else { break }
+                // Into the Guest and, some time later, back out with a reason.
                 let trap = switcher.run(guest)
+                // And answer it: a hypercall, a fault to fix or pass on, an instruction to emulate.
                 try guest.handleTrap(trap)
             } catch {
                 guest.kill(error.reason)
             }
         }
+        // The Guest is gone: its processor and its shadow page tables go with it.
         switcher.forget(guest)
         guest.pageTables.release()
         guard let exit = guest.exit else { preconditionFailure("host: loop ended with the guest alive") }
@@ -151,10 +157,13 @@ extension Guest {
     /// Jumps virtual time to the Guest's timer, or kills a Guest that can never wake.
     func sleepUntilInterrupt() throws(GuestViolation) {
         let blocked = try blockedInterrupts()
+        // Something is already waiting and unmasked: no need to sleep at all.
         if pendingInterrupts & ~blocked != 0 { return }
+        // Otherwise only the timer can wake the Guest, and only if it is armed and not masked.
         guard let deadline = clockDeadline, blocked & (1 << UInt32(timerIRQ)) == 0 else {
             throw GuestViolation("halt: no interrupt can ever arrive")
         }
+        // Sleeping on a virtual clock is jumping it forward: nothing else happens meanwhile.
         let now = host.machine.clock.ticks
         if deadline > now {
             host.machine.advance(by: deadline - now)

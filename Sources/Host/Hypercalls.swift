@@ -23,18 +23,22 @@ extension Guest {
     /// Handles the hypercall in the registers page and writes its result to eax.
     func handleHypercall() throws(GuestViolation) {
         let page = registerPage
+        // The call number first: anything that is not a `Hypercall` is a Guest we do not understand.
         guard let call = Hypercall(rawValue: page[.eax]) else {
             throw GuestViolation("hypercalls: bad hypercall \(page[.eax])")
         }
+        // No `lguest_data` yet: only the handshake will do.
         if lguestData == nil {
             guard call == .lguestInit else {
                 throw GuestViolation("hypercalls: \(call.name) before LGUEST_INIT")
             }
         } else {
+            // The calls the Guest queued earlier come before the one it is making now.
             try runAsyncHypercalls()
             guard isAlive else { return }
         }
         statistics.synchronousHypercalls[call, default: 0] &+= 1
+        // The arguments from ebx, ecx, edx and esi; the answer into eax for the Guest to find.
         page[.eax] = try perform(call, page[.ebx], page[.ecx], page[.edx], page[.esi])
     }
 
@@ -97,8 +101,10 @@ extension Guest {
         for _ in 0..<hypercallRingSize {
             let slot = nextRingSlot
             let status = data.advanced(by: LguestData.statusOffset(slot: slot))
+            // A free slot ends the batch: the Guest has queued nothing beyond it.
             guard try memory.load8(status) != hypercallDone else { return }
             nextRingSlot = (slot + 1) % hypercallRingSize
+            // Copy the five words out before acting on them: the Guest cannot change them under us.
             let entry = data.advanced(by: LguestData.entryOffset(slot: slot))
             var words: [UInt32] = []
             for index in 0..<5 { words.append(try memory.load32(entry.advanced(by: UInt32(index * 4)))) }
@@ -107,6 +113,7 @@ extension Guest {
             }
             statistics.asynchronousHypercalls[call, default: 0] &+= 1
             _ = try perform(call, words[1], words[2], words[3], words[4])
+            // Free the slot only once the call is done, so a Guest never reuses a slot in flight.
             try memory.store8(hypercallDone, at: status)
             guard isAlive else { return }
         }
@@ -128,10 +135,12 @@ extension Guest {
 
     /// Handles LGUEST_INIT with `lguest_data` at `address`.
     func initialize(lguestData address: GuestPhysicalAddress) throws(GuestViolation) {
+        // Where the Guest says its `lguest_data` is: once only, and all of it inside guest memory.
         guard lguestData == nil else { throw GuestViolation("hypercalls: LGUEST_INIT twice") }
         guard memory.contains(address, count: Int(LguestData.size)) else {
             throw GuestViolation("hypercalls: bad lguest_data address \(address)")
         }
+        // What the Guest filled in before INIT, each checked before the Host relies on it.
         let start = try memory.load32(address.advanced(by: LguestData.noInterruptStart))
         let end = try memory.load32(address.advanced(by: LguestData.noInterruptEnd))
         guard start <= end else { throw GuestViolation("hypercalls: bad no-interrupt window \(start)...\(end)") }
@@ -140,11 +149,14 @@ extension Guest {
             throw GuestViolation("hypercalls: bad system call vector \(vector)")
         }
         try pageTables.setKernelAddress(GuestVirtualAddress(try memory.load32(address.advanced(by: LguestData.kernelAddress))))
+        // What the Host fills in: the Switcher's 4 MiB to keep clear, the TSC's 1 GHz, the current
+        // page directory, and (below) the time.
         try memory.store32(0 &- switcherAddress.rawValue, at: address.advanced(by: LguestData.reserveMemory))
         try memory.store32(UInt32(VirtualClock.ticksPerSecond / 1000), at: address.advanced(by: LguestData.tscKHz))
         try memory.store32(pageTables.currentGuestDirectory.rawValue, at: address.advanced(by: LguestData.pageDirectory))
         noInterruptWindow = start..<end
         systemCallVector = UInt8(vector)
+        // A new system-call vector may turn a gate direct (`H:250`): rebuild the Switcher's table.
         idtChanged = true
         lguestData = address
         try writeWallClock()

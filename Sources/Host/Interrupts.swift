@@ -71,6 +71,7 @@ extension Guest {
         guard let data = lguestData, pendingInterrupts != 0 else { return }
         let deliverable = pendingInterrupts & ~(try blockedInterrupts())
         guard deliverable != 0 else { return }
+        // The lowest-numbered IRQ goes first, as on a PC's interrupt controller.
         let irq = deliverable.trailingZeroBitCount
         let registers = registerPage.registers
         if registers.cs & 3 == UInt32(guestKernelRing) && noInterruptWindow.contains(registers.eip) { return }
@@ -116,6 +117,7 @@ extension Guest {
         let fromUser = registers.cs & 3 != UInt32(guestKernelRing)
         var stack = fromUser ? kernelStack.pointer : registers.esp
         let stackSegment = fromUser ? UInt32(kernelStack.segment.rawValue) : registers.ss
+        // From user mode the frame starts with the user's stack, which the Guest's iret will restore.
         var words: [UInt32] = fromUser ? [registers.ss, registers.esp] : []
         var flags = EFLAGS(rawValue: registers.eflags)
         if let data = lguestData, try memory.load32(data.advanced(by: LguestData.irqEnabled)) & irqEnabledValue == 0 {
@@ -123,10 +125,12 @@ extension Guest {
         }
         words += [flags.rawValue, registers.cs, registers.eip]
         if let errorCode { words.append(errorCode) }
+        // Push, highest address first, exactly as the processor would.
         for word in words {
             stack = stack &- 4
             try storeOnGuestStack(word, at: GuestVirtualAddress(stack))
         }
+        // The Guest resumes in its handler, at ring 1, on the stack we just pushed to.
         registers.ss = stackSegment
         registers.esp = stack
         registers.cs = UInt32(GDTLayout.kernelCodeSelector.rawValue)

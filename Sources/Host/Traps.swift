@@ -41,11 +41,13 @@ extension Guest {
             if errorCode == 0, try emulateInstruction() { return }
             try reflectTrap(vector)
         case ExceptionVector.pageFault.rawValue:
+            // The shadow page tables get the first look: most faults are theirs, not the Guest's.
             let address = host.switcher.lastPageFault
             if try pageTables.demandPage(address, PageFaultErrorCode(rawValue: errorCode)) {
                 statistics.pageFaultsFixed &+= 1
                 return
             }
+            // A real fault for the Guest: it reads the address from `lguest_data`, not from cr2.
             statistics.pageFaultsReflected &+= 1
             if let data = lguestData { try memory.store32(address.rawValue, at: data.advanced(by: LguestData.cr2)) }
             try reflectTrap(vector)
@@ -99,6 +101,7 @@ extension Guest {
         guard registers.cs & 3 == UInt32(guestKernelRing) else { return false }
         let eip = GuestVirtualAddress(registers.eip)
         var length: UInt32 = 0
+        // The instruction's first byte, through the Guest's own page tables: it is the Guest's code.
         var opcode = try instructionByte(at: eip)
         var operandSize16 = false
         if opcode == 0x66 {
@@ -114,11 +117,13 @@ extension Guest {
         case 0xEE, 0xEF: (isIn, length) = (false, length + 1)
         default: return false
         }
+        // An `in` reads all ones into the part of eax it writes; an `out` is simply dropped.
         if isIn {
             let byteWide = opcode & 1 == 0
             let mask: UInt32 = byteWide ? 0xFF : (operandSize16 ? 0xFFFF : 0xFFFF_FFFF)
             registers.eax |= mask
         }
+        // Skip the instruction, as if the Guest had executed it.
         registers.eip = registers.eip &+ length
         registerPage.registers = registers
         statistics.instructionsEmulated &+= 1

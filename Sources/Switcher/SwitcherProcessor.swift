@@ -89,14 +89,19 @@ final class SwitcherProcessor: GuestProcessor {
         throws(GuestStopped) -> UInt32
     {
         let returnPoint = hypercallReturn
+        // Load the registers as lguest's `hcall()` does in its inline assembly.
         var cpu = machine.cpu
         cpu.eax = call.rawValue
         cpu.ebx = a1; cpu.ecx = a2; cpu.edx = a3; cpu.esi = a4
+        // `int` is a trap: the frame it pushes names the instruction after it.
         cpu.eip = returnPoint.rawValue
         machine.cpu = cpu
         machine.advance(by: Switcher.kernelOperationCost)
+        // The processor takes the gate: privilege check, stack switch to esp0, frame, stub.
         let stop = machine.deliver(vector: hypercallVector, kind: .software)
+        // The world runs (Host, perhaps an interrupt handler) until the `int` has retired.
         _ = try switcher.runWorld(world, from: stop, until: ReturnPoints(first: returnPoint))
+        // The Host's answer, from the register it wrote in the registers page.
         return machine.cpu.eax
     }
     /*:*/
@@ -122,17 +127,22 @@ final class SwitcherProcessor: GuestProcessor {
         machine.advance(by: Switcher.kernelOperationCost)
         for _ in 0..<Self.faultLimit {
             do {
+                // The common case: the shadow page tables already map the address.
                 return try body()
             } catch {
+                // The processor faults as it would on the `mov` at `site`: eip names the faulting
+                // instruction (a fault, not a trap), cr2 the address, and the error code says how.
                 var cpu = machine.cpu
                 cpu.eip = site.rawValue
                 cpu.cr2 = error.address
                 machine.cpu = cpu
                 let stop = machine.deliver(vector: ExceptionVector.pageFault.rawValue,
                                            errorCode: error.errorCode.rawValue, kind: .exception)
+                // Back at `site` means the fault was dealt with: go round and try the access again.
                 _ = try switcher.runWorld(world, from: stop, until: ReturnPoints(first: site))
             }
         }
+        // Still faulting after `faultLimit` tries: nobody is going to fix this address.
         machine.cpu = switcher.hostState
         try world.handleTrapDuringKernel(.kernelLost("switcher: kernel access at \(site) faults for ever"))
         throw GuestStopped()
@@ -232,9 +242,11 @@ final class SwitcherProcessor: GuestProcessor {
         guard let site = nativeSites[instruction] else { preconditionFailure("switcher: no site for \(instruction)") }
         let next = site.advanced(by: UInt32(instruction.bytes.count))
         for _ in 0..<Self.faultLimit {
+            // eip on the instruction, and the fault every privileged instruction takes at ring 1.
             execute(at: site)
             let stop = machine.deliver(vector: ExceptionVector.generalProtection.rawValue, errorCode: 0,
                                        kind: .exception)
+            // Past it: the Host emulated it. On it again: the Guest's own handler returned to retry.
             if case .reached(next) = try switcher.runWorld(world, from: stop, until: ReturnPoints(first: next, second: site)) { return }
         }
         machine.cpu = switcher.hostState

@@ -46,30 +46,36 @@ extension Switcher {
         copyIn(world)
         let page = world.registerPage
         let frame = page.registers
+        // Only rings 1 and 3 are the Guest's, and its stack must be at the same ring as its code.
         let ring = UInt8(frame.cs & 3)
         guard ring == guestKernelRing || ring == guestUserRing, frame.ss & 3 == frame.cs & 3 else {
             return .kernelLost("switcher: bad guest segments cs \(hexWord(frame.cs)) ss \(hexWord(frame.ss))")
         }
+        // The Guest's own eflags, minus what it may not have: I/O privilege, nested tasks, vm86.
         var flags = EFLAGS(rawValue: frame.eflags)
         flags.iopl = 0
         flags.insert([.interruptEnable, .alwaysOne])
         flags.remove([.nestedTask, .virtual8086])
         page[.eflags] = flags.rawValue
 
+        // Step 1: the Guest's world, built on the Host's state (same GDT and IDT registers, same esp0).
         var cpu = hostState
         cpu.cr3 = world.shadowPageDirectory
         if world.taskSwitched { cpu.cr0.insert(.taskSwitched) }
         (cpu.ss1, cpu.esp1) = world.kernelStack
+        // Step 2: the general and data-segment registers, as the `popl`s would restore them.
         cpu.eax = frame.eax; cpu.ebx = frame.ebx; cpu.ecx = frame.ecx; cpu.edx = frame.edx
         cpu.esi = frame.esi; cpu.edi = frame.edi; cpu.ebp = frame.ebp
         cpu.ds = dataSegment(frame.ds, ring: ring)
         cpu.es = dataSegment(frame.es, ring: ring)
         cpu.fs = dataSegment(frame.fs, ring: ring)
         cpu.gs = dataSegment(frame.gs, ring: ring)
+        // Step 3: esp on the processor's five words in the registers page, ready for `iret`.
         cpu.esp = SwitcherLayout.registers.rawValue &+ GuestRegisterFrame.offsetInPage &+ GuestRegisterFrame.eipOffset
         precondition(cpu.cr3 != hostState.cr3, "switcher: a guest running on the host's page directory")
         machine.cpu = cpu
         statistics.worldSwitches &+= 1
+        // The `iret` checks the frame's segments against the Guest's GDT like any other.
         if let failure = machine.iret() {
             machine.cpu = hostState
             return .kernelLost("switcher: cannot return to guest: \(failure)")
@@ -100,15 +106,20 @@ extension Switcher {
     /// Saves the Guest's registers after a trap through the stub for `vector` and restores the Host.
     func exitToHost(_ world: GuestWorld, vector: UInt8, errorCode: UInt32?) {
         let cpu = machine.cpu
+        // Every trap from ring 1 or 3 switched to esp0, so the frame is always in the same place.
         let expectedESP = SwitcherLayout.ringZeroStackTop.rawValue &- (errorCode == nil ? 20 : 24)
         precondition(cpu.cpl == 0 && cpu.esp == expectedESP, "switcher: trap frame not where esp0 put it")
         let page = world.registerPage
+        // What the stub pushes: a zero error code if the processor pushed none, then the vector.
         page[.errorCode] = errorCode ?? 0
         page[.trapNumber] = UInt32(vector)
+        // What the common code pushes: the registers the processor did not save for us.
         page[.eax] = cpu.eax; page[.ebx] = cpu.ebx; page[.ecx] = cpu.ecx; page[.edx] = cpu.edx
         page[.esi] = cpu.esi; page[.edi] = cpu.edi; page[.ebp] = cpu.ebp
         page[.ds] = UInt32(cpu.ds.selector.rawValue); page[.es] = UInt32(cpu.es.selector.rawValue)
         page[.fs] = UInt32(cpu.fs.selector.rawValue); page[.gs] = UInt32(cpu.gs.selector.rawValue)
+        // cr2 belongs to the processor, not the page: keep the fault address before the Host's state
+        // replaces it, as lguest's Switcher reads cr2 straight after the switch.
         if vector == ExceptionVector.pageFault.rawValue { lastPageFault = cpu.cr2 }
         machine.cpu = hostState
     }
@@ -159,10 +170,13 @@ extension Switcher {
         var event = event
         var entriesInARow = 0
         while true {
+            // First, whatever the processor just did: a trap for the Host, or a direct entry.
             if let stop = event {
                 event = nil
                 if let trap = takeTrap(world, stop) {
                     if returnPoints.isEmpty { return .trap(trap) }
+                    // Swift kernel code is waiting: the Host handles the trap here and now, then
+                    // the world switches straight back in.
                     try world.handleTrapDuringKernel(trap)
                     if let failure = switchIn(world) {
                         try world.handleTrapDuringKernel(failure)
@@ -172,12 +186,14 @@ extension Switcher {
                     continue
                 }
             }
+            // Then, where the processor is now: user code runs in the interpreter...
             let cpu = machine.cpu
             let eip = GuestVirtualAddress(cpu.cs.base &+ cpu.eip)
             if cpu.cpl == guestUserRing {
                 event = machine.run(maxInstructions: max(1, world.instructionBudget))
                 continue
             }
+            // ...an instruction the waiting Swift code executed has retired...
             if cpu.cpl == guestKernelRing, returnPoints.contains(eip) {
                 return .reached(eip)
             }
@@ -187,6 +203,7 @@ extension Switcher {
                 event = machine.iret()
                 continue
             }
+            // ...or the Guest kernel's Swift code runs, unless it has had the processor long enough.
             if cpu.cpl == guestKernelRing, let entry = world.image.entry(at: eip) {
                 entriesInARow += 1
                 if entriesInARow > Self.kernelEntryLimit {
@@ -198,6 +215,7 @@ extension Switcher {
                 event = try callEntry(entry, at: eip, world: world)
                 continue
             }
+            // Anywhere else, ring 1 would be executing bytes that no Swift stands for: give up.
             machine.cpu = hostState
             let lost = Trap.kernelLost("switcher: guest kernel at \(eip) ring \(cpu.cpl) has no entry point")
             if returnPoints.isEmpty { return .trap(lost) }
@@ -245,11 +263,13 @@ extension Switcher {
     func callEntry(_ entry: GuestKernelEntry, at eip: GuestVirtualAddress, world: GuestWorld)
         throws(GuestStopped) -> StopReason?
     {
+        // The registers as the handler found them: what an entry stub's SAVE_ALL would push.
         let before = machine.cpu
         statistics.kernelEntries &+= 1
         machine.advance(by: Self.kernelOperationCost)
         pendingEvent = nil
         try entry.body(processor(for: world))
+        // A faulting `iret` left its fault here for the loop (`S:230`).
         let event = pendingEvent
         pendingEvent = nil
         var after = machine.cpu
@@ -259,6 +279,7 @@ extension Switcher {
             try world.handleTrapDuringKernel(lost)
             throw GuestStopped()
         }
+        // Back into interrupted kernel code: RESTORE_ALL.
         if event == nil && after.cpl == guestKernelRing {
             after.eax = before.eax; after.ebx = before.ebx; after.ecx = before.ecx; after.edx = before.edx
             after.esi = before.esi; after.edi = before.edi; after.ebp = before.ebp
