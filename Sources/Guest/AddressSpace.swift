@@ -24,7 +24,7 @@ returned to the program, and never a fault inside the kernel. Linux does it the 
 touches user memory directly and, when that faults, looks the faulting instruction up in a table of
 places allowed to fault (`__ex_table`) to turn the fault into `EFAULT`. That is faster when pointers
 are good, which they nearly always are, but it needs the ability to resume a kernel function at a
-fix-up address, and our Swift kernel has no such thing; a walk of two levels of tables is cheap. :*/
+fix-up address, and our Swift kernel has no such thing; a walk of two levels of tables is cheap. */
 
 import LguestABI
 import Machine

@@ -17,7 +17,7 @@ Notice what the boot entry does *not* do: set up a stack. lguest's `lguest_entry
 INIT, because C code needs a stack from its first call. Our Swift code runs on the host's stack, and the
 guest's stack only ever holds the frames the processor and the Host push; the Launcher points esp at
 the top of our kernel stack before the first instruction, and that is all it needs until the first
-interrupt. :*/
+interrupt. */
 
 import LguestABI
 import Machine
@@ -95,7 +95,7 @@ order, and each meets an operation from this chapter:
 The original also had to cure a disease we never catch: Linux's IDE driver spent three seconds probing
 for disks at I/O ports that were not there, each probe a trap into the Host. lguest reserved the whole
 I/O space up front so no driver could probe it, which took boot from 4.1 to 0.45 seconds. Our kernel
-has no drivers that probe, so it has nothing to reserve. :*/
+has no drivers that probe, so it has nothing to reserve. */
 
 extension GuestKernel {
     /// Everything after `lguestInit()`, up to running the first program.

@@ -13,7 +13,7 @@ drove hardware task switching and now mostly holds the kernel stack pointer for 
 Everything useful in it the Host learns another way (SET_STACK, `G:044`), and `ltr` at ring 1 would
 fault, so loading it becomes a no-op. The debug registers, `wbinvd` (write back and invalidate caches,
 which means nothing for memory that is not real) and the local APIC's registers are in the same family:
-we ignore writes and return 0 for reads. :*/
+we ignore writes and return 0 for reads. */
 
 import LguestABI
 import Machine
@@ -51,7 +51,7 @@ Host cannot support for it. So, like lguest, we filter the answer:
   processors may define in ways nobody filtered.
 
 Any user program can still run the real `cpuid` and see the unfiltered truth, since the instruction
-does not trap. lguest's author noted this and declined to worry about it, and so do we. :*/
+does not trap. lguest's author noted this and declined to worry about it, and so do we. */
 
 /// Feature bits of cpuid leaf 1, edx (Intel SDM vol. 2A, table 3-11).
 struct CPUFeaturesEDX: OptionSet {
@@ -144,7 +144,7 @@ since a switch inside a lazy section only has to be done by its end. We also not
 has happened; why that matters is the story of `setPTE()` (`G:041`).
 
 *cr4* turns on extensions such as global pages. Linux sets PGE here because our cpuid says it may
-(`G:039`); it changes nothing for us, so writes are ignored and reads return 0. :*/
+(`G:039`); it changes nothing for us, so writes are ignored and reads return 0. */
 
 enum LguestControlRegisters {
     static func readCR0(_ kernel: GuestKernel) -> CR0 {

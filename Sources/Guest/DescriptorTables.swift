@@ -28,7 +28,7 @@ overwrite cr2, can arrive before the handler has read it.
 
 Four vectors the Host will never take from us: 2 (the non-maskable interrupt), 8 (double fault), 15
 (reserved, "spurious") and 0x1F (the hypercall itself). Linux would still send them and let the Host
-ignore them; we simply do not waste the hypercalls. :*/
+ignore them; we simply do not waste the hypercalls. */
 
 import LguestABI
 import Machine

@@ -21,7 +21,7 @@ Our kernel reaches the machine in only three ways, and this chapter is about all
 
 The order of this chapter follows lguest's own tour of its Guest: the boot path first, then each
 replacement operation, then patching, then the rest of boot. At the end we go further than lguest's
-Guest chapter did, and build the little kernel that runs real i386 programs on top of it all (`G:080`). :*/
+Guest chapter did, and build the little kernel that runs real i386 programs on top of it all (`G:080`). */
 
 import LguestABI
 import Machine

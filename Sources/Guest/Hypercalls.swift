@@ -9,7 +9,7 @@ the Guest does, and most of the cleverness in this chapter is about doing it les
 `hcall()` is the one place our kernel makes that trap. Like every function that reaches the Host it is
 marked `throws(GuestStopped)`: if the Host decides this Guest is finished (it powered off, or did
 something unforgivable) the call never returns normally, and the error unwinds every Swift frame of the
-kernel back to the Switcher. A `try` in this chapter marks exactly the places where that can happen. :*/
+kernel back to the Switcher. A `try` in this chapter marks exactly the places where that can happen. */
 
 import LguestABI
 import Machine
@@ -49,7 +49,7 @@ The steps are few, and their order matters:
 4. Step on to the next slot, wrapping at the end, and restore interrupts.
 
 lguest's author was "quite proud of it really", and it is hard to think of a simpler way to batch
-calls between two worlds. :*/
+calls between two worlds. */
 
 extension GuestKernel {
     /// Store `call` in the async ring for the Host to run at its next trap; if the ring is full, make
@@ -106,7 +106,7 @@ boot costs both ways (`boot_switches_lazy` against `boot_switches_eager`, comput
 `Launcher.optimisationFigures`, `L:095`). When this was written, booting 16 MiB and running the nine
 committed programs took 1,340 world switches with lazy mode and 2,182 without: the async ring carried
 880 calls, mostly `SET_PTE`s from loading programs and growing their heaps and stacks, and turned them
-into a handful of flushes. Run `lguest-bench` for today's figures. :*/
+into a handful of flushes. Run `lguest-bench` for today's figures. */
 
 extension GuestKernel {
     /// Make `call` now, or defer it to the async ring when inside a lazy section.
@@ -134,7 +134,7 @@ one every hypercall has: the Host runs everything waiting in the ring first.
 
 A small refinement over the original: the kernel counts the calls it has put in the ring since its
 last synchronous hypercall (which drained them all), and if the section deferred nothing there is
-nothing to flush and we save the trap. :*/
+nothing to flush and we save the trap. */
 
 extension GuestKernel {
     /// End a lazy section, making sure the Host has run every call it deferred.

@@ -16,7 +16,7 @@ interrupt entry (an interrupt gate, so handlers start with interrupts off). IRQ 
 
 The bitmap is also the answer to a question the Host asks on every entry: is an interrupt pending that
 the Guest will take? Pending minus blocked (`H:210`): one `and` of two words. A controller that must be
-programmed through I/O ports would make that question a conversation. :*/
+programmed through I/O ports would make that question a conversation. */
 
 import LguestABI
 import Machine

@@ -16,7 +16,7 @@ the value in IF's own bit position, Linux's code that saves "the flags" and test
 
 These four functions are the entries the pv-ops table points at (`G:030`); the kernel calls them
 through `saveFlags()` and friends, which go through the table or, once patched, straight to the
-memory access (`G:050`). :*/
+memory access (`G:050`). */
 
 import LguestABI
 import Machine
@@ -65,7 +65,7 @@ case, no interrupt waiting, costs one extra memory read.
 An idea for the reader: the read could be avoided entirely by putting `irqEnabled` alone on a page the
 Host write-protects whenever an interrupt waits; the write that turns interrupts on would then fault
 into the Host at exactly the right moment. Whether a fault is cheaper than a read on every enable is a
-question for a benchmark. :*/
+question for a benchmark. */
 
 extension GuestKernel {
     /// If the Host left an interrupt waiting while our flag was off, make a hypercall so it is
@@ -94,7 +94,7 @@ while eip is inside them (`H:210`). The kernel text really contains them (`P:500
 followed by the `iret`. lguest's store carried an `%ss:` prefix, because ds may already hold the user's
 segment when we get here; our kernel text needs none, since the machine treats data segments as flat.
 Our Swift version does the same two steps, telling the processor that the store executes as the
-instruction inside the window, so a trap it causes arrives with eip where the Host expects it. :*/
+instruction inside the window, so a trap it causes arrives with eip where the Host expects it. */
 
 extension GuestKernel {
     /// Return from an interrupt or trap: the frame (eip, cs, eflags, ...) is at the stack pointer and

@@ -22,7 +22,7 @@ Starting at 1 MiB is Linux's habit on the PC, where the first megabyte was full 
 we keep it because it costs nothing and a reader who knows Linux will feel at home.
 
 Every address the kernel computes from this layout is its own; the Host trusts none of them anyway
-(`H:032`). :*/
+(`H:032`). */
 
 import LguestABI
 import Machine

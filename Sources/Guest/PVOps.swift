@@ -18,7 +18,7 @@ the original.
 In Swift the table could have been a protocol with two conforming types, native and lguest, and the
 compiler would have been happier. We keep a structure of function values because that is what the
 original is, and because it can be changed one entry at a time: a kernel may replace some operations
-and keep others, and `lguestInit()` reads as the list of exactly what lguest replaces. :*/
+and keep others, and `lguestInit()` reads as the list of exactly what lguest replaces. */
 
 import LguestABI
 import Machine

@@ -13,7 +13,7 @@ there), and anything the linear map cannot reach below the Switcher (`reserveMem
 A real kernel needs far more than this: a buddy allocator for contiguous runs, slabs for small
 objects, and a way to reclaim memory under pressure. Ours never needs more than one page at a time,
 and a list does that in a few lines. The one place it shows is `release()`, which keeps the list sorted
-so the lowest-first promise survives frees. :*/
+so the lowest-first promise survives frees. */
 
 import LguestABI
 import Machine

@@ -52,7 +52,7 @@ just the same (`G:070`), and `lguest-bench` counts the flushes with the trick an
 (`boot_flushes_cr3_trick`, `boot_flushes_no_trick`). When this was written, a 16 MiB boot running the
 nine committed programs made 9 flushes with the trick and 4,100 without, one per page of memory, and
 the world switches of the whole run went from 1,340 to 9,523. Every one of those flushes also throws
-away every shadow page table, so the faults that rebuild them come on top. :*/
+away every shadow page table, so the faults that rebuild them come on top. */
 
 import LguestABI
 import Machine

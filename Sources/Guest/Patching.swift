@@ -36,7 +36,7 @@ lguest's templates lived in its assembler file, each between a pair of labels so
 could measure it: `lgstart_cli` to `lgend_cli`, and so on. Ours are the cases of `PatchTemplate`, each
 knowing the length its i386 encoding would have, because "does it fit?" is the one question the patch
 routine must ask. A site is the room the compiler left at a call: the indirect call itself, padded to
-the longest template, as Linux pads its paravirt call sites. :*/
+the longest template, as Linux pads its paravirt call sites. */
 
 /// The four operations a site can be patched for (Linux's `PARAVIRT_PATCH(pv_irq_ops.*)` types).
 enum PatchableOp: Int, CaseIterable {
@@ -91,7 +91,7 @@ struct PatchSites {
 The table of templates maps each patchable operation to its replacement, and the routine is short:
 if we have a replacement and it fits in the room the site offers, copy it in and report how much of
 the room we used; otherwise leave the site alone, still calling through the table (Linux's
-`paravirt_patch_default`), which is always correct, only slower. :*/
+`paravirt_patch_default`), which is always correct, only slower. */
 
 extension GuestKernel {
     /// lguest's replacement for each patchable operation.

@@ -27,7 +27,7 @@ kernel prints with `NOTIFY`, handing the Launcher the address of a NUL-terminate
 most 16 bytes at a time into a scratch buffer, to add the NUL, which lguest's author called "icky", and
 it is. Sixteen is lguest's number too; nothing depends on it but the count of NOTIFYs, which is why a
 program that prints a lot costs a lot of world switches until the Drivers chapter's console arrives
-with a ring to batch them. :*/
+with a ring to batch them. */
 
 import LguestABI
 import Machine

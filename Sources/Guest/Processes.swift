@@ -31,7 +31,7 @@ process to run and rebuilds the top frame for it: the stack is never more than t
 Swift stack behind it is never more than two entry points deep either.
 
 A process is little more than its saved registers, its page directory, its heap's break and how far
-its stack has grown. :*/
+its stack has grown. */
 
 import LguestABI
 import Machine
@@ -148,7 +148,7 @@ synchronous hypercalls, with it one, and a busy system switches hundreds of time
 Time slices come from the one-shot clock event: when another process is waiting to run, the kernel
 arms the timer for `timeSlice` before it returns to user mode, and a timer interrupt that arrives from
 user mode asks for a reschedule. Sleepers are woken by the same interrupt; the clock is always armed
-for the earliest of them. :*/
+for the earliest of them. */
 
 extension GuestKernel {
     /// Leave the kernel for user mode, in whichever process should run next; power off when no

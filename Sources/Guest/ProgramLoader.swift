@@ -33,7 +33,7 @@ The result, for a typical program:
 ```
 
 All of this happens in one lazy section, so the dozens of `SET_PTE` and `SET_PMD` calls it makes go
-through the async ring and cost a single world switch at the end. :*/
+through the async ring and cost a single world switch at the end. */
 
 import LguestABI
 import Machine

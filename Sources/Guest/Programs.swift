@@ -25,7 +25,7 @@ because it keeps only regular files and ignores permissions, owners and director
 
 The archive is only as trustworthy as the Launcher that made it, and a kernel that crashed on a bad
 one would take the whole host process with it (our Guest is Swift in the host's address space), so
-every field is checked and a malformed archive is reported, not believed. :*/
+every field is checked and a malformed archive is reported, not believed. */
 
 import LguestABI
 import Machine

@@ -11,7 +11,7 @@ Host fixes that up behind our back (`H:330`), and we never notice.
 
 The address we hand the Host is guest-physical, not virtual: the Host reads `lguest_data` when our
 page tables may be in any state, and it has no business walking them for something this important. In
-return, we must never move the page: it is ours until we power off. :*/
+return, we must never move the page: it is ours until we power off. */
 
 import LguestABI
 import Machine

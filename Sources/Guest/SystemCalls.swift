@@ -26,7 +26,7 @@ a negative count (the top bit set, as a C `size_t` sees a negative int) fails at
 These are also the calls the project's programs use, and each of them runs identically here and on
 a real Linux, byte for byte and exit status for exit status, as the Machine's differential test checks
 for its own stand-in kernel. Where our answers could differ from Linux's they are chosen not to: the pid is
-whatever it is, but programs print "getpid ok", not the number. :*/
+whatever it is, but programs print "getpid ok", not the number. */
 
 import LguestABI
 import Machine

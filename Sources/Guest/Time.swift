@@ -17,7 +17,7 @@ they changed.
 *The alarm* is the clock event: `SET_CLOCKEVENT` with a delay in nanoseconds arms a one-shot timer in
 the Host, which raises IRQ 0 when it expires; 0 disarms it. Our timer interrupt handler takes it from
 there (`G:088`). The timer stays masked in `blockedInterrupts` from boot until `timeInit()` has installed
-its handler, so nothing arrives before the kernel can cope. :*/
+its handler, so nothing arrives before the kernel can cope. */
 
 import LguestABI
 import Machine

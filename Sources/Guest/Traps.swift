@@ -26,7 +26,7 @@ registers the Switcher saves and restores around us (`P:400`); we handle the int
 Faults are where the three levels of failure part ways. A program that faults is killed, with the
 signal Linux would send it (a page fault or protection fault is `SIGSEGV`, a divide error `SIGFPE`, an
 invalid opcode `SIGILL`), and the kernel carries on. A fault inside the kernel is a kernel bug: we panic,
-and the Host is told why. The Host's own bugs never reach us at all. :*/
+and the Host is told why. The Host's own bugs never reach us at all. */
 
 import LguestABI
 import Machine
@@ -166,7 +166,7 @@ it and return; the processor tries the instruction again, and this time the Host
 builds its shadow. Anything else is a real fault, and the program dies of it.
 
 This is the guest page fault the original's benchmarks cared about: it costs two round trips to the
-Host, one to reflect the fault to us and one, after our `SET_PTE`, to build the shadow entry. :*/
+Host, one to reflect the fault to us and one, after our `SET_PTE`, to build the shadow entry. */
 
 extension GuestKernel {
     /// Handle a user page fault that is the stack growing; false if it is not (or memory ran out, in

@@ -16,7 +16,7 @@ any other access to it. The layout it writes, bottom to top:
  initrd      the programs, a cpio archive                L:040
  top - n     initial page tables (reserved in the e820)  L:030
  top
-``` :*/
+``` */
 
 import Guest
 import Host
@@ -68,7 +68,7 @@ lguest's Launcher arranged in its `setup_pagetables()`: a page directory and eno
 every page, placed at the very top of guest memory where the kernel will not trip over them (the e820
 map marks them reserved). Entries are kernel-only (no user bit): user programs come later, with their
 own page directories. The kernel replaces these tables with its own during boot (`G:070`), but until
-then every memory access it makes, the first INIT hypercall included, goes through these. :*/
+then every memory access it makes, the first INIT hypercall included, goes through these. */
 
 extension MemoryPlan {
     /// The bytes of the page directory and page tables, in order, starting at `pageDirectory`.
@@ -110,7 +110,7 @@ Then we ask the Host for a Guest with all this in its memory, the processor star
 boot entry with the stack at the top of the kernel stack, and run it. The run call returns only when
 the Guest is finished: it powered off, asked to restart, or was killed. Until then everything happens
 inside the Host's run loop, and the Launcher hears from the Guest only through its notification handler
-(`L:070`). :*/
+(`L:070`). */
 
 public enum Launcher {
     /// Boot a Guest as `options` say and run it until it stops. `echo` receives console output as it
@@ -175,7 +175,7 @@ public enum Launcher {
 A Guest's `NOTIFY` hypercall hands the Launcher a guest-physical address. Later, with virtio devices,
 addresses name device rings; before any device exists, an address is a NUL-terminated string for the
 console. We read it through the Host's checked memory access, with a length limit, so a Guest that
-notifies us with garbage gets garbage printed, and nothing worse. :*/
+notifies us with garbage gets garbage printed, and nothing worse. */
 
 extension Launcher {
     /// Print the string a Guest notified us of.

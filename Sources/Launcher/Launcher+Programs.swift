@@ -4,7 +4,7 @@ The programs a Guest runs are ordinary files on the host: the project's i386 pro
 and committed. The Launcher reads the ones it is asked for, and for each program `NAME` also a file
 `NAME.in` beside it if there is one, which becomes that program's standard input (`G:086`). A file that
 is missing or unreadable is the user's mistake, not the Guest's, so it is an error with the path in
-it, reported before anything boots. :*/
+it, reported before anything boots. */
 
 import Foundation
 import Guest

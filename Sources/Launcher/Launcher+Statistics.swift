@@ -9,7 +9,7 @@ the code being counted increments; none is computed after the fact.
 
 Two boots of the same Guest print the same figures, to the last digit: time is virtual, memory is
 allocated lowest first, and nothing depends on the host's clock or its thread scheduling. A change in a
-figure is a change in the code. :*/
+figure is a change in the code. */
 
 import Guest
 import Host
@@ -67,7 +67,7 @@ lguest's author reported two of the Guest's tricks in seconds of boot time: batc
 mode, and deferring the kernel's TLB flushes until its first page-table switch (`G:035`, `G:041`). Time
 on this machine is virtual and the Host is Swift, so we report what the tricks actually save instead:
 world switches and flushes. `optimisationFigures` boots the same Guest with each trick on and off and
-returns the four counts `lguest-bench` prints. :*/
+returns the four counts `lguest-bench` prints. */
 
 /// One measured figure: a `name value unit` line for `lguest-bench`.
 public struct Figure: Sendable, Equatable {

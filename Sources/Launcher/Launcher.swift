@@ -15,7 +15,7 @@ devices come with the Drivers chapter.
 The Launcher is also where the user's mistakes stop. A memory size the Host cannot give, a command line
 longer than Linux accepts, a program file that is not there: each is refused with a message before
 any Guest exists, because a mistake in what we were asked to do is not the Guest's fault and should not
-look like a crash of it. :*/
+look like a crash of it. */
 
 import Guest
 import Host
