@@ -174,6 +174,26 @@ public final class Switcher {
         hostStore32(machine.memory, entry.rawValue, HostPhysicalAddress(frame: switcherPageTableFrame, offset: UInt32(index * 4)))
     }
 
+    /*:*/
+
+    /*S:045 The Host's side of the processor.
+
+    While the Host runs, the processor is in the *Host's* state: ring 0 on the Switcher's own code and data
+    segments (slots 10 and 11 of the GDT, which the Guest can never load, `H:610`), with the Host's page
+    directory in cr3 (it maps nothing but the Switcher), and the ring-0 stack pointer at the top of the
+    registers page. Paging is on and so is write protection, so that read-only means read-only at every
+    ring (`P:020`).
+
+    In lguest the Host's state was that of a whole Linux kernel, and the Switcher saved it on the Host's
+    stack on the way in. Our Host is Swift and keeps nothing in the emulated processor, so its state is
+    always this same `CPUState`, `hostState`, and "saving" it is unnecessary; restoring it on the way out is
+    what takes the Guest's page tables and descriptor tables off the processor, and that part we do just as
+    lguest did.
+
+    One thing the Host's state does not have is a task state segment. The processor reads the stack
+    pointers for a privilege change (ss0:esp0, ss1:esp1) from the TSS; this machine keeps them in the
+    processor state instead (`X:140`), so the Switcher sets them there and TSS slot 16 stays empty. */
+
     /// The processor as the Host leaves it: ring 0 on the Switcher's segments, the Host's page
     /// directory, the state page's tables, and the ring-0 stack.
     static func makeHostState(directory: PageFrameNumber) -> CPUState {
@@ -191,6 +211,16 @@ public final class Switcher {
         cpu.esp = SwitcherLayout.ringZeroStackTop.rawValue
         return cpu
     }
+
+    /*:*/
+
+    /*S:047 One processor view per Guest.
+
+    Each Guest's Swift code receives a `GuestProcessor` (`S:210`), made the first time the processor
+    arrives at one of its entry points and kept until the Host says the Guest is gone (`forget(_:)`,
+    called at the end of the run loop). The view holds the Guest strongly, so the table of views, keyed by
+    the Guest's identity, can never mistake a new Guest for a dead one that happened to live at the same
+    address. */
 
     /// The `GuestProcessor` the Switcher gives `world`'s Swift code.
     public func processor(for world: GuestWorld) -> GuestProcessor {

@@ -45,6 +45,17 @@ final class SwitcherProcessor: GuestProcessor {
         nativeSites = image.nativeSites
     }
 
+    /*S:215 What "the registers" are to Swift code.
+
+    Swift code has its own registers, which the host's compiler manages; the Guest's registers are the
+    emulated processor's, and `registers` reads and writes those. A handler entered from a user program
+    finds the program's registers there (a system call's number in eax, its arguments in ebx and on),
+    and changes them to return a result or to switch to another process before its `iret`.
+
+    Writing `registers` is like a `popf` at ring 1 for the flags: the arithmetic flags, the trap and
+    direction flags and the like may change, but never the interrupt flag or the I/O privilege level,
+    which ring 1 code cannot touch on a real processor either. That is the lesson of the virtual
+    interrupt flag (`G:033`) seen from the other side. */
     var registers: GuestRegisters {
         get {
             let cpu = machine.cpu
@@ -182,11 +193,22 @@ final class SwitcherProcessor: GuestProcessor {
         }
     }
 
+    /*:*/
+
+    /*S:235 Copies, a page at a time.
+
+    A copy of many bytes is many accesses, and each page it touches may fault separately: the first page
+    may be mapped in the shadow tables while the second is not yet. So `loadBytes` and `storeBytes` go a
+    page at a time, each chunk one "instruction" with its own fault handling, and a fault in the middle of
+    a copy retries only the chunk that faulted. A real `rep movsb` behaves the same way: it faults with
+    its registers pointing at the byte it could not reach, and resumes from there. */
+
     func loadBytes(_ address: GuestVirtualAddress, count: Int) throws(GuestStopped) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(max(0, count))
         var cursor = address
         while bytes.count < count {
+            // Up to the end of the current page, never across it.
             let chunk = min(count - bytes.count, pageSize - Int(cursor.pageOffset))
             let start = cursor
             bytes += try access(at: accessSite) { () throws(PageFault) in
@@ -201,6 +223,7 @@ final class SwitcherProcessor: GuestProcessor {
         var done = 0
         var cursor = address
         while done < bytes.count {
+            // Up to the end of the current page, never across it.
             let chunk = min(bytes.count - done, pageSize - Int(cursor.pageOffset))
             let start = cursor
             let slice = bytes[done..<done + chunk]
@@ -211,6 +234,16 @@ final class SwitcherProcessor: GuestProcessor {
             cursor = cursor.advanced(by: UInt32(chunk))
         }
     }
+
+    /*:*/
+
+    /*S:238 The way out of every handler.
+
+    `returnFromInterrupt()` executes the image's `iret`, with the frame the handler's stack holds. At
+    ring 1 the processor checks the frame (`X:450`): the Guest kernel can return to itself or to its user
+    programs, never to ring 0, since a selector with RPL 0 is refused. After the `iret` the processor is
+    somewhere else entirely, which is why the Swift handler must return at once: its work is done, and
+    the Switcher's loop takes over from wherever the processor now is. */
 
     func returnFromInterrupt() throws(GuestStopped) {
         execute(at: iretSite)
