@@ -1,6 +1,6 @@
 /*G:087 Loading a program.
 
-A program file is an ELF executable (Appendix X explains the format in full, `X:800`). The kernel
+A program file is an ELF executable (Appendix X explains the format in full, with `ELFImage`). The kernel
 needs only its program headers: each `PT_LOAD` header names a range of the file, the virtual address
 it goes to, how much memory it occupies beyond the file's bytes (zeroes: the `.bss`), and whether it is
 writable. Loading is then mechanical: for every page a segment touches, take a free frame, zero it,
