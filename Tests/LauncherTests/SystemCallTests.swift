@@ -118,3 +118,16 @@ func g089_systemCallErrorsAreLinuxs(name: String, program: [UInt8], errno: Int) 
     let faults = result.statistics.first { $0.name == "page_faults_reflected" }?.value ?? 0
     #expect(faults == 2, "one reflected fault grows the stack, one kills")
 }
+
+@Test(arguments: [
+    ("int $0x20, an IRQ vector", [UInt8]([0xCD, 0x20]), "killed by SIGSEGV: generalProtection"),
+    ("int $0x1f, the hypercall vector", [0xCD, 0x1F], "killed by SIGSEGV: generalProtection"),
+    ("int3", [0xCC], "killed by SIGTRAP: breakpoint"),
+    ("hlt", [0xF4], "killed by SIGSEGV: generalProtection"),
+    ("out %al,(%dx)", [0xEE], "killed by SIGSEGV: generalProtection"),
+] as [(String, [UInt8], String)])
+func g092_aProgramCannotReachTheKernelOrTheHostExceptBySystemCall(name: String, code: [UInt8], death: String) throws {
+    let result = try run([("p", P.elf(code: code + P.movEAX(1) + P.movEBX(0) + P.int80)), ("after", P.hello("alive\n"))])
+    #expect(result.console.contains("[p (pid 1) \(death)"), "\(name)")
+    #expect(result.console.contains("alive\n[after (pid 2) exited with status 0]"), "the kernel carries on")
+}
