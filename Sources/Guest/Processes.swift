@@ -265,3 +265,20 @@ let tlsOffset: UInt32 = 0x800
 func littleEndianBytes(_ value: UInt32) -> [UInt8] {
     (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
 }
+
+/*M:040 Where the small kernel could go next.
+
+The kernel of `G:080` does just enough, and each thing it leaves out is a good exercise, because each
+meets lguest somewhere interesting:
+
+* *`fork` with copy-on-write.* Marking a parent's pages read-only and sharing them with its child is
+  a burst of `SET_PTE` calls (batch them in a lazy section), and the first write to each shared page is
+  a user page fault the Host must reflect to us, like the stack's (`G:093`); the original's Mastery
+  chapter has a story about a stale copy-on-write page that is worth reading first.
+* *Signals with handlers.* Today a fault ends a program; delivering a signal means building a frame on
+  the user's stack and returning to a handler, the same dance as `resume()` with a different frame.
+* *A console that batches.* Every 16 bytes of output is a world switch (`G:044`). The Drivers chapter's
+  virtio console puts output in a ring and notifies once per batch: count the switches before and after.
+* *Tickless idle that is really tickless.* The kernel only arms the timer when someone sleeps or two
+  programs share the processor; a kernel with timers of its own (alarms, timeouts) needs a sorted
+  queue and the same one-shot clock event. :*/
