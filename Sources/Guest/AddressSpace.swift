@@ -29,7 +29,8 @@ fix-up address, and our Swift kernel has no such thing; a walk of two levels of 
 import LguestABI
 import Machine
 
-/// The flags of a user page.
+/// The flags every user page has: present, and reachable from ring 3. Writable is added where the
+/// program may write; accessed and dirty are left for the Host to set as the page is used (`H:330`).
 private let userPageFlags: PagingFlags = [.present, .user]
 
 extension GuestKernel {

@@ -143,10 +143,12 @@ extension GuestKernel {
     /// Read the initial ramdisk into the kernel's program list and give its memory back. A missing or
     /// malformed ramdisk is reported on the console, and the kernel carries on with no programs.
     func unpackInitrd() throws(GuestStopped) {
+        // No ramdisk is not an error: a kernel with nothing to run boots and powers off.
         guard let initrd = bootParameters.initrd else {
             try printk("initrd: none; nothing to run\n")
             return
         }
+        // It must lie in memory we have mapped, or reading it would fault inside the kernel.
         guard initrd.upperBound <= pages.topOfMemory, let start = kernelVirtual(initrd.lowerBound) else {
             try printk("initrd: \(hex(initrd.lowerBound.rawValue)) is outside memory; ignored\n")
             return
@@ -172,6 +174,7 @@ extension GuestKernel {
     /// The groups of programs the command line names (`init=a,b+c`: `a`, then `b` and `c`
     /// together), or every program in the archive, one after another.
     func programsToRun() -> [[String]] {
+        // Linux's own `init=` names one program; ours names a script of them.
         for word in bootParameters.commandLine.split(separator: " ") where word.hasPrefix("init=") {
             return word.dropFirst(5).split(separator: ",").map { $0.split(separator: "+").map(String.init) }
         }

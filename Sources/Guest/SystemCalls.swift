@@ -67,6 +67,8 @@ extension GuestKernel {
             try exitCurrent(status: context.ebx & 0xFF, reason: "exited with status \(context.ebx & 0xFF)")
             statistics.programsExited += 1
             return
+        // The rest answer at once; their result goes back in eax when the process next runs, which
+        // for all but nanosleep is straight away.
         case .read: result = try sysRead(fd: context.ebx, buffer: context.ecx, count: context.edx)
         case .write: result = try sysWrite(fd: context.ebx, buffer: context.ecx, count: context.edx)
         case .getpid: result = currentProcess.pid
@@ -96,6 +98,7 @@ extension GuestKernel {
     /// `read(fd, buffer, count)`: standard input comes from the program's `.in` file; 0 at its end.
     func sysRead(fd: UInt32, buffer: UInt32, count: UInt32) throws(GuestStopped) -> UInt32 {
         guard fd == 0 else { return Errno.badFileDescriptor.returnValue }
+        // What is left of the input, and no more than the program asked for.
         let process = currentProcess
         let available = process.input.count - process.inputOffset
         let length = min(Int(min(count, 0x7FFF_FFFF)), available)
@@ -117,6 +120,8 @@ extension GuestKernel {
     func sysBrk(_ requested: UInt32) throws(GuestStopped) -> UInt32 {
         let process = currentProcess
         guard requested >= process.breakStart, requested <= breakLimit else { return process.currentBreak }
+        // The break moves by bytes, memory by pages: only whole pages between the old and the new
+        // rounded-up break are mapped or unmapped.
         let page = UInt32(pageSize)
         let oldTop = (process.currentBreak + page - 1) & ~(page - 1)
         let newTop = (requested + page - 1) & ~(page - 1)
@@ -147,6 +152,7 @@ extension GuestKernel {
         guard let bytes = try copyFromUser(currentProcess.directory, GuestVirtualAddress(request), count: 8) else {
             return Errno.fault.returnValue
         }
+        // Linux refuses a negative time and nanoseconds outside 0...999,999,999 with EINVAL.
         // struct timespec on the i386: two signed 32-bit words, seconds then nanoseconds.
         let seconds = Int32(bitPattern: bytes[0..<4].reversed().reduce(0) { $0 << 8 | UInt32($1) })
         let nanoseconds = Int32(bitPattern: bytes[4..<8].reversed().reduce(0) { $0 << 8 | UInt32($1) })

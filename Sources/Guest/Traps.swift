@@ -125,6 +125,7 @@ extension GuestKernel {
     /// caused it, or a panic if the kernel did.
     func handleException(vector: UInt8, frame: TrapFrame) throws(GuestStopped) {
         let exception = ExceptionVector(rawValue: vector)
+        // Not every exception is a program's mistake: the kernel asked for the first two.
         if exception == .deviceNotAvailable {
             // The lazy FPU switch of G:040: clear TS and let the instruction run again.
             try pvOps.clts(self)
@@ -149,6 +150,7 @@ extension GuestKernel {
         case .alignmentCheck: .bus
         default: .segmentationFault
         }
+        // No signal handlers: the signal ends the program, and the reason goes on the console.
         statistics.programsKilled += 1
         try exitCurrent(status: 128 + signal.rawValue, reason: "killed by \(signal.name): \(detail)")
     }
