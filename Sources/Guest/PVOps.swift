@@ -171,8 +171,8 @@ struct PVOps {
 
 extension GuestKernel {
     /// Install lguest's versions of every sensitive operation (lguest's `lguest_init`, first half).
-    /// The order follows the original's: interrupts, then the processor, then memory management,
-    /// then the no-ops, so the two can be read side by side.
+    /// The order follows the original's: interrupts, then the processor (its no-ops included), then
+    /// memory management, so the two can be read side by side.
     func lguestInit() {
         // Interrupt-related operations.
         pvOps.saveFlags = LguestIRQOps.saveFlags
