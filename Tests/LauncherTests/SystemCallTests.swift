@@ -131,3 +131,20 @@ func g092_aProgramCannotReachTheKernelOrTheHostExceptBySystemCall(name: String, 
     #expect(result.console.contains("[p (pid 1) \(death)"), "\(name)")
     #expect(result.console.contains("alive\n[after (pid 2) exited with status 0]"), "the kernel carries on")
 }
+
+@Test func g088_yieldingHandsTheProcessorRoundRobin() throws {
+    // write "<name>1\n"; sched_yield(); write "<name>2\n"; exit(0)
+    func polite(_ name: String) -> [UInt8] {
+        let codeCount = 22 + 7 + 22 + 12
+        let data = P.dataAddress(codeCount: codeCount)
+        let code = P.movEAX(4) + P.movEBX(1) + P.movECX(data) + P.movEDX(3) + P.int80
+            + P.movEAX(158) + P.int80
+            + P.movEAX(4) + P.movEBX(1) + P.movECX(data + 3) + P.movEDX(3) + P.int80
+            + P.movEAX(1) + P.movEBX(0) + P.int80
+        precondition(code.count == codeCount)
+        return P.elf(code: code, data: Array("\(name)1\n\(name)2\n".utf8))
+    }
+    let result = try run([("a", polite("a")), ("b", polite("b")), ("c", polite("c"))], commandLine: "init=a+b+c")
+    #expect(result.console.contains("a1\nb1\nc1\na2\n"))
+    #expect(result.console.contains("[a (pid 1) exited with status 0]\nb2\n"))
+}
