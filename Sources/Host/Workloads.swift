@@ -12,8 +12,9 @@ thing being measured, then powers off:
 * `.hypercall`: `SET_CLOCKEVENT`, a synchronous call that does real (small) work;
 * `.asyncHypercall`: the same call queued in the async ring, with one synchronous flush per 64.
 
-The workload is deterministic: it returns counts, not times. The benchmark program does the timing,
-with the wall clock, outside the machine. */
+The workload itself is deterministic: `run(_:count:)` returns counts, not times. Timing is a separate
+step, `nanosecondsPerOperation(_:count:)`, which measures a whole run with the wall clock from outside
+the machine, boot and power-off included (a few microseconds, lost in 100,000 operations). */
 
 import LguestABI
 import Machine
@@ -69,6 +70,18 @@ public enum HostWorkload {
         return Result(exit: exit, worldSwitches: host.switcher.statistics.worldSwitches,
                       synchronousHypercalls: guest.statistics.synchronousHypercalls.values.reduce(0, +),
                       asynchronousHypercalls: guest.statistics.asynchronousHypercalls.values.reduce(0, +))
+    }
+
+    /// Times `count` operations of `kind` with the wall clock (after a short warm-up run) and returns
+    /// the nanoseconds per operation. For benchmarks in release builds only: the answer varies with the
+    /// machine and its load, so no test may depend on it.
+    public static func nanosecondsPerOperation(_ kind: Kind, count: Int) -> Double {
+        precondition(count > 0, "workload: count must be positive")
+        _ = run(kind, count: min(count, 1000))
+        let clock = ContinuousClock()
+        let elapsed = clock.measure { _ = run(kind, count: count) }
+        let (seconds, attoseconds) = elapsed.components
+        return (Double(seconds) * 1e9 + Double(attoseconds) / 1e9) / Double(count)
     }
 
     /// LGUEST_INIT with the synthetic `lguest_data`.

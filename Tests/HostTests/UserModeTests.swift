@@ -156,3 +156,31 @@ let spin: [UInt8] = [0x31, 0xC0, 0x74, 0xFE]
     #expect(flags.iopl == 0)
     #expect(flags.contains(.interruptEnable))
 }
+
+@Test(arguments: [SwitcherLayout.text, SwitcherLayout.state, SwitcherLayout.idt.advanced(by: 14 * 8)])
+func s040_guestKernelCannotWriteTheSwitcher(target: GuestVirtualAddress) throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest { cpu throws(GuestStopped) in
+        try Bed.initialize(cpu)
+        try cpu.store32(0xDEAD_BEEF, at: target)
+        try Bed.powerOff(cpu, "wrote the Switcher")
+    }
+    let exit = bed.host.run(guest)
+    guard case .killed = exit else { Issue.record("guest survived: \(exit)"); return }
+    // The processor is back in the Host's state, whose page directory maps the Switcher too.
+    #expect(try bed.machine.readVirtual32(target, privilege: .supervisor) != 0xDEAD_BEEF)
+    #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
+}
+
+@Test func s040_writingItsOwnRegistersPageDoesTheGuestNoGood() throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest { cpu throws(GuestStopped) in
+        try Bed.initialize(cpu)
+        // The saved cs, in the registers page: the Guest scribbles ring 0 over it...
+        let savedCS = SwitcherLayout.registers.advanced(by: GuestRegisterFrame.offsetInPage + 14 * 4)
+        try cpu.store32(UInt32(GDTLayout.switcherCodeSelector.rawValue), at: savedCS)
+        // ...but the next trap saves the real registers over it, and the Guest carries on at ring 1.
+        try Bed.powerOff(cpu, "still ring 1")
+    }
+    #expect(bed.host.run(guest) == .poweredOff("still ring 1"))
+}
