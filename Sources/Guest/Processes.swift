@@ -197,6 +197,10 @@ extension GuestKernel {
 
     /// Switch to process `index` and return to its user mode.
     func resume(_ index: Int) throws(GuestStopped) {
+        // Interrupts off until the iret, as every kernel's return path has them: an interrupt now
+        // would push its frame onto the stack we are about to rebuild. The iret path turns them
+        // back on from the frame (G:045).
+        try irqDisable()
         // A different process, or the same one after the kernel borrowed its own directory: switch.
         let switching = processes.current != index
         processes.current = index
