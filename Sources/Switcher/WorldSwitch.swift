@@ -103,9 +103,9 @@ extension Switcher {
     restores the Host's processor state, which includes the Host's cr3: the Guest's world is gone from the
     processor until the next `switchIn`. */
 
-    /// Saves the Guest's registers after a trap through the stub for `vector` and restores the Host.
-    func exitToHost(_ world: GuestWorld, vector: UInt8, errorCode: UInt32?) {
-        let cpu = machine.cpu
+    /// Saves the Guest's registers (`cpu`, the processor as the trap left it) after a trap through the
+    /// stub for `vector`, and restores the Host.
+    func exitToHost(_ world: GuestWorld, vector: UInt8, errorCode: UInt32?, cpu: CPUState) {
         // Every trap from ring 1 or 3 switched to esp0, so the frame is always in the same place.
         let expectedESP = SwitcherLayout.ringZeroStackTop.rawValue &- (errorCode == nil ? 20 : 24)
         precondition(cpu.cpl == 0 && cpu.esp == expectedESP, "switcher: trap frame not where esp0 put it")
@@ -229,8 +229,9 @@ extension Switcher {
     func takeTrap(_ world: GuestWorld, _ stop: StopReason) -> Trap? {
         switch stop {
         case let .enteredKernel(_, errorCode, handler):
-            guard machine.cpu.cpl == 0, let vector = SwitcherLayout.vector(ofStub: handler) else { return nil }
-            exitToHost(world, vector: vector, errorCode: errorCode)
+            let cpu = machine.cpu
+            guard cpu.cpl == 0, let vector = SwitcherLayout.vector(ofStub: handler) else { return nil }
+            exitToHost(world, vector: vector, errorCode: errorCode, cpu: cpu)
             return .vector(vector)
         case .budgetExhausted:
             statistics.hostInterrupts &+= 1
