@@ -31,7 +31,7 @@ structs cost nothing at run time: the optimiser sees straight through them.
 
 Arithmetic on addresses wraps at 2^32 as the hardware's does (`&+`), and comes with a checked variant
 for the places where a guest-supplied address plus a length must not wrap around, the classic way to
-sneak past a bounds check. :*/
+sneak past a bounds check. */
 
 /// The size of a page and of a page frame on the i386: 4 KiB.
 public let pageSize = 4096
@@ -165,7 +165,7 @@ With paging on, the i386 reads a 32-bit virtual address as three fields:
 Ten bits pick one of the 1024 four-byte entries in the page directory, whose frame cr3 holds; that
 entry names a page table; ten more bits pick one of its 1024 entries; that entry names the page frame;
 the last twelve bits pick the byte. Two lookups per translation, which is why the TLB (`X:340`) exists.
-Each directory entry covers 4 MiB, and the 1024 of them cover all 4 GiB. :*/
+Each directory entry covers 4 MiB, and the 1024 of them cover all 4 GiB. */
 
 extension GuestVirtualAddress {
     /// Bits 31...22: the index of the entry in the page directory.

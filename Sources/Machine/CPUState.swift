@@ -8,7 +8,7 @@ descriptor-table registers, and the task register. It is a plain struct. Saving 
 The general registers are stored in the order the instruction encoding numbers them: eax, ecx, edx,
 ebx, esp, ebp, esi, edi are registers 0 to 7 in every ModR/M byte. That is not alphabetical and not the
 order `pushal` uses either, but it lets the interpreter pick a register with the three bits it just
-decoded, without a table. Named properties (`cpu.eax`) are there for humans. :*/
+decoded, without a table. Named properties (`cpu.eax`) are there for humans. */
 
 /// The eight 32-bit general registers, numbered as the instruction encoding numbers them.
 public enum Register32: Int, CaseIterable, Sendable, CustomStringConvertible {
@@ -33,7 +33,7 @@ the register; we keep it in the open, because the Host must set it when it switc
 to look at it.
 
 `SegmentRegister` therefore holds the selector and the cached descriptor, plus the base and the limit
-already unpacked, since the interpreter adds the base to every memory operand. :*/
+already unpacked, since the interpreter adds the base to every memory operand. */
 
 /// A segment register: the visible selector and the hidden descriptor cache.
 public struct SegmentRegister: Hashable, Sendable, CustomStringConvertible {
@@ -99,7 +99,7 @@ memory, and keeps TR only as a selector. The behaviour a program can observe is 
 switch goes to the value the kernel last set), and it spares the delivery path a descriptor walk and a
 memory read that could themselves fault. lguest's Guest sets its kernel stack with the `SET_STACK`
 hypercall (`G:038`) rather than by writing its TSS, so nothing in the book depends on the TSS's bytes.
-Ring 2 is unused by everyone, so it has no fields. :*/
+Ring 2 is unused by everyone, so it has no fields. */
 
 /// The complete architectural state of the CPU.
 public struct CPUState: Hashable, Sendable {

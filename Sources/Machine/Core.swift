@@ -1,5 +1,20 @@
-// The interpreter's hot state (see X:060). Everything the instruction loop touches lives in this
-// struct, so that `mutating` methods reach it without run-time exclusivity checks.
+/*X:070 Inside the core.
+
+`Core` is the machine seen from the inside: the architectural `CPUState`, plus everything the
+interpreter keeps to go fast, none of which a program could observe:
+
+* a raw pointer to RAM, borrowed from `PhysicalMemory` (the owning `Machine` keeps the memory alive, and
+  every offset used through it has been checked against RAM when its TLB entry was filled);
+* the TLB itself (`X:340`), 256 slots in memory the core allocates and the machine frees;
+* the current code page (`X:510`);
+* the lazy flags (`X:520`): the operation, operands and result of the last flag-setting instruction;
+* the prefixes of the instruction being decoded, and where it started, so a fault can restart it;
+* the cached segment bases, so an effective address costs one addition;
+* the run's budget and the clock and statistics it settles when it ends.
+
+Whenever a `CPUState` is installed from outside (`Machine.cpu`'s setter), the core drops everything
+cached from the old one: pending lazy flags, the code page, the segment bases, and, if the paging
+registers changed, the TLB. */
 
 /// One TLB slot: the page it maps, the host frame it maps to, and which accesses may use it.
 ///
@@ -106,3 +121,4 @@ extension Core {
         for name in SegmentRegisterName.allCases { segmentBases[name.rawValue] = cpu[name].base }
     }
 }
+/*:*/

@@ -23,7 +23,7 @@ Error codes from descriptor checks carry one more bit, EXT (bit 0), set when the
 came from outside the program (an exception or a hardware interrupt) rather than from `int n`.
 
 The frame is written to memory before any register changes, so a delivery that faults halfway leaves
-the CPU exactly as it was and the *new* fault can be delivered in its place. :*/
+the CPU exactly as it was and the *new* fault can be delivered in its place. */
 
 extension Core {
     /// One attempt to deliver `vector`; throws the fault that stops it. On success the CPU is at the
@@ -112,7 +112,7 @@ extension Core {
     exactly what lguest's Host relies on when it emulates instructions the Guest may not execute. A PC
     that triple-faults resets itself; ours stops with `.tripleFault` and a reason, which is more useful
     when you are trying to find out what went wrong. Task gates, which this machine does not implement,
-    count as bad gates (#GP). :*/
+    count as bad gates (#GP). */
 
     /// Delivers an event, escalating per `X:420`, and reports where the CPU ended up. When the event
     /// is a software interrupt or trap whose delivery faults, the new fault restarts the instruction at

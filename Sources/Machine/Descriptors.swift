@@ -8,7 +8,7 @@ paging do the real work, but the machinery still decides two things that matter 
 
 A segment register does not hold a segment; it holds a 16-bit *selector*, an index into a table of
 8-byte *descriptors* (the GDT, or a per-process LDT). Loading a selector makes the CPU fetch the
-descriptor and keep a hidden copy of it, so that it does not read the table on every access. :*/
+descriptor and keep a hidden copy of it, so that it does not read the table on every access. */
 
 /// A segment selector (Intel Vol. 3 §3.4.2): the value held in cs, ds, ss and friends.
 ///
@@ -74,7 +74,7 @@ bits without breaking old tables: the base address is split into three pieces an
   accessed); for system descriptors, a number (9 = available 32-bit TSS, 11 = busy TSS, 2 = LDT).
 
 `SegmentDescriptor` stores the raw 64 bits and computes every field from them, so decoding then encoding
-any eight bytes gives back the same eight bytes, even nonsense ones a hostile guest wrote. :*/
+any eight bytes gives back the same eight bytes, even nonsense ones a hostile guest wrote. */
 
 /// A GDT or LDT entry in its real 8-byte format (Intel Vol. 3 §3.4.5).
 public struct SegmentDescriptor: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
@@ -233,7 +233,7 @@ three kinds worth knowing:
 |        segment selector          |           offset 15..0            |
 +----------------------------------+-----------------------------------+
 ```
-:*/
+ */
 
 /// An IDT entry in its real 8-byte format (Intel Vol. 3 §6.11).
 public struct GateDescriptor: RawRepresentable, Hashable, Sendable, CustomStringConvertible {

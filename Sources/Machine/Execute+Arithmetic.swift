@@ -4,7 +4,7 @@ Eight operations share one encoding, and therefore one function: the ModR/M reg 
 opcode pick add, or, adc, sbb, and, sub, xor or cmp, and the operand width arrives as a mask (0xFF,
 0xFFFF or 0xFFFF_FFFF). All of them compute in 32-bit arithmetic and mask the result; the lazy flags
 (`X:520`) record the masked inputs and result, and the width, so CF and OF come out right at every width.
-`cmp` is a `sub` that does not write its result back, and `test` an `and` that does not. :*/
+`cmp` is a `sub` that does not write its result back, and `test` an `and` that does not. */
 
 extension Core {
     /// Executes ALU operation `operation` in the encoding's order (0 add, 1 or, 2 adc, 3 sbb, 4 and,
@@ -20,6 +20,7 @@ extension Core {
             result = dst | src
             setFlags(.logic, result, dst, src, mask)
         case 2:
+            // adc: the carry in must be read before setFlags overwrites the lazy state it lives in.
             let carry: UInt32 = carryFlag ? 1 : 0
             result = dst &+ src &+ carry
             setFlags(.adc, result, dst, src, mask, aux: carry)
@@ -33,7 +34,7 @@ extension Core {
         case 6:
             result = dst ^ src
             setFlags(.logic, result, dst, src, mask)
-        default:  // 5 sub, 7 cmp
+        default:  // 5 sub, 7 cmp: the same arithmetic; cmp's caller just does not store it
             result = dst &- src
             setFlags(.sub, result, dst, src, mask)
         }
@@ -67,9 +68,11 @@ extension Core {
     /// Group 1 (0x80-0x83): the ALU operation in the reg field, with an immediate source.
     @_transparent
     mutating func aluImmediate(_ width: UInt32, signExtended: Bool) throws(Fault) {
+        // 0x83 is the compact form: an 8-bit immediate sign-extended, as in `add $-1,%eax`.
         let (reg, rm) = try decodeModRM()
         let destination = try readOperand(rm, width, forUpdate: reg != 7)
         let source = signExtended ? try fetchSigned8(width) : try fetchImmediate(width)
+        // One call per operation, so each inlined copy of alu() sees a constant.
         let result: UInt32
         switch reg {
         case 0: result = alu(0, destination, source, width)
@@ -89,6 +92,7 @@ extension Core {
     /// inc or dec: add or subtract 1, keeping CF.
     @inline(__always)
     mutating func incDec(_ value: UInt32, decrement: Bool, _ mask: UInt32) -> UInt32 {
+        // Remember the old CF: inc and dec are the only arithmetic that leaves it alone.
         let carry: UInt32 = carryFlag ? 1 : 0
         let result = decrement ? value &- 1 : value &+ 1
         setFlags(decrement ? .dec : .inc, result, value, 1, mask, aux: carry)
@@ -111,11 +115,28 @@ changes nothing at all, not even the flags.
 * Rotates (`rol`, `ror`, `rcl`, `rcr`) change only CF and OF. `rcl` and `rcr` rotate through CF, so an
   8-bit `rcl` is really a 9-bit rotation.
 
-For counts above 1, where the manual calls OF undefined, we compute it with the count-1 formula. :*/
+For counts above 1, where the manual calls OF undefined, we compute it with the count-1 formula. */
 
 extension Core {
+    /// Where a shift instruction finds its count.
+    enum ShiftCount { case one, cl, immediate }
+
+    /// Group 2 (0xC0, 0xC1, 0xD0-0xD3): decodes the operand and count, shifts, and stores.
+    @_transparent
+    mutating func shiftGroup(_ width: UInt32, count source: ShiftCount) throws(Fault) {
+        let (reg, rm) = try decodeModRM()
+        let value = try readOperand(rm, width, forUpdate: true)
+        let count: UInt32 = switch source {
+        case .immediate: UInt32(try fetch8())
+        case .one: 1
+        case .cl: cpu.ecx & 0xFF
+        }
+        if let result = shiftOrRotate(reg, value, count, width) { try writeOperand(rm, result, width) }
+    }
+
     /// Executes shift group operation `operation` (0 rol ... 7 sar); returns the value to store, or nil
     /// when the masked count is zero and nothing changes.
+    @_transparent
     mutating func shiftOrRotate(_ operation: Int, _ value: UInt32, _ rawCount: UInt32, _ mask: UInt32) -> UInt32? {
         let count = rawCount & 0x1F
         guard count != 0 else { return nil }
@@ -125,6 +146,7 @@ extension Core {
         case 0, 1, 2, 3:
             return rotate(operation, value, count, width, mask)
         case 4, 6:
+            // shl: shift in 64 bits so the last bit out is still there to become CF.
             let wide = UInt64(value) << UInt64(count)
             let result = UInt32(truncatingIfNeeded: wide) & mask
             let carry = (wide >> UInt64(width)) & 1 != 0
@@ -132,11 +154,13 @@ extension Core {
             setFlags(.precomputed, result, value, count, mask, aux: shiftAux(carry, overflow))
             return result
         case 5:
+            // shr: the last bit out is bit count-1 of the original (none once count passes the width).
             let carry = count <= width && (value >> (count - 1)) & 1 != 0
             let result = count >= 32 ? 0 : value >> count
             setFlags(.precomputed, result, value, count, mask, aux: shiftAux(carry, value & sign != 0))
             return result & mask
         default:
+            // sar: sign-extend to 64 bits, and Swift's >> on a signed integer copies the sign in.
             let signed = Int64(Int32(bitPattern: signExtend(value, mask)))
             let result = UInt32(truncatingIfNeeded: signed >> Int64(count)) & mask
             let carry = (signed >> Int64(count - 1)) & 1 != 0
@@ -152,7 +176,8 @@ extension Core {
     }
 
     /// rol, ror, rcl, rcr: only CF and OF change.
-    private mutating func rotate(_ operation: Int, _ value: UInt32, _ count: UInt32, _ width: UInt32,
+    @inline(never)
+    mutating func rotate(_ operation: Int, _ value: UInt32, _ count: UInt32, _ width: UInt32,
                                  _ mask: UInt32) -> UInt32 {
         let sign = mask ^ (mask >> 1)
         var result = value
@@ -167,6 +192,7 @@ extension Core {
             result = n == 0 ? value : (value >> n | value << (width - n)) & mask
             carry = result & sign != 0
         case 2:
+            // rcl rotates width + 1 bits (CF included), so the count wraps at width + 1.
             for _ in 0..<count % (width + 1) {
                 let out = result & sign != 0
                 result = (result << 1 | (carry ? 1 : 0)) & mask
@@ -179,6 +205,8 @@ extension Core {
                 carry = out
             }
         }
+        // OF for rotates (defined for a count of 1): left rotates compare the new top bit with CF,
+        // right rotates compare the two top bits of the result.
         let top = result & sign != 0
         let overflow = switch operation {
         case 0, 2: top != carry
@@ -201,11 +229,13 @@ extension Core {
         let result: UInt32
         let carry: Bool
         if left {
+            // shld: destination:source as one double-width value, shifted left; keep the top half.
             let joined = UInt64(destination) << width | UInt64(source)
             let shifted = joined << count
             result = UInt32(truncatingIfNeeded: shifted >> width) & mask
             carry = (joined >> (2 * width - count)) & 1 != 0
         } else {
+            // shrd: source:destination shifted right; keep the bottom half.
             let joined = UInt64(source) << width | UInt64(destination)
             result = UInt32(truncatingIfNeeded: joined >> count) & mask
             carry = (joined >> (count - 1)) & 1 != 0
@@ -228,11 +258,12 @@ SF, ZF and PF from the lower half and clear AF; the manual leaves all four undef
 `div` and `idiv` divide the double-width value by the operand, leaving quotient and remainder in the
 halves. Dividing by zero raises #DE, and so does a quotient too large for its register, which includes
 the famous `INT_MIN / -1`. A C program that divides by zero on Linux dies of SIGFPE; this is where that
-signal begins. The flags after a division are undefined and we leave them alone. :*/
+signal begins. The flags after a division are undefined and we leave them alone. */
 
 extension Core {
     /// The truncated signed product for the two- and three-operand imul, setting CF and OF.
     mutating func multiplySigned(_ a: UInt32, _ b: UInt32, _ mask: UInt32) -> UInt32 {
+        // Two signed 32-bit factors always fit their product in 64 bits, so this cannot trap.
         let product = Int64(Int32(bitPattern: signExtend(a, mask))) * Int64(Int32(bitPattern: signExtend(b, mask)))
         let result = UInt32(truncatingIfNeeded: product) & mask
         let fits = Int64(Int32(bitPattern: signExtend(result, mask))) == product
@@ -241,6 +272,7 @@ extension Core {
     }
 
     /// Group 3 (0xF6/0xF7): test, not, neg, mul, imul, div, idiv on an r/m operand.
+    @_transparent
     mutating func group3(_ mask: UInt32) throws(Fault) {
         let (reg, rm) = try decodeModRM()
         switch reg {
@@ -259,7 +291,8 @@ extension Core {
     }
 
     /// One-operand mul/imul into ax, dx:ax or edx:eax.
-    private mutating func multiplyWide(_ operand: UInt32, signed: Bool, _ mask: UInt32) {
+    @inline(never)
+    mutating func multiplyWide(_ operand: UInt32, signed: Bool, _ mask: UInt32) {
         let accumulator = readRegister(0, mask)
         let product: UInt64
         let upperMatters: Bool
@@ -286,7 +319,9 @@ extension Core {
     }
 
     /// One-operand div/idiv of ax, dx:ax or edx:eax; #DE on zero or overflow.
-    private mutating func divideWide(_ divisor: UInt32, signed: Bool, _ mask: UInt32) throws(Fault) {
+    @inline(never)
+    mutating func divideWide(_ divisor: UInt32, signed: Bool, _ mask: UInt32) throws(Fault) {
+        // Read, check, and only then write: a #DE leaves every register as it was.
         guard divisor != 0 else { throw .exception(0, errorCode: nil) }
         let width = UInt64(mask.nonzeroBitCount)
         let dividend: UInt64 = mask == 0xFF
@@ -294,9 +329,11 @@ extension Core {
             : UInt64(readRegister(2, mask)) << width | UInt64(readRegister(0, mask))
         let quotient: UInt32, remainder: UInt32
         if signed {
+            // Sign-extend the double-width dividend to 64 bits by shifting it up and back down.
             let shift = 64 - 2 * width
             let n = Int64(bitPattern: dividend << shift) >> shift
             let d = Int64(Int32(bitPattern: signExtend(divisor, mask)))
+            // Int64.min / -1 overflows even in 64 bits; Swift reports it instead of trapping.
             let (q, overflow) = n.dividedReportingOverflow(by: d)
             let limit = Int64(1) << (width - 1)
             guard !overflow, q >= -limit, q < limit else { throw .exception(0, errorCode: nil) }

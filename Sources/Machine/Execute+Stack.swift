@@ -9,7 +9,7 @@ tables.
 `enter` and `leave` build and tear down a stack frame; gcc uses `leave` constantly and `enter` almost
 never, but both are here. Two small traps for the unwary, both honoured: `pop` to a memory operand
 addressed through esp computes the address *after* esp moved, and `push %esp` pushes the value esp
-had *before* the push. :*/
+had *before* the push. */
 
 extension Core {
     /// Group 4 (0xFE): inc and dec of a byte operand.

@@ -13,7 +13,7 @@ A repeated string instruction is *interruptible*: the CPU may stop between any t
 edi and ecx describing exactly the work left and eip still pointing at the instruction, so that a page
 fault or an interrupt in the middle of a megabyte copy can be handled and the copy resumed. This
 interpreter does the same: a fault mid-way leaves the registers at the failing iteration, and when the
-run's budget runs out between iterations, eip is put back on the instruction, to resume next time. :*/
+run's budget runs out between iterations, eip is put back on the instruction, to resume next time. */
 
 extension Core {
     /// Executes a string instruction (0xA4-0xA7, 0xAA-0xAF), with any rep prefix.

@@ -8,14 +8,14 @@ refuses, with #GP(0), every instruction that could take the machine away from th
 * loading the descriptor-table registers (`lgdt`, `lidt`, `lldt`, `ltr`) and `lmsw`;
 * `cli` and `sti` unless the CPL is within IOPL, and `in`/`out` and their string forms: when the CPL is
   outside IOPL the CPU refuses outright, and when it is within, a real CPU would consult the TSS's I/O
-  permission bitmap; this machine has no bitmap, which is the same as one that allows nothing (lguest's
-  Host installs exactly that, `H:010`), so they always fault;
+  permission bitmap. This machine has no bitmap, which is the same as one that allows nothing (the
+  bitmap lguest's Host gives its guests), so they always fault;
 * `rdtsc` when CR4.TSD is set.
 
 Some *reading* instructions are not privileged on the i386, a famous hole that virtualization researchers
 made much of: `sgdt`, `sidt`, `sldt`, `str` and `smsw` work at ring 3 and reveal where the kernel keeps
 its tables. We reproduce the hole faithfully. (Intel eventually closed it with UMIP in 2017.) This machine
-has no LDT, so `sldt` reads 0. `verr`, `verw`, `lar` and `lsl` are not implemented (#UD). :*/
+has no LDT, so `sldt` reads 0. `verr`, `verw`, `lar` and `lsl` are not implemented (#UD). */
 
 extension Core {
     /// Group 6 (0F 00): sldt and str (allowed), lldt and ltr (privileged), verr/verw (#UD).
@@ -78,7 +78,7 @@ The guest kernel is expected to keep CR0.TS or CR0.EM set, as lazy-FPU kernels d
 does (`G:038`); then every x87 instruction raises #NM, exactly as on real hardware, and the kernel can
 decide what to do. If both are clear, an x87 instruction raises #UD (where real hardware would compute),
 which is at least loud. MMX and SSE instructions follow the real rules for a CPU without them: #UD when
-CR0.EM is set or always for lack of support, except that CR0.TS alone gives #NM first. :*/
+CR0.EM is set or always for lack of support, except that CR0.TS alone gives #NM first. */
 
 extension Core {
     /// The family/model/stepping signature returned in eax by cpuid leaf 1: a Pentium Pro.

@@ -6,7 +6,7 @@ recent enough to feel modern: `movzx` and `movsx` (widening loads), `setcc` and 
 conditionals), `jcc` with a 32-bit displacement, `imul` with two operands, the bit instructions, `bswap`,
 `cmpxchg` and `xadd` (atomic updates on a multiprocessor), and `cpuid` and `rdtsc`. The rest of the map
 is system instructions, which at ring 3 mostly raise #GP (`X:590`), and the MMX and SSE extensions,
-which this CPU does not have (`X:595`). :*/
+which this CPU does not have (`X:595`). */
 
 extension Core {
     /// Executes the two-byte opcode `0F opcode`.
@@ -124,7 +124,7 @@ operand the bit number is taken modulo the width. With a memory operand and a *r
 bit number is a signed offset that may reach far beyond the addressed word: `bt %eax, (%ebx)` with eax =
 100 tests bit 4 of the doubleword at ebx + 12. That makes them usable on bitmaps of any size, which is
 exactly what a sieve of Eratosthenes wants. With an immediate bit number, it is always taken modulo the
-width. Only CF changes; the manual leaves the other flags undefined, and we keep them. :*/
+width. Only CF changes; the manual leaves the other flags undefined, and we keep them. */
 
 extension Core {
     /// bt/bts/btr/btc with the bit number in a register (0F A3, AB, B3, BB).

@@ -5,7 +5,7 @@ the **kind of access**: a read, a write, or an instruction fetch. (The i386 does
 from reads in its permission checks, having no "no-execute" bit; we keep the kind anyway because traces
 and statistics care.) The second is the **privilege** of the access: *user* for code at ring 3,
 *supervisor* for rings 0, 1 and 2. The i386 draws its paging line between ring 3 and the rest, which is
-why lguest's guest kernel, living at ring 1, can touch kernel pages without being at ring 0. :*/
+why lguest's guest kernel, living at ring 1, can touch kernel pages without being at ring 0. */
 
 /// The kind of a memory access, for permission checks and statistics.
 public enum AccessKind: Sendable, Hashable {
@@ -40,7 +40,7 @@ an error code whose low bits tell the handler what went wrong:
   since it does not do 4 MiB pages.
 
 lguest's Host reads these bits to decide whether a fault is its own business (the shadow page table is
-simply missing an entry) or the guest's (`H:330`). :*/
+simply missing an entry) or the guest's (`H:330`). */
 
 /// The error code pushed with #PF (Intel Vol. 3 §4.7).
 public struct PageFaultErrorCode: OptionSet, Hashable, Sendable, CustomStringConvertible {
@@ -108,7 +108,7 @@ the rest are free for external interrupts and for software's `int n`. The ones t
 | 13 | #GP | privilege and protection violations | yes |
 | 14 | #PF | translation failures | yes |
 
-lguest's Guest uses 0x1F for hypercalls (`G:031`) and Linux uses 0x80 for system calls. :*/
+lguest's Guest uses 0x1F for hypercalls (`G:031`) and Linux uses 0x80 for system calls. */
 
 /// The exception vectors this machine raises, named as in the manual.
 public enum ExceptionVector: UInt8, Sendable, CaseIterable {

@@ -16,7 +16,7 @@ may use `in`, `out`, `cli` and `sti`.
 
 Bit 1 is always 1; nobody remembers why, but every `pushf` in history has shown it. Because the
 interpreter computes the status flags lazily (`X:520`), `CPUState.eflags` is only guaranteed exact when
-the interpreter is not running; from outside the machine that is always. :*/
+the interpreter is not running; from outside the machine that is always. */
 
 /// The EFLAGS register. Each flag's documentation names its bit in the Intel manual (Vol. 1 §3.4.3).
 public struct EFLAGS: OptionSet, Hashable, Sendable, CustomStringConvertible {
@@ -85,7 +85,7 @@ Four control registers decide what kind of machine the CPU is pretending to be.
 * **cr3** holds the physical address of the current page directory. Loading it changes address space
   and flushes the TLB.
 * **cr4** holds later extensions. We honour TSD (make `rdtsc` privileged) and PGE (global pages);
-  the rest are accepted and ignored, since this CPU is older than them. :*/
+  the rest are accepted and ignored, since this CPU is older than them. */
 
 /// Control register 0 (Intel Vol. 3 §2.5).
 public struct CR0: OptionSet, Hashable, Sendable {

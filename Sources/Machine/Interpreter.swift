@@ -19,12 +19,13 @@ interpreter simply carries on in the handler.
 
 The budget is counted in clock ticks (`X:600`): one per instruction, and one more per extra iteration of
 a `rep` string instruction, because a `rep movsb` over a megabyte is one instruction but certainly not
-one unit of work. `MachineStatistics.instructions` counts instructions proper. :*/
+one unit of work. `MachineStatistics.instructions` counts instructions proper. */
 
 extension Core {
     /// Runs ring-3 code for at most `budget` ticks; see `X:500`.
     mutating func run(budget: UInt64) -> StopReason {
         precondition(cpu.cpl == 3, "run: the interpreter executes ring-3 code only (CPL is \(cpu.cpl))")
+        // The budget lives in the core, not in a local, because rep instructions spend from it too.
         remaining = budget
         runBudget = budget
         repeatTicks = 0
@@ -32,7 +33,9 @@ extension Core {
         var stop = StopReason.budgetExhausted
         while remaining != 0 {
             remaining &-= 1
+            // Remember where the instruction began: a fault restarts it from here.
             instructionStart = cpu.eip
+            // TF counts as it was *before* the instruction, so popf setting TF traps one later.
             let singleStep = cpu.eflags.contains(.trap)
             do throws(Fault) {
                 try step()
@@ -40,11 +43,13 @@ extension Core {
             } catch {
                 resetPrefixes()
                 let reason = deliverFault(error)
+                // A handler at ring 3 is still ring-3 code: keep interpreting.
                 if case .enteredKernel = reason, cpu.cpl == 3 { continue }
                 stop = reason
                 break
             }
         }
+        // Settle the accounts once per run, not once per instruction.
         let ticks = budget &- remaining
         statistics.instructions &+= ticks &- repeatTicks
         clock.advance(by: ticks)
@@ -110,7 +115,7 @@ frame behind it. As long as eip stays in that page, fetching a byte is an additi
 consulted only when code crosses into another page or something flushes the TLB. Data accesses check the
 TLB slot's user tag (`X:340`) and, if it matches and the access does not cross a page, read RAM straight
 away. Everything else (TLB misses, page-crossing accesses, faults) takes the slow path through
-`readLinear` and `writeLinear`, which share the rules with everyone else. :*/
+`readLinear` and `writeLinear`, which share the rules with everyone else. */
 
 /// A decoded r/m operand: a register number, or a linear address in memory.
 struct Operand {
@@ -125,6 +130,7 @@ extension Core {
     /// Loads the code page holding `linear` into the fetch cache.
     @inline(never)
     mutating func refillFetchPage(_ linear: UInt32) throws(Fault) {
+        // Instruction fetches are reads at user privilege; a failure is a #PF like any other.
         let physical: UInt32
         do { physical = try translate(linear, .fetch, user: true) } catch { throw .pageFault(error) }
         fetchTag = linear & ~pageOffsetMask
@@ -135,6 +141,7 @@ extension Core {
     @inline(__always)
     mutating func fetch8() throws(Fault) -> UInt8 {
         let linear = segmentBases[SegmentRegisterName.cs.rawValue] &+ cpu.eip
+        // Still in the cached code page? Then the frame is known and already checked against RAM.
         if linear & ~pageOffsetMask != fetchTag { try refillFetchPage(linear) }
         cpu.eip &+= 1
         return ram.load(fromByteOffset: Int(fetchFrame | linear & pageOffsetMask), as: UInt8.self)
@@ -149,6 +156,7 @@ extension Core {
             return UInt32(littleEndian: ram.loadUnaligned(fromByteOffset: Int(fetchFrame | linear & pageOffsetMask),
                                                           as: UInt32.self))
         }
+        // The four bytes straddle a page boundary (or the page is not cached): one at a time.
         let b0 = UInt32(try fetch8()), b1 = UInt32(try fetch8()), b2 = UInt32(try fetch8()), b3 = UInt32(try fetch8())
         return b0 | b1 << 8 | b2 << 16 | b3 << 24
     }
@@ -183,8 +191,10 @@ extension Core {
     mutating func decodeModRM() throws(Fault) -> (reg: Int, rm: Operand) {
         let modrm = try fetch8()
         let reg = Int(modrm >> 3 & 7)
+        // mod = 3: the operand is a register, and no more bytes follow.
         if modrm >= 0xC0 { return (reg, Operand(isMemory: false, register: Int(modrm & 7), linear: 0)) }
         let (offset, stackDefault) = try effectiveOffset(modrm)
+        // An override prefix wins; otherwise esp- and ebp-based operands live in ss.
         let segment = segmentOverride >= 0 ? segmentOverride : (stackDefault ? SegmentRegisterName.ss.rawValue : SegmentRegisterName.ds.rawValue)
         return (reg, Operand(isMemory: true, register: 0, linear: offset &+ segmentBases[segment]))
     }
@@ -197,22 +207,24 @@ extension Core {
         var offset: UInt32
         var stackDefault = false
         if rm == 4 {
+            // r/m = 100 means a SIB byte follows: base + index << scale.
             let sib = try fetch8()
             let index = Int(sib >> 3 & 7)
             let base = Int(sib & 7)
-            offset = index == 4 ? 0 : cpu.gpr[index] << UInt32(sib >> 6)
-            if base == 5 && mod == 0 {
+            offset = index == 4 ? 0 : cpu.gpr[index] << UInt32(sib >> 6)  // index 100: none
+            if base == 5 && mod == 0 {  // base 101 with mod 00: a 32-bit displacement, no base
                 offset &+= try fetch32()
             } else {
                 offset &+= cpu.gpr[base]
                 stackDefault = base == 4 || base == 5
             }
         } else if rm == 5 && mod == 0 {
-            offset = try fetch32()
+            offset = try fetch32()  // a bare 32-bit address, how globals are reached
         } else {
             offset = cpu.gpr[rm]
             stackDefault = rm == 5
         }
+        // mod 01 adds a sign-extended byte (-128 ... 127, the common stack-frame case), mod 10 a doubleword.
         if mod == 1 {
             offset &+= try fetchSigned8(0xFFFF_FFFF)
         } else if mod == 2 {
@@ -232,6 +244,7 @@ extension Core {
     /// Reads register `r` at the width `mask` selects; 8-bit numbers 4-7 are ah, ch, dh, bh.
     @inline(__always)
     mutating func readRegister(_ r: Int, _ mask: UInt32) -> UInt32 {
+        // Byte registers 0-3 are al cl dl bl; 4-7 are the second bytes of the same four: ah ch dh bh.
         if mask == 0xFF { return r < 4 ? cpu.gpr[r] & 0xFF : cpu.gpr[r & 3] >> 8 & 0xFF }
         return cpu.gpr[r] & mask
     }
@@ -258,10 +271,12 @@ extension Core {
     mutating func readMemory(_ linear: UInt32, _ mask: UInt32) throws(Fault) -> UInt32 {
         let width = mask == 0xFF ? 1 : mask == 0xFFFF ? 2 : 4
         let slot = tlb + tlbSlot(linear)
+        // The fast path: the slot holds this page for user reads, and the access stays inside it.
         if slot.pointee.userRead == linear & ~pageOffsetMask | 1 && Int(linear & pageOffsetMask) <= pageSize - width {
             statistics.tlbHits &+= 1
             return loadPhysical(slot.pointee.frameBase | linear & pageOffsetMask, width: width)
         }
+        // Everything else, misses and page-crossing accesses included, takes the general road.
         do { return try readLinear(linear, width: width, user: true) } catch { throw .pageFault(error) }
     }
 
@@ -322,6 +337,7 @@ extension Core {
     mutating func push(_ value: UInt32, _ mask: UInt32) throws(Fault) {
         let size: UInt32 = mask == 0xFFFF ? 2 : 4
         let top = cpu.esp &- size
+        // Write first, move esp second: a push that faults leaves esp alone.
         try writeMemory(segmentBases[SegmentRegisterName.ss.rawValue] &+ top, value, mask)
         cpu.esp = top
     }

@@ -26,7 +26,7 @@ they remember the old CF. Logic operations clear CF and OF. For the rarer cases,
 multiplications, the core computes CF and OF at once and keeps them in `flagAux`.
 
 Where the manual says a flag is *undefined* (AF after logic, shifts and multiplications; SF, ZF and PF
-after `mul`), this machine picks one fixed answer, written next to each case, so runs are reproducible. :*/
+after `mul`), this machine picks one fixed answer, written next to each case, so runs are reproducible. */
 
 /// How the status flags are to be derived from the recorded operands.
 enum FlagOp: UInt8 {
@@ -152,7 +152,7 @@ extension Core {
     | E | le | ZF or SF != OF | a <= b signed |
 
     After a `cmp` or `sub`, which is what precedes most branches, we skip the flags entirely and compare
-    the recorded inputs, which is both faster and easy to check against the table. :*/
+    the recorded inputs, which is both faster and easy to check against the table. */
 
     /// Evaluates condition `cc` (0...15).
     @inline(__always)

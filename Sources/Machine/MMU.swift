@@ -23,7 +23,7 @@ Two things a real MMU never sees can happen here, because a buggy Host could bui
 frames past the end of RAM. The walk checks every frame against RAM before touching it and throws a
 `PageFault` carrying `frameOutsideRAM`, which the interpreter turns into a machine check: the machine
 stops with a message instead of the Swift process dying. A directory entry with PS (4 MiB page) set
-faults with the reserved-bit code, since this CPU does not offer large pages. :*/
+faults with the reserved-bit code, since this CPU does not offer large pages. */
 
 extension Core {
     /// Reads a paging entry at a host-physical address already checked to lie in RAM.
@@ -51,6 +51,7 @@ extension Core {
         if isWrite { code.insert(.write) }
         if user { code.insert(.user) }
 
+        // Paging off: linear addresses are physical. Cache them too, with every permission.
         guard cpu.cr0.contains(.paging) else {
             guard frameInRAM(linear >> pageShift) else {
                 throw PageFault(address: address, errorCode: code, frameOutsideRAM: PageFrameNumber(linear >> pageShift))
@@ -59,6 +60,7 @@ extension Core {
             return linear
         }
 
+        // Level one: the page directory entry. cr3 comes from the Host, but check it anyway.
         let directoryFrame = cpu.cr3.rawValue >> pageShift
         guard frameInRAM(directoryFrame) else {
             throw PageFault(address: address, errorCode: code, frameOutsideRAM: PageFrameNumber(directoryFrame))
@@ -72,10 +74,13 @@ extension Core {
         guard frameInRAM(pde.frame.rawValue) else {
             throw PageFault(address: address, errorCode: code, frameOutsideRAM: pde.frame)
         }
+        // Level two: the page table entry.
         let pteAddress = pde.frame.rawValue << pageShift | UInt32(address.pageTableIndex) << 2
         var pte = PageTableEntry(rawValue: loadEntry(pteAddress))
         guard pte.flags.contains(.present) else { throw PageFault(address: address, errorCode: code) }
 
+        // Permissions: both levels must agree (X:330). A supervisor write to a read-only page is
+        // refused only under CR0.WP.
         let both = pde.flags.intersection(pte.flags)
         let denied = (user && !both.contains(.user))
             || (isWrite && !both.contains(.writable) && (user || cpu.cr0.contains(.writeProtect)))
@@ -84,6 +89,7 @@ extension Core {
             throw PageFault(address: address, errorCode: code, frameOutsideRAM: pte.frame)
         }
 
+        // Success: record the use in the entries themselves, writing them back only when they change.
         if !pde.flags.contains(.accessed) {
             pde.flags.insert(.accessed)
             storeEntry(pde.rawValue, at: pdeAddress)
@@ -116,12 +122,13 @@ extension Core {
     one page (the `invlpg` instruction), `flushTLB()` for everything (a cr3 load). Forgetting a flush is a
     classic kernel bug, and the tests show this TLB going stale exactly as real ones do. With CR4.PGE
     set, a cr3 load keeps entries from pages marked global, which is how kernels avoid re-walking their
-    own mappings on every process switch. :*/
+    own mappings on every process switch. */
 
     /// Records a successful translation in the TLB, with tags for every access it permits.
     mutating func fill(_ linear: UInt32, frameBase: UInt32, pde: PagingFlags, pte: PagingFlags) {
         let tag = linear & ~pageOffsetMask | 1
         let both = pde.intersection(pte)
+        // Without D set, no write tag: the next write must walk again to set it.
         let dirty = pte.contains(.dirty)
         let userOK = both.contains(.user)
         let writeOK = both.contains(.writable)
@@ -157,6 +164,24 @@ extension Core {
         return try walk(linear, access, user: user)
     }
 
+    /// Reads one byte at `linear` as the supervisor would, but without side effects: no accessed
+    /// bits, no TLB fill, no statistics. Nil when it does not translate. For the disassembler.
+    func peekLinear(_ linear: UInt32) -> UInt8? {
+        var physical = linear
+        if cpu.cr0.contains(.paging) {
+            let address = GuestVirtualAddress(linear)
+            let directory = cpu.cr3.rawValue & ~pageOffsetMask
+            guard Int(directory) < ramBytes else { return nil }
+            let pde = PageDirectoryEntry(rawValue: loadEntry(directory | UInt32(address.pageDirectoryIndex) << 2))
+            guard pde.flags.contains(.present), !pde.flags.contains(.pageSize), frameInRAM(pde.frame.rawValue) else { return nil }
+            let pte = PageTableEntry(rawValue: loadEntry(pde.frame.rawValue << pageShift | UInt32(address.pageTableIndex) << 2))
+            guard pte.flags.contains(.present) else { return nil }
+            physical = pte.frame.rawValue << pageShift | address.pageOffset
+        }
+        guard Int(physical) < ramBytes else { return nil }
+        return ram.load(fromByteOffset: Int(physical), as: UInt8.self)
+    }
+
     /// Drops the TLB entry for the page holding `linear`, global or not (`invlpg`).
     mutating func flushTLB(page linear: UInt32) {
         let slot = tlbSlot(linear)
@@ -173,7 +198,7 @@ where the CPU would fault. These helpers do exactly that, sharing the MMU and TL
 so there is one set of rules for everyone.
 
 Multi-byte accesses may be unaligned and may straddle two pages. A straddling write translates *both*
-pages before storing a single byte, so a fault on the second page leaves memory untouched. :*/
+pages before storing a single byte, so a fault on the second page leaves memory untouched. */
 
 extension Core {
     /// Reads `width` (1, 2 or 4) bytes at `linear`, little-endian, through the MMU.

@@ -14,7 +14,7 @@ the time in an early experiment. With the state in `Core`, `run(maxInstructions:
 when it starts, and none per instruction.
 
 From outside, none of this shows: `machine.cpu` is the whole `CPUState` (`X:120`), read and written as one
-value, and the interpreter's lazily computed flags are folded back into `cpu.eflags` before `run` returns. :*/
+value, and the interpreter's lazily computed flags are folded back into `cpu.eflags` before `run` returns. */
 
 /// An emulated i386 PC: RAM, one CPU, an MMU with a TLB, and a virtual clock.
 public final class Machine {
@@ -22,6 +22,9 @@ public final class Machine {
     public let memory: PhysicalMemory
     /// The hot state: registers, TLB and counters. Module-internal; see `X:060`.
     var core: Core
+    /// When set, `run(maxInstructions:)` calls it with one line per instruction, before executing
+    /// it: `eip: bytes  disassembly` (`X:720`). Nil (the default) costs nothing.
+    public var trace: ((String) -> Void)?
 
     /// Creates a machine over `memory` with a reset CPU (protected mode, paging off, ring 0 null
     /// segments) and the clock at zero.
@@ -60,7 +63,7 @@ one taken next year.
 
 We say one tick is one nanosecond, as if the CPU ran at a nominal 1 GHz and finished one instruction per
 cycle. A Pentium of the era managed about that on good days, so the numbers a guest prints (timer
-frequencies, `rdtsc` differences) come out plausible, and converting to seconds is a division by 10^9. :*/
+frequencies, `rdtsc` differences) come out plausible, and converting to seconds is a division by 10^9. */
 
 /// The machine's clock: one tick per executed instruction, nominally one nanosecond.
 public struct VirtualClock: Hashable, Sendable, CustomStringConvertible {
@@ -110,6 +113,54 @@ extension Machine {
     /// Executes ring-3 code through the MMU for at most `maxInstructions` clock ticks (`X:500`).
     /// Precondition: the CPU is at CPL 3. Returns why it stopped; `cpu.eflags` is exact afterwards.
     public func run(maxInstructions: UInt64) -> StopReason {
-        core.run(budget: maxInstructions)
+        guard let trace else { return core.run(budget: maxInstructions) }
+        return runTraced(maxInstructions: maxInstructions, trace)
     }
+}
+
+/*X:720 The trace switch.
+
+Tracing is a second, slower way to run: one tick at a time, printing each instruction before it
+executes. It lives outside the interpreter's loop on purpose. The hot loop never asks "am I tracing?";
+`run` asks once, and only a traced run pays for disassembly and string building. A trace line reads
+
+```
+00010005: 83 c0 07             add $0x7,%eax
+```
+
+with the linear address of the instruction, its bytes and its AT&T text (`X:700`). A `rep` instruction
+shows up once per iteration, since each iteration is a tick of its own. */
+
+extension Machine {
+    /// Runs like `run(maxInstructions:)`, one tick at a time, reporting each instruction to `trace`.
+    func runTraced(maxInstructions: UInt64, _ trace: (String) -> Void) -> StopReason {
+        var left = maxInstructions
+        while left > 0 {
+            left -= 1
+            trace(traceLine())
+            let stop = core.run(budget: 1)
+            if stop != .budgetExhausted { return stop }
+        }
+        return .budgetExhausted
+    }
+
+    /// The trace line for the instruction at cs:eip.
+    func traceLine() -> String {
+        let address = GuestVirtualAddress(core.cpu.cs.base &+ core.cpu.eip)
+        let (text, length) = disassemble(at: address)
+        var bytes = ""
+        for offset in 0..<UInt32(length) {
+            let byte = core.peekLinear(address.rawValue &+ offset) ?? 0
+            bytes += String(byte, radix: 16).leftPadded(to: 2) + " "
+        }
+        return String(address.rawValue, radix: 16).leftPadded(to: 8) + ": " + bytes.rightPadded(to: 21) + text
+    }
+}
+/*:*/
+
+extension String {
+    /// The string with zeroes in front up to `width` characters.
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+    /// The string with spaces after it up to `width` characters.
+    func rightPadded(to width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
 }

@@ -27,7 +27,7 @@ top twenty bits and flags in the low twelve.
   that entries round-trip.
 
 Because the two levels share a layout, they share one `PagingFlags` type; the entries stay distinct types
-so a directory entry cannot be stored where a table entry belongs. :*/
+so a directory entry cannot be stored where a table entry belongs. */
 
 /// The low twelve bits of a page directory or page table entry (Intel Vol. 3 §4.3, tables 4-5 and 4-6).
 /// Names in parentheses are the Linux macros.

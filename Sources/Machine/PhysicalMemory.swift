@@ -16,7 +16,7 @@ The rules of the fence:
 
 The interpreter's hot loop is the one exception: it checks a page's bounds once, when the TLB entry is
 filled (`X:340`), and then reads through the pointer directly. That is exactly what real hardware does:
-the permission and existence checks happen at translation time, not on every byte. :*/
+the permission and existence checks happen at translation time, not on every byte. */
 
 /// A physical access outside the machine's RAM.
 public enum MemoryError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -139,7 +139,7 @@ any back, so a **bump allocator** does the job. It remembers the first frame nob
 so a fresh frame is always still zero from `init(frameCount:)`.
 
 The simplicity is the point: a student can see in three lines that two callers never receive the same
-frame, and a guest can never influence the allocator at all, because only the Host calls it. :*/
+frame, and a guest can never influence the allocator at all, because only the Host calls it. */
 
 extension PhysicalMemory {
     /// Hands out `count` contiguous, zeroed frames, or nil when RAM is exhausted (or `count` < 1).

@@ -15,7 +15,7 @@ before it will cache it. The checks are where segmentation earns its keep as a p
 
 After the checks, the CPU sets the descriptor's *accessed* type bit in the GDT itself, a write to memory
 that kernels sometimes trip over when they put the GDT in read-only pages. lguest's Host presets the bit
-for exactly that reason (`H:600`), and this machine writes it the way hardware does. :*/
+for exactly that reason (`H:600`), and this machine writes it the way hardware does. */
 
 /// An exception raised while executing, to be delivered through the IDT.
 enum Fault: Error {
