@@ -30,10 +30,10 @@ extension GuestKernel {
 /*G:037 The async ring.
 
 `asyncHcall()` is how a call that can wait gets stored instead of made. Its home is the ring of 64
-slots inside `lguest_data` (`P:210`): four words of call and arguments per slot and, kept apart, one
-status byte per slot that reads 0xFF while the slot is free and 0 once the Guest has filled it. The
-Host empties the ring, in order, the next time the Guest traps for any reason, and marks each slot free
-again as it goes.
+slots inside `lguest_data` (`P:210`): five words per slot, the call and its four arguments, and, kept
+apart, one status byte per slot that reads 0xFF while the slot is free and 0 once the Guest has filled
+it. The Host empties the ring, in order, the next time the Guest traps for any reason, and marks each
+slot free again as it goes.
 
 The steps are few, and their order matters:
 
