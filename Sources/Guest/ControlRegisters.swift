@@ -5,8 +5,8 @@ replace, roughly a third of the way through the pv-ops table, starting with the 
 lguest version does nothing at all.
 
 The *Local Descriptor Table* is a per-process GDT that almost nothing uses any more (Wine does, to run
-16-bit Windows programs). We do not support one; a program that tries to use it gets a segmentation
-fault, which is informative if not friendly.
+16-bit Windows programs). We do not support one: a program that loads a selector from it faults, and
+Wine will have to run somewhere else.
 
 The *task register* (`ltr`) points the processor at the *Task State Segment*, the structure that once
 drove hardware task switching and now mostly holds the kernel stack pointer for traps from user mode.
@@ -125,7 +125,8 @@ enum LguestCPUID {
 
 /*G:040 The control registers.
 
-The i386 has four control registers worth the name (cr1 is reserved, and has never bothered anyone).
+The i386 has four control registers that matter: cr0, cr2, cr3 and cr4 (cr1 exists only as a reserved
+name).
 Each is privileged to write and, for us, to read, so each gets a replacement.
 
 *cr0* switches basic features on and off, but Linux only ever changes one bit of it: TS, *task

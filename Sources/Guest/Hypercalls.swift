@@ -48,8 +48,8 @@ The steps are few, and their order matters:
    rather than pretend a barrier does something.)
 4. Step on to the next slot, wrapping at the end, and restore interrupts.
 
-lguest's author was "quite proud of it really", and it is hard to think of a simpler way to batch
-calls between two worlds. */
+It is one of lguest's small jewels: it is hard to think of a simpler way to batch calls between two
+worlds that share nothing but memory. */
 
 extension GuestKernel {
     /// Store `call` in the async ring for the Host to run at its next trap; if the ring is full, make

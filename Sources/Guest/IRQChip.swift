@@ -1,4 +1,4 @@
-/*G:042 The Unadvanced Programmable Interrupt Controller.
+/*G:042 An interrupt controller made of one word.
 
 A PC's interrupts pass through an interrupt controller chip, which a kernel programs to mask
 (temporarily ignore) and acknowledge each line. Ours is the simplest controller imaginable: the

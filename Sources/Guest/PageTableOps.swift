@@ -1,8 +1,6 @@
 /*G:041 Page tables, and keeping the Host informed.
 
-Time for a rest and a coffee: the easy parts are behind us, and the path climbs from here.
-
-A quick refresher. Memory comes in 4096-byte *pages*, and the processor translates every virtual
+This is the steepest stretch of the Guest's tour, so a refresher first. Memory comes in 4096-byte *pages*, and the processor translates every virtual
 address to a physical one through *page tables*. One flat table for 4 GiB would need a million 4-byte
 entries, 4 MiB per address space, mostly describing nothing; so the i386 uses two levels. cr3 holds the
 physical address of a *page directory*, a page of 1024 entries; each present entry points to a *page

@@ -1,9 +1,9 @@
-/*G:050 Patching: placating the performance pedants.
+/*G:050 Patching: taking the indirection back out.
 
 The pv-ops table lets one kernel run both on metal and as a Guest, but it has a price: every `cli`
-has become an indirect call through a table, with the register saving that a call implies. David
-Wheeler's aphorism says every problem in computer science can be solved with another layer of
-indirection; its less quoted second half says that this usually creates another problem. Here is ours.
+has become an indirect call through a table, with the register saving that a call implies. We added a
+layer of indirection to solve one problem, and the layer is now a problem of its own, on the hottest
+paths of the kernel.
 
 Linux's answer is to *patch*: at boot, it visits every call site of the hottest operations and asks the
 paravirt back end whether it has something better to put there. lguest answers for the four interrupt

@@ -10,8 +10,8 @@ clock, so the same boot takes the same virtual time on every run.
 the Host tells us its rate in `tscKHz`, and if it ever says 0 (a counter it cannot vouch for) we fall
 back to `lguest_data`'s time. That fallback needs care, because the time is two words, seconds and
 nanoseconds, and the Host may update them between our two reads: reading 99 seconds just before the
-update and 0 nanoseconds just after it would send time backwards by a second, and kernels take badly
-to time travel. So we read the seconds, then the nanoseconds, then the seconds again, and try again if
+update and 0 nanoseconds just after it would send time backwards by a second, and a clock that runs
+backwards breaks every assumption a scheduler makes. So we read the seconds, then the nanoseconds, then the seconds again, and try again if
 they changed.
 
 *The alarm* is the clock event: `SET_CLOCKEVENT` with a delay in nanoseconds arms a one-shot timer in
