@@ -11,8 +11,8 @@ the Host tells us its rate in `tscKHz`, and if it ever says 0 (a counter it cann
 back to `lguest_data`'s time. That fallback needs care, because the time is two words, seconds and
 nanoseconds, and the Host may update them between our two reads: reading 99 seconds just before the
 update and 0 nanoseconds just after it would send time backwards by a second, and a clock that runs
-backwards breaks every assumption a scheduler makes. So we read the seconds, then the nanoseconds, then the seconds again, and try again if
-they changed.
+backwards breaks every assumption a scheduler makes. So we read the seconds, then the nanoseconds,
+then the seconds again, and try again if they changed.
 
 *The alarm* is the clock event: `SET_CLOCKEVENT` with a delay in nanoseconds arms a one-shot timer in
 the Host, which raises IRQ 0 when it expires; 0 disarms it. Our timer interrupt handler takes it from
