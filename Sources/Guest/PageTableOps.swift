@@ -1,10 +1,11 @@
 /*G:041 Page tables, and keeping the Host informed.
 
-This is the steepest stretch of the Guest's tour, so a refresher first. Memory comes in 4096-byte *pages*, and the processor translates every virtual
-address to a physical one through *page tables*. One flat table for 4 GiB would need a million 4-byte
-entries, 4 MiB per address space, mostly describing nothing; so the i386 uses two levels. cr3 holds the
-physical address of a *page directory*, a page of 1024 entries; each present entry points to a *page
-table*, another page of 1024 entries (PTEs), each pointing to one page of memory:
+This is the steepest stretch of the Guest's tour, so a refresher first. Memory comes in 4096-byte
+*pages*, and the processor translates every virtual address to a physical one through *page tables*. One
+flat table for 4 GiB would need a million 4-byte entries, 4 MiB per address space, mostly describing
+nothing; so the i386 uses two levels. cr3 holds the physical address of a *page directory*, a page of
+1024 entries; each present entry points to a *page table*, another page of 1024 entries (PTEs), each
+pointing to one page of memory:
 
 ```
  cr3 --> page directory        page table

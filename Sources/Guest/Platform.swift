@@ -25,9 +25,9 @@ except where it overlaps what we already own.
 *The early console.* Until a real console driver exists (the Drivers chapter's virtio console), the
 kernel prints with `NOTIFY`, handing the Launcher the address of a NUL-terminated string. We copy at
 most 16 bytes at a time into a scratch buffer to add the NUL: an extra copy nobody loves, and one the
-virtio console will make unnecessary. Sixteen is lguest's number too; nothing depends on it but the count of NOTIFYs, which is why a
-program that prints a lot costs a lot of world switches until the Drivers chapter's console arrives
-with a ring to batch them. */
+virtio console will make unnecessary. Sixteen is lguest's number too; nothing depends on it but the
+count of NOTIFYs, which is why a program that prints a lot costs a lot of world switches until the
+Drivers chapter's console arrives with a ring to batch them. */
 
 import LguestABI
 import Machine

@@ -13,10 +13,11 @@ Appendix X's `ELFImage` checks every field of the format for the Machine's own p
 kernel keeps its own, shorter reader because a kernel must not depend on its host's libraries, and
 because it needs less: the program headers, each checked before use, and nothing else.
 
-After the segments, the stack: four pages just below `pageOffset` (more grow on demand, `G:093`), with the stack pointer at the top
-pointing at an empty argument vector (`argc` 0, then the terminators of `argv`, the environment and the
-auxiliary vector), which is what Linux hands a static program. The *break*, the end of the heap that
-`brk` moves (`G:089`), starts at the first page past the highest segment.
+After the segments, the stack: four pages just below `pageOffset` (more grow on demand, `G:093`), with
+the stack pointer at the top pointing at an empty argument vector (`argc` 0, then the terminators of
+`argv`, the environment and the auxiliary vector), which is what Linux hands a static program. The
+*break*, the end of the heap that `brk` moves (`G:089`), starts at the first page past the highest
+segment.
 
 The result, for a typical program:
 
