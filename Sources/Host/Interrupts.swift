@@ -253,3 +253,21 @@ extension Guest {
     }
 }
 /*:*/
+
+/*M:005 Direct traps and the interrupt flag.
+
+Only trap gates go direct (`H:250`), because an interrupt gate would clear the *real* interrupt flag, and
+the Guest must never run with real interrupts off. But Linux wants some of its handlers entered with
+interrupts off (the page fault handler, for instance, until it has read cr2). lguest's answer was to
+send those through the Host, which clears the *virtual* flag for them. A Switcher that cleared
+`irqEnabled` itself on the way through a direct gate, without a full world switch, would give those
+handlers the fast path too. How would you do it without letting the Guest lie about which gates are
+which? :*/
+
+/*M:006 Trap gates inside the no-interrupt window.
+
+The no-interrupt window (`G:045`, `H:210`) stops the Host from *delivering* an interrupt while the
+Guest's `iret` path runs. It does not stop a direct trap: a user program cannot be running there, but the
+Guest kernel itself could fault on its own stack in the window (our Switcher re-executes the `iret` after
+the Host fixes the fault, `S:230`). What should happen if the fix-up reflected the fault instead, with
+the virtual flag already restored? Try it with a test Guest whose stack page is missing. :*/

@@ -319,3 +319,19 @@ func hexWord(_ value: UInt32) -> String {
     let digits = String(value, radix: 16)
     return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
 }
+
+/*M:020 A cheaper world switch.
+
+Every round trip through the Switcher loads cr3 twice, and on this machine each load empties the whole
+TLB, so the Guest pays for page walks after every hypercall. Real processors grew *tagged* TLBs (AMD's
+ASIDs, Intel's PCIDs) for exactly this: entries carry the address space they belong to, and a switch
+need not flush. Give the Machine's TLB a tag per cr3 value, keep a few address spaces' entries at once,
+and measure `world_switch_ns` before and after (`H:050`). Which invalidations must still flush? :*/
+
+/*M:021 Reflecting user page faults without the Host.
+
+A Guest program's page fault costs two world switches even when the Host will only pass it on to the
+Guest. lguest's author suggested a page-table walker in the Switcher itself: if the Guest's own page
+tables say the page is simply not there, the Switcher could deliver the fault straight to the Guest
+kernel's handler, as a direct trap, and only come to the Host when the shadow tables need filling. Which
+checks would the Switcher need to make, and what must it never trust? :*/
