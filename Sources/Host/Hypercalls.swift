@@ -42,6 +42,29 @@ extension Guest {
         page[.eax] = try perform(call, page[.ebx], page[.ecx], page[.edx], page[.esi])
     }
 
+    /*:*/
+
+    /*H:105 The calls, one by one.
+
+    `perform` is the one `switch` over every hypercall, and the same code runs a call whether it came
+    with `int $0x1F` or from the async ring. Most cases are a line long, because the work lives with the
+    part of the Host that owns the state:
+
+    | call | handled by |
+    | ---- | ---------- |
+    | LGUEST_INIT | `initialize(lguestData:)` (`H:120`) |
+    | SHUTDOWN | `shutDown(reasonAt:kind:)` (`H:130`) |
+    | LOAD_GDT, LOAD_TLS | the Guest's GDT copy (`H:620`, `H:650`) |
+    | NEW_PGTABLE, FLUSH_TLB, SET_PTE, SET_PMD | the shadow page tables (`H:300` onwards) |
+    | LOAD_IDT_ENTRY | `loadIDTEntry` (`H:230`) |
+    | SET_STACK | `setStack` (`H:260`) |
+    | SET_CLOCKEVENT | `setClockEvent` (`H:205`) |
+    | TS, HALT | a flag the Switcher or the run loop reads |
+    | NOTIFY | the Launcher's callback, at once |
+
+    Every argument is a raw 32-bit number from the Guest's registers. The first thing each handler does
+    with it is check it; nothing here converts an address without `GuestMemory` (`H:032`). */
+
     /// Runs one hypercall, synchronous or from the ring, and returns its result (0 for every call
     /// lguest has; the register is there for calls that want one).
     func perform(_ call: Hypercall, _ a1: UInt32, _ a2: UInt32, _ a3: UInt32, _ a4: UInt32)
