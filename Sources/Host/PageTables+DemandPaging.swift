@@ -10,7 +10,8 @@ fault ours or the Guest's?
 
 It is *ours* when the Guest's own tables allow the access and only the shadow is missing the entry (or
 has it read-only, see below). Then we fill in the shadow and return true, the run loop sends the Guest
-straight back, and the Guest retries the instruction none the wiser: a page fault that never happened.
+straight back, and the Guest retries the instruction, which now succeeds: as far as the Guest can tell,
+the page fault never happened.
 
 It is *the Guest's* when the Guest's tables would have faulted on real hardware too: the page is not
 present, or it is a write to a read-only page, or ring 3 touching a kernel page. Then we return false,
@@ -86,7 +87,7 @@ extension ShadowPageTables {
         hostStore(try shadowEntry(for: guestEntry).rawValue, shadowTableEntryAddress(shadowDirectory, va))
         try guestMemory.store32(guestEntry.rawValue, at: entryAddress)
 
-        // The fault is fixed, the entry is installed, and the Guest retries none the wiser.
+        // Done: when the Guest retries the access, the MMU finds the page.
         return true
     }
 

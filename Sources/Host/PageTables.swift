@@ -1,7 +1,7 @@
 /*H:300 The page table code.
 
 We now come to the part of the Host that does the most work for the least applause: the shadow page
-tables. Take a deep breath; this is the longest climb in the Host, and the view from the top is worth it.
+tables. It is the longest stretch of the Host, and the one that most earns a hypervisor its keep.
 
 The Guest kernel keeps page tables exactly as a kernel on real hardware would: a page directory per
 process, page tables beneath it, entries in the real i386 format (`X:300`). But those entries hold

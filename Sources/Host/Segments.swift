@@ -1,4 +1,4 @@
-/*H:600 Segments and the Global Descriptor Table.
+/*H:600 Segments, and the table that holds them.
 
 We come at last to segments, the part of the i386 that everyone would rather forget. In the beginning
 (the 8086) a segment was how a 16-bit program reached more than 64 KiB; in protected mode it became a
@@ -241,7 +241,7 @@ extension GuestGDT {
 
 /*H:660 And that is the Host.
 
-With segments done, we have seen every part of the Host: the run loop, hypercalls, interrupts and traps,
-the shadow page tables and now the GDT. The one thing left is the thread they all hang from, the code
-that actually moves the CPU between the Host's world and the Guest's. It is the shortest part of lguest
-and the most delicate, and it has a chapter of its own: the Switcher. :*/
+That was the last of the Host's duties: the run loop, hypercalls, interrupts and traps, the shadow page
+tables and now the GDT. Every one of them ends by handing the processor back to the Guest, and how that
+hand-over happens, changing cr3, the tables and the privilege level in one breath, is the business of
+the smallest and most delicate part of the project, which has a chapter to itself: the Switcher. :*/
