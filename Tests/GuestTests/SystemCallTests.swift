@@ -1,5 +1,6 @@
+// The small kernel's exercises (G:080-G:093): hand-assembled programs booted under the real Host.
+// TinyPrograms.swift is shared with LauncherTests through a symbolic link.
 import Guest
-import Host
 @testable import Launcher
 import LguestABI
 import Testing
