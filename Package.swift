@@ -23,8 +23,23 @@ let package = Package(
         // Appendix X: the emulated 32-bit x86 PC that everything runs on.
         .target(name: "Machine"),
 
+        // Preparation: what Guest, Host and Launcher agree on.
+        .target(name: "LguestABI", dependencies: ["Machine"]),
+
+        // The Switcher: the one place where the host's and the guest's worlds meet.
+        .target(name: "Switcher", dependencies: ["Machine", "LguestABI"]),
+
+        // The Host: the hypervisor itself.
+        .target(name: "Host", dependencies: ["Machine", "LguestABI", "Switcher"]),
+
+        // The Guest: a paravirtualized kernel in Swift, "at ring 1". It never imports Host.
+        .target(name: "Guest", dependencies: ["Machine", "LguestABI"]),
+
+        // The Launcher: lays out guest memory and drives the Host.
+        .target(name: "Launcher", dependencies: ["Machine", "LguestABI", "Host", "Switcher", "Guest"]),
+
         // The front door: `swift run lguest`.
-        .executableTarget(name: "lguest", dependencies: ["Machine", argumentParser]),
+        .executableTarget(name: "lguest", dependencies: ["Launcher", "Machine", argumentParser]),
 
         // Release-build benchmarks, one `name value unit` line per figure.
         .executableTarget(name: "lguest-bench", dependencies: ["Machine"]),
@@ -35,6 +50,11 @@ let package = Package(
         .executableTarget(name: "weave", dependencies: ["Weave", argumentParser]),
 
         // One test target per chapter; test names start with the section's tag.
+        .testTarget(name: "PreparationTests", dependencies: ["LguestABI", "Machine"]),
+        .testTarget(name: "GuestTests", dependencies: ["Guest", "Launcher", "LguestABI", "Machine"]),
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher", "Host", "Guest", "LguestABI", "Machine"]),
+        .testTarget(name: "HostTests", dependencies: ["Host", "Switcher", "LguestABI", "Machine"]),
+        .testTarget(name: "SwitcherTests", dependencies: ["Switcher", "LguestABI", "Machine"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine"]),
         .testTarget(name: "WeaveTests", dependencies: ["Weave"]),
     ]

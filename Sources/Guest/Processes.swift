@@ -1,0 +1,288 @@
+/*G:080 A small kernel on top: processes.
+
+lguest's Guest chapter ends once Linux is booting; Linux takes it from there. We have no Linux to hand
+over to, so we finish the job with a kernel just big enough to run the project's i386 programs: it
+loads them from the initial ramdisk (`G:086`), gives each its own address space (`G:084`), answers
+seven system calls (`G:089`), kills a program that faults the way Linux would, with a signal (`G:092`),
+and shares the processor between programs that sleep, yield or run out their time slice (`G:088`).
+
+Its design is forced by how Swift code "at ring 1" runs (`P:400`): every entry into the kernel, be it a
+system call, a fault or an interrupt, is a Swift function call that must end with `iret`, so the kernel
+has one kernel stack and never blocks in the middle of a function. A system call that must wait (a
+`nanosleep`) marks its process sleeping and then, on the way out, the kernel picks some other process
+to return to: the classic *one kernel stack per processor* design, as in the L4 microkernels. When
+nobody can run, the kernel idles in `HALT`, and the timer interrupt that ends the halt runs on the
+same stack, nested, before `HALT` returns.
+
+Here is the kernel stack at its busiest: a program made a system call, the call had to wait, the kernel
+halted, and the timer interrupt arrived in the middle of the `HALT` hypercall:
+
+```
+ top of the kernel stack (SET_STACK told the Host where, G:044)
+ +---------------------------+
+ | ss, esp, eflags, cs, eip  |  pushed by the processor for `int $0x80` from ring 3
+ +---------------------------+
+ | eflags, cs, eip           |  pushed by the Host for IRQ 0, over the HALT hypercall (ring 1)
+ +---------------------------+  <- esp while the timer handler runs
+```
+
+The timer handler returns with `iret` to the hypercall, `HALT` returns to the idle loop, which finds a
+process to run and rebuilds the top frame for it: the stack is never more than two frames deep, and the
+Swift stack behind it is never more than two entry points deep either.
+
+A process is little more than its saved registers, its page directory, its heap's break and how far
+its stack has grown. */
+
+import LguestABI
+import Machine
+
+/// One running program.
+struct Process {
+    /// What a process is waiting for, if anything.
+    enum State: Equatable {
+        case runnable
+        case sleeping(until: UInt64)
+    }
+
+    let pid: UInt32
+    let name: String
+    var directory: GuestPhysicalAddress
+    /// The user registers as they were when the process last entered the kernel.
+    var context: GuestRegisters
+    /// Where the heap starts (just past the program's segments) and where it ends now.
+    let breakStart: UInt32
+    var currentBreak: UInt32
+    /// The lowest page of the stack mapped so far; it grows down on demand (G:093).
+    var stackBottom = ProgramImage.stackTop - ProgramImage.stackPages * UInt32(pageSize)
+    var state: State = .runnable
+    /// What the program reads on standard input, and how much it has read.
+    var input: [UInt8]
+    var inputOffset = 0
+}
+
+/// The kernel's processes.
+struct ProcessTable {
+    var processes: [Process] = []
+    /// The index of the process the processor is running (or last ran), if any.
+    var current: Int?
+    var nextPID: UInt32 = 1
+    /// Set when the running process should give up the processor at its next return to user mode.
+    var needsReschedule = false
+}
+
+extension GuestKernel {
+    /// The process the processor is running, which must exist (a trap from user mode names it).
+    var currentProcess: Process {
+        get {
+            guard let index = processes.current else { preconditionFailure("guest: no current process") }
+            return processes.processes[index]
+        }
+        set {
+            guard let index = processes.current else { preconditionFailure("guest: no current process") }
+            processes.processes[index] = newValue
+        }
+    }
+
+    /// Load program `name` from the initial ramdisk and make it a runnable process.
+    /// Load program `name` from the ramdisk and make it a runnable process; a program that cannot
+    /// be loaded is reported on the console and skipped.
+    func spawn(_ name: String) throws(GuestStopped) {
+        guard let file = initrdFile(name) else {
+            try printk("init: no program named \(name)\n")
+            return
+        }
+        switch try load(file.bytes) {
+        case .failure(.malformed(let reason)):
+            try printk("init: \(name): \(reason)\n")
+        case .failure(.outOfMemory):
+            try printk("init: \(name): out of memory\n")
+        case .success(let program):
+            // A new process "returns" to its entry point, with its stack and interrupts on.
+            var context = GuestRegisters()
+            context.eip = program.entry
+            context.esp = program.stackPointer
+            context.eflags = [.alwaysOne, .interruptEnable]
+            let pid = processes.nextPID
+            processes.nextPID += 1
+            processes.processes.append(Process(pid: pid, name: name, directory: program.directory, context: context,
+                                               breakStart: program.initialBreak, currentBreak: program.initialBreak,
+                                               input: initrdFile(name + ".in")?.bytes ?? []))
+            statistics.programsStarted += 1
+        }
+    }
+
+    /// End the current process: free its memory and forget it.
+    /// End the current process: free its memory and forget it. `status` is what a parent would see
+    /// (the exit status, or 128 + the signal for a program that was killed).
+    func exitCurrent(status: UInt32, reason: String) throws(GuestStopped) {
+        let process = currentProcess
+        try printk("[\(process.name) (pid \(process.pid)) \(reason)]\n")
+        // Never free the directory the processor is using: go back to the kernel's first.
+        try pvOps.writeCR3(self, kernelPageDirectory)
+        try destroyAddressSpace(process.directory)
+        if let index = processes.current { processes.processes.remove(at: index) }
+        processes.current = nil
+        lastExitStatus = status
+    }
+}
+/*:*/
+
+/*G:088 Scheduling, sleeping and idling.
+
+Every return to user mode goes through `exitToUser()`, which decides whom to return to. Round robin:
+the next runnable process after the current one. If nobody is runnable but someone sleeps, the kernel
+idles in `HALT` until the timer wakes a sleeper. If nobody exists at all, the next group of programs
+named on the command line starts; and when there are none left, the kernel powers the machine off.
+
+Switching to a process is Linux's context switch in miniature: load its page directory (`writeCR3`,
+`G:040`) and its thread-local storage (`G:034`), and set cr0's TS bit so that the first floating-point
+instruction the new process runs traps and the kernel can switch FPU state lazily (`G:040`). All three
+go through the async ring inside a lazy section, and the section's end flushes them with one world
+switch. Then build the frame that `iret` pops to
+get back to ring 3, at the top of the kernel stack where the processor put the frame we entered by,
+restore the process's registers, and take the iret path of `G:045`.
+
+The lazy section earns its keep here more than anywhere: without it a context switch is three
+synchronous hypercalls, with it one, and a busy system switches hundreds of times a second.
+
+Time slices come from the one-shot clock event: when another process is waiting to run, the kernel
+arms the timer for `timeSlice` before it returns to user mode, and a timer interrupt that arrives from
+user mode asks for a reschedule. Sleepers are woken by the same interrupt; the clock is always armed
+for the earliest of them. */
+
+extension GuestKernel {
+    /// Leave the kernel for user mode, in whichever process should run next; power off when no
+    /// program is left. Returns after the `iret`: the caller must return at once.
+    func exitToUser() throws(GuestStopped) {
+        while true {
+            // Somebody to run: go.
+            if let next = nextRunnable() {
+                try resume(next)
+                return
+            }
+            // Somebody asleep: wait for the timer to wake them.
+            if processes.processes.contains(where: { $0.state != .runnable }) {
+                try idle()
+                continue
+            }
+            // Nobody at all: start the next group of programs.
+            if !runQueue.isEmpty {
+                for name in runQueue.removeFirst() { try spawn(name) }
+                continue
+            }
+            try printk("All programs finished; powering off.\n")
+            try LguestPlatform.powerOff(self)
+        }
+    }
+
+    /// The index of the next runnable process, round robin after the current one.
+    func nextRunnable() -> Int? {
+        // Start at the current process, or just after it when it should give way.
+        let table = processes.processes
+        guard !table.isEmpty else { return nil }
+        let start = processes.needsReschedule ? (processes.current ?? -1) + 1 : (processes.current ?? 0)
+        processes.needsReschedule = false
+        for step in 0..<table.count {
+            let index = (start + step) % table.count
+            if table[index].state == .runnable { return index }
+        }
+        return nil
+    }
+
+    /// Nothing can run: halt until an interrupt (the timer, for a sleeper) has been handled.
+    func idle() throws(GuestStopped) {
+        try irqDisable()
+        try pvOps.safeHalt(self)
+    }
+
+    /// Switch to process `index` and return to its user mode.
+    func resume(_ index: Int) throws(GuestStopped) {
+        // Interrupts off until the iret, as every kernel's return path has them: an interrupt now
+        // would push its frame onto the stack we are about to rebuild. The iret path turns them
+        // back on from the frame (G:045).
+        try irqDisable()
+        // A different process, or the same one after the kernel borrowed its own directory: switch.
+        let switching = processes.current != index
+        processes.current = index
+        let process = processes.processes[index]
+        let loaded = try pvOps.readCR3(self)
+        if switching || loaded != process.directory {
+            try lazySection { () throws(GuestStopped) in
+                try pvOps.writeCR3(self, process.directory)
+                try loadTLS(layout.scratch &+ tlsOffset)
+                // Lazy FPU switching: the next floating-point instruction traps (G:040).
+                try pvOps.writeCR0(self, pvOps.readCR0(self).union(.taskSwitched))
+            }
+        }
+        try armTimeSlice()
+        // The frame iret pops for a return to ring 3: eip, cs, eflags, esp, ss.
+        let top = linear(layout.stackTop).rawValue
+        let eflags = process.context.eflags.union([.alwaysOne, .interruptEnable])
+        let frame = [process.context.eip, UInt32(GDTLayout.userCodeSelector.rawValue), eflags.rawValue,
+                     process.context.esp, UInt32(GDTLayout.userDataSelector.rawValue)]
+        try writeBytes(GuestVirtualAddress(top &- 20), frame.flatMap(littleEndianBytes))
+        var registers = process.context
+        registers.esp = top &- 20
+        registers.eip = cpu.registers.eip
+        registers.eflags = cpu.registers.eflags
+        cpu.registers = registers
+        try pvOps.iret(self)
+    }
+
+    /// Arm the timer for a time slice if another process waits to run and no earlier event is armed.
+    func armTimeSlice() throws(GuestStopped) {
+        // Alone on the processor: no slice needed, and no timer interrupt to pay for.
+        let others = processes.processes.indices.filter { $0 != processes.current && processes.processes[$0].state == .runnable }
+        guard !others.isEmpty else { return }
+        let deadline = try now() &+ UInt64(configuration.timeSlice)
+        if let armed = clock.armedDeadline, armed <= deadline { return }
+        try LguestTime.setNextEvent(self, delta: UInt64(configuration.timeSlice))
+    }
+
+    /// The timer interrupt: wake sleepers whose time has come, re-arm for the next, and ask for a
+    /// reschedule so a waiting process gets its turn.
+    func timerInterrupt() throws(GuestStopped) {
+        statistics.timerInterrupts += 1
+        // The event was one-shot: nothing is armed any more.
+        clock.armedDeadline = nil
+        let time = try now()
+        var earliest: UInt64?
+        for index in processes.processes.indices {
+            guard case .sleeping(let until) = processes.processes[index].state else { continue }
+            if until <= time {
+                processes.processes[index].state = .runnable
+            } else {
+                earliest = min(earliest ?? until, until)
+            }
+        }
+        // Sleepers still waiting: the next alarm is for the earliest of them.
+        if let earliest { try LguestTime.setNextEvent(self, delta: earliest - time) }
+        processes.needsReschedule = true
+    }
+}
+/*:*/
+
+/// The offset in the scratch page of the three (empty) TLS descriptors every process loads.
+let tlsOffset: UInt32 = 0x800
+
+/// The four bytes of `value`, least significant first.
+func littleEndianBytes(_ value: UInt32) -> [UInt8] {
+    (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+}
+
+/*M:040 Where the small kernel could go next.
+
+The kernel of `G:080` does just enough, and each thing it leaves out is a good exercise, because each
+meets lguest somewhere interesting:
+
+* *`fork` with copy-on-write.* Marking a parent's pages read-only and sharing them with its child is
+  a burst of `SET_PTE` calls (batch them in a lazy section), and the first write to each shared page is
+  a user page fault the Host must reflect to us, like the stack's (`G:093`); the original's Mastery
+  chapter has a story about a stale copy-on-write page that is worth reading first.
+* *Signals with handlers.* Today a fault ends a program; delivering a signal means building a frame on
+  the user's stack and returning to a handler, the same dance as `resume()` with a different frame.
+* *A console that batches.* Every 16 bytes of output is a world switch (`G:044`). The Drivers chapter's
+  virtio console puts output in a ring and notifies once per batch: count the switches before and after.
+* *Tickless idle that is really tickless.* The kernel only arms the timer when someone sleeps or two
+  programs share the processor; a kernel with timers of its own (alarms, timeouts) needs a sorted
+  queue and the same one-shot clock event. :*/

@@ -1,0 +1,200 @@
+/*G:092 Entering the kernel: traps, faults and interrupts.
+
+Every vector's entry point leads here, to `enter(vector:)`. What the processor left on the kernel stack
+tells us where we came from:
+
+```
+ from user mode (ring 3)         from the kernel (ring 1)
+ +--------------------+           +--------------------+
+ | error code (some)  | <- esp    | error code (some)  | <- esp
+ | eip                |           | eip                |
+ | cs  (RPL 3)        |           | cs  (RPL 1)        |
+ | eflags             |           | eflags             |
+ | esp                |           +--------------------+
+ | ss                 |
+ +--------------------+ <- top of the kernel stack
+```
+
+Only vectors 8, 10-14 and 17 push an error code, and only the processor knows which vector it was, so
+each vector has an entry point of its own.
+
+Coming from user mode, the first thing we do is save the program's registers, because they are about
+to be clobbered by our own hypercalls; on the way out, `exitToUser()` restores whichever program runs
+next. Coming from the kernel, the interrupted code is some hypercall or memory access of ours, whose
+registers the Switcher saves and restores around us (`P:400`); we handle the interrupt and `iret`.
+
+Faults are where the three levels of failure part ways. A program that faults is killed, with the
+signal Linux would send it (a page fault or protection fault is `SIGSEGV`, a divide error `SIGFPE`, an
+invalid opcode `SIGILL`), and the kernel carries on. A fault inside the kernel is a kernel bug: we panic,
+and the Host is told why. The Host's own bugs never reach us at all. */
+
+import LguestABI
+import Machine
+
+/// The signals a program can die of, with Linux's numbers (`signal(7)`). A killed program's status
+/// is 128 plus the number, as a shell would report it.
+enum Signal: UInt32 {
+    case illegalInstruction = 4, trap = 5, bus = 7, floatingPoint = 8, segmentationFault = 11
+
+    var name: String {
+        switch self {
+        case .illegalInstruction: "SIGILL"
+        case .trap: "SIGTRAP"
+        case .bus: "SIGBUS"
+        case .floatingPoint: "SIGFPE"
+        case .segmentationFault: "SIGSEGV"
+        }
+    }
+}
+
+/// The interrupt frame as the processor pushed it.
+struct TrapFrame {
+    /// The error code, for the vectors that push one.
+    var errorCode: UInt32?
+    /// Where the interrupted code was: the instruction to retry (a fault) or the next one (a trap).
+    var eip: UInt32
+    /// The interrupted code segment; its RPL says which ring was interrupted.
+    var cs: SegmentSelector
+    /// The interrupted flags.
+    var eflags: UInt32
+    /// The interrupted stack pointer and segment, pushed only on a switch from user mode.
+    var userStack: (esp: UInt32, ss: UInt32)?
+
+    /// Whether the interrupted code was a program.
+    var fromUser: Bool { cs.rpl == guestUserRing }
+}
+
+extension GuestKernel {
+    /// The entry point of every vector: save, handle, and leave by `exitToUser()` or `iret`. Every path
+    /// ends in an `iret`, as the Switcher requires (`P:400`).
+    func enter(vector: UInt8) throws(GuestStopped) {
+        let registers = cpu.registers
+        let frame = try readTrapFrame(vector: vector, at: registers.esp)
+        // From user mode: save the program's registers before our own hypercalls clobber them.
+        if frame.fromUser {
+            guard processes.current != nil else {
+                try LguestPlatform.panic(self, "trap \(vector) from user mode with no process")
+            }
+            var context = registers
+            context.eip = frame.eip
+            context.eflags = EFLAGS(rawValue: frame.eflags)
+            context.esp = frame.userStack?.esp ?? 0
+            currentProcess.context = context
+        }
+        // What arrived: a system call (only a program may make one), an IRQ, or an exception.
+        switch vector {
+        case systemCallVector where frame.fromUser:
+            try systemCall()
+        case firstExternalVector...:
+            try handleIRQ(vector: vector)
+        default:
+            try handleException(vector: vector, frame: frame)
+        }
+        // Back to user mode, perhaps in another process; or back to the kernel code we interrupted.
+        if frame.fromUser {
+            try exitToUser()
+        } else {
+            // Pop the error code, if any, so that esp points at eip for the iret.
+            if frame.errorCode != nil { cpu.registers.esp = registers.esp &+ 4 }
+            try pvOps.iret(self)
+        }
+    }
+
+    /// Decode the frame at `esp` for `vector`. The frame's cs is what the processor pushed, or what the
+    /// Host pushed on its behalf: both are trusted, since the Host checks what it delivers.
+    func readTrapFrame(vector: UInt8, at esp: UInt32) throws(GuestStopped) -> TrapFrame {
+        // The frame is on our own kernel stack, which the Host keeps mapped (G:044), so these reads
+        // cannot fault.
+        var cursor = GuestVirtualAddress(esp)
+        var errorCode: UInt32?
+        if vectorPushesErrorCode(vector) {
+            errorCode = try read32(cursor)
+            cursor = cursor &+ 4
+        }
+        let eip = try read32(cursor)
+        let cs = SegmentSelector(rawValue: UInt16(truncatingIfNeeded: try read32(cursor &+ 4)))
+        let eflags = try read32(cursor &+ 8)
+        var frame = TrapFrame(errorCode: errorCode, eip: eip, cs: cs, eflags: eflags)
+        if frame.fromUser {
+            frame.userStack = (try read32(cursor &+ 12), try read32(cursor &+ 16))
+        }
+        return frame
+    }
+
+    /// A processor exception: a lazy FPU switch, a stack to grow, or else the end of the program that
+    /// caused it, or a panic if the kernel did.
+    func handleException(vector: UInt8, frame: TrapFrame) throws(GuestStopped) {
+        let exception = ExceptionVector(rawValue: vector)
+        // Not every exception is a program's mistake: the kernel asked for the first two.
+        if exception == .deviceNotAvailable {
+            // The lazy FPU switch of G:040: clear TS and let the instruction run again.
+            try pvOps.clts(self)
+            return
+        }
+        if exception == .pageFault, frame.fromUser, try growStack(errorCode: frame.errorCode ?? 0) {
+            return
+        }
+        var detail = "\(exception.map { "\($0)" } ?? "vector \(vector)") at eip \(hex(frame.eip))"
+        if exception == .pageFault {
+            detail += ", address \(hex(try pvOps.readCR2(self).rawValue)), error \(frame.errorCode ?? 0)"
+        }
+        // The kernel's own fault: a bug, and nothing can be trusted after it.
+        guard frame.fromUser else {
+            try LguestPlatform.panic(self, "\(detail) in the kernel")
+        }
+        // A program's fault: the signal Linux would send, and with no handlers, the end of it.
+        let signal: Signal = switch exception {
+        case .divideError, .floatingPoint, .simdFloatingPoint: .floatingPoint
+        case .invalidOpcode: .illegalInstruction
+        case .breakpoint, .debug: .trap
+        case .alignmentCheck: .bus
+        default: .segmentationFault
+        }
+        // No signal handlers: the signal ends the program, and the reason goes on the console.
+        statistics.programsKilled += 1
+        try exitCurrent(status: 128 + signal.rawValue, reason: "killed by \(signal.name): \(detail)")
+    }
+}
+/*:*/
+
+/*G:093 A stack that grows.
+
+A program's stack starts small, four pages, and grows the way Linux grows it: on demand. When a
+program pushes past the bottom of its stack, the processor raises a page fault for an address with no
+mapping. The Host finds no entry in our page tables either, so it cannot fix the fault itself and
+reflects it to us (`H:220`), with the address in `lguest_data.cr2`. If the address lies in the region
+the stack may grow into (8 MiB below the top, and above the heap), we map fresh zeroed pages down to
+it and return; the processor tries the instruction again, and this time the Host finds our entry and
+builds its shadow. Anything else is a real fault, and the program dies of it.
+
+This is the guest page fault the original's benchmarks cared about: it costs two round trips to the
+Host, one to reflect the fault to us and one, after our `SET_PTE`, to build the shadow entry. */
+
+extension GuestKernel {
+    /// Handle a user page fault that is the stack growing; false if it is not (or memory ran out, in
+    /// which case the program dies of the fault, as a Linux program whose stack cannot grow does).
+    func growStack(errorCode: UInt32) throws(GuestStopped) -> Bool {
+        let address = try pvOps.readCR2(self).rawValue
+        let process = currentProcess
+        // Only a missing page (error bit 0 clear), in the stack's region, above the heap.
+        guard errorCode & 1 == 0, address >= ProgramImage.stackLimit, address < process.stackBottom,
+              address >= process.currentBreak &+ UInt32(pageSize) else { return false }
+        let target = address & ~UInt32(pageSize - 1)
+        let grown = try lazySection { () throws(GuestStopped) -> Bool in
+            var page = process.stackBottom
+            while page > target {
+                page -= UInt32(pageSize)
+                guard let frame = pages.allocate() else { return false }
+                try zeroPage(frame)
+                guard try mapUserPage(process.directory, GuestVirtualAddress(page), frame: frame, writable: true) else {
+                    pages.release(frame)
+                    return false
+                }
+                currentProcess.stackBottom = page
+            }
+            return true
+        }
+        return grown
+    }
+}
+/*:*/

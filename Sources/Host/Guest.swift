@@ -1,0 +1,187 @@
+/*H:020 A Guest, as the Host knows it.
+
+From the Host's side a Guest is a bundle of state: its memory, its registers page, its shadow page tables,
+the copies of its GDT and IDT the Host has checked, where its kernel stack is, which virtual interrupts
+are waiting, whether it is halted, when its timer goes off. lguest kept all of that in `struct lguest`
+and `struct lg_cpu`; here it is one class, `Guest`, because a Guest has identity: the Switcher, the
+Launcher and the run loop all hold *the* Guest.
+
+Nothing in it is the Guest's to write directly. The Guest can only ask, by hypercall or by trapping, and
+every request is checked on the way in. */
+
+import LguestABI
+import Machine
+import Switcher
+
+/// How a Guest's run ended.
+public enum GuestExit: Hashable, Sendable, CustomStringConvertible {
+    /// The Guest asked to power off, saying `reason`.
+    case poweredOff(String)
+    /// The Guest asked to be booted again, saying `reason`.
+    case restart(String)
+    /// The Host killed the Guest for misbehaving, for `reason`.
+    case killed(String)
+
+    public var description: String {
+        switch self {
+        case let .poweredOff(reason): "power off: \(reason)"
+        case let .restart(reason): "restart: \(reason)"
+        case let .killed(reason): "killed: \(reason)"
+        }
+    }
+}
+
+/// Counts of what the Host did for one Guest.
+public struct GuestStatistics: Hashable, Sendable {
+    /// Hypercalls made with `int $0x1F`, by call.
+    public var synchronousHypercalls: [Hypercall: UInt64] = [:]
+    /// Hypercalls run from the async ring, by call.
+    public var asynchronousHypercalls: [Hypercall: UInt64] = [:]
+    /// Virtual interrupts delivered to the Guest.
+    public var interruptsDelivered: UInt64 = 0
+    /// Traps reflected to the Guest's own handlers (page faults included).
+    public var trapsReflected: UInt64 = 0
+    /// Page faults the Host fixed by filling a shadow entry.
+    public var pageFaultsFixed: UInt64 = 0
+    /// Page faults the Host passed on to the Guest.
+    public var pageFaultsReflected: UInt64 = 0
+    /// `in` and `out` instructions the Host emulated.
+    public var instructionsEmulated: UInt64 = 0
+    /// Times the Guest trapped back to the Host.
+    public var traps: UInt64 = 0
+    /// Times the Host's timer took the processor back.
+    public var hostInterrupts: UInt64 = 0
+    /// Virtual nanoseconds the Guest spent halted.
+    public var haltedNanoseconds: UInt64 = 0
+
+    public init() {}
+}
+
+/// One Guest: everything the Host keeps about it. Made by `Host.makeGuest`.
+public final class Guest: GuestWorld {
+    /// The Host that runs this Guest.
+    unowned let host: Host
+    /// The Guest's physical memory.
+    public let memory: GuestMemory
+    /// The Guest kernel's text and entry points.
+    public let image: GuestKernelImage
+    /// The Guest's registers page (`S:030`).
+    public let registerPage: RegisterPage
+    /// The Guest's shadow page tables.
+    public let pageTables: ShadowPageTables
+    /// The Guest's GDT as the Host fixed it up.
+    var gdt = GuestGDT()
+    /// The Guest's interrupt gates as the Host checked them; non-present where unset.
+    var idt = [GateDescriptor](repeating: GateDescriptor(rawValue: 0), count: 256)
+    /// Whether `idt` changed since it was last copied to the Switcher.
+    var idtChanged = true
+    /// Why the Guest stopped, once it has; the first reason wins (`H:025`).
+    public private(set) var exit: GuestExit?
+    /// Where `lguest_data` is, once the Guest has said (`H:120`).
+    var lguestData: GuestPhysicalAddress?
+    /// The no-interrupt window from `lguest_data` (`G:045`).
+    var noInterruptWindow: Range<UInt32> = 0..<0
+    /// The Guest's system-call vector, which may be a direct trap (`H:250`).
+    var systemCallVector = LguestABI.systemCallVector
+    /// Virtual interrupts raised and not yet delivered, one bit per IRQ.
+    var pendingInterrupts: UInt32 = 0
+    /// Whether the Guest is waiting in HALT for an interrupt.
+    var halted = false
+    /// When the Guest's one-shot timer goes off, in virtual nanoseconds, if armed.
+    var clockDeadline: UInt64?
+    /// The Guest kernel's stack for traps from user mode (`H:260`).
+    public internal(set) var kernelStack: (segment: SegmentSelector, pointer: UInt32)
+    /// Whether the Guest set cr0's task-switched bit.
+    public internal(set) var taskSwitched = false
+    /// The next async ring slot the Host will look at (`H:110`).
+    var nextRingSlot = 0
+    /// Called when the Guest makes a NOTIFY hypercall, with the address it passed.
+    public var onNotify: ((Guest, GuestPhysicalAddress) -> Void)?
+    /// What the Host did for this Guest.
+    public internal(set) var statistics = GuestStatistics()
+
+    init(host: Host, memory: GuestMemory, image: GuestKernelImage, registerPage: RegisterPage,
+         pageTables: ShadowPageTables, stack: GuestVirtualAddress) {
+        self.host = host
+        self.memory = memory
+        self.image = image
+        self.registerPage = registerPage
+        self.pageTables = pageTables
+        self.kernelStack = (GDTLayout.kernelDataSelector, stack.rawValue)
+    }
+
+    /// True until the Guest powers off, asks to restart, or is killed.
+    public var isAlive: Bool { exit == nil }
+    /*:*/
+
+    /*H:025 Killing a Guest, and keeping the first reason.
+
+    When the Host finds a Guest misbehaving it kills it: the Guest will never run again, and the
+    Launcher is told why. lguest's `kill_guest()` keeps only the *first* reason, and so do we. It matters
+    more than it looks: one bad request usually sets off others (a Guest whose page tables are garbage
+    fails a dozen checks on its way down), and the message a person needs is the first one, the cause,
+    not the last, a symptom. A Guest that asked to power off and then does something silly on its way out
+    has powered off; it was not killed. */
+
+    /// Kills the Guest with `reason`, unless it has already stopped for another reason.
+    public func kill(_ reason: String) {
+        if exit == nil { exit = .killed(reason) }
+    }
+
+    /// Records that the Guest asked to stop; ignored if it has already stopped.
+    func stop(_ exit: GuestExit) {
+        if self.exit == nil { self.exit = exit }
+    }
+    /*:*/
+
+    /*H:028 The registers a Guest starts with.
+
+    A Guest begins at its boot entry, at ring 1, on the kernel's code and data segments (`P:240`), with the
+    stack the Launcher chose and esi pointing at the boot parameters, the convention Linux's boot protocol
+    uses. Its eflags has the interrupt flag set (the real one: a Guest always runs with real interrupts
+    on) and nothing else. These values go into the registers page, and the first world switch loads them
+    with `iret` like any other return to the Guest. */
+
+    /// Writes the Guest's starting registers into its registers page.
+    func setUpRegisters(entry: GuestVirtualAddress, stack: GuestVirtualAddress) {
+        var frame = GuestRegisterFrame()
+        frame.eip = entry.rawValue
+        frame.cs = UInt32(GDTLayout.kernelCodeSelector.rawValue)
+        frame.ss = UInt32(GDTLayout.kernelDataSelector.rawValue)
+        frame.ds = frame.ss
+        frame.es = frame.ss
+        frame.esp = stack.rawValue
+        frame.eflags = EFLAGS([.alwaysOne, .interruptEnable]).rawValue
+        frame.esi = BootParameters.address.rawValue
+        registerPage.registers = frame
+    }
+    /*:*/
+
+    // MARK: What the Switcher needs (GuestWorld)
+
+    public var shadowPageDirectory: HostPhysicalAddress { pageTables.currentDirectory }
+
+    public var instructionBudget: UInt64 {
+        let now = host.machine.clock.ticks
+        guard let deadline = clockDeadline else { return Host.timeSlice }
+        return deadline > now ? min(deadline - now, Host.timeSlice) : 1
+    }
+
+    public func copyTables(into state: SwitcherState, everything: Bool) {
+        gdt.copyChanged(into: state.memory, at: state.gdt, everything: everything)
+        if everything || idtChanged {
+            for vector in 0...255 { state.setGate(switcherGate(vector: UInt8(vector)), vector: UInt8(vector)) }
+            idtChanged = false
+        }
+    }
+
+    public func handleTrapDuringKernel(_ trap: Trap) throws(GuestStopped) {
+        do {
+            try handleTrap(trap)
+            if isAlive { try prepareToRun() }
+        } catch {
+            kill(error.reason)
+        }
+        if !isAlive { throw GuestStopped() }
+    }
+}

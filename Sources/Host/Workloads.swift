@@ -1,0 +1,124 @@
+/*H:050 Measuring the Host.
+
+lguest's author measured everything, and the book quotes the numbers: a hypercall cost about 2,700
+cycles; direct traps took a system call from 1750 ns to 270 ns. To say anything like that about this
+Host we need workloads that do one thing many times, so that a benchmark can time them and divide.
+
+`HostWorkload` boots a tiny synthetic Guest on a fresh machine whose Swift kernel does nothing but the
+thing being measured, then powers off:
+
+* `.emptyHypercall`: `FLUSH_ASYNC` with an empty ring, the cheapest trip to the Host and back, so its
+  time is the cost of a world switch round trip plus the dispatch;
+* `.hypercall`: `SET_CLOCKEVENT`, a synchronous call that does real (small) work;
+* `.asyncHypercall`: the same call queued in the async ring, with one synchronous flush per 64.
+
+The workload itself is deterministic: `run(_:count:)` returns counts, not times. Timing is a separate
+step, `nanosecondsPerOperation(_:count:)`, which measures a whole run with the wall clock from outside
+the machine, boot and power-off included (a few microseconds, lost in 100,000 operations). */
+
+import LguestABI
+import Machine
+import Switcher
+
+/// Synthetic Guests for benchmarks: each does one kind of operation `count` times and powers off.
+public enum HostWorkload {
+    /// What the synthetic Guest repeats.
+    public enum Kind: Sendable {
+        /// FLUSH_ASYNC with nothing queued: a world switch round trip.
+        case emptyHypercall
+        /// A synchronous SET_CLOCKEVENT.
+        case hypercall
+        /// SET_CLOCKEVENT through the async ring, flushed every `hypercallRingSize` calls.
+        case asyncHypercall
+    }
+
+    /// What a workload did.
+    public struct Result: Hashable, Sendable {
+        public var exit: GuestExit
+        public var worldSwitches: UInt64
+        public var synchronousHypercalls: UInt64
+        public var asynchronousHypercalls: UInt64
+    }
+
+    /// The guest-physical page holding `lguest_data` in the synthetic Guest.
+    static let data = GuestPhysicalAddress(0x4000)
+    /// Its page directory and kernel page table.
+    static let directory = GuestPhysicalAddress(0x2000)
+    static let table = GuestPhysicalAddress(0x3000)
+    /// The synthetic Guest's size: enough for its kernel text at 1 MiB.
+    static let pages: UInt32 = 272
+
+    /// Runs `count` operations of `kind` in a fresh synthetic Guest on a fresh machine.
+    public static func run(_ kind: Kind, count: Int) -> Result {
+        let machine = Machine(memory: PhysicalMemory(frameCount: 512))
+        let host = Host(machine: machine)
+        var image = GuestKernelImage()
+        image.bootEntry = image.addEntry(named: "workload") { cpu throws(GuestStopped) in
+            try initialize(cpu)
+            switch kind {
+            case .emptyHypercall: for _ in 0..<count { try cpu.hypercall(.flushAsync) }
+            case .hypercall: for _ in 0..<count { try cpu.hypercall(.setClockEvent, 0) }
+            case .asyncHypercall: try queueHypercalls(cpu, count: count)
+            }
+            try cpu.hypercall(.shutdown, data.rawValue + 0x800, ShutdownKind.powerOff.rawValue)
+        }
+        guard let guest = try? host.makeGuest(pageCount: pages, image: image, initialPageDirectory: directory,
+                                              stack: GuestVirtualAddress(0xC000_8000)),
+              (try? layOut(guest)) != nil
+        else { preconditionFailure("workload: synthetic guest does not fit") }
+        let exit = host.run(guest)
+        return Result(exit: exit, worldSwitches: host.switcher.statistics.worldSwitches,
+                      synchronousHypercalls: guest.statistics.synchronousHypercalls.values.reduce(0, +),
+                      asynchronousHypercalls: guest.statistics.asynchronousHypercalls.values.reduce(0, +))
+    }
+
+    /// Times `count` operations of `kind` with the wall clock (after a short warm-up run) and returns
+    /// the nanoseconds per operation. For benchmarks in release builds only: the answer varies with the
+    /// machine and its load, so no test may depend on it.
+    public static func nanosecondsPerOperation(_ kind: Kind, count: Int) -> Double {
+        precondition(count > 0, "workload: count must be positive")
+        _ = run(kind, count: min(count, 1000))
+        let clock = ContinuousClock()
+        let elapsed = clock.measure { _ = run(kind, count: count) }
+        let (seconds, attoseconds) = elapsed.components
+        return (Double(seconds) * 1e9 + Double(attoseconds) / 1e9) / Double(count)
+    }
+
+    /// LGUEST_INIT with the synthetic `lguest_data`.
+    static func initialize(_ cpu: any GuestProcessor) throws(GuestStopped) {
+        try cpu.hypercall(.lguestInit, data.rawValue)
+    }
+
+    /// Queues `count` SET_CLOCKEVENT calls in the ring, flushing whenever the ring is full and at the end.
+    static func queueHypercalls(_ cpu: any GuestProcessor, count: Int) throws(GuestStopped) {
+        let base = GuestVirtualAddress(0xC000_0000 + data.rawValue)
+        for index in 0..<count {
+            let slot = index % hypercallRingSize
+            let entry = base.advanced(by: LguestData.entryOffset(slot: slot))
+            try cpu.store32(Hypercall.setClockEvent.rawValue, at: entry)
+            try cpu.store32(0, at: entry.advanced(by: HypercallRingEntry.arguments))
+            try cpu.store8(hypercallReady, at: base.advanced(by: LguestData.statusOffset(slot: slot)))
+            if slot == hypercallRingSize - 1 { try cpu.hypercall(.flushAsync) }
+        }
+        try cpu.hypercall(.flushAsync)
+    }
+
+    /// Writes the synthetic Guest's page tables, `lguest_data`, text and shutdown string.
+    static func layOut(_ guest: Guest) throws(GuestViolation) {
+        let memory = guest.memory
+        let directoryEntry = PageDirectoryEntry(frame: table.frame, flags: [.present, .writable])
+        try memory.store32(directoryEntry.rawValue, at: directory.advanced(by: UInt32(pageOffset.pageDirectoryIndex * 4)))
+        for page in 0..<pages {
+            let entry = PageTableEntry(frame: PageFrameNumber(page), flags: [.present, .writable, .accessed, .dirty])
+            try memory.store32(entry.rawValue, at: table.advanced(by: page * 4))
+        }
+        for slot in 0..<hypercallRingSize {
+            try memory.store8(hypercallDone, at: data.advanced(by: LguestData.statusOffset(slot: slot)))
+        }
+        try memory.store32(pageOffset.rawValue, at: data.advanced(by: LguestData.kernelAddress))
+        try memory.store32(UInt32(systemCallVector), at: data.advanced(by: LguestData.systemCallVector))
+        try memory.copyIn(Array("workload done".utf8) + [0], at: data.advanced(by: 0x800))
+        try memory.copyIn(guest.image.text, at: GuestKernelImage.loadAddress)
+    }
+}
+/*:*/

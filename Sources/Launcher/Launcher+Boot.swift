@@ -1,0 +1,189 @@
+/*L:020 Guest memory.
+
+The Guest's "physical" memory is a run of the machine's page frames that the Host allocates when we
+create the Guest; guest-physical address g is simply the g-th byte of that run (`H:032`). We also give
+the machine room beyond it for the Host's own pages: shadow page tables, the Switcher's pages, and
+the frames the Host allocates as the Guest runs.
+
+Everything the Launcher writes into guest memory goes through the Host's checked `GuestMemory`, like
+any other access to it. The layout it writes, bottom to top:
+
+```
+ 0x00000000  boot parameters (the "zero page")           L:040
+ 0x00001000  command line                                L:040
+ 0x00100000  kernel text (GuestKernelImage)              L:040
+ ...         free memory for the Guest
+ initrd      the programs, a cpio archive                L:040
+ top - n     initial page tables (reserved in the e820)  L:030
+ top
+``` */
+
+import Guest
+import Host
+import LguestABI
+import Machine
+
+/// Where the Launcher puts things in a Guest of a given size.
+struct MemoryPlan {
+    /// The Guest's memory in pages.
+    let pageCount: UInt32
+    /// The initial page directory, then one page table per 4 MiB of memory.
+    let pageDirectory: GuestPhysicalAddress
+    let pageTableCount: UInt32
+    /// The initial ramdisk's place, if there are programs.
+    let initrd: GuestPhysicalAddress?
+    /// The initial ramdisk's size in bytes (0 without one).
+    let initrdSize: UInt32
+
+    /// Plan a Guest of `pageCount` pages with an initial ramdisk of `initrdSize` bytes.
+    init(pageCount: UInt32, initrdSize: Int) {
+        self.pageCount = pageCount
+        // One page table per 4 MiB, and the directory below them, at the very top.
+        pageTableCount = (pageCount + 1023) / 1024
+        let tablesStart = pageCount - pageTableCount - 1
+        pageDirectory = GuestPhysicalAddress(tablesStart << pageShift)
+        self.initrdSize = UInt32(initrdSize)
+        // The ramdisk just below the tables, page aligned.
+        if initrdSize > 0 {
+            let pages = (UInt32(initrdSize) + UInt32(pageSize) - 1) >> pageShift
+            initrd = GuestPhysicalAddress((tablesStart - pages) << pageShift)
+        } else {
+            initrd = nil
+        }
+    }
+
+    /// The e820 map: RAM up to the page tables, which are reserved.
+    var memoryMap: [E820Entry] {
+        [E820Entry(address: 0, length: UInt64(pageDirectory.rawValue), type: .ram),
+         E820Entry(address: UInt64(pageDirectory.rawValue),
+                   length: UInt64(pageCount << pageShift) - UInt64(pageDirectory.rawValue), type: .reserved)]
+    }
+}
+/*:*/
+
+/*L:030 The initial page tables.
+
+The Guest kernel expects to start with paging on and all of its memory mapped at `pageOffset`, as
+lguest's Launcher arranged in its `setup_pagetables()`: a page directory and enough page tables to map
+every page, placed at the very top of guest memory where the kernel will not trip over them (the e820
+map marks them reserved). Entries are kernel-only (no user bit): user programs come later, with their
+own page directories. The kernel replaces these tables with its own during boot (`G:070`), but until
+then every memory access it makes, the first INIT hypercall included, goes through these. */
+
+extension MemoryPlan {
+    /// The bytes of the page directory and page tables, in order, starting at `pageDirectory`.
+    func initialPageTables() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: Int(pageTableCount + 1) * pageSize)
+        func put(_ value: UInt32, at offset: Int) {
+            for index in 0..<4 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
+        }
+        // Kernel-only, writable: the kernel half of every address space the Guest will build.
+        let kernelFlags: PagingFlags = [.present, .writable]
+        for table in 0..<pageTableCount {
+            let tableAddress = pageDirectory &+ (table + 1) << pageShift
+            // Table n maps guest-physical n * 4 MiB, at pageOffset + n * 4 MiB.
+            let slot = pageOffset.pageDirectoryIndex + Int(table)
+            put(PageDirectoryEntry(frame: tableAddress.frame, flags: kernelFlags).rawValue, at: slot * 4)
+            for index in 0..<UInt32(1024) {
+                let frame = table * 1024 + index
+                guard frame < pageCount else { break }
+                let entry = PageTableEntry(frame: PageFrameNumber(frame), flags: kernelFlags)
+                put(entry.rawValue, at: Int(table + 1) * pageSize + Int(index) * 4)
+            }
+        }
+        return bytes
+    }
+}
+/*:*/
+
+/*L:040 Booting: the kernel, the boot parameters and the initrd.
+
+lguest's Launcher loaded a Linux kernel image from a file; ours gets the Guest kernel's text from the
+Guest module (`GuestKernelImage`, `P:500`): one page of real i386 bytes, with the entry points behind
+which the Swift kernel waits. It goes at 1 MiB, where Linux loads.
+
+The boot parameters are Linux's "zero page": the e820 memory map, where the command line is,
+where the initial ramdisk is. The initial ramdisk is a cpio archive of the programs (`G:086`),
+placed just below the page tables.
+
+Then we ask the Host for a Guest with all this in its memory, the processor starting at the kernel's
+boot entry with the stack at the top of the kernel stack, and run it. The run call returns only when
+the Guest is finished: it powered off, asked to restart, or was killed. Until then everything happens
+inside the Host's run loop, and the Launcher hears from the Guest only through its notification handler
+(`L:070`). */
+
+public enum Launcher {
+    /// Boot a Guest as `options` say and run it until it stops. `echo` receives console output as it
+    /// is printed.
+    public static func boot(_ options: LaunchOptions,
+                            echo: @escaping (String) -> Void = { _ in }) throws(LaunchError) -> BootResult {
+        // The user's mistakes first, before any memory is touched.
+        guard (4...512).contains(options.memoryMiB) else { throw .badMemorySize(options.memoryMiB) }
+        let commandLine = Array(options.commandLine.utf8)
+        guard commandLine.count <= BootParameters.maximumCommandLineLength else {
+            throw .commandLineTooLong(commandLine.count)
+        }
+        let archive = options.programs.isEmpty ? [] : CPIOArchive.encode(options.programs)
+        let pageCount = UInt32(options.memoryMiB * 256)
+        guard archive.count < Int(pageCount) * pageSize / 2 else { throw .initrdTooLarge(archive.count) }
+        let plan = MemoryPlan(pageCount: pageCount, initrdSize: archive.count)
+
+        // A machine with the Guest's memory and 16 MiB more for the Host's own pages.
+        let machine = Machine(memory: PhysicalMemory(frameCount: Int(pageCount) + 4096))
+        let host = Host(machine: machine)
+        let kernel = GuestKernel(configuration: options.configuration)
+        let image = kernel.makeImage()
+        // The Guest, and everything it expects to find in its memory at boot.
+        let guest: Guest
+        do {
+            guest = try host.makeGuest(pageCount: pageCount, image: image, initialPageDirectory: plan.pageDirectory,
+                                       stack: linear(kernel.layout.stackTop))
+            try guest.memory.copyIn(image.text, at: GuestKernelImage.loadAddress)
+            try guest.memory.copyIn(plan.initialPageTables(), at: plan.pageDirectory)
+            let initrd = plan.initrd.map { (address: $0, size: plan.initrdSize) }
+            try guest.memory.copyIn(BootParameters.encodePage(memoryMap: plan.memoryMap, commandLineLength: commandLine.count,
+                                                              initrd: initrd),
+                                    at: BootParameters.address)
+            try guest.memory.copyIn(commandLine + [0], at: BootParameters.commandLineAddress)
+            if let address = plan.initrd { try guest.memory.copyIn(archive, at: address) }
+        } catch {
+            throw .hostRefused("\(error)")
+        }
+        // The early console: every NOTIFY is a string to print.
+        var console: [UInt8] = []
+        guest.onNotify = { guest, address in
+            earlyConsole(guest, address, into: &console, echo: echo)
+        }
+        // And run it, until it is done.
+        let exit = host.run(guest)
+        return BootResult(exit: exit, console: String(decoding: console, as: UTF8.self),
+                          statistics: statistics(host: host, guest: guest, kernel: kernel, machine: machine),
+                          guestStatistics: kernel.statistics, lastExitStatus: kernel.lastExitStatus)
+    }
+
+    /// The kernel's virtual address for guest-physical `address` (the linear map), for the places the
+    /// Launcher must name in the kernel's terms, such as the first stack pointer.
+    static func linear(_ address: GuestPhysicalAddress) -> GuestVirtualAddress {
+        guard let virtual = kernelVirtual(address) else { preconditionFailure("launcher: \(address) not mappable") }
+        return virtual
+    }
+}
+/*:*/
+
+/*L:070 Notifications and the early console.
+
+A Guest's `NOTIFY` hypercall hands the Launcher a guest-physical address. Later, with virtio devices,
+addresses name device rings; before any device exists, an address is a NUL-terminated string for the
+console. We read it through the Host's checked memory access, with a length limit, so a Guest that
+notifies us with garbage gets garbage printed, and nothing worse. */
+
+extension Launcher {
+    /// Print the string a Guest notified us of.
+    static func earlyConsole(_ guest: Guest, _ address: GuestPhysicalAddress, into console: inout [UInt8],
+                             echo: (String) -> Void) {
+        guard let text = try? guest.memory.string(at: address, maximumLength: 256) else { return }
+        console += Array(text.utf8)
+        echo(text)
+    }
+}
+/*:*/

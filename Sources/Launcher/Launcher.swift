@@ -1,0 +1,90 @@
+/*L:010 The Launcher: to the Host, the Launcher *is* the Guest.
+
+In lguest the Launcher is an ordinary program on the Host. It allocates the Guest's memory out of its
+own address space, loads a kernel into it, writes the boot parameters a bootloader would, and then
+asks the Host, through `/dev/lguest`, to run the Guest. Each "run" returns when the Guest needs
+something only a program on the Host can provide: console output, a disk block, a reason to stop.
+From the Host's point of view there is no separate Guest at all: there is a process, and while that
+process sits in its run request, it happens to be executing someone else's kernel.
+
+Ours does the same with the Swift Host (`H:030`): it carves the Guest's memory out of the machine's,
+lays out everything the Guest kernel expects to find there (`G:015`), registers a handler for the
+Guest's notifications, and runs it until it stops. This chapter covers only what booting needs; the
+devices come with the Drivers chapter.
+
+The Launcher is also where the user's mistakes stop. A memory size the Host cannot give, a command line
+longer than Linux accepts, a program file that is not there: each is refused with a message before
+any Guest exists, because a mistake in what we were asked to do is not the Guest's fault and should not
+look like a crash of it. */
+
+import Guest
+import Host
+import LguestABI
+import Machine
+
+/// What to boot and how. The defaults boot 16 MiB with every optimisation on and no programs.
+public struct LaunchOptions: Sendable {
+    /// The Guest's memory in MiB.
+    public var memoryMiB: Int
+    /// The programs (and `NAME.in` inputs) to put in the initial ramdisk.
+    public var programs: [InitrdFile]
+    /// The kernel command line (`init=hello,syscalls` chooses and orders the programs).
+    public var commandLine: String
+    /// The Guest's switches (lazy mode, the cr3 trick, patching).
+    public var configuration: GuestConfiguration
+
+    /// Options for a Guest of `memoryMiB` MiB running `programs` as `commandLine` says.
+    public init(memoryMiB: Int = 16, programs: [InitrdFile] = [], commandLine: String = "",
+                configuration: GuestConfiguration = GuestConfiguration()) {
+        self.memoryMiB = memoryMiB
+        self.programs = programs
+        self.commandLine = commandLine
+        self.configuration = configuration
+    }
+}
+
+/// How a boot ended, and what it printed and counted.
+public struct BootResult {
+    /// Why the Guest stopped.
+    public var exit: GuestExit
+    /// Everything the Guest printed on its early console.
+    public var console: String
+    /// `name value` pairs, in a stable order, for `--stats`.
+    public var statistics: [(name: String, value: UInt64)]
+    /// The Guest kernel's own counts.
+    public var guestStatistics: KernelStatistics
+    /// The status of the last program the Guest ran, if any.
+    public var lastExitStatus: UInt32?
+
+    /// The process exit status a front end should use: 0 for a clean power-off or a restart
+    /// request, 1 for a Guest the Host killed. (The programs' own statuses are the Guest's
+    /// business; they are on the console.)
+    public var exitStatus: Int32 {
+        switch exit {
+        case .poweredOff: 0
+        case .restart: 0
+        case .killed: 1
+        }
+    }
+}
+
+/// Why the Launcher could not start a Guest at all: its own input was bad. A Guest that misbehaves
+/// after it starts is not an error here; it is a `GuestExit.killed` in the result.
+public enum LaunchError: Error, Equatable, CustomStringConvertible {
+    case badMemorySize(Int)
+    case commandLineTooLong(Int)
+    case initrdTooLarge(Int)
+    case hostRefused(String)
+    case cannotRead(String)
+
+    public var description: String {
+        switch self {
+        case .badMemorySize(let mib): "launcher: memory must be 4...512 MiB, not \(mib)"
+        case .commandLineTooLong(let length): "launcher: command line is \(length) bytes, at most \(BootParameters.maximumCommandLineLength)"
+        case .initrdTooLarge(let size): "launcher: programs take \(size) bytes, more than half of guest memory"
+        case .hostRefused(let reason): "launcher: host refused the guest: \(reason)"
+        case .cannotRead(let path): "launcher: cannot read program \(path)"
+        }
+    }
+}
+/*:*/

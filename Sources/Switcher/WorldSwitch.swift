@@ -1,0 +1,337 @@
+/*S:050 Copying in only what changed.
+
+Before the processor can run a Guest, the state page must hold that Guest's GDT and IDT, and the
+Switcher's page table must map that Guest's registers page. Copying two tables on every switch would
+waste most of the switch's time, and nearly always for nothing: a Guest changes its tables a few times
+at boot and rarely after. lguest therefore copies the tables only when the Guest changed them, or when
+some other Guest used the state page since (then *everything* is stale). The Guest object keeps the
+change marks; the Switcher only says whether another Guest came between (`claimState(for:)`). */
+
+import LguestABI
+import Machine
+
+extension Switcher {
+    /// Prepares the state page and the registers mapping for `world`.
+    func copyIn(_ world: GuestWorld) {
+        let anotherGuestCameBetween = claimState(for: world)
+        world.copyTables(into: state, everything: anotherGuestCameBetween)
+        if anotherGuestCameBetween { mapPage(1, frame: world.registerPage.frame, writable: true) }
+    }
+    /*:*/
+
+    /*S:100 Into the Guest: the switch itself.
+
+    Here is the moment the book has been building up to. The Host is at ring 0 on the Switcher's
+    segments; the Guest's registers wait in its registers page. To switch:
+
+    1. load the Guest's world into the processor: cr3 becomes the Guest's shadow page directory, the
+       GDT and IDT registers point at the state page, cr0 gets the Guest's task-switched bit, and the
+       stack pointers for traps (ss0:esp0 for ring 0, ss1:esp1 for the Guest kernel) are set;
+    2. pop the general and data-segment registers from the page;
+    3. `iret` on the five words at the top of the page: eip, cs, eflags, esp and ss. The processor
+       checks them like any `iret`, and drops to ring 1 or 3.
+
+    Two words in that frame are the Guest's to write (the page is writable, and the Guest kernel at
+    ring 1 could scribble on it), so the Switcher does not trust them: eflags loses any I/O privilege
+    level and gains the interrupt flag (a Guest always runs with real interrupts on; its *virtual* flag is
+    `irqEnabled`), and cs must carry ring 1 or 3. Anything else `iret` would refuse anyway, with a fault
+    at ring 0 that lguest could only answer by killing the Guest; we refuse first, with a clearer reason.
+
+    Loading cr3 flushes the TLB, and the Switcher relies on that, as lguest does: the Host edits shadow
+    entries between switches without telling the TLB, and the registers page may have been remapped for
+    another Guest. The Host's cr3 always differs from any Guest's, so every switch in reloads it. */
+
+    /// Switches the processor into `world`; returns nil on success, or why the Guest cannot be entered.
+    func switchIn(_ world: GuestWorld) -> Trap? {
+        copyIn(world)
+        let page = world.registerPage
+        let frame = page.registers
+        // Only rings 1 and 3 are the Guest's, and its stack must be at the same ring as its code.
+        let ring = UInt8(frame.cs & 3)
+        guard ring == guestKernelRing || ring == guestUserRing, frame.ss & 3 == frame.cs & 3 else {
+            return .kernelLost("switcher: bad guest segments cs \(hexWord(frame.cs)) ss \(hexWord(frame.ss))")
+        }
+        // The Guest's own eflags, minus what it may not have: I/O privilege, nested tasks, vm86.
+        var flags = EFLAGS(rawValue: frame.eflags)
+        flags.iopl = 0
+        flags.insert([.interruptEnable, .alwaysOne])
+        flags.remove([.nestedTask, .virtual8086])
+        page[.eflags] = flags.rawValue
+
+        // Step 1: the Guest's world, built on the Host's state (same GDT and IDT registers, same esp0).
+        var cpu = hostState
+        cpu.cr3 = world.shadowPageDirectory
+        if world.taskSwitched { cpu.cr0.insert(.taskSwitched) }
+        (cpu.ss1, cpu.esp1) = world.kernelStack
+        // Step 2: the general and data-segment registers, as the `popl`s would restore them.
+        cpu.eax = frame.eax; cpu.ebx = frame.ebx; cpu.ecx = frame.ecx; cpu.edx = frame.edx
+        cpu.esi = frame.esi; cpu.edi = frame.edi; cpu.ebp = frame.ebp
+        cpu.ds = dataSegment(frame.ds, ring: ring)
+        cpu.es = dataSegment(frame.es, ring: ring)
+        cpu.fs = dataSegment(frame.fs, ring: ring)
+        cpu.gs = dataSegment(frame.gs, ring: ring)
+        // Step 3: esp on the processor's five words in the registers page, ready for `iret`.
+        cpu.esp = SwitcherLayout.registers.rawValue &+ GuestRegisterFrame.offsetInPage &+ GuestRegisterFrame.eipOffset
+        precondition(cpu.cr3 != hostState.cr3, "switcher: a guest running on the host's page directory")
+        machine.cpu = cpu
+        statistics.worldSwitches &+= 1
+        // The `iret` checks the frame's segments against the Guest's GDT like any other.
+        if let failure = machine.iret() {
+            machine.cpu = hostState
+            return .kernelLost("switcher: cannot return to guest: \(failure)")
+        }
+        return nil
+    }
+
+    /// The data segment register `raw` names, if the Guest may hold it at `ring`; a null one otherwise.
+    /// (Popping a bad selector would fault inside the Switcher; lguest's Guest cannot cause that either.)
+    func dataSegment(_ raw: UInt32, ring: UInt8) -> SegmentRegister {
+        let selector = SegmentSelector(rawValue: UInt16(truncatingIfNeeded: raw))
+        guard !selector.isNull, selector.table == .gdt, let descriptor = state.descriptor(slot: selector.index),
+              descriptor.isCodeOrData, descriptor.isPresent, descriptor.dpl >= max(ring, selector.rpl),
+              !descriptor.isCode || descriptor.typeBits.contains(.readableOrWritable)
+        else { return .null }
+        return SegmentRegister(selector: selector, descriptor: descriptor)
+    }
+    /*:*/
+
+    /*S:110 And back out again.
+
+    A trap through one of the Switcher's gates arrives at ring 0 in a stub, with the processor's frame
+    already in the registers page (`S:030`). The "common code" finishes the frame: the error code (0 when
+    the processor pushed none), the trap number, then the general and data-segment registers. Then it
+    restores the Host's processor state, which includes the Host's cr3: the Guest's world is gone from the
+    processor until the next `switchIn`. */
+
+    /// Saves the Guest's registers (`cpu`, the processor as the trap left it) after a trap through the
+    /// stub for `vector`, and restores the Host.
+    func exitToHost(_ world: GuestWorld, vector: UInt8, errorCode: UInt32?, cpu: CPUState) {
+        // Every trap from ring 1 or 3 switched to esp0, so the frame is always in the same place.
+        let expectedESP = SwitcherLayout.ringZeroStackTop.rawValue &- (errorCode == nil ? 20 : 24)
+        precondition(cpu.cpl == 0 && cpu.esp == expectedESP, "switcher: trap frame not where esp0 put it")
+        let page = world.registerPage
+        // What the stub pushes: a zero error code if the processor pushed none, then the vector.
+        page[.errorCode] = errorCode ?? 0
+        page[.trapNumber] = UInt32(vector)
+        // What the common code pushes: the registers the processor did not save for us.
+        page[.eax] = cpu.eax; page[.ebx] = cpu.ebx; page[.ecx] = cpu.ecx; page[.edx] = cpu.edx
+        page[.esi] = cpu.esi; page[.edi] = cpu.edi; page[.ebp] = cpu.ebp
+        page[.ds] = UInt32(cpu.ds.selector.rawValue); page[.es] = UInt32(cpu.es.selector.rawValue)
+        page[.fs] = UInt32(cpu.fs.selector.rawValue); page[.gs] = UInt32(cpu.gs.selector.rawValue)
+        // cr2 belongs to the processor, not the page: keep the fault address before the Host's state
+        // replaces it, as lguest's Switcher reads cr2 straight after the switch.
+        if vector == ExceptionVector.pageFault.rawValue { lastPageFault = cpu.cr2 }
+        machine.cpu = hostState
+    }
+    /*:*/
+
+    /*S:120 Running a Guest once.
+
+    `run(_:)` is what the Host's run loop calls (`H:030`): switch in, let the Guest's world run until the
+    processor comes back to the Host, and report why. "The Guest's world" is more than the interpreter
+    running user programs. When a user program makes a system call through a direct-trap gate, the
+    processor goes straight to the Guest kernel at ring 1, and the Switcher runs the Swift handler there
+    (`S:200`) without the Host ever hearing of it: that is the point of direct traps (`H:250`). The world
+    runs until something arrives at a Switcher stub.
+
+    One thing can stop the world without the Guest's help: the Host's own timer. The interpreter is given
+    a budget (the Host sets it from the Guest's next timer deadline), and when it runs out, the Host's timer
+    "interrupt" is delivered like any external interrupt, on vector 0xEF; its gate is a Switcher stub, so the
+    processor comes home. A Guest kernel that bounces between its own handlers without ever trapping gets the
+    same treatment after a fixed number of entries, so no Guest can keep the processor from the Host. */
+
+    /// Runs `world` until it traps to the Host, and returns the trap. The Host then reads the Guest's
+    /// registers page for details.
+    public func run(_ world: GuestWorld) -> Trap {
+        if let failure = switchIn(world) { return failure }
+        do {
+            guard case let .trap(trap) = try runWorld(world, from: nil, until: .none) else {
+                preconditionFailure("switcher: top-level world returned without a trap")
+            }
+            return trap
+        } catch {
+            machine.cpu = hostState
+            return .stopped
+        }
+    }
+
+    /// The most Guest kernel entries in a row before the Host's timer takes the processor back.
+    static let kernelEntryLimit = 10_000
+
+    /// Runs `world`'s world from the processor's current state (after `event`, if any).
+    ///
+    /// With `returnPoints` empty this is the top level: the first trap to the Host is returned. With
+    /// return points, Swift kernel code is waiting on the stack: traps go to the Host through
+    /// `handleTrapDuringKernel` and the loop ends, returning nil, when the processor is at ring 1 at one
+    /// of the points, returning the point reached.
+    func runWorld(_ world: GuestWorld, from event: StopReason?, until returnPoints: ReturnPoints)
+        throws(GuestStopped) -> WorldExit
+    {
+        var event = event
+        var entriesInARow = 0
+        while true {
+            // First, whatever the processor just did: a trap for the Host, or a direct entry.
+            if let stop = event {
+                event = nil
+                if let trap = takeTrap(world, stop) {
+                    if returnPoints.isEmpty { return .trap(trap) }
+                    // Swift kernel code is waiting: the Host handles the trap here and now, then
+                    // the world switches straight back in.
+                    try world.handleTrapDuringKernel(trap)
+                    if let failure = switchIn(world) {
+                        try world.handleTrapDuringKernel(failure)
+                        throw GuestStopped()
+                    }
+                    entriesInARow = 0
+                    continue
+                }
+            }
+            // Then, where the processor is now: user code runs in the interpreter...
+            let cpu = machine.cpu
+            let eip = GuestVirtualAddress(cpu.cs.base &+ cpu.eip)
+            if cpu.cpl == guestUserRing {
+                event = machine.run(maxInstructions: max(1, world.instructionBudget))
+                continue
+            }
+            // ...an instruction the waiting Swift code executed has retired...
+            if cpu.cpl == guestKernelRing, returnPoints.contains(eip) {
+                return .reached(eip)
+            }
+            if cpu.cpl == guestKernelRing && eip == world.image.iretSite {
+                // An `iret` that faulted and was fixed up: the processor executes it again (S:230).
+                machine.advance(by: Self.kernelOperationCost)
+                event = machine.iret()
+                continue
+            }
+            // ...or the Guest kernel's Swift code runs, unless it has had the processor long enough.
+            if cpu.cpl == guestKernelRing, let entry = world.image.entry(at: eip) {
+                entriesInARow += 1
+                if entriesInARow > Self.kernelEntryLimit {
+                    statistics.hostInterrupts &+= 1
+                    event = machine.deliver(vector: Self.hostTimerVector, kind: .external)
+                    entriesInARow = 0
+                    continue
+                }
+                event = try callEntry(entry, at: eip, world: world)
+                continue
+            }
+            // Anywhere else, ring 1 would be executing bytes that no Swift stands for: give up.
+            machine.cpu = hostState
+            let lost = Trap.kernelLost("switcher: guest kernel at \(eip) ring \(cpu.cpl) has no entry point")
+            if returnPoints.isEmpty { return .trap(lost) }
+            try world.handleTrapDuringKernel(lost)
+            throw GuestStopped()
+        }
+    }
+
+    /// Turns a stop of the machine into a trap for the Host when it is one (saving the Guest's
+    /// registers), or returns nil when the processor simply entered the Guest kernel directly.
+    func takeTrap(_ world: GuestWorld, _ stop: StopReason) -> Trap? {
+        switch stop {
+        case let .enteredKernel(_, errorCode, handler):
+            let cpu = machine.cpu
+            guard cpu.cpl == 0, let vector = SwitcherLayout.vector(ofStub: handler) else { return nil }
+            exitToHost(world, vector: vector, errorCode: errorCode, cpu: cpu)
+            return .vector(vector)
+        case .budgetExhausted:
+            statistics.hostInterrupts &+= 1
+            return takeTrap(world, machine.deliver(vector: Self.hostTimerVector, kind: .external))
+        case let .tripleFault(reason), let .machineCheck(reason):
+            machine.cpu = hostState
+            return .machineStopped(reason)
+        }
+    }
+    /*:*/
+
+    /*S:200 Calling the Guest kernel's Swift code.
+
+    When the processor arrives at ring 1 at an address where the Guest registered a Swift function, the
+    Switcher calls that function, handing it the Guest's `GuestProcessor`. The function runs, using the
+    processor as ring-1 code would, and ends with `returnFromInterrupt()`, whose `iret` takes the
+    processor wherever the frame on the stack says: back to a user program, or back into the Guest
+    kernel's Swift code that was interrupted.
+
+    In the second case the Switcher plays the part of an entry stub's register save: the handler was
+    entered in the middle of Swift code that may be relying on its registers (a hypercall's result in eax,
+    for instance), so the general registers are put back as they were when the handler was entered. When
+    the handler returns to user mode, its changes stand: changing the user's registers is how a system
+    call returns a value and how the kernel switches from one process to another.
+
+    A handler that returns without its `iret` would leave the processor at its own entry, calling it again
+    for ever: the Switcher reports that as a lost kernel, and the Host kills the Guest. */
+
+    /// Calls `entry`'s Swift code and returns the event its `iret` left for the loop, if any.
+    func callEntry(_ entry: GuestKernelEntry, at eip: GuestVirtualAddress, world: GuestWorld)
+        throws(GuestStopped) -> StopReason?
+    {
+        // The registers as the handler found them: what an entry stub's SAVE_ALL would push.
+        let before = machine.cpu
+        statistics.kernelEntries &+= 1
+        machine.advance(by: Self.kernelOperationCost)
+        pendingEvent = nil
+        try entry.body(processor(for: world))
+        // A faulting `iret` left its fault here for the loop (`S:230`).
+        let event = pendingEvent
+        pendingEvent = nil
+        var after = machine.cpu
+        if event == nil && after.cpl == guestKernelRing && after.eip == before.eip && after.esp == before.esp {
+            machine.cpu = hostState
+            let lost = Trap.kernelLost("switcher: handler \(entry.name) returned without iret")
+            try world.handleTrapDuringKernel(lost)
+            throw GuestStopped()
+        }
+        // Back into interrupted kernel code: RESTORE_ALL.
+        if event == nil && after.cpl == guestKernelRing {
+            after.eax = before.eax; after.ebx = before.ebx; after.ecx = before.ecx; after.edx = before.edx
+            after.esi = before.esi; after.edi = before.edi; after.ebp = before.ebp
+            machine.cpu = after
+        }
+        return event
+    }
+    /*:*/
+}
+
+/// Where waiting Swift kernel code expects the processor back: at most two addresses, the instruction
+/// after the one it executed and, for instructions that may be restarted, the instruction itself.
+struct ReturnPoints {
+    var first: GuestVirtualAddress?
+    var second: GuestVirtualAddress?
+
+    /// No Swift code is waiting: the top level.
+    static let none = ReturnPoints(first: nil, second: nil)
+
+    /// True when no Swift kernel code is waiting.
+    var isEmpty: Bool { first == nil && second == nil }
+
+    func contains(_ address: GuestVirtualAddress) -> Bool { first == address || second == address }
+}
+
+/// How a run of the Guest's world ended.
+enum WorldExit {
+    /// The Guest trapped to the Host (top level only).
+    case trap(Trap)
+    /// The processor came back to ring 1 at this return point of waiting Swift kernel code.
+    case reached(GuestVirtualAddress)
+}
+
+/// Formats a word as `0x` and eight hex digits.
+func hexWord(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
+}
+
+/*M:020 A cheaper world switch.
+
+Every round trip through the Switcher loads cr3 twice, and on this machine each load empties the whole
+TLB, so the Guest pays for page walks after every hypercall. Real processors grew *tagged* TLBs (AMD's
+ASIDs, Intel's PCIDs) for exactly this: entries carry the address space they belong to, and a switch
+need not flush. Give the Machine's TLB a tag per cr3 value, keep a few address spaces' entries at once,
+and measure `world_switch_ns` before and after (`H:050`). Which invalidations must still flush? :*/
+
+/*M:021 Reflecting user page faults without the Host.
+
+A Guest program's page fault costs two world switches even when the Host will only pass it on to the
+Guest. lguest's author suggested a page-table walker in the Switcher itself: if the Guest's own page
+tables say the page is simply not there, the Switcher could deliver the fault straight to the Guest
+kernel's handler, as a direct trap, and only come to the Host when the shadow tables need filling. Which
+checks would the Switcher need to make, and what must it never trust? :*/

@@ -1,0 +1,1 @@
+../LauncherTests/TinyPrograms.swift
