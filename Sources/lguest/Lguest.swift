@@ -1,103 +1,90 @@
 import ArgumentParser
 import Foundation
+import Guest
+import Launcher
 import Machine
 
 /// `swift run lguest`: the project's front door.
 ///
-/// Until the guest kernel boots, it demonstrates the machine of Appendix X:
-/// it runs one i386 Linux program under the `ProgramRunner`, prints what the
-/// program wrote and, on request, what the machine counted. Later the
-/// Launcher boots the guest kernel from here instead.
+/// By default it does what lguest's Launcher did: boots the Guest kernel under the Host, prints
+/// everything the Guest prints on its console, and exits when the Guest powers off. The Guest runs
+/// the committed i386 programs named by `--programs` from its initial ramdisk.
 @main
 struct Lguest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lguest",
-        abstract: "Run an i386 Linux program on the emulated machine.",
-        discussion: """
-            The program's standard output and standard error pass through; a line on standard error \
-            reports how it ended. The exit status is the program's own, or 128 + the signal that \
-            killed it, or 124 when the instruction budget runs out.
-            """)
-
-    @Option(name: .long, help: "A committed guest program (see --list) or a path to an i386 ELF file.")
-    var program = "hello"
-
-    @Option(name: .long, help: "The text the program reads from standard input (default: none).")
-    var input = ""
-
-    @Flag(name: .long, help: "After the run, print the machine's statistics, one 'name value' per line.")
-    var stats = false
-
-    @Flag(name: .long, help: "Trace every instruction and every system call on standard error.")
-    var trace = false
-
-    @Option(name: .long, help: "Stop the program after this many instructions.")
-    var maxInstructions: UInt64 = 4_000_000_000
-
-    @Flag(name: .long, help: "List the committed guest programs and exit.")
-    var list = false
-
-    func run() throws {
-        if list {
-            print(GuestPrograms.names.joined(separator: "\n"))
-            return
-        }
-        let image: ELFImage
-        do {
-            image = try GuestPrograms.load(program)
-        } catch {
-            throw LguestError(message: "\(error)")
-        }
-        let name = program.split(separator: "/").last.map(String.init) ?? program
-        let runner = try ProgramRunner(image: image, input: Array(input.utf8), programName: name)
-        if trace { runner.trace = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
-        let result = runner.run(maxInstructions: maxInstructions)
-        FileHandle.standardOutput.write(Data(result.output))
-        FileHandle.standardError.write(Data(result.errorOutput))
-        if stats { FileHandle.standardOutput.write(Data((Self.statisticsLines(result).joined(separator: "\n") + "\n").utf8)) }
-        let detail = result.faultDescription.map { ": \($0)" } ?? ""
-        FileHandle.standardError.write(Data("lguest: \(name) \(result.termination)\(detail)\n".utf8))
-        let status = Self.exitStatus(result.termination)
-        if status != 0 { throw ExitCode(status) }
-    }
-
-    /// The statistics as `name value` lines.
-    static func statisticsLines(_ result: ProgramResult) -> [String] {
-        let counters = result.statistics
-        let exceptions = counters.deliveries.prefix(32).reduce(0, +)
-        var lines = [
-            "instructions \(counters.instructions)",
-            "page_walks \(counters.pageWalks)",
-            "tlb_hits \(counters.tlbHits)",
-            "tlb_misses \(counters.tlbMisses)",
-            "tlb_flushes \(counters.tlbFlushes)",
-            "exceptions \(exceptions)",
-        ]
-        for (vector, count) in counters.deliveries.enumerated() where count > 0 {
-            lines.append("deliveries_vector_\(vector) \(count)")
-        }
-        lines += [
-            "system_calls \(result.systemCalls)",
-            "demand_faults \(result.demandFaults)",
-            "virtual_time_ns \(result.virtualTime)",
-        ]
-        return lines
-    }
-
-    /// The shell's convention: the status itself, or 128 + the signal.
-    static func exitStatus(_ termination: Termination) -> Int32 {
-        switch termination {
-        case let .exited(status): Int32(status)
-        case let .killed(signal): 128 + signal.rawValue
-        case .budgetExhausted: 124
-        case .machineStopped: 125
-        }
-    }
+        abstract: "Boot the paravirtualized Guest under the Host and print its console.",
+        subcommands: [BootCommand.self, ProgramCommand.self],
+        defaultSubcommand: BootCommand.self)
 }
 
-/// A problem with what the user asked for (a missing or malformed program):
-/// printed as `Error: message`, exit status 1.
-struct LguestError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
+/// `lguest boot`, the default: the Launcher's whole job.
+struct BootCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boot",
+        abstract: "Boot the Guest, run its programs, and exit when it powers off.",
+        discussion: """
+            The exit status is 0 when the Guest powers off or asks to restart, and 1 when the Host \
+            kills it. Each program's own status is on the Guest's console.
+            """)
+
+    /// What the Guest runs when nobody says otherwise: a greeting, real work, a deep stack, a
+    /// growing heap, every system call, and one program that dies on purpose.
+    static let defaultPrograms = "hello,sieve,crc32,recurse,pages,syscalls,fault_null"
+
+    @Option(name: .long, help: """
+        The programs to run, in order, from programs/bin (see 'lguest program --list'); \
+        join names with + to run them at the same time: hello,sieve+crc32.
+        """)
+    var programs = defaultPrograms
+
+    @Option(name: .long, help: "The Guest's memory in MiB (4...512).")
+    var memory = 16
+
+    @Flag(name: .long, help: "After the Guest stops, print the Host's counts, one 'name value' per line.")
+    var stats = false
+
+    @Flag(name: .long, help: "Make every lazy hypercall synchronous (to see what lazy mode saves).")
+    var noLazy = false
+
+    @Flag(name: .long, help: "Flush the whole TLB on every page-table change (no cr3_changed trick).")
+    var noCr3Trick = false
+
+    func validate() throws {
+        guard (4...512).contains(memory) else { throw ValidationError("--memory must be 4...512 MiB, not \(memory)") }
+        guard !programNames.isEmpty else { throw ValidationError("--programs names no program") }
+    }
+
+    /// Every program named, once each, in order of first mention.
+    var programNames: [String] {
+        var seen = Set<String>()
+        return programs.split(whereSeparator: { $0 == "," || $0 == "+" }).map(String.init)
+            .filter { seen.insert($0).inserted }
+    }
+
+    func run() throws {
+        var configuration = GuestConfiguration()
+        configuration.lazyMode = !noLazy
+        configuration.cr3ChangedTrick = !noCr3Trick
+        let result: BootResult
+        do {
+            let files = try Launcher.programs(named: programNames, in: GuestPrograms.directory.path)
+            let options = LaunchOptions(memoryMiB: memory, programs: files, commandLine: "init=\(programs)",
+                                        configuration: configuration)
+            result = try Launcher.boot(options, echo: { text in
+                FileHandle.standardOutput.write(Data(text.utf8))
+            })
+        } catch {
+            FileHandle.standardError.write(Data("lguest: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if stats {
+            let lines = result.statistics.map { "\($0.name) \($0.value)\n" }.joined()
+            FileHandle.standardOutput.write(Data(lines.utf8))
+        }
+        if result.exitStatus != 0 {
+            FileHandle.standardError.write(Data("lguest: guest \(result.exit)\n".utf8))
+            throw ExitCode(result.exitStatus)
+        }
+    }
 }
