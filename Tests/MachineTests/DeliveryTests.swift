@@ -188,7 +188,7 @@ private func handler(_ vector: Int) -> GuestVirtualAddress { GuestVirtualAddress
     }
 
     @Test func x590_rdtscReadsTheVirtualClockUnlessTSD() {
-        // rdtsc after two instructions: the counter counts the instructions before it.
+        // rdtsc after two nops reads 3: the ticks of this run so far, the rdtsc itself included.
         let outcome = execute([0x90, 0x90, 0x0F, 0x31])
         #expect(outcome.cpu.eax == 3 && outcome.cpu.edx == 0)
         let denied = execute([0x0F, 0x31]) { _, cpu in cpu.cr4.insert(.timeStampDisable) }
@@ -248,7 +248,7 @@ private func handler(_ vector: Int) -> GuestVirtualAddress { GuestVirtualAddress
         test.load([0xB9, 5, 0, 0, 0, 0xBF, 0, 0, 2, 0, 0xF3, 0xAA, 0xCD, 0x80])
         _ = test.machine.run(maxInstructions: 100)
         #expect(test.machine.statistics.instructions == 4)
-        #expect(test.machine.clock.ticks == 8, "three instructions, five rep iterations... minus the one counted")
+        #expect(test.machine.clock.ticks == 8, "mov, mov, five rounds of rep stosb, int: eight ticks")
         test.machine.advance(by: 1000)
         #expect(test.machine.clock.nanoseconds == 1008)
     }
