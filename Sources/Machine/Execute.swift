@@ -17,9 +17,9 @@ rows:
 * 0xE0-0xFF: loops, I/O, calls and jumps, and the "group" opcodes whose ModR/M reg field picks the
   operation (`not`, `neg`, `mul`, `div`, `inc`, `call` indirect, ...).
 
-Instructions the i386 has but this machine leaves out raise #UD, as an unknown opcode would: the BCD
-adjustments (`daa`, `aaa`, ...), far calls, jumps and returns (`lcall`, `ljmp`, `lret`), `bound`, `arpl`,
-`les`/`lds`, `lar`/`lsl`, and 16-bit addressing. gcc emits none of them for 32-bit code, and a program
+Instructions the i386 has but this machine leaves out raise #UD, as an unknown opcode would: far
+calls, jumps and returns (`lcall`, `ljmp`, `lret`), `bound`, `arpl`, `les`/`lds`, `lar`/`lsl`, and
+16-bit addressing. gcc emits none of them for 32-bit code, and a program
 that uses them learns so at once rather than running on with wrong results.
 
 Two rules keep faults exact. An instruction reads and checks everything that can fault *before* it
@@ -174,6 +174,11 @@ extension Core {
         case 0x17: try popSegment(.ss)
         case 0x1E: try push(UInt32(cpu.ds.selector.rawValue), mask)
         case 0x1F: try popSegment(.ds)
+        // One-byte inc, dec, push and pop: the register number is the opcode's low three bits.
+        case 0x27, 0x2F: decimalAdjust(subtract: opcode == 0x2F)
+        case 0x37, 0x3F: asciiAdjust(subtract: opcode == 0x3F)
+        case 0xD4: try asciiAdjustAfterMultiply(base: try fetch8())
+        case 0xD5: asciiAdjustBeforeDivide(base: try fetch8())
         // One-byte inc, dec, push and pop: the register number is the opcode's low three bits.
         case 0x40...0x47:
             let r = Int(opcode & 7)

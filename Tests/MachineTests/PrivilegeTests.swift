@@ -36,7 +36,7 @@ private func handler(_ vector: Int) -> GuestVirtualAddress { GuestVirtualAddress
     }
 
     static let undefined: [(String, [UInt8])] = [
-        ("ud2", [0x0F, 0x0B]), ("ud0", [0x0F, 0xFF]), ("salc", [0xD6]), ("daa (not emulated)", [0x27]),
+        ("ud2", [0x0F, 0x0B]), ("ud0", [0x0F, 0xFF]), ("salc", [0xD6]), ("bound (not emulated)", [0x62, 0x00]),
         ("arpl (not emulated)", [0x63, 0xC0]), ("syscall", [0x0F, 0x05]), ("address-size prefix", [0x67, 0x90]),
         ("ff /7", [0xFF, 0xF8]), ("lea with a register operand", [0x8D, 0xC0]), ("ljmp (not emulated)", [0xEA, 0, 0, 0, 0, 0, 0]),
         ("mov to cs", [0x8E, 0xC8]), ("c7 /1", [0xC7, 0xC8, 0, 0, 0, 0]),
