@@ -21,9 +21,10 @@ A few of these have semantics worth a second look:
 * `bswap` reverses the bytes of a register, the whole of `htonl`. */
 
 extension Core {
-    /// Executes the two-byte opcode `0F opcode`.
-    mutating func executeTwoByte(_ opcode: UInt8) throws(Fault) {
-        let mask = operandMask
+    /// Executes the two-byte opcode `0F opcode` at operand width `mask` (a constant in the 32-bit
+    /// instance, as for the one-byte map, `X:545`).
+    @_transparent
+    mutating func executeTwoByte(_ opcode: UInt8, _ mask: UInt32) throws(Fault) {
         switch opcode {
         case 0x00: try descriptorTableGroup6()
         case 0x01: try descriptorTableGroup7()

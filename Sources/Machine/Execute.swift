@@ -169,7 +169,7 @@ extension Core {
         case 0x06: try push(UInt32(cpu.es.selector.rawValue), mask)
         case 0x07: try popSegment(.es)
         case 0x0E: try push(UInt32(cpu.cs.selector.rawValue), mask)
-        case 0x0F: try executeTwoByte(try fetch8())
+        case 0x0F: try executeTwoByte(try fetch8(), mask)
         case 0x16: try push(UInt32(cpu.ss.selector.rawValue), mask)
         case 0x17: try popSegment(.ss)
         case 0x1E: try push(UInt32(cpu.ds.selector.rawValue), mask)
