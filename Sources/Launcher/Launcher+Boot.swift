@@ -174,8 +174,9 @@ public enum Launcher {
 
 A Guest's `NOTIFY` hypercall hands the Launcher a guest-physical address. Later, with virtio devices,
 addresses name device rings; before any device exists, an address is a NUL-terminated string for the
-console. We read it through the Host's checked memory access, with a length limit, so a Guest that
-notifies us with garbage gets garbage printed, and nothing worse. */
+console. We read it through the Host's checked memory access, with a length limit: a string longer
+than 256 bytes, or one that runs off the end of guest memory, is dropped. A Guest that notifies us with
+garbage gets garbage printed, or nothing, and never anything worse. */
 
 extension Launcher {
     /// Print the string a Guest notified us of.
