@@ -32,7 +32,7 @@ Drivers chapter's console arrives with a ring to batch them. */
 import LguestABI
 import Machine
 
-enum LguestPlatform {
+public enum LguestPlatform {
     /// `load_sp0`: the stack traps from user mode land on.
     static func loadSP0(_ kernel: GuestKernel, _ top: GuestVirtualAddress) throws(GuestStopped) {
         try kernel.lazyHcall(.setStack, UInt32(GDTLayout.kernelDataSelector.rawValue), top.rawValue,
@@ -56,10 +56,14 @@ enum LguestPlatform {
         try kernel.shutdown(reason, .restart)
     }
 
+    /// How a panic's shutdown reason begins, so that whoever reads the reason can tell a panic from
+    /// an orderly power-off.
+    public static let panicPrefix = "Kernel panic: "
+
     /// `panic`: something is badly wrong inside the kernel; stop, saying what.
     static func panic(_ kernel: GuestKernel, _ message: String) throws(GuestStopped) -> Never {
-        try kernel.printk("Kernel panic: \(message)\n")
-        try kernel.shutdown(message, .powerOff)
+        try kernel.printk(panicPrefix + message + "\n")
+        try kernel.shutdown(panicPrefix + message, .powerOff)
     }
 }
 

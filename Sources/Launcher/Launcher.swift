@@ -57,11 +57,11 @@ public struct BootResult {
     public var lastExitStatus: UInt32?
 
     /// The process exit status a front end should use: 0 for a clean power-off or a restart
-    /// request, 1 for a Guest the Host killed. (The programs' own statuses are the Guest's
-    /// business; they are on the console.)
+    /// request, 1 for a Guest that panicked or that the Host killed. (The programs' own statuses
+    /// are the Guest's business; they are on the console.)
     public var exitStatus: Int32 {
         switch exit {
-        case .poweredOff: 0
+        case .poweredOff(let reason): reason.hasPrefix(LguestPlatform.panicPrefix) ? 1 : 0
         case .restart: 0
         case .killed: 1
         }

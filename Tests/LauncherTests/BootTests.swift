@@ -1,4 +1,4 @@
-import Guest
+@testable import Guest
 import Host
 @testable import Launcher
 import LguestABI
@@ -91,4 +91,14 @@ import Testing
     Launcher.earlyConsole(guest, GuestPhysicalAddress(0x7FFF_FFF0), into: &console, echo: { echoed.append($0) })
     #expect(echoed == ["hello"])
     #expect(guest.isAlive)
+}
+
+@Test func l040_onlyAnOrderlyPowerOffIsSuccess() {
+    func status(_ exit: GuestExit) -> Int32 {
+        BootResult(exit: exit, console: "", statistics: [], guestStatistics: KernelStatistics(), lastExitStatus: nil).exitStatus
+    }
+    #expect(status(.poweredOff("Power down")) == 0)
+    #expect(status(.restart("again")) == 0)
+    #expect(status(.poweredOff(LguestPlatform.panicPrefix + "out of memory")) == 1)
+    #expect(status(.killed("bad hypercall 99")) == 1)
 }
