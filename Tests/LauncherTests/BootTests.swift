@@ -95,7 +95,7 @@ import Testing
 
 @Test func l040_onlyAnOrderlyPowerOffIsSuccess() {
     func status(_ exit: GuestExit) -> Int32 {
-        BootResult(exit: exit, console: "", statistics: [], guestStatistics: KernelStatistics(), lastExitStatus: nil).exitStatus
+        BootResult(exit: exit, console: "", statistics: [], guestStatistics: KernelStatistics(), lastExitStatus: nil, restarts: 0).exitStatus
     }
     #expect(status(.poweredOff("Power down")) == 0)
     #expect(status(.restart("again")) == 0)
