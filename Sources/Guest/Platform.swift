@@ -14,7 +14,8 @@ one indivisible step: no interrupt can slip in between and be missed. `HALT` doe
 our interrupt flag back on when it wakes us, and delivers the interrupt before the call returns.
 
 *Stopping.* `SHUTDOWN` takes a reason, as a string in our memory, and says whether to power off or to
-restart; panicking is powering off with the panic message as the reason. Like everything we hand the
+restart; panicking is powering off with the panic message as the reason. Programs ask for the first two
+with the `reboot` system call (`G:089`). Like everything we hand the
 Host, the string is given by its guest-physical address: the Host prefers physical addresses because it
 need not walk our page tables to use them.
 
