@@ -15,9 +15,9 @@ our interrupt flag back on when it wakes us, and delivers the interrupt before t
 
 *Stopping.* `SHUTDOWN` takes a reason, as a string in our memory, and says whether to power off or to
 restart; panicking is powering off with the panic message as the reason. Programs ask for the first two
-with the `reboot` system call (`G:089`). Like everything we hand the
-Host, the string is given by its guest-physical address: the Host prefers physical addresses because it
-need not walk our page tables to use them.
+with the `reboot` system call (`G:089`). Like everything we hand the Host, the string is given by its
+guest-physical address: the Host prefers physical addresses because it need not walk our page tables to
+use them.
 
 *Memory.* The Launcher describes our memory in the boot parameters with an *e820 map* (named after
 the BIOS call that produces it on a PC): a list of ranges marked usable or reserved. We believe it,
