@@ -97,6 +97,8 @@ public final class Guest: GuestWorld {
     var nextRingSlot = 0
     /// Called when the Guest makes a NOTIFY hypercall, with the address it passed.
     public var onNotify: ((Guest, GuestPhysicalAddress) -> Void)?
+    /// Called with the virtual time in nanoseconds and each thing the Host does for the Guest (`H:060`).
+    public var onEvent: ((UInt64, HostEvent) -> Void)?
     /// What the Host did for this Guest.
     public internal(set) var statistics = GuestStatistics()
 
@@ -125,12 +127,14 @@ public final class Guest: GuestWorld {
 
     /// Kills the Guest with `reason`, unless it has already stopped for another reason.
     public func kill(_ reason: String) {
-        if exit == nil { exit = .killed(reason) }
+        stop(.killed(reason))
     }
 
     /// Records that the Guest asked to stop; ignored if it has already stopped.
     func stop(_ exit: GuestExit) {
-        if self.exit == nil { self.exit = exit }
+        guard self.exit == nil else { return }
+        self.exit = exit
+        report(.exit(exit))
     }
     /*:*/
 

@@ -38,6 +38,7 @@ extension Guest {
             guard isAlive else { return }
         }
         statistics.synchronousHypercalls[call, default: 0] &+= 1
+        report(.hypercall(call, asynchronous: false))
         // The arguments from ebx, ecx, edx and esi; the answer into eax for the Guest to find.
         page[.eax] = try perform(call, page[.ebx], page[.ecx], page[.edx], page[.esi])
     }
@@ -135,6 +136,7 @@ extension Guest {
                 throw GuestViolation("hypercalls: bad async hypercall \(words[0])")
             }
             statistics.asynchronousHypercalls[call, default: 0] &+= 1
+            report(.hypercall(call, asynchronous: true))
             _ = try perform(call, words[1], words[2], words[3], words[4])
             // Free the slot only once the call is done, so a Guest never reuses a slot in flight.
             try memory.store8(hypercallDone, at: status)
