@@ -258,3 +258,22 @@ func s040_guestKernelCannotWriteTheSwitcher(target: GuestVirtualAddress) throws 
     guard case .killed = bed.host.run(guest) else { Issue.record("guest survived"); return }
     #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
 }
+
+@Test func h220_fpuUseWithTaskSwitchedSetReachesTheGuestsNMHandler() throws {
+    let bed = HostTestBed()
+    var faultedAt: UInt32 = 0
+    // fld1; je .   (the FPU instruction faults with #NM while cr0.TS is set)
+    let guest = try bed.makeGuest(userCode: [0xD9, 0xE8, 0x74, 0xFE], setUp: { image in
+        _ = image.addEntry(named: "device not available") { cpu throws(GuestStopped) in
+            faultedAt = try cpu.load32(GuestVirtualAddress(cpu.registers.esp))
+            try Bed.powerOff(cpu, "fpu")
+        }
+    }) { cpu throws(GuestStopped) in
+        try bootToUser(cpu, gates: [(7, entryAddress(0), .interrupt, 0)]) { cpu throws(GuestStopped) in
+            try cpu.hypercall(.taskSwitched, 1)
+        }
+    }
+    #expect(bed.host.run(guest) == .poweredOff("fpu"))
+    #expect(faultedAt == Bed.userCodeVirtual.rawValue)
+    #expect(guest.statistics.trapsReflected == 1)
+}
