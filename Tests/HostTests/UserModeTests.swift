@@ -277,3 +277,15 @@ func s040_guestKernelCannotWriteTheSwitcher(target: GuestVirtualAddress) throws 
     #expect(faultedAt == Bed.userCodeVirtual.rawValue)
     #expect(guest.statistics.trapsReflected == 1)
 }
+
+@Test(arguments: [(UInt8(3), true), (14, false), (13, false), (7, false), (40, false)])
+func h250_onlyTrapGatesBelow32AndNotTheHostsOwnGoDirect(vector: UInt8, direct: Bool) throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest { _ throws(GuestStopped) in }
+    let gate = GateDescriptor(offset: 0xC010_0040, selector: GDTLayout.kernelCodeSelector, kind: .trap, dpl: 3)
+    try guest.loadIDTEntry(vector: UInt32(vector), low: gate.low, high: gate.high)
+    let installed = guest.switcherGate(vector: vector)
+    #expect((installed.offset == 0xC010_0040) == direct)
+    #expect((installed.selector == GDTLayout.switcherCodeSelector) == !direct)
+    #expect(installed.dpl == 3)  // the Guest's privilege choice survives either way
+}
