@@ -14,9 +14,10 @@ one indivisible step: no interrupt can slip in between and be missed. `HALT` doe
 our interrupt flag back on when it wakes us, and delivers the interrupt before the call returns.
 
 *Stopping.* `SHUTDOWN` takes a reason, as a string in our memory, and says whether to power off or to
-restart; panicking is powering off with the panic message as the reason. Like everything we hand the
-Host, the string is given by its guest-physical address: the Host prefers physical addresses because it
-need not walk our page tables to use them.
+restart; panicking is powering off with the panic message as the reason. Programs ask for the first two
+with the `reboot` system call (`G:089`). Like everything we hand the Host, the string is given by its
+guest-physical address: the Host prefers physical addresses because it need not walk our page tables to
+use them.
 
 *Memory.* The Launcher describes our memory in the boot parameters with an *e820 map* (named after
 the BIOS call that produces it on a PC): a list of ranges marked usable or reserved. We believe it,
@@ -32,7 +33,7 @@ Drivers chapter's console arrives with a ring to batch them. */
 import LguestABI
 import Machine
 
-enum LguestPlatform {
+public enum LguestPlatform {
     /// `load_sp0`: the stack traps from user mode land on.
     static func loadSP0(_ kernel: GuestKernel, _ top: GuestVirtualAddress) throws(GuestStopped) {
         try kernel.lazyHcall(.setStack, UInt32(GDTLayout.kernelDataSelector.rawValue), top.rawValue,
@@ -56,10 +57,14 @@ enum LguestPlatform {
         try kernel.shutdown(reason, .restart)
     }
 
+    /// How a panic's shutdown reason begins, so that whoever reads the reason can tell a panic from
+    /// an orderly power-off.
+    public static let panicPrefix = "Kernel panic: "
+
     /// `panic`: something is badly wrong inside the kernel; stop, saying what.
     static func panic(_ kernel: GuestKernel, _ message: String) throws(GuestStopped) -> Never {
-        try kernel.printk("Kernel panic: \(message)\n")
-        try kernel.shutdown(message, .powerOff)
+        try kernel.printk(panicPrefix + message + "\n")
+        try kernel.shutdown(panicPrefix + message, .powerOff)
     }
 }
 

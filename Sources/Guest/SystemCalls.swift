@@ -6,7 +6,7 @@ near the Host: our IDT gate for vector 0x80 is a trap gate the Host copies as a 
 (`H:240`), so the processor goes straight from the program to our handler at ring 1, as fast as on
 metal. lguest measured this at 270 ns against 1750 ns for the trip through the Host.
 
-We offer Linux's numbers for seven calls, and Linux's errors: a negative errno in eax.
+We offer Linux's numbers for eight calls, and Linux's errors: a negative errno in eax.
 
 | call | number | what it does here |
 | ---- | ------ | ----------------- |
@@ -17,6 +17,11 @@ We offer Linux's numbers for seven calls, and Linux's errors: a negative errno i
 | `brk` | 45 | move the end of the heap; returns the new end, or the old one on failure |
 | `sched_yield` | 158 | let another process run |
 | `nanosleep` | 162 | sleep on the virtual clock |
+| `reboot` | 88 | power the Guest off, or restart it (with Linux's magic numbers) |
+
+The eighth, `reboot`, is how a program reaches the last of lguest's replacements: power-off and restart
+(`G:044`). Linux guards it with two magic numbers, so that a stray call cannot take the machine down,
+and so do we.
 
 Every pointer a program passes is checked against its page tables before the kernel touches the
 memory behind it (`G:084`): a bad one is `EFAULT`, never a kernel fault. So is every count: a `write`
@@ -34,7 +39,16 @@ import Machine
 /// Linux's i386 system call numbers for the calls this kernel offers (`arch/x86/entry/syscalls/
 /// syscall_32.tbl` in today's Linux, `unistd_32.h` in lguest's day).
 enum SystemCall: UInt32 {
-    case exit = 1, read = 3, write = 4, getpid = 20, brk = 45, schedYield = 158, nanosleep = 162
+    case exit = 1, read = 3, write = 4, getpid = 20, brk = 45, reboot = 88, schedYield = 158, nanosleep = 162
+}
+
+/// The arguments `reboot` insists on (`LINUX_REBOOT_MAGIC1`, `LINUX_REBOOT_MAGIC2`) and the commands
+/// it understands (`LINUX_REBOOT_CMD_RESTART`, `LINUX_REBOOT_CMD_POWER_OFF`).
+enum RebootCommand: UInt32 {
+    static let magic1: UInt32 = 0xFEE1_DEAD
+    static let magic2: UInt32 = 672_274_793
+    case restart = 0x0123_4567
+    case powerOff = 0x4321_FEDC
 }
 
 /// Linux's error numbers, returned negated in eax (`errno(3)`). A C library turns -n into -1 and
@@ -78,6 +92,7 @@ extension GuestKernel {
             processes.needsReschedule = true
             result = 0
         case .nanosleep: result = try sysNanosleep(context.ebx)
+        case .reboot: result = try sysReboot(magic1: context.ebx, magic2: context.ecx, command: context.edx)
         }
         currentProcess.context.eax = result
     }
@@ -144,6 +159,18 @@ extension GuestKernel {
         }
         if moved { currentProcess.currentBreak = requested }
         return currentProcess.currentBreak
+    }
+
+    /// `reboot(magic1, magic2, command)`: power off or restart the whole Guest; never returns when the
+    /// magic and the command are right, and is `EINVAL` otherwise.
+    func sysReboot(magic1: UInt32, magic2: UInt32, command: UInt32) throws(GuestStopped) -> UInt32 {
+        guard magic1 == RebootCommand.magic1, magic2 == RebootCommand.magic2,
+              let command = RebootCommand(rawValue: command) else { return Errno.invalidArgument.returnValue }
+        try printk("[\(currentProcess.name) (pid \(currentProcess.pid)) asked to \(command == .restart ? "restart" : "power off")]\n")
+        switch command {
+        case .restart: try LguestPlatform.restart(self, reason: "Restart requested by \(currentProcess.name)")
+        case .powerOff: try LguestPlatform.powerOff(self)
+        }
     }
 
     /// `nanosleep(request, remainder)`: sleep on the virtual clock. Sleeps are never interrupted

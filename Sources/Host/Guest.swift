@@ -33,10 +33,33 @@ public enum GuestExit: Hashable, Sendable, CustomStringConvertible {
 
 /// Counts of what the Host did for one Guest.
 public struct GuestStatistics: Hashable, Sendable {
-    /// Hypercalls made with `int $0x1F`, by call.
-    public var synchronousHypercalls: [Hypercall: UInt64] = [:]
-    /// Hypercalls run from the async ring, by call.
-    public var asynchronousHypercalls: [Hypercall: UInt64] = [:]
+    /// Hypercalls made with `int $0x1F`, counted by raw call number (a hypercall's hot path should
+    /// not hash a dictionary key).
+    var synchronousCounts = [UInt64](repeating: 0, count: Self.countSlots)
+    /// Hypercalls run from the async ring, counted by raw call number.
+    var asynchronousCounts = [UInt64](repeating: 0, count: Self.countSlots)
+    /// One slot per raw value up to the largest hypercall number.
+    static let countSlots = Int(Hypercall.allCases.map(\.rawValue).max() ?? 0) + 1
+
+    /// Hypercalls made with `int $0x1F`, by call (calls never made are absent).
+    public var synchronousHypercalls: [Hypercall: UInt64] { Self.byCall(synchronousCounts) }
+    /// Hypercalls run from the async ring, by call (calls never made are absent).
+    public var asynchronousHypercalls: [Hypercall: UInt64] { Self.byCall(asynchronousCounts) }
+
+    /// Counts `call` as made synchronously or through the ring.
+    mutating func count(_ call: Hypercall, asynchronous: Bool) {
+        if asynchronous {
+            asynchronousCounts[Int(call.rawValue)] &+= 1
+        } else {
+            synchronousCounts[Int(call.rawValue)] &+= 1
+        }
+    }
+
+    private static func byCall(_ counts: [UInt64]) -> [Hypercall: UInt64] {
+        var result: [Hypercall: UInt64] = [:]
+        for call in Hypercall.allCases where counts[Int(call.rawValue)] > 0 { result[call] = counts[Int(call.rawValue)] }
+        return result
+    }
     /// Virtual interrupts delivered to the Guest.
     public var interruptsDelivered: UInt64 = 0
     /// Traps reflected to the Guest's own handlers (page faults included).
@@ -97,6 +120,8 @@ public final class Guest: GuestWorld {
     var nextRingSlot = 0
     /// Called when the Guest makes a NOTIFY hypercall, with the address it passed.
     public var onNotify: ((Guest, GuestPhysicalAddress) -> Void)?
+    /// Called with the virtual time in nanoseconds and each thing the Host does for the Guest (`H:060`).
+    public var onEvent: ((UInt64, HostEvent) -> Void)?
     /// What the Host did for this Guest.
     public internal(set) var statistics = GuestStatistics()
 
@@ -125,12 +150,14 @@ public final class Guest: GuestWorld {
 
     /// Kills the Guest with `reason`, unless it has already stopped for another reason.
     public func kill(_ reason: String) {
-        if exit == nil { exit = .killed(reason) }
+        stop(.killed(reason))
     }
 
     /// Records that the Guest asked to stop; ignored if it has already stopped.
     func stop(_ exit: GuestExit) {
-        if self.exit == nil { self.exit = exit }
+        guard self.exit == nil else { return }
+        self.exit = exit
+        report(.exit(exit))
     }
     /*:*/
 

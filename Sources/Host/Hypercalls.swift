@@ -37,7 +37,8 @@ extension Guest {
             try runAsyncHypercalls()
             guard isAlive else { return }
         }
-        statistics.synchronousHypercalls[call, default: 0] &+= 1
+        statistics.count(call, asynchronous: false)
+        report(.hypercall(call, asynchronous: false))
         // The arguments from ebx, ecx, edx and esi; the answer into eax for the Guest to find.
         page[.eax] = try perform(call, page[.ebx], page[.ecx], page[.edx], page[.esi])
     }
@@ -134,7 +135,8 @@ extension Guest {
             guard let call = Hypercall(rawValue: words[0]) else {
                 throw GuestViolation("hypercalls: bad async hypercall \(words[0])")
             }
-            statistics.asynchronousHypercalls[call, default: 0] &+= 1
+            statistics.count(call, asynchronous: true)
+            report(.hypercall(call, asynchronous: true))
             _ = try perform(call, words[1], words[2], words[3], words[4])
             // Free the slot only once the call is done, so a Guest never reuses a slot in flight.
             try memory.store8(hypercallDone, at: status)

@@ -89,6 +89,7 @@ extension Guest {
         pendingInterrupts &= ~(1 << UInt32(irq))
         try memory.store32(0, at: data.advanced(by: LguestData.irqPending))
         statistics.interruptsDelivered &+= 1
+        report(.interrupt(vector: vector))
     }
     /*:*/
 

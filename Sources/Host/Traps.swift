@@ -35,6 +35,7 @@ extension Guest {
 
     /// Handles a trap through the Switcher's stub for `vector`.
     func handleVector(_ vector: UInt8) throws(GuestViolation) {
+        report(.trap(vector: vector))
         let errorCode = registerPage[.errorCode]
         switch vector {
         case ExceptionVector.generalProtection.rawValue:
@@ -45,10 +46,12 @@ extension Guest {
             let address = host.switcher.lastPageFault
             if try pageTables.demandPage(address, PageFaultErrorCode(rawValue: errorCode)) {
                 statistics.pageFaultsFixed &+= 1
+                report(.pageFault(address: address, fixed: true))
                 return
             }
             // A real fault for the Guest: it reads the address from `lguest_data`, not from cr2.
             statistics.pageFaultsReflected &+= 1
+            report(.pageFault(address: address, fixed: false))
             if let data = lguestData { try memory.store32(address.rawValue, at: data.advanced(by: LguestData.cr2)) }
             try reflectTrap(vector)
         case hypercallVector:
@@ -127,6 +130,7 @@ extension Guest {
         registers.eip = registers.eip &+ length
         registerPage.registers = registers
         statistics.instructionsEmulated &+= 1
+        report(.emulated)
         return true
     }
 

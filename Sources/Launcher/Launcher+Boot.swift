@@ -108,15 +108,34 @@ placed just below the page tables.
 
 Then we ask the Host for a Guest with all this in its memory, the processor starting at the kernel's
 boot entry with the stack at the top of the kernel stack, and run it. The run call returns only when
-the Guest is finished: it powered off, asked to restart, or was killed. Until then everything happens
+the Guest is finished: it powered off, asked to restart, or was killed. A restart is the Launcher's to
+carry out: lguest's re-executed itself; ours simply boots again on a fresh machine, up to a limit, so
+that a Guest that restarts for ever cannot keep us here for ever. Until then everything happens
 inside the Host's run loop, and the Launcher hears from the Guest only through its notification handler
 (`L:070`). */
 
 public enum Launcher {
-    /// Boot a Guest as `options` say and run it until it stops. `echo` receives console output as it
-    /// is printed.
+    /// Boot a Guest as `options` say and run it until it stops, booting it again (on a fresh machine)
+    /// each time it asks to restart, at most `options.maximumRestarts` times. `echo` receives console
+    /// output as it is printed; the result's console holds every boot's, its counts the last boot's.
     public static func boot(_ options: LaunchOptions,
                             echo: @escaping (String) -> Void = { _ in }) throws(LaunchError) -> BootResult {
+        var console = ""
+        var restarts = 0
+        while true {
+            var result = try bootOnce(options, echo: echo)
+            console += result.console
+            guard case .restart = result.exit, restarts < options.maximumRestarts else {
+                result.console = console
+                result.restarts = restarts
+                return result
+            }
+            restarts += 1
+        }
+    }
+
+    /// One boot, from empty memory to the Guest's end.
+    static func bootOnce(_ options: LaunchOptions, echo: @escaping (String) -> Void) throws(LaunchError) -> BootResult {
         // The user's mistakes first, before any memory is touched.
         guard (4...512).contains(options.memoryMiB) else { throw .badMemorySize(options.memoryMiB) }
         let commandLine = Array(options.commandLine.utf8)
@@ -158,7 +177,7 @@ public enum Launcher {
         let exit = host.run(guest)
         return BootResult(exit: exit, console: String(decoding: console, as: UTF8.self),
                           statistics: statistics(host: host, guest: guest, kernel: kernel, machine: machine),
-                          guestStatistics: kernel.statistics, lastExitStatus: kernel.lastExitStatus)
+                          guestStatistics: kernel.statistics, lastExitStatus: kernel.lastExitStatus, restarts: 0)
     }
 
     /// The kernel's virtual address for guest-physical `address` (the linear map), for the places the
@@ -174,8 +193,9 @@ public enum Launcher {
 
 A Guest's `NOTIFY` hypercall hands the Launcher a guest-physical address. Later, with virtio devices,
 addresses name device rings; before any device exists, an address is a NUL-terminated string for the
-console. We read it through the Host's checked memory access, with a length limit, so a Guest that
-notifies us with garbage gets garbage printed, and nothing worse. */
+console. We read it through the Host's checked memory access, with a length limit: a string longer
+than 256 bytes, or one that runs off the end of guest memory, is dropped. A Guest that notifies us with
+garbage gets garbage printed, or nothing, and never anything worse. */
 
 extension Launcher {
     /// Print the string a Guest notified us of.

@@ -32,14 +32,17 @@ public struct LaunchOptions: Sendable {
     public var commandLine: String
     /// The Guest's switches (lazy mode, the cr3 trick, patching).
     public var configuration: GuestConfiguration
+    /// How many times the Launcher boots the Guest again when it asks to restart.
+    public var maximumRestarts: Int
 
     /// Options for a Guest of `memoryMiB` MiB running `programs` as `commandLine` says.
     public init(memoryMiB: Int = 16, programs: [InitrdFile] = [], commandLine: String = "",
-                configuration: GuestConfiguration = GuestConfiguration()) {
+                configuration: GuestConfiguration = GuestConfiguration(), maximumRestarts: Int = 3) {
         self.memoryMiB = memoryMiB
         self.programs = programs
         self.commandLine = commandLine
         self.configuration = configuration
+        self.maximumRestarts = maximumRestarts
     }
 }
 
@@ -55,13 +58,15 @@ public struct BootResult {
     public var guestStatistics: KernelStatistics
     /// The status of the last program the Guest ran, if any.
     public var lastExitStatus: UInt32?
+    /// How many times the Guest was booted again after asking to restart.
+    public var restarts: Int
 
     /// The process exit status a front end should use: 0 for a clean power-off or a restart
-    /// request, 1 for a Guest the Host killed. (The programs' own statuses are the Guest's
-    /// business; they are on the console.)
+    /// request, 1 for a Guest that panicked or that the Host killed. (The programs' own statuses
+    /// are the Guest's business; they are on the console.)
     public var exitStatus: Int32 {
         switch exit {
-        case .poweredOff: 0
+        case .poweredOff(let reason): reason.hasPrefix(LguestPlatform.panicPrefix) ? 1 : 0
         case .restart: 0
         case .killed: 1
         }

@@ -322,8 +322,9 @@ func hexWord(_ value: UInt32) -> String {
 
 /*M:020 A cheaper world switch.
 
-Every round trip through the Switcher loads cr3 twice, and on this machine each load empties the whole
-TLB, so the Guest pays for page walks after every hypercall. Real processors grew *tagged* TLBs (AMD's
+Every round trip through the Switcher loads cr3 twice, and each load empties the TLB (cheaply, by a
+generation number, `X:340`), so the Guest pays for fresh page walks after every hypercall: the IDT gate,
+the GDT descriptors, the stack. Real processors grew *tagged* TLBs (AMD's
 ASIDs, Intel's PCIDs) for exactly this: entries carry the address space they belong to, and a switch
 need not flush. Give the Machine's TLB a tag per cr3 value, keep a few address spaces' entries at once,
 and measure `world_switch_ns` before and after (`H:050`). Which invalidations must still flush? :*/

@@ -21,7 +21,7 @@ import Testing
     let last = try #require(cpu.calls.last)
     #expect(last.call == .shutdown && last.arguments[1] == ShutdownKind.powerOff.rawValue)
     let reason = cpu.memory[Int(last.arguments[0])...].prefix { $0 != 0 }
-    #expect(String(decoding: reason, as: UTF8.self) == "no usable memory in the e820 map")
+    #expect(String(decoding: reason, as: UTF8.self) == "Kernel panic: no usable memory in the e820 map")
     #expect(kernel.consoleText.hasSuffix("Kernel panic: no usable memory in the e820 map\n"))
 }
 

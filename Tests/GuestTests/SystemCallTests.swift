@@ -149,3 +149,23 @@ func g092_aProgramCannotReachTheKernelOrTheHostExceptBySystemCall(name: String, 
     #expect(result.console.contains("a1\nb1\nc1\na2\n"))
     #expect(result.console.contains("[a (pid 1) exited with status 0]\nb2\n"))
 }
+
+@Test func g089_rebootPowersOffOrRestartsOnlyWithTheMagicNumbers() throws {
+    // reboot(magic1, magic2, command); exit(-eax) if it returns.
+    func reboot(_ magic: UInt32, _ command: UInt32) -> [UInt8] {
+        P.elf(code: P.movEAX(88) + P.movEBX(magic) + P.movECX(672_274_793) + P.movEDX(command) + P.int80
+              + [0x89, 0xC3, 0xF7, 0xDB] + P.movEAX(1) + P.int80)
+    }
+    let wrongMagic = try run([("p", reboot(0x1234, 0x4321_FEDC)), ("off", reboot(0xFEE1_DEAD, 0x4321_FEDC)),
+                              ("never", P.hello("not reached\n"))])
+    #expect(wrongMagic.console.contains("[p (pid 1) exited with status 22]"))
+    #expect(wrongMagic.console.contains("[off (pid 2) asked to power off]"))
+    #expect(!wrongMagic.console.contains("not reached"))
+
+    let files = [InitrdFile(name: "again", bytes: reboot(0xFEE1_DEAD, 0x0123_4567))]
+    let restarted = try Launcher.boot(LaunchOptions(memoryMiB: 8, programs: files, maximumRestarts: 2))
+    #expect(restarted.exit == .restart("Restart requested by again"))
+    #expect(restarted.restarts == 2)
+    #expect(restarted.console.components(separatedBy: "Booting paravirtualized kernel").count == 4, "three boots")
+    #expect(restarted.exitStatus == 0)
+}

@@ -327,3 +327,36 @@ func h225_inReadsAllOnesAndOutGoesNowhere(instruction: NativeInstruction, eax: U
     #expect(errorCodes == [0])
     #expect(guest.statistics.trapsReflected == 1)
 }
+
+@Test func h060_eventsArriveInOrderWithVirtualTimes() throws {
+    func trace() throws -> [(UInt64, HostEvent)] {
+        let bed = HostTestBed()
+        var events: [(UInt64, HostEvent)] = []
+        let guest = try bed.makeGuest(setUp: { image in
+            _ = image.addEntry(named: "timer") { cpu throws(GuestStopped) in try cpu.returnFromInterrupt() }
+        }) { cpu throws(GuestStopped) in
+            try Bed.initialize(cpu)
+            try Bed.setGate(cpu, vector: 32, handler: GuestKernelImage.base.advanced(by: 0x40))
+            try cpu.store32(0, at: Bed.field(LguestData.blockedInterrupts))
+            try cpu.hypercall(.setClockEvent, 1000)
+            try cpu.hypercall(.halt)
+            try Bed.powerOff(cpu, "traced")
+        }
+        guest.onEvent = { time, event in events.append((time, event)) }
+        _ = bed.host.run(guest)
+        return events
+    }
+    let events = try trace()
+    let kinds = events.map(\.1)
+    #expect(kinds.first == .trap(vector: hypercallVector))
+    #expect(kinds.contains(.hypercall(.lguestInit, asynchronous: false)))
+    let armed = try #require(kinds.firstIndex(of: .hypercall(.setClockEvent, asynchronous: false)))
+    let halt = try #require(kinds.firstIndex(of: .hypercall(.halt, asynchronous: false)))
+    let interrupt = try #require(kinds.firstIndex(of: .interrupt(vector: 32)))
+    #expect(armed < halt && halt < interrupt)
+    #expect(events[interrupt].0 == events[armed].0 + 1000)
+    #expect(kinds.last == .exit(.poweredOff("traced")))
+    #expect(zip(events, events.dropFirst()).allSatisfy { $0.0 <= $1.0 })
+    // Virtual time: the same Guest gives the same trace.
+    #expect(try trace().map { "\($0.0) \($0.1)" } == events.map { "\($0.0) \($0.1)" })
+}

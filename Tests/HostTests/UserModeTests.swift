@@ -3,7 +3,7 @@
 
 import LguestABI
 import Machine
-import Switcher
+@testable import Switcher
 import Testing
 @testable import Host
 
@@ -183,4 +183,109 @@ func s040_guestKernelCannotWriteTheSwitcher(target: GuestVirtualAddress) throws 
         try Bed.powerOff(cpu, "still ring 1")
     }
     #expect(bed.host.run(guest) == .poweredOff("still ring 1"))
+}
+
+@Test func s100_aFrameTheProcessorRefusesKillsTheGuest() throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest { _ throws(GuestStopped) in }
+    // Ring 1 in the selector, but slot 10 is the Switcher's ring-0 code: `iret` refuses it.
+    guest.registerPage[.cs] = UInt32(GDTLayout.switcherCodeSelector.rawValue) | 1
+    guest.registerPage[.ss] = UInt32(GDTLayout.kernelDataSelector.rawValue)
+    guard case let .killed(reason) = bed.host.run(guest) else { Issue.record("guest survived"); return }
+    #expect(reason.hasPrefix("switcher: cannot return to guest"))
+    #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
+}
+
+@Test func s120_aHandlerReturningToNowhereKillsTheGuest() throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest(setUp: { image in
+        _ = image.addEntry(named: "timer") { cpu throws(GuestStopped) in
+            // Point the frame's eip at the middle of the text, where no Swift stands, and return there.
+            try cpu.store32(GuestKernelImage.base.rawValue + 1, at: GuestVirtualAddress(cpu.registers.esp))
+            try cpu.returnFromInterrupt()
+        }
+    }) { cpu throws(GuestStopped) in
+        try Bed.initialize(cpu)
+        try Bed.setGate(cpu, vector: 32, handler: entryAddress(0))
+        try cpu.store32(0, at: Bed.field(LguestData.blockedInterrupts))
+        try cpu.hypercall(.setClockEvent, 10)
+        try cpu.hypercall(.halt)
+        try Bed.powerOff(cpu, "unreachable")
+    }
+    guard case let .killed(reason) = bed.host.run(guest) else { Issue.record("guest survived"); return }
+    #expect(reason.hasPrefix("switcher: guest kernel at gva:0xc0100001 ring 1 has no entry point"))
+    #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
+}
+
+@Test func s230_anAccessThatFaultsForEverKillsTheGuest() throws {
+    let bed = HostTestBed()
+    var faults = 0
+    let guest = try bed.makeGuest(setUp: { image in
+        _ = image.addEntry(named: "page fault") { cpu throws(GuestStopped) in
+            faults += 1
+            // Drop the error code and return to the faulting access without fixing anything.
+            var registers = cpu.registers
+            registers.esp &+= 4
+            cpu.registers = registers
+            try cpu.returnFromInterrupt()
+        }
+    }) { cpu throws(GuestStopped) in
+        try Bed.initialize(cpu)
+        try Bed.setGate(cpu, vector: 14, handler: entryAddress(0))
+        _ = try cpu.load32(GuestVirtualAddress(0x0080_0000))
+        try Bed.powerOff(cpu, "unreachable")
+    }
+    guard case let .killed(reason) = bed.host.run(guest) else { Issue.record("guest survived"); return }
+    #expect(reason.hasPrefix("switcher: kernel access at"))
+    #expect(faults == SwitcherProcessor.faultLimit)
+    #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
+}
+
+@Test func h215_anInterruptOnAnUnmappedStackKillsTheGuest() throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest(setUp: { image in
+        _ = image.addEntry(named: "timer") { cpu throws(GuestStopped) in try cpu.returnFromInterrupt() }
+    }) { cpu throws(GuestStopped) in
+        try Bed.initialize(cpu)
+        try Bed.setGate(cpu, vector: 32, handler: entryAddress(0))
+        try cpu.store32(0, at: Bed.field(LguestData.blockedInterrupts))
+        var registers = cpu.registers
+        registers.esp = 0x0080_0000  // nothing is mapped there
+        cpu.registers = registers
+        try cpu.hypercall(.setClockEvent, 10)
+        try cpu.hypercall(.halt)
+    }
+    guard case .killed = bed.host.run(guest) else { Issue.record("guest survived"); return }
+    #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
+}
+
+@Test func h220_fpuUseWithTaskSwitchedSetReachesTheGuestsNMHandler() throws {
+    let bed = HostTestBed()
+    var faultedAt: UInt32 = 0
+    // fld1; je .   (the FPU instruction faults with #NM while cr0.TS is set)
+    let guest = try bed.makeGuest(userCode: [0xD9, 0xE8, 0x74, 0xFE], setUp: { image in
+        _ = image.addEntry(named: "device not available") { cpu throws(GuestStopped) in
+            faultedAt = try cpu.load32(GuestVirtualAddress(cpu.registers.esp))
+            try Bed.powerOff(cpu, "fpu")
+        }
+    }) { cpu throws(GuestStopped) in
+        try bootToUser(cpu, gates: [(7, entryAddress(0), .interrupt, 0)]) { cpu throws(GuestStopped) in
+            try cpu.hypercall(.taskSwitched, 1)
+        }
+    }
+    #expect(bed.host.run(guest) == .poweredOff("fpu"))
+    #expect(faultedAt == Bed.userCodeVirtual.rawValue)
+    #expect(guest.statistics.trapsReflected == 1)
+}
+
+@Test(arguments: [(UInt8(3), true), (14, false), (13, false), (7, false), (40, false)])
+func h250_onlyTrapGatesBelow32AndNotTheHostsOwnGoDirect(vector: UInt8, direct: Bool) throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest { _ throws(GuestStopped) in }
+    let gate = GateDescriptor(offset: 0xC010_0040, selector: GDTLayout.kernelCodeSelector, kind: .trap, dpl: 3)
+    try guest.loadIDTEntry(vector: UInt32(vector), low: gate.low, high: gate.high)
+    let installed = guest.switcherGate(vector: vector)
+    #expect((installed.offset == 0xC010_0040) == direct)
+    #expect((installed.selector == GDTLayout.switcherCodeSelector) == !direct)
+    #expect(installed.dpl == 3)  // the Guest's privilege choice survives either way
 }

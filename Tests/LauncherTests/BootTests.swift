@@ -1,4 +1,4 @@
-import Guest
+@testable import Guest
 import Host
 @testable import Launcher
 import LguestABI
@@ -73,4 +73,32 @@ import Testing
         E820Entry(address: 0, length: UInt64(plan.pageDirectory.rawValue), type: .ram),
         E820Entry(address: UInt64(plan.pageDirectory.rawValue), length: 3 * 4096, type: .reserved),
     ])
+}
+
+@Test func l070_theEarlyConsolePrintsWhatItCanReadAndNothingElse() throws {
+    let host = Host(machine: Machine(memory: PhysicalMemory(frameCount: 1024 + 64)))
+    let kernel = GuestKernel()
+    let guest = try host.makeGuest(pageCount: 1024, image: kernel.makeImage(),
+                                   initialPageDirectory: GuestPhysicalAddress(0x3F_F000), stack: GuestVirtualAddress(0xC010_4000))
+    try guest.memory.copyIn(Array("hello\0".utf8), at: GuestPhysicalAddress(0x2000))
+    try guest.memory.copyIn([UInt8](repeating: 0x41, count: 300) + [0], at: GuestPhysicalAddress(0x3000))
+    var console: [UInt8] = []
+    var echoed: [String] = []
+    Launcher.earlyConsole(guest, GuestPhysicalAddress(0x2000), into: &console, echo: { echoed.append($0) })
+    #expect(String(decoding: console, as: UTF8.self) == "hello" && echoed == ["hello"])
+    // Too long, or outside guest memory: nothing is printed, and nothing breaks.
+    Launcher.earlyConsole(guest, GuestPhysicalAddress(0x3000), into: &console, echo: { echoed.append($0) })
+    Launcher.earlyConsole(guest, GuestPhysicalAddress(0x7FFF_FFF0), into: &console, echo: { echoed.append($0) })
+    #expect(echoed == ["hello"])
+    #expect(guest.isAlive)
+}
+
+@Test func l040_onlyAnOrderlyPowerOffIsSuccess() {
+    func status(_ exit: GuestExit) -> Int32 {
+        BootResult(exit: exit, console: "", statistics: [], guestStatistics: KernelStatistics(), lastExitStatus: nil, restarts: 0).exitStatus
+    }
+    #expect(status(.poweredOff("Power down")) == 0)
+    #expect(status(.restart("again")) == 0)
+    #expect(status(.poweredOff(LguestPlatform.panicPrefix + "out of memory")) == 1)
+    #expect(status(.killed("bad hypercall 99")) == 1)
 }
