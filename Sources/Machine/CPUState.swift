@@ -8,7 +8,11 @@ descriptor-table registers, and the task register. It is a plain struct. Saving 
 The general registers are stored in the order the instruction encoding numbers them: eax, ecx, edx,
 ebx, esp, ebp, esi, edi are registers 0 to 7 in every ModR/M byte. That is not alphabetical and not the
 order `pushal` uses either, but it lets the interpreter pick a register with the three bits it just
-decoded, without a table. Named properties (`cpu.eax`) are there for humans. */
+decoded, without a table. Named properties (`cpu.eax`) are there for humans.
+
+The registers are stored in an `InlineArray<8, UInt32>`, Swift's fixed-size array that lives inside its
+struct with no heap allocation and no reference counting, so copying a `CPUState` is copying a few
+hundred bytes and nothing else. */
 
 /// The eight 32-bit general registers, numbered as the instruction encoding numbers them.
 public enum Register32: Int, CaseIterable, Sendable, CustomStringConvertible {
@@ -111,13 +115,17 @@ public struct CPUState: Hashable, Sendable {
     /// The flags; bit 1 always set. Exact whenever the interpreter is not running (`X:100`).
     public var eflags: EFLAGS = .alwaysOne
 
+    /// The extra segment: the destination of string instructions (`movs`, `stos`).
     public var es: SegmentRegister = .null
     /// The code segment; its selector's RPL is the current privilege level.
     public var cs: SegmentRegister = .null
-    /// The stack segment.
+    /// The stack segment: pushes, pops, and operands based on esp or ebp.
     public var ss: SegmentRegister = .null
+    /// The data segment: every other memory operand, unless a prefix says otherwise.
     public var ds: SegmentRegister = .null
+    /// Used only through prefixes; Linux points fs or gs at per-thread or per-CPU data.
     public var fs: SegmentRegister = .null
+    /// Used only through prefixes, like fs.
     public var gs: SegmentRegister = .null
 
     /// Control register 0. Starts with PE and ET set: this machine has no real mode.
@@ -136,11 +144,14 @@ public struct CPUState: Hashable, Sendable {
     /// The task register's selector (the TSS itself is not read; see `X:140`).
     public var tr = SegmentSelector(rawValue: 0)
 
-    /// The ring-0 stack for interrupts arriving from an outer ring.
+    /// The stack segment for events that enter ring 0 from an outer ring.
     public var ss0 = SegmentSelector(rawValue: 0)
+    /// The stack pointer for events that enter ring 0 from an outer ring.
     public var esp0: UInt32 = 0
-    /// The ring-1 stack: where lguest's guest kernel takes traps from its user programs.
+    /// The stack segment for events that enter ring 1: where lguest's guest kernel takes traps
+    /// from its user programs.
     public var ss1 = SegmentSelector(rawValue: 0)
+    /// The stack pointer for events that enter ring 1 (the guest kernel's stack top).
     public var esp1: UInt32 = 0
 
     /// A CPU with every register zero, flat nothing, protected mode on and paging off.
@@ -204,6 +215,7 @@ public struct CPUState: Hashable, Sendable {
         @inline(__always) get { gpr[7] }
         @inline(__always) set { gpr[7] = newValue } }
 
+    // InlineArray is not Equatable or Hashable, so equality and hashing are spelled out.
     public static func == (lhs: CPUState, rhs: CPUState) -> Bool {
         Register32.allCases.allSatisfy { lhs[$0] == rhs[$0] } && lhs.eip == rhs.eip && lhs.eflags == rhs.eflags
             && SegmentRegisterName.allCases.allSatisfy { lhs[$0] == rhs[$0] }

@@ -29,6 +29,7 @@ extension Core {
     /// One attempt to deliver `vector`; throws the fault that stops it. On success the CPU is at the
     /// handler. `eflags` must be materialized.
     mutating func attemptDelivery(_ vector: UInt8, errorCode: UInt32?, kind: DeliveryKind) throws(Fault) {
+        // Step 1: the gate. Error codes that name an IDT entry carry bit 1 (IDT) and bit 0 (EXT).
         let external: UInt32 = kind == .software ? 0 : 1
         let gateOffset = UInt32(vector) * 8
         let idtCode = gateOffset | 2 | external
@@ -37,10 +38,12 @@ extension Core {
         guard gate.systemBitIsClear, let gateKind = gate.kind, gateKind != .task else {
             throw .generalProtection(idtCode)
         }
+        // Step 2: only int n is checked against the gate's DPL; exceptions and interrupts may use any gate.
         let cpl = cpu.cpl
         if kind == .software && gate.dpl < cpl { throw .generalProtection(gateOffset | 2) }
         guard gate.isPresent else { throw .exception(11, errorCode: idtCode) }
 
+        // Step 4: the handler's code segment, which must not be less privileged than we are now.
         let selector = gate.selector
         let selectorCode = selector.tableOffset | external
         guard !selector.isNull else { throw .generalProtection(external) }
@@ -48,6 +51,8 @@ extension Core {
         guard code.isCode, code.dpl <= cpl else { throw .generalProtection(selectorCode) }
         guard code.isPresent else { throw .exception(11, errorCode: selectorCode) }
 
+        // Step 5: a conforming code segment runs at the caller's ring; otherwise at its own DPL, and
+        // going inward means a new stack, with the old one's ss:esp saved on it.
         let conforming = code.typeBits.contains(.conformingOrExpandDown)
         let newRing = conforming ? cpl : code.dpl
         var frame: [UInt32] = []
@@ -59,12 +64,14 @@ extension Core {
         frame += [cpu.eflags.rawValue, UInt32(cpu.cs.selector.rawValue), cpu.eip]
         if kind == .exception, let errorCode { frame.append(errorCode) }
 
+        // Write the whole frame before touching a register, lowest address (eip or error code) first.
         let top = stack.esp &- UInt32(frame.count * 4)
         for (index, value) in frame.reversed().enumerated() {
             let linear = stack.segment.base &+ top &+ UInt32(index * 4)
             do { try writeLinear(value, linear, width: 4, user: newRing == 3) } catch { throw .pageFault(error) }
         }
 
+        // Step 6: commit. From here nothing can fault.
         cpu.ss = stack.segment
         cpu.esp = top
         cpu.cs = SegmentRegister(selector: SegmentSelector(rawValue: selector.rawValue & ~3 | UInt16(newRing)),
@@ -84,6 +91,7 @@ extension Core {
         case 1: (cpu.ss1, cpu.esp1)
         default: throw .exception(10, errorCode: cpu.tr.tableOffset | external)  // no ring-2 stack
         }
+        // The same checks as loading ss by hand (X:230), but failures are #TS: the TSS was wrong.
         let code = selector.tableOffset | external
         guard !selector.isNull, selector.rpl == ring else { throw .exception(10, errorCode: code) }
         let descriptor = try loadDescriptor(selector, faulting: 10, external: external)
@@ -137,9 +145,11 @@ extension Core {
                 case let .exception(number, code): second = (number, code)
                 case let .software(number), let .trap(number): second = (number, nil)  // not raised by delivery
                 }
+                // A fault while delivering #DF: give up, as the hardware does.
                 if event.kind == .exception && event.vector == 8 {
                     return .tripleFault(reason: "vector \(second.vector) while delivering #DF (first: \(vector))")
                 }
+                // Otherwise classify both events and apply the table above.
                 let first = faultClass(event.vector, event.kind)
                 let next = faultClass(second.vector, .exception)
                 let double = (first == .contributory && next == .contributory)

@@ -48,7 +48,8 @@ let aluNames = ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"]
 let shiftNames = ["rol", "ror", "rcl", "rcr", "shl", "shr", "shl", "sar"]
 let conditionNames = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]
 
-/// Operand widths, for register names and size suffixes.
+/// Operand widths, for register names and size suffixes: a byte (`b`), a word (`w`, with the 0x66
+/// prefix) or a doubleword (`l`, AT&T's "long").
 enum Width {
     case byte, word, long
 
@@ -83,7 +84,8 @@ struct RMOperand {
     var isRegister: Bool
 }
 
-/// Decodes one instruction from a byte buffer; every read is bounds-checked.
+/// Decodes one instruction from a byte buffer; every read is bounds-checked, and a read past the end
+/// makes the whole instruction `(bad)` rather than a guess.
 struct InstructionDecoder {
     let bytes: [UInt8]
     let address: UInt32
@@ -99,12 +101,14 @@ struct InstructionDecoder {
 
     var width: Width { operandSize16 ? .word : .long }
 
+    /// The next byte, or nil at the end of the buffer.
     mutating func next() -> UInt8? {
         guard index < bytes.count else { return nil }
         defer { index += 1 }
         return bytes[index]
     }
 
+    /// A little-endian immediate of `width`, or nil if the buffer ends first.
     mutating func immediate(_ width: Width) -> UInt32? {
         switch width {
         case .byte: return next().map { UInt32($0) }
@@ -117,6 +121,7 @@ struct InstructionDecoder {
         }
     }
 
+    /// A sign-extended byte: short branch displacements and the 0x83 and 0x6B immediates.
     mutating func signedByte() -> Int32? { next().map { Int32(Int8(bitPattern: $0)) } }
 
     /// The target of a relative branch whose displacement has just been read.
@@ -185,7 +190,19 @@ private func signedHex(_ value: Int32) -> String {
 
 The decoder follows the interpreter's opcode map (`X:540`) row by row. Each case reads exactly the bytes
 the interpreter would read, so the length it reports is the length the interpreter executes; the tests
-check both against `objdump` for a table of instructions. */
+check both against `objdump` for a table of instructions.
+
+To see the whole path once, take the four bytes `8b 44 24 04`, which gcc emits at the start of nearly
+every function to fetch its first argument:
+
+* `8b` is `mov` from an r/m operand into a register, at the operand size (32 bits, no prefix);
+* `44` is the ModR/M byte `01 000 100`: mod 01 (a one-byte displacement follows), reg 000 (`%eax`, the
+  destination), r/m 100 (a SIB byte follows);
+* `24` is the SIB byte `00 100 100`: scale 1, index 100 (none), base 100 (`%esp`);
+* `04` is the displacement.
+
+So the instruction is `mov 0x4(%esp),%eax`, four bytes long: the word just above the return address.
+Because the base is esp, the interpreter would read it through ss (`X:510`). :*/
 
 extension InstructionDecoder {
     /// Decodes one instruction, or nil for bytes this machine does not execute.

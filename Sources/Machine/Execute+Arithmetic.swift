@@ -4,7 +4,15 @@ Eight operations share one encoding, and therefore one function: the ModR/M reg 
 opcode pick add, or, adc, sbb, and, sub, xor or cmp, and the operand width arrives as a mask (0xFF,
 0xFFFF or 0xFFFF_FFFF). All of them compute in 32-bit arithmetic and mask the result; the lazy flags
 (`X:520`) record the masked inputs and result, and the width, so CF and OF come out right at every width.
-`cmp` is a `sub` that does not write its result back, and `test` an `and` that does not. */
+`cmp` is a `sub` that does not write its result back, and `test` an `and` that does not.
+
+Follow `add %ecx,%eax` (bytes `01 c8`) through it, as a check that nothing here is magic. `execute32`
+sees `01` and calls `aluToOperand(0, 0xFFFF_FFFF)`: operation 0 (add) at 32 bits, r/m as the destination.
+`decodeModRM()` reads `c8` = `11 001 000`: mod 11, so both operands are registers, reg 001 (`%ecx`) the
+source and r/m 000 (`%eax`) the destination. `alu` adds the two, records `.add` with both inputs and the
+result for the lazy flags, and returns the sum, which `writeOperand` stores in eax. No flag has been
+computed; if a `jc` follows, it will compare the recorded result with the recorded destination and
+find the carry in one comparison (`X:520`). */
 
 extension Core {
     /// Executes ALU operation `operation` in the encoding's order (0 add, 1 or, 2 adc, 3 sbb, 4 and,

@@ -28,6 +28,8 @@ extension Core {
             let result = incDec(try readOperand(rm, mask, forUpdate: true), decrement: reg == 1, mask)
             try writeOperand(rm, result, mask)
         case 2:
+            // call *operand: read the target first, since pushing may change esp, on which the
+            // operand's address might depend.
             let target = try readOperand(rm, mask)
             try push(cpu.eip, mask)
             jump(to: target)
@@ -40,6 +42,7 @@ extension Core {
     /// pushal / pushaw: eax, ecx, edx, ebx, the original esp, ebp, esi, edi.
     mutating func pushAll(_ mask: UInt32) throws(Fault) {
         let size: UInt32 = mask == 0xFFFF ? 2 : 4
+        // Every value is written before esp moves; the esp stored is the one from before pusha.
         let base = segmentBases[SegmentRegisterName.ss.rawValue] &+ cpu.esp
         for r in 0..<8 {
             try writeMemory(base &- size &* UInt32(r + 1), readRegister(r, mask), mask)
@@ -50,6 +53,7 @@ extension Core {
     /// popal / popaw: the reverse of `pushAll`, skipping the saved esp.
     mutating func popAll(_ mask: UInt32) throws(Fault) {
         let size: UInt32 = mask == 0xFFFF ? 2 : 4
+        // Read all eight, then write seven: the saved esp is skipped, as on the hardware.
         var values: [UInt32] = []
         for slot in 0..<8 { values.append(try peek(mask, at: size &* UInt32(slot))) }
         for (slot, r) in (0..<8).reversed().enumerated() where r != 4 { writeRegister(r, values[slot], mask) }
@@ -84,9 +88,12 @@ extension Core {
         let level = UInt32(try fetch8() & 0x1F)
         let width: UInt32 = mask == 0xFFFF ? 2 : 4
         let ss = segmentBases[SegmentRegisterName.ss.rawValue]
+        // Work on a copy of esp so that a fault part-way leaves the real one untouched.
         var esp = cpu.esp &- width
         try writeMemory(ss &+ esp, readRegister(5, mask), mask)
         let frame = esp
+        // Nesting levels copy the outer frames' pointers, for languages with nested procedures (Pascal);
+        // C compilers always use level 0.
         if level > 0 {
             var ebp = cpu.ebp
             for _ in 1..<level {

@@ -26,9 +26,12 @@ extension Core {
             try stringIteration(kind, width, delta)
             return
         }
+        // cmps and scas also stop on ZF: repe while equal, repne while different.
         let compares = kind == 0xA6 || kind == 0xAE
         var first = true
         while cpu.ecx != 0 {
+            // The first round is paid for by the instruction itself; each further round costs a tick,
+            // and when the budget runs out we stop between rounds with eip on the instruction.
             if !first {
                 guard remaining != 0 else {
                     cpu.eip = instructionStart

@@ -6,7 +6,19 @@ recent enough to feel modern: `movzx` and `movsx` (widening loads), `setcc` and 
 conditionals), `jcc` with a 32-bit displacement, `imul` with two operands, the bit instructions, `bswap`,
 `cmpxchg` and `xadd` (atomic updates on a multiprocessor), and `cpuid` and `rdtsc`. The rest of the map
 is system instructions, which at ring 3 mostly raise #GP (`X:590`), and the MMX and SSE extensions,
-which this CPU does not have (`X:595`). */
+which this CPU does not have (`X:595`).
+
+A few of these have semantics worth a second look:
+
+* `setcc` writes a whole byte, 0 or 1; compilers follow it with `movzbl` to make an `int` of a C
+  comparison.
+* `cmovcc` always reads its source, so `cmove (%eax),%ecx` faults on a bad pointer even when the
+  condition is false; a compiler may only use it where both sides are safe to evaluate.
+* `bsf` and `bsr` find the lowest and highest set bit. With a zero source the manual leaves the
+  destination undefined; this machine leaves it unchanged, as AMD documents and Intel CPUs do.
+* `cmpxchg` always writes its destination, even when the comparison fails (it writes back the old value),
+  so it faults on a read-only page either way, as the hardware does.
+* `bswap` reverses the bytes of a register, the whole of `htonl`. */
 
 extension Core {
     /// Executes the two-byte opcode `0F opcode`.
@@ -20,11 +32,13 @@ extension Core {
         case 0x0D, 0x18...0x1F:
             _ = try decodeModRM()  // prefetch hints and the long nop: nothing to do
         case 0x31:
+            // rdtsc: the virtual clock (X:600), counting the instructions of this run so far.
             guard !cpu.cr4.contains(.timeStampDisable) || cpu.cpl == 0 else { throw .generalProtection(0) }
             let tsc = clock.ticks &+ (runBudget &- remaining)
             cpu.eax = UInt32(truncatingIfNeeded: tsc)
             cpu.edx = UInt32(truncatingIfNeeded: tsc >> 32)
         case 0x40...0x4F:
+            // cmovcc reads its source even when the condition is false, so it can fault either way.
             let (reg, rm) = try decodeModRM()
             let value = try readOperand(rm, mask)
             if condition(opcode & 0xF) { writeRegister(reg, value, mask) }
@@ -53,6 +67,7 @@ extension Core {
             writeRegister(reg, multiplySigned(readRegister(reg, mask), try readOperand(rm, mask), mask), mask)
         case 0xB0, 0xB1: try compareExchange(opcode == 0xB0 ? 0xFF : mask)
         case 0xB6, 0xB7, 0xBE, 0xBF:
+            // movzx and movsx: a byte or word source, widened with zeroes or with its sign.
             let (reg, rm) = try decodeModRM()
             let sourceMask: UInt32 = opcode & 1 == 0 ? 0xFF : 0xFFFF
             let value = try readOperand(rm, sourceMask)
@@ -70,6 +85,7 @@ extension Core {
                 writeRegister(reg, UInt32(index), mask)
             }
         case 0xC0, 0xC1:
+            // xadd: exchange, then add, the building block of atomic counters.
             let width = opcode == 0xC0 ? 0xFF : mask
             let (reg, rm) = try decodeModRM()
             let destination = try readOperand(rm, width, forUpdate: true)
@@ -135,6 +151,7 @@ extension Core {
         let bits = readRegister(reg, operandMask)
         let width = UInt32(operandMask.nonzeroBitCount)
         if rm.isMemory {
+            // Split the signed bit number into a whole number of operands and a bit within one.
             let signed = Int32(bitPattern: signExtend(bits, operandMask))
             let bytes = UInt32(bitPattern: (signed >> (width == 32 ? 5 : 4)) &* Int32(width / 8))
             target.linear &+= bytes

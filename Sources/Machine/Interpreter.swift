@@ -115,7 +115,13 @@ frame behind it. As long as eip stays in that page, fetching a byte is an additi
 consulted only when code crosses into another page or something flushes the TLB. Data accesses check the
 TLB slot's user tag (`X:340`) and, if it matches and the access does not cross a page, read RAM straight
 away. Everything else (TLB misses, page-crossing accesses, faults) takes the slow path through
-`readLinear` and `writeLinear`, which share the rules with everyone else. */
+`readLinear` and `writeLinear`, which share the rules with everyone else.
+
+**Registers.** The eight 32-bit registers also answer to narrower names: ax is the low half of eax, al
+its low byte and ah the byte above. The encoding numbers byte registers 0-7 as al, cl, dl, bl, ah, ch,
+dh, bh, so byte register 4 is *not* the low byte of esp but the second byte of eax. `readRegister` and
+`writeRegister` take the operand width as a mask and do the shuffling; a 16-bit or 8-bit write leaves
+the rest of the register alone, exactly as `mov $0x1234,%ax` does on the hardware. */
 
 /// A decoded r/m operand: a register number, or a linear address in memory.
 struct Operand {

@@ -35,10 +35,12 @@ extension Core {
         func pop(_ index: UInt32) throws(Fault) -> UInt32 {
             do { return try readLinear(stackBase &+ index * 4, width: 4, user: user) } catch { throw .pageFault(error) }
         }
+        // Read the three words every iret pops, without moving esp yet.
         let newEIP = try pop(0)
         let newCS = SegmentSelector(rawValue: UInt16(truncatingIfNeeded: try pop(1)))
         let poppedFlags = EFLAGS(rawValue: try pop(2))
 
+        // The code segment we are returning to: never more privileged than we are.
         guard !newCS.isNull else { throw .generalProtection(0) }
         let csCode = newCS.tableOffset
         guard newCS.rpl >= cpl else { throw .generalProtection(csCode) }
@@ -49,6 +51,7 @@ extension Core {
         }
         guard code.isPresent else { throw .exception(11, errorCode: csCode) }
 
+        // Returning outward: two more words, the stack we go back to, checked like a load of ss.
         var outer: (segment: SegmentRegister, esp: UInt32)?
         if newCS.rpl > cpl {
             let newESP = try pop(3)
@@ -64,6 +67,7 @@ extension Core {
         }
         try markAccessed(newCS, &code)
 
+        // Every check has passed: commit, the flags first, with the old CPL deciding what may change.
         cpu.eflags = returnedFlags(poppedFlags, cpl: cpl)
         cpu.cs = SegmentRegister(selector: newCS, descriptor: code)
         cpu.eip = newEIP

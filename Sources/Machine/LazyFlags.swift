@@ -109,6 +109,7 @@ extension Core {
 
     /// The full EFLAGS value, with the status flags evaluated.
     var eflags: EFLAGS { mutating get {
+        // Nothing pending: the stored value is exact. Otherwise rebuild the six status bits.
         if flagOp == .none { return cpu.eflags }
         var flags = cpu.eflags.subtracting(.status)
         if carryFlag { flags.insert(.carry) }
@@ -129,6 +130,7 @@ extension Core {
 
     /// Sets or clears individual status flags, leaving the others as they are.
     mutating func updateFlags(_ flags: EFLAGS, to value: Bool) {
+        // Instructions that set just one flag (stc, bt, ...) first make all of them concrete.
         materializeFlags()
         if value { cpu.eflags.formUnion(flags) } else { cpu.eflags.subtract(flags) }
     }
@@ -159,6 +161,7 @@ extension Core {
     mutating func condition(_ cc: UInt8) -> Bool {
         let holds: Bool
         if flagOp == .sub {
+            // Flipping the sign bit maps signed order onto unsigned order, so l and le are compares too.
             let sign = flagSign
             switch cc >> 1 {
             case 1: holds = flagDst < flagSrc
@@ -171,6 +174,7 @@ extension Core {
         } else {
             holds = slowCondition(cc >> 1)
         }
+        // Odd condition codes are the negations of the even ones.
         return holds != (cc & 1 != 0)
     }
 

@@ -122,7 +122,21 @@ extension Core {
     one page (the `invlpg` instruction), `flushTLB()` for everything (a cr3 load). Forgetting a flush is a
     classic kernel bug, and the tests show this TLB going stale exactly as real ones do. With CR4.PGE
     set, a cr3 load keeps entries from pages marked global, which is how kernels avoid re-walking their
-    own mappings on every process switch. */
+    own mappings on every process switch.
+
+    An example makes the tags concrete. Suppose a program reads address 0x0804_B123 and the page tables
+    map that page to frame 0x1F3, user-readable and writable but not yet dirty. The slot is number 0x4B
+    (the low eight bits of page 0x0804B). After the walk it holds `frameBase` 0x001F_3000 and:
+
+    | tag | value | why |
+    | --- | --- | --- |
+    | `userRead` | 0x0804_B001 | user may read |
+    | `userWrite` | 0 | writable, but D is clear: the first write must walk and set it |
+    | `supervisorRead` | 0x0804_B001 | the kernel may always read a present page |
+    | `supervisorWrite` | 0 | the same reason as `userWrite` |
+
+    The next read of any byte of that page compares 0x0804_B001 with the slot's `userRead` and goes
+    straight to RAM at 0x001F_3000 plus the offset. */
 
     /// Records a successful translation in the TLB, with tags for every access it permits.
     mutating func fill(_ linear: UInt32, frameBase: UInt32, pde: PagingFlags, pte: PagingFlags) {

@@ -69,6 +69,7 @@ extension Core {
         precondition(name != .cs, "loadSegment: cs is loaded only by control transfers")
         let cpl = cpu.cpl
         let code = selector.tableOffset
+        // The null selector: fine for data segments (using it later faults), never for the stack.
         if selector.isNull {
             guard name != .ss else { throw .generalProtection(0) }
             cpu[name] = SegmentRegister(selector: selector, descriptor: SegmentDescriptor(rawValue: 0))
@@ -78,11 +79,13 @@ extension Core {
         var descriptor = try loadDescriptor(selector)
         let bits = descriptor.typeBits
         if name == .ss {
+            // The stack must be writable data at exactly the current privilege.
             guard selector.rpl == cpl, descriptor.dpl == cpl, descriptor.isWritableData else {
                 throw .generalProtection(code)
             }
             guard descriptor.isPresent else { throw .exception(12, errorCode: code) }
         } else {
+            // Data, or code that may be read; not more privileged than CPL and RPL, unless conforming.
             let readable = descriptor.isCodeOrData
                 && (!bits.contains(.executable) || bits.contains(.readableOrWritable))
             let conformingCode = bits.isSuperset(of: [.executable, .conformingOrExpandDown])
