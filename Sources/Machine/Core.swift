@@ -18,8 +18,8 @@ registers changed, the TLB. */
 
 /// One TLB slot: the page it maps, the host frame it maps to, and which accesses may use it.
 ///
-/// Each of the four tags holds `page base | 1` when that kind of access may use the slot without a
-/// walk, and 0 otherwise, so a lookup is one comparison. A write tag is set only once the page table
+/// Each of the four tags holds `page base | generation` when that kind of access may use the slot
+/// without a walk, and 0 otherwise, so a lookup is one comparison (X:340). A write tag is set only once the page table
 /// entry's dirty bit is set, so the first write to a clean page still walks and sets D.
 struct TLBEntry {
     var userRead: UInt32 = 0
@@ -45,6 +45,8 @@ struct Core {
     let ramBytes: Int
     /// `tlbSlotCount` slots, allocated here and freed by `deallocate()`.
     let tlb: UnsafeMutablePointer<TLBEntry>
+    /// The TLB generation (1 ... 4095) that valid tags carry in their low bits (X:340).
+    var tlbGeneration: UInt32 = 1
 
     // The code page cache (X:510): the linear page base of the current code page with bit 0 clear, or
     // 1 when empty, and the host-physical base of its frame.
@@ -106,8 +108,29 @@ struct Core {
     mutating func flushTLB(keepingGlobal: Bool = false) {
         statistics.tlbFlushes &+= 1
         invalidateFetchPage()
-        for slot in 0..<tlbSlotCount where !(keepingGlobal && tlb[slot].global) {
-            tlb[slot] = TLBEntry()
+        let old = tlbGeneration
+        guard old < pageOffsetMask else {
+            // The generations are used up: clear every slot for real and start again at 1.
+            for slot in 0..<tlbSlotCount where !(keepingGlobal && tlb[slot].global && tlb[slot].supervisorRead & pageOffsetMask == old) {
+                tlb[slot] = TLBEntry()
+            }
+            tlbGeneration = 1
+            if keepingGlobal { retagGlobals(from: old) }
+            return
+        }
+        tlbGeneration = old + 1
+        if keepingGlobal { retagGlobals(from: old) }
+    }
+
+    /// Moves the global entries of generation `old` into the current one, so they survive a flush.
+    private mutating func retagGlobals(from old: UInt32) {
+        func retag(_ tag: UInt32, _ generation: UInt32) -> UInt32 { tag == 0 ? 0 : tag & ~pageOffsetMask | generation }
+        let generation = tlbGeneration
+        for slot in 0..<tlbSlotCount where tlb[slot].global && tlb[slot].supervisorRead & pageOffsetMask == old {
+            tlb[slot].userRead = retag(tlb[slot].userRead, generation)
+            tlb[slot].userWrite = retag(tlb[slot].userWrite, generation)
+            tlb[slot].supervisorRead = retag(tlb[slot].supervisorRead, generation)
+            tlb[slot].supervisorWrite = retag(tlb[slot].supervisorWrite, generation)
         }
     }
 }

@@ -47,9 +47,10 @@ extension Core {
         let selector = gate.selector
         let selectorCode = selector.tableOffset | external
         guard !selector.isNull else { throw .generalProtection(external) }
-        let code = try loadDescriptor(selector, external: external)
+        var code = try loadDescriptor(selector, external: external)
         guard code.isCode, code.dpl <= cpl else { throw .generalProtection(selectorCode) }
         guard code.isPresent else { throw .exception(11, errorCode: selectorCode) }
+        try markAccessed(selector, &code)
 
         // Step 5: a conforming code segment runs at the caller's ring; otherwise at its own DPL, and
         // going inward means a new stack, with the old one's ss:esp saved on it.
@@ -94,9 +95,10 @@ extension Core {
         // The same checks as loading ss by hand (X:230), but failures are #TS: the TSS was wrong.
         let code = selector.tableOffset | external
         guard !selector.isNull, selector.rpl == ring else { throw .exception(10, errorCode: code) }
-        let descriptor = try loadDescriptor(selector, faulting: 10, external: external)
+        var descriptor = try loadDescriptor(selector, faulting: 10, external: external)
         guard descriptor.isWritableData, descriptor.dpl == ring else { throw .exception(10, errorCode: code) }
         guard descriptor.isPresent else { throw .exception(12, errorCode: code) }
+        try markAccessed(selector, &descriptor)
         return (SegmentRegister(selector: selector, descriptor: descriptor), esp)
     }
     /*:*/

@@ -244,6 +244,13 @@ extension InstructionDecoder {
                 guard let value = immediate(operandWidth) else { return nil }
                 return format(name, ["$" + hex(value), operandWidth.register(0)])
             }
+        case 0x27: return "daa"
+        case 0x2F: return "das"
+        case 0x37: return "aaa"
+        case 0x3F: return "aas"
+        case 0xD4, 0xD5:
+            guard let base = immediate(.byte) else { return nil }
+            return format(opcode == 0xD4 ? "aam" : "aad", ["$" + hex(base)])
         case 0x06, 0x0E, 0x16, 0x1E: return format("push", [segmentNames[Int(opcode >> 3)]])
         case 0x07, 0x17, 0x1F: return format("pop", [segmentNames[Int(opcode >> 3)]])
         case 0x0F: return twoByte()

@@ -362,3 +362,81 @@ extension Core {
     }
 }
 /*:*/
+
+/*X:572 Decimal arithmetic, a souvenir of the calculator age.
+
+The 8086 was designed when much business arithmetic was done in *binary-coded decimal*: one decimal
+digit per four bits, so 0x42 means forty-two. The CPU adds such numbers in binary and then *adjusts*
+the result. After `add` of two packed BCD bytes, `daa` looks at each nibble: a low digit above 9, or a
+carry out of it (AF), means six must be added to skip the six unused codes 0xA-0xF; the same test on the
+high digit (or CF) adds 0x60. `das` does the mirror image after `sub`. The ASCII adjustments work on one
+digit per byte: `aaa` and `aas` fix up after adding or subtracting unpacked digits, carrying into ah;
+`aam` splits al into two digits (ah = al / 10, al = al % 10, or another base from its immediate byte,
+dividing by zero raising #DE), and `aad` joins them back before a division.
+
+Nobody's C compiler emits these, and 64-bit mode removed them, but they are part of the i386 and cost
+little, so they are here. The flags the manual defines are exact; OF after `daa`/`das`, and the flags
+the manual leaves undefined after `aaa`, `aas`, `aam` and `aad`, come from the result as for a logic
+operation (CF, AF and OF clear unless the adjustment sets them). */
+
+extension Core {
+    /// daa (after add) and das (after sub) on al.
+    mutating func decimalAdjust(subtract: Bool) {
+        let oldAL = cpu.eax & 0xFF
+        let oldCarry = carryFlag
+        var al = oldAL
+        var carry = false
+        var adjust = false
+        if oldAL & 0x0F > 9 || auxiliaryCarryFlag {
+            // The low digit overflowed: skip the six codes A-F.
+            let sum = subtract ? Int(al) - 6 : Int(al) + 6
+            al = UInt32(truncatingIfNeeded: sum) & 0xFF
+            carry = oldCarry || sum < 0 || sum > 0xFF
+            adjust = true
+        }
+        if oldAL > 0x99 || oldCarry {
+            // So did the high digit.
+            al = (subtract ? al &- 0x60 : al &+ 0x60) & 0xFF
+            carry = true
+        }
+        writeRegister(0, al, 0xFF)
+        let aux = (carry ? EFLAGS.carry.rawValue : 0) | (adjust ? EFLAGS.auxiliaryCarry.rawValue : 0)
+        setFlags(.precomputed, al, oldAL, 0, 0xFF, aux: aux)
+    }
+
+    /// aaa (after add) and aas (after sub) on unpacked digits in al, carrying into ah.
+    mutating func asciiAdjust(subtract: Bool) {
+        let adjust = cpu.eax & 0x0F > 9 || auxiliaryCarryFlag
+        var ax = cpu.eax & 0xFFFF
+        if adjust {
+            // Newer CPUs adjust all of ax at once: +0x106 (or -6 and ah - 1), which also carries.
+            if subtract {
+                ax = (ax &- 6) & 0xFFFF
+                ax = (((ax >> 8) &- 1) & 0xFF) << 8 | ax & 0xFF
+            } else {
+                ax = (ax &+ 0x106) & 0xFFFF
+            }
+        }
+        ax = ax & 0xFF0F
+        writeRegister(0, ax, 0xFFFF)
+        let aux = adjust ? EFLAGS.carry.rawValue | EFLAGS.auxiliaryCarry.rawValue : 0
+        setFlags(.precomputed, ax & 0xFF, 0, 0, 0xFF, aux: aux)
+    }
+
+    /// aam: ah = al / base, al = al % base (base 10 unless the immediate says otherwise).
+    mutating func asciiAdjustAfterMultiply(base: UInt8) throws(Fault) {
+        guard base != 0 else { throw .exception(0, errorCode: nil) }
+        let al = UInt8(truncatingIfNeeded: cpu.eax)
+        let result = UInt32(al / base) << 8 | UInt32(al % base)
+        writeRegister(0, result, 0xFFFF)
+        setFlags(.precomputed, result & 0xFF, 0, 0, 0xFF)
+    }
+
+    /// aad: al = ah * base + al, ah = 0, ready for a division.
+    mutating func asciiAdjustBeforeDivide(base: UInt8) {
+        let al = (cpu.eax &+ (cpu.eax >> 8 & 0xFF) &* UInt32(base)) & 0xFF
+        writeRegister(0, al, 0xFFFF)
+        setFlags(.precomputed, al, 0, 0, 0xFF)
+    }
+}
+/*:*/

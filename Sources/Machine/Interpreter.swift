@@ -278,7 +278,7 @@ extension Core {
         let width = mask == 0xFF ? 1 : mask == 0xFFFF ? 2 : 4
         let slot = tlb + tlbSlot(linear)
         // The fast path: the slot holds this page for user reads, and the access stays inside it.
-        if slot.pointee.userRead == linear & ~pageOffsetMask | 1 && Int(linear & pageOffsetMask) <= pageSize - width {
+        if slot.pointee.userRead == tlbTag(linear) && Int(linear & pageOffsetMask) <= pageSize - width {
             statistics.tlbHits &+= 1
             return loadPhysical(slot.pointee.frameBase | linear & pageOffsetMask, width: width)
         }
@@ -291,7 +291,7 @@ extension Core {
     mutating func writeMemory(_ linear: UInt32, _ value: UInt32, _ mask: UInt32) throws(Fault) {
         let width = mask == 0xFF ? 1 : mask == 0xFFFF ? 2 : 4
         let slot = tlb + tlbSlot(linear)
-        if slot.pointee.userWrite == linear & ~pageOffsetMask | 1 && Int(linear & pageOffsetMask) <= pageSize - width {
+        if slot.pointee.userWrite == tlbTag(linear) && Int(linear & pageOffsetMask) <= pageSize - width {
             statistics.tlbHits &+= 1
             storePhysical(value, slot.pointee.frameBase | linear & pageOffsetMask, width: width)
             return
@@ -305,7 +305,7 @@ extension Core {
     mutating func readMemoryForUpdate(_ linear: UInt32, _ mask: UInt32) throws(Fault) -> UInt32 {
         let width = mask == 0xFF ? 1 : mask == 0xFFFF ? 2 : 4
         let slot = tlb + tlbSlot(linear)
-        if slot.pointee.userWrite == linear & ~pageOffsetMask | 1 && Int(linear & pageOffsetMask) <= pageSize - width {
+        if slot.pointee.userWrite == tlbTag(linear) && Int(linear & pageOffsetMask) <= pageSize - width {
             statistics.tlbHits &+= 1
             return loadPhysical(slot.pointee.frameBase | linear & pageOffsetMask, width: width)
         }

@@ -112,7 +112,12 @@ extension Core {
     bits of the virtual page number pick the slot, and the slot remembers which page it holds.
 
     Each slot carries four *tags*, one per combination of privilege and read/write, each holding the page
-    base (with bit 0 set to mark it valid) if that kind of access is allowed without another walk. A
+    base if that kind of access is allowed without another walk, and 0 if not. The twelve low bits of a
+    page base are always zero, so the tag keeps a *generation number* there (1 to 4095): a lookup only
+    matches a tag of the current generation. That makes a full flush almost free. Instead of clearing
+    256 slots, which lguest's world switch would do twice per round trip as cr3 changes between host and
+    guest, `flushTLB()` moves to the next generation and every old tag simply stops matching. Only when
+    the generation wraps does it clear the slots for real. A
     lookup is then a single comparison, which is what the interpreter's hot path needs (`X:510`). The
     write tags are filled only when the page table entry's dirty bit is already set, so that the first
     write to a clean page walks again and sets D, exactly as hardware must.
@@ -125,8 +130,9 @@ extension Core {
     own mappings on every process switch.
 
     An example makes the tags concrete. Suppose a program reads address 0x0804_B123 and the page tables
-    map that page to frame 0x1F3, user-readable and writable but not yet dirty. The slot is number 0x4B
-    (the low eight bits of page 0x0804B). After the walk it holds `frameBase` 0x001F_3000 and:
+    map that page to frame 0x1F3, user-readable and writable but not yet dirty, in generation 1. The slot
+    is number 0x4B (the low eight bits of page 0x0804B). After the walk it holds `frameBase` 0x001F_3000
+    and:
 
     | tag | value | why |
     | --- | --- | --- |
@@ -136,11 +142,12 @@ extension Core {
     | `supervisorWrite` | 0 | the same reason as `userWrite` |
 
     The next read of any byte of that page compares 0x0804_B001 with the slot's `userRead` and goes
-    straight to RAM at 0x001F_3000 plus the offset. */
+    straight to RAM at 0x001F_3000 plus the offset. After a flush the generation is 2, lookups expect
+    0x0804_B002, and the slot is as good as empty. */
 
     /// Records a successful translation in the TLB, with tags for every access it permits.
     mutating func fill(_ linear: UInt32, frameBase: UInt32, pde: PagingFlags, pte: PagingFlags) {
-        let tag = linear & ~pageOffsetMask | 1
+        let tag = tlbTag(linear)
         let both = pde.intersection(pte)
         // Without D set, no write tag: the next write must walk again to set it.
         let dirty = pte.contains(.dirty)
@@ -159,11 +166,14 @@ extension Core {
     /// The slot that may hold `linear`'s page.
     @inline(__always) mutating func tlbSlot(_ linear: UInt32) -> Int { Int(linear >> pageShift) & (tlbSlotCount - 1) }
 
+    /// The tag a slot holds for `linear`'s page in the current generation.
+    @inline(__always) mutating func tlbTag(_ linear: UInt32) -> UInt32 { linear & ~pageOffsetMask | tlbGeneration }
+
     /// Translates through the TLB, walking on a miss.
     @inline(__always)
     mutating func translate(_ linear: UInt32, _ access: AccessKind, user: Bool) throws(PageFault) -> UInt32 {
         let slot = tlb[tlbSlot(linear)]
-        let tag = linear & ~pageOffsetMask | 1
+        let tag = tlbTag(linear)
         let cached = switch (access, user) {
         case (.write, true): slot.userWrite
         case (.write, false): slot.supervisorWrite
@@ -199,7 +209,7 @@ extension Core {
     /// Drops the TLB entry for the page holding `linear`, global or not (`invlpg`).
     mutating func flushTLB(page linear: UInt32) {
         let slot = tlbSlot(linear)
-        if tlb[slot].supervisorRead == linear & ~pageOffsetMask | 1 { tlb[slot] = TLBEntry() }
+        if tlb[slot].supervisorRead == tlbTag(linear) { tlb[slot] = TLBEntry() }
         invalidateFetchPage()
     }
 }

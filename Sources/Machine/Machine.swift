@@ -111,7 +111,9 @@ public struct MachineStatistics: Hashable, Sendable {
 
 extension Machine {
     /// Executes ring-3 code through the MMU for at most `maxInstructions` clock ticks (`X:500`).
-    /// Precondition: the CPU is at CPL 3. Returns why it stopped; `cpu.eflags` is exact afterwards.
+    /// Precondition: the CPU is at CPL 3. (After an `iret()` or a delivery, check `cpu.cpl` before
+    /// calling: a kernel's `iret` may legitimately land at ring 1 or 2, and a gate may lead to ring 3.)
+    /// Returns why it stopped; `cpu.eflags` is exact afterwards.
     public func run(maxInstructions: UInt64) -> StopReason {
         guard let trace else { return core.run(budget: maxInstructions) }
         return runTraced(maxInstructions: maxInstructions, trace)

@@ -147,7 +147,7 @@ let objdumpCases: [(bytes: [UInt8], text: String)] = [
     }
 
     @Test func x700_unknownOrTruncatedBytesAreBadAndOneByteLong() {
-        for bytes: [UInt8] in [[], [0x0F], [0x0F, 0xFF], [0xB8, 0x01, 0x02], [0x8B], [0x8B, 0x84, 0x24], [0x27], [0x67, 0x90]] {
+        for bytes: [UInt8] in [[], [0x0F], [0x0F, 0xFF], [0xB8, 0x01, 0x02], [0x8B], [0x8B, 0x84, 0x24], [0x62, 0x00], [0x67, 0x90]] {
             let result = Disassembler.disassemble(bytes, at: GuestVirtualAddress(0))
             #expect(result.text == "(bad)" && result.length == 1, "\(bytes)")
         }

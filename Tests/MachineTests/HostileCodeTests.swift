@@ -12,6 +12,12 @@ import Testing
             let test = TestMachine()
             let code = (0..<96).map { _ in UInt8.random(in: 0...255, using: &generator) }
             test.load(code)
+            // Some rounds also scribble over page table entries, as a buggy or hostile kernel might.
+            for _ in 0..<Int.random(in: 0...3, using: &generator) {
+                let entry = UInt32.random(in: 0..<1024, using: &generator)
+                try! test.memory.store32(UInt32.random(in: 0...UInt32.max, using: &generator),
+                                         at: HostPhysicalAddress(0x1000 + entry * 4))
+            }
             var cpu = test.machine.cpu
             for register in Register32.allCases where register != .esp {
                 cpu[register] = [0, 0x20000, 0x1_0000, UInt32.random(in: 0...UInt32.max, using: &generator)][Int.random(in: 0...3, using: &generator)]
@@ -22,8 +28,9 @@ import Testing
             for _ in 0..<8 {
                 stop = test.machine.run(maxInstructions: 50)
                 guard case .enteredKernel = stop, test.machine.cpu.cpl == 1 else { break }
-                // Resume the program as a kernel would, skipping nothing: iret may itself fault.
-                if test.machine.iret() != nil { break }
+                // Resume the program as a kernel would, skipping nothing: iret may itself fault, and
+                // with scribbled tables it may land somewhere other than ring 3, where run() must not go.
+                if test.machine.iret() != nil || test.machine.cpu.cpl != 3 { break }
             }
             let key = switch stop {
             case .budgetExhausted: "budget"

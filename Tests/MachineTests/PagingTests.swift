@@ -145,6 +145,45 @@ import Testing
         #expect(try test.machine.readVirtual32(GuestVirtualAddress(0x22000), privilege: .user) == 0x2222)
     }
 
+    @Test func x340_flushingByGenerationSurvivesTheWrapAround() throws {
+        let test = TestMachine()
+        try test.memory.store32(0x1111, at: HostPhysicalAddress(0x20000))
+        try test.memory.store32(0x2222, at: HostPhysicalAddress(0x21000))
+        let address = GuestVirtualAddress(0x20000)
+        for round in 0..<4200 {  // more flushes than there are generations
+            let frame: UInt32 = round % 2 == 0 ? 0x20000 : 0x21000
+            test.map(0x20000, to: frame, [.present, .user, .writable])
+            test.machine.flushTLB()
+            let value = try test.machine.readVirtual32(address, privilege: .user)
+            if value != (round % 2 == 0 ? 0x1111 : 0x2222) {
+                Issue.record("round \(round): read \(hex(value)) through a flushed TLB")
+                return
+            }
+        }
+        #expect(test.machine.statistics.tlbFlushes >= 4200)
+    }
+
+    @Test func x340_globalEntriesSurviveManyCR3LoadsAcrossTheWrapAround() throws {
+        let test = TestMachine()
+        var cpu = test.machine.cpu
+        cpu.cr4.insert(.pageGlobalEnable)
+        test.machine.cpu = cpu
+        try test.memory.store32(0x1111, at: HostPhysicalAddress(0x20000))
+        try test.memory.store32(0x2222, at: HostPhysicalAddress(0x21000))
+        test.map(0x20000, to: 0x20000, [.present, .user, .writable, .global])
+        _ = try test.machine.readVirtual32(GuestVirtualAddress(0x20000), privilege: .user)
+        test.map(0x20000, to: 0x21000, [.present, .user, .writable, .global])
+        try test.memory.store32(try test.memory.load32(at: HostPhysicalAddress(0)), at: HostPhysicalAddress(0x5F000))
+        for round in 0..<4200 {
+            cpu = test.machine.cpu
+            cpu.cr3 = HostPhysicalAddress(round % 2 == 0 ? 0x5F000 : 0)
+            test.machine.cpu = cpu
+        }
+        #expect(try test.machine.readVirtual32(GuestVirtualAddress(0x20000), privilege: .user) == 0x1111, "still the global entry")
+        test.machine.flushTLB()
+        #expect(try test.machine.readVirtual32(GuestVirtualAddress(0x20000), privilege: .user) == 0x2222)
+    }
+
     @Test func x350_pageCrossingAccessesWorkAndFaultAtomically() throws {
         let test = TestMachine()
         try test.machine.writeVirtual32(0xA1B2_C3D4, at: GuestVirtualAddress(0x20FFE), privilege: .user)

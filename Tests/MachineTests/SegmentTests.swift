@@ -41,6 +41,21 @@ import Testing
         #expect(test.machine.cpu.fs.selector.rawValue == 0x43)
     }
 
+    @Test func x410_deliveryMarksTheHandlerAndStackDescriptorsAccessed() {
+        let test = TestMachine()
+        for (index, executable) in [(3, true), (4, false)] {
+            var descriptor = SegmentDescriptor.flat(executable: executable, dpl: 1)
+            descriptor.type &= ~SegmentDescriptor.TypeBits.accessed.rawValue
+            test.setGDT(index, descriptor)
+        }
+        test.load([0xCD, 0x80])
+        _ = test.machine.run(maxInstructions: 5)
+        for index in [3, 4] {
+            let high = try! test.memory.load32(at: HostPhysicalAddress(TestMachine.gdtBase + UInt32(index) * 8 + 4))
+            #expect(SegmentDescriptor(low: 0, high: high).typeBits.contains(.accessed), "GDT entry \(index)")
+        }
+    }
+
     @Test func x230_nullSelectorsAreFineForDataButNotForTheStack() {
         let data = execute([0x31, 0xC0, 0x8E, 0xD8])  // xor %eax,%eax; mov %eax,%ds
         #expect(data.stop == .enteredKernel(vector: 0x80, errorCode: nil, handler: GuestVirtualAddress(TestMachine.handlerBase + 0x800)))
