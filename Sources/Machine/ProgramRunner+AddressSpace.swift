@@ -155,12 +155,14 @@ extension AddressSpace {
     }
 
     /// A zeroed frame: a recycled one if any, else a fresh one from RAM.
-    private mutating func allocateFrame(for purpose: String) throws(ProgramRunnerError) -> PageFrameNumber {
+    private mutating func allocateFrame(
+        for purpose: @autoclosure () -> String
+    ) throws(ProgramRunnerError) -> PageFrameNumber {
         if let frame = recycled.popLast() {
             do { try memory.zero(frame: frame) } catch { preconditionFailure("runner: recycled \(frame): \(error)") }
             return frame
         }
-        guard let frame = memory.allocateFrames(count: 1) else { throw .outOfMemory(neededFor: purpose) }
+        guard let frame = memory.allocateFrames(count: 1) else { throw .outOfMemory(neededFor: purpose()) }
         return frame
     }
 

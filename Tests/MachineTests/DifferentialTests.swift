@@ -31,7 +31,29 @@ let differentialInputs: [String: String] = [
 
 enum NativeRun {
     /// Runs `program` on the host with `input` on stdin.
+    ///
+    /// A file that was just written may still be open for writing in a child
+    /// that another test thread forked at that moment (until that child
+    /// execs), and Linux refuses to execute it ("Text file busy"); such a
+    /// launch is retried a few times.
     static func run(_ program: URL, input: [UInt8]) throws -> ObservedRun {
+        var attempt = 0
+        while true {
+            do {
+                return try runOnce(program, input: input)
+            } catch let error as NSError where attempt < 50 && isTextFileBusy(error) {
+                attempt += 1
+                usleep(20_000)
+            }
+        }
+    }
+
+    private static func isTextFileBusy(_ error: NSError) -> Bool {
+        let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError
+        return [error, underlying].contains { $0?.domain == NSPOSIXErrorDomain && $0?.code == Int(ETXTBSY) }
+    }
+
+    private static func runOnce(_ program: URL, input: [UInt8]) throws -> ObservedRun {
         let process = Process()
         process.executableURL = program
         let stdin = Pipe(), stdout = Pipe()

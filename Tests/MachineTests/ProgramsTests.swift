@@ -420,3 +420,27 @@ private final class TraceLines: @unchecked Sendable {
     #expect(UInt64(collected.lines.count - kernel.count) == result.statistics.instructions)
     #expect(collected.lines.first?.hasPrefix("0" + String(image.entry.rawValue, radix: 16) + ": ") == true)
 }
+
+@Test func x890_randomCodeNeverHurtsTheHost() throws {
+    // 100 programs of 48 random bytes each (a fixed xorshift seed, so every
+    // run tries the same ones): whatever they do, the run ends in one of the
+    // ways a run can end, and the host process is still here to check.
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    func next() -> UInt8 {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return UInt8(truncatingIfNeeded: state >> 24)
+    }
+    var endings: [String: Int] = [:]
+    for _ in 0 ..< 100 {
+        let code = (0 ..< 48).map { _ in next() }
+        let result = try ProgramRunner(image: tinyProgram(code), frameCount: 256).run(maxInstructions: 2_000)
+        switch result.termination {
+        case .exited, .killed, .budgetExhausted: endings["\(result.termination)", default: 0] += 1
+        case .machineStopped(let reason): Issue.record("the machine stopped: \(reason)")
+        }
+    }
+    #expect(endings.values.reduce(0, +) == 100)
+    #expect(endings.count >= 3, "random code should end in several different ways: \(endings)")
+}
