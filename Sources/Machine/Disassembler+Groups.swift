@@ -87,11 +87,17 @@ extension InstructionDecoder {
         let w = width
         switch opcode {
         case 0x00:
-            guard let (reg, rm) = modrm(w), reg < 6 else { return nil }
+            // sldt and str store at the operand size; lldt, ltr, verr and verw always read 16 bits.
+            guard index < bytes.count else { return nil }
+            let operandWidth: Width = bytes[index] >> 3 & 7 >= 2 ? .word : w
+            guard let (reg, rm) = modrm(operandWidth), reg < 6 else { return nil }
             return format(["sldt", "str", "lldt", "ltr", "verr", "verw"][reg], [rm.text])
         case 0x01:
             guard let (reg, rm) = modrm(w), reg != 5 else { return nil }
             return format(["sgdtl", "sidtl", "lgdtl", "lidtl", "smsw", "", "lmsw", "invlpg"][reg], [rm.text])
+        case 0x02, 0x03:
+            guard let (reg, rm) = modrm(w) else { return nil }
+            return format(opcode == 0x02 ? "lar" : "lsl", [rm.text, w.register(reg)])
         case 0x06: return "clts"
         case 0x08: return "invd"
         case 0x09: return "wbinvd"

@@ -15,7 +15,13 @@ refuses, with #GP(0), every instruction that could take the machine away from th
 Some *reading* instructions are not privileged on the i386, a famous hole that virtualization researchers
 made much of: `sgdt`, `sidt`, `sldt`, `str` and `smsw` work at ring 3 and reveal where the kernel keeps
 its tables. We reproduce the hole faithfully. (Intel eventually closed it with UMIP in 2017.) This machine
-has no LDT, so `sldt` reads 0. `verr`, `verw`, `lar` and `lsl` are not implemented (#UD). */
+has no LDT, so `sldt` reads 0.
+
+Four more let a program ask about a segment without loading it, and never fault on a bad selector:
+`verr` and `verw` set ZF when the segment could be read or written at the current privilege, `lar`
+copies the descriptor's access-rights bytes and `lsl` its limit in bytes, setting ZF when the
+descriptor is one the program may see (a descriptor more privileged than both CPL and the selector's
+RPL is invisible, unless it is conforming code). */
 
 extension Core {
     /// Group 6 (0F 00): sldt and str (allowed), lldt and ltr (privileged), verr/verw (#UD).
@@ -26,8 +32,39 @@ extension Core {
         case 0: try writeOperand(rm, 0, width)
         case 1: try writeOperand(rm, UInt32(cpu.tr.rawValue), width)
         case 2, 3: throw .generalProtection(0)
+        case 4, 5:
+            let selector = SegmentSelector(rawValue: UInt16(truncatingIfNeeded: try readOperand(rm, 0xFFFF)))
+            let descriptor = try visibleDescriptor(selector)
+            let usable = descriptor.map { reg == 4 ? $0.isCodeOrData && (!$0.isCode || $0.typeBits.contains(.readableOrWritable))
+                                                   : $0.isWritableData } ?? false
+            updateFlags(.zero, to: usable)
         default: throw .invalidOpcode
         }
+    }
+
+    /// lar (0F 02) and lsl (0F 03): access rights or byte limit of a visible descriptor, ZF if found.
+    mutating func segmentInformation(limit: Bool, _ mask: UInt32) throws(Fault) {
+        let (reg, rm) = try decodeModRM()
+        let selector = SegmentSelector(rawValue: UInt16(truncatingIfNeeded: try readOperand(rm, 0xFFFF)))
+        // System descriptors lar may report (TSSs, LDT, gates) and the smaller set lsl may (TSSs, LDT).
+        let systemTypes: Set<UInt8> = limit ? [1, 2, 3, 9, 11] : [1, 2, 3, 4, 5, 9, 11, 12]
+        guard let descriptor = try visibleDescriptor(selector),
+              descriptor.isCodeOrData || systemTypes.contains(descriptor.type) else {
+            updateFlags(.zero, to: false)
+            return
+        }
+        writeRegister(reg, limit ? descriptor.effectiveLimit : descriptor.high & 0x00FF_FF00, mask)
+        updateFlags(.zero, to: true)
+    }
+
+    /// The descriptor `selector` names if a program at the current privilege may see it, else nil.
+    /// Only a page fault reading the GDT escapes as a fault.
+    private mutating func visibleDescriptor(_ selector: SegmentSelector) throws(Fault) -> SegmentDescriptor? {
+        guard !selector.isNull, selector.table == .gdt, cpu.gdtr.containsEntry(at: selector.tableOffset) else { return nil }
+        let descriptor = SegmentDescriptor(rawValue: try readSystemQuad(cpu.gdtr.base.rawValue &+ selector.tableOffset))
+        let conformingCode = descriptor.isCode && descriptor.typeBits.contains(.conformingOrExpandDown)
+        guard conformingCode || descriptor.dpl >= max(cpu.cpl, selector.rpl) else { return nil }
+        return descriptor
     }
 
     /// Group 7 (0F 01): sgdt, sidt, smsw (allowed); lgdt, lidt, lmsw, invlpg (privileged).

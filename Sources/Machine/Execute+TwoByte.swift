@@ -21,12 +21,14 @@ A few of these have semantics worth a second look:
 * `bswap` reverses the bytes of a register, the whole of `htonl`. */
 
 extension Core {
-    /// Executes the two-byte opcode `0F opcode`.
-    mutating func executeTwoByte(_ opcode: UInt8) throws(Fault) {
-        let mask = operandMask
+    /// Executes the two-byte opcode `0F opcode` at operand width `mask` (a constant in the 32-bit
+    /// instance, as for the one-byte map, `X:545`).
+    @_transparent
+    mutating func executeTwoByte(_ opcode: UInt8, _ mask: UInt32) throws(Fault) {
         switch opcode {
         case 0x00: try descriptorTableGroup6()
         case 0x01: try descriptorTableGroup7()
+        case 0x02, 0x03: try segmentInformation(limit: opcode == 0x03, mask)
         case 0x06, 0x08, 0x09, 0x20...0x23, 0x24, 0x26, 0x30, 0x32, 0x33:
             throw .generalProtection(0)  // clts, invd, wbinvd, mov cr/dr/tr, wrmsr, rdmsr, rdpmc
         case 0x0D, 0x18...0x1F:

@@ -18,8 +18,8 @@ rows:
   operation (`not`, `neg`, `mul`, `div`, `inc`, `call` indirect, ...).
 
 Instructions the i386 has but this machine leaves out raise #UD, as an unknown opcode would: far
-calls, jumps and returns (`lcall`, `ljmp`, `lret`), `bound`, `arpl`, `les`/`lds`, `lar`/`lsl`, and
-16-bit addressing. gcc emits none of them for 32-bit code, and a program
+calls, jumps and returns (`lcall`, `ljmp`, `lret`), `bound`, `arpl`, `les`/`lds`, and 16-bit
+addressing. gcc emits none of them for 32-bit code, and a program
 that uses them learns so at once rather than running on with wrong results.
 
 Two rules keep faults exact. An instruction reads and checks everything that can fault *before* it
@@ -169,7 +169,7 @@ extension Core {
         case 0x06: try push(UInt32(cpu.es.selector.rawValue), mask)
         case 0x07: try popSegment(.es)
         case 0x0E: try push(UInt32(cpu.cs.selector.rawValue), mask)
-        case 0x0F: try executeTwoByte(try fetch8())
+        case 0x0F: try executeTwoByte(try fetch8(), mask)
         case 0x16: try push(UInt32(cpu.ss.selector.rawValue), mask)
         case 0x17: try popSegment(.ss)
         case 0x1E: try push(UInt32(cpu.ds.selector.rawValue), mask)

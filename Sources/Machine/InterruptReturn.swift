@@ -23,7 +23,8 @@ values are read and checked before the first register is written.
 Which eflags bits may change also depends on privilege: IOPL only at ring 0, IF only when the CPL is
 within IOPL. That is how a guest kernel at ring 1 with IOPL 0 finds that `iret` quietly leaves IF
 alone, the behaviour lguest's Guest has to work around with its virtual interrupt flag (`G:033`).
-This machine has no virtual-8086 mode, so a popped VM bit is ignored. */
+This machine has no virtual-8086 mode, so a popped VM bit is ignored, and no hardware task switching,
+so `iret` with NT set returns as if NT were clear (a real CPU would switch back to the previous task). */
 
 extension Core {
     /// Executes `iret` at the current privilege: checks, then pops, per `X:450`.

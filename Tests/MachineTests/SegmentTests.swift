@@ -56,6 +56,33 @@ import Testing
         }
     }
 
+    /// (selector, verr sets ZF, verw sets ZF, lar result or nil for ZF clear, lsl result or nil)
+    static let inspections: [(UInt32, Bool, Bool, UInt32?, UInt32?)] = [
+        (0x2B, true, false, 0x00CF_FB00, 0xFFFF_FFFF),  // user code: readable, not writable
+        (0x33, true, true, 0x00CF_F300, 0xFFFF_FFFF),  // user data
+        (0x08, false, false, nil, nil),  // kernel code: invisible from ring 3
+        (0x13, false, false, nil, nil),  // kernel data, even with RPL 3
+        (0x00, false, false, nil, nil),  // the null selector
+        (0x4B, false, false, nil, nil),  // an empty GDT slot: all zero, so DPL 0 and invisible
+        (0xA3, false, false, nil, nil),  // past the GDT's limit
+        (0x1F4, false, false, nil, nil),  // an LDT selector: this machine has no LDT
+    ]
+
+    @Test func x590_segmentInspectionNeverFaultsOnABadSelector() {
+        for (selector, readable, writable, rights, limit) in Self.inspections {
+            // mov $sel,%ebx; mov $0x5a5a,%eax; mov %eax,%ecx; xor %edx,%edx; verr %bx; setz %dl
+            // verw %bx; setz %dh; lar %ebx,%eax; lsl %ebx,%ecx
+            let code: [UInt8] = [0xBB] + withUnsafeBytes(of: selector.littleEndian) { Array($0) } + [
+                0xB8, 0x5A, 0x5A, 0, 0, 0x89, 0xC1, 0x31, 0xD2, 0x0F, 0x00, 0xE3, 0x0F, 0x94, 0xC2,
+                0x0F, 0x00, 0xEB, 0x0F, 0x94, 0xC6, 0x0F, 0x02, 0xC3, 0x0F, 0x03, 0xCB]
+            let outcome = execute(code)
+            #expect(outcome.cpu.edx & 0xFF == (readable ? 1 : 0), "verr \(hex(selector))")
+            #expect(outcome.cpu.edx >> 8 & 0xFF == (writable ? 1 : 0), "verw \(hex(selector))")
+            #expect(outcome.cpu.eax == rights ?? 0x5A5A, "lar \(hex(selector))")
+            #expect(outcome.cpu.ecx == limit ?? 0x5A5A, "lsl \(hex(selector))")
+        }
+    }
+
     @Test func x230_nullSelectorsAreFineForDataButNotForTheStack() {
         let data = execute([0x31, 0xC0, 0x8E, 0xD8])  // xor %eax,%eax; mov %eax,%ds
         #expect(data.stop == .enteredKernel(vector: 0x80, errorCode: nil, handler: GuestVirtualAddress(TestMachine.handlerBase + 0x800)))
