@@ -4,6 +4,25 @@ import Guest
 import Launcher
 import Machine
 
+/*L:100 The front door.
+
+Everything in this chapter so far is a library; a person meets it through one command. lguest's own
+Launcher was a single C program whose `main()` read a handful of options, set up memory and devices,
+and then sat in the run loop for the rest of the Guest's life. Ours is the same shape, split so that
+the tests can drive each part: `swift run lguest` parses the options, asks the Launcher to read the
+programs (`L:050`), boots (`L:040`), prints the Guest's console as it appears, and turns the way the
+Guest stopped into an exit status a shell understands.
+
+Two rules decide what a user sees when something goes wrong. A mistake in *what we were asked*, such
+as a memory size no Guest can have or a program that is not there, is refused before anything boots,
+with a one-line message and a non-zero status: it is not the Guest's fault. A Guest that misbehaves
+after it starts is a different story: the Host kills it with a reason (`H:025`), the console shows how
+far it got, and the status is 1.
+
+The bare machine of Appendix X is still here too, as `lguest program NAME`: one i386 program under the
+stand-in kernel of `X:850`, with no Guest and no Host. Comparing the two runs of the same program is a
+good way to see what the Guest kernel adds. */
+
 /// `swift run lguest`: the project's front door.
 ///
 /// By default it does what lguest's Launcher did: boots the Guest kernel under the Host, prints
@@ -88,3 +107,4 @@ struct BootCommand: ParsableCommand {
         }
     }
 }
+/*:*/

@@ -15,7 +15,7 @@ struct ProgramCommand: ParsableCommand {
             killed it, or 124 when the instruction budget runs out.
             """)
 
-    @Option(name: .long, help: "A committed guest program (see --list) or a path to an i386 ELF file.")
+    @Argument(help: "A committed guest program (see --list) or a path to an i386 ELF file.")
     var program = "hello"
 
     @Option(name: .long, help: "The text the program reads from standard input (default: none).")
