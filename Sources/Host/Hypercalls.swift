@@ -130,8 +130,9 @@ extension Guest {
             nextRingSlot = (slot + 1) % hypercallRingSize
             // Copy the five words out before acting on them: the Guest cannot change them under us.
             let entry = data.advanced(by: LguestData.entryOffset(slot: slot))
-            var words: [UInt32] = []
-            for index in 0..<5 { words.append(try memory.load32(entry.advanced(by: UInt32(index * 4)))) }
+            // (A fixed-size buffer: this runs for every queued call, and an array would allocate each time.)
+            var words = InlineArray<5, UInt32>(repeating: 0)
+            for index in 0..<5 { words[index] = try memory.load32(entry.advanced(by: UInt32(index * 4))) }
             guard let call = Hypercall(rawValue: words[0]) else {
                 throw GuestViolation("hypercalls: bad async hypercall \(words[0])")
             }

@@ -56,19 +56,27 @@ extension Core {
         // going inward means a new stack, with the old one's ss:esp saved on it.
         let conforming = code.typeBits.contains(.conformingOrExpandDown)
         let newRing = conforming ? cpl : code.dpl
-        var frame: [UInt32] = []
+        // The frame in push order, at most six words; a fixed-size buffer, since delivery is on every
+        // world switch's path and a growing array would cost an allocation each time.
+        var frame = InlineArray<6, UInt32>(repeating: 0)
+        var count = 0
+        func push(_ word: UInt32) { frame[count] = word; count += 1 }
         var stack = (segment: cpu.ss, esp: cpu.esp)
         if newRing < cpl {
-            frame = [UInt32(cpu.ss.selector.rawValue), cpu.esp]
+            push(UInt32(cpu.ss.selector.rawValue))
+            push(cpu.esp)
             stack = try innerStack(ring: newRing, external: external)
         }
-        frame += [cpu.eflags.rawValue, UInt32(cpu.cs.selector.rawValue), cpu.eip]
-        if kind == .exception, let errorCode { frame.append(errorCode) }
+        push(cpu.eflags.rawValue)
+        push(UInt32(cpu.cs.selector.rawValue))
+        push(cpu.eip)
+        if kind == .exception, let errorCode { push(errorCode) }
 
         // Write the whole frame before touching a register, lowest address (eip or error code) first.
-        let top = stack.esp &- UInt32(frame.count * 4)
-        for (index, value) in frame.reversed().enumerated() {
+        let top = stack.esp &- UInt32(count * 4)
+        for index in 0..<count {
             let linear = stack.segment.base &+ top &+ UInt32(index * 4)
+            let value = frame[count - 1 - index]
             do { try writeLinear(value, linear, width: 4, user: newRing == 3) } catch { throw .pageFault(error) }
         }
 

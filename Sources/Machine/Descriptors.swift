@@ -135,11 +135,11 @@ public struct SegmentDescriptor: RawRepresentable, Hashable, Sendable, CustomStr
     /// Bytes 4-7.
     @inlinable public var high: UInt32 { UInt32(truncatingIfNeeded: rawValue >> 32) }
 
-    private mutating func set(_ value: UInt64, bits: Int, at shift: Int) {
+    @inline(__always) private mutating func set(_ value: UInt64, bits: Int, at shift: Int) {
         let mask = ((1 as UInt64) << bits - 1) << shift
         rawValue = rawValue & ~mask | (value << shift) & mask
     }
-    private func get(bits: Int, at shift: Int) -> UInt64 { (rawValue >> shift) & ((1 << bits) - 1) }
+    @inline(__always) private func get(bits: Int, at shift: Int) -> UInt64 { (rawValue >> shift) & ((1 << bits) - 1) }
 
     /// The segment's base address, gathered from its three pieces.
     public var base: UInt32 {

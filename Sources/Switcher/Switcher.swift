@@ -115,8 +115,10 @@ public final class Switcher {
     let stateFrame: PageFrameNumber
     /// The processor state of the Host while no Guest runs.
     let hostState: CPUState
-    /// The Guest that used the state page last (`S:050`).
-    private weak var lastGuest: AnyObject?
+    /// The Guest that used the state page last (`S:050`). Read on every switch in, written only when
+    /// another Guest comes; no method touching it calls anything that could touch it again, so the
+    /// run-time exclusivity check is left out (`S:105`).
+    @exclusivity(unchecked) private weak var lastGuest: AnyObject?
     /// The processor view handed to each Guest's Swift code, made on first use.
     private var processors: [ObjectIdentifier: SwitcherProcessor] = [:]
     /// A fault an `iret` raised, waiting for the Switcher's loop to handle it (`S:230`).
@@ -125,8 +127,12 @@ public final class Switcher {
     let identification = CPUIdentification()
     /// The faulting address of the last page fault that brought the Guest back (its cr2 then).
     public internal(set) var lastPageFault = GuestVirtualAddress(0)
-    /// What the Switcher has done.
-    public internal(set) var statistics = SwitcherStatistics()
+    /// What the Switcher has done. Every write is a lone `&+= 1` that calls nothing, so no two accesses
+    /// can overlap and the run-time exclusivity check is left out (`S:105`).
+    @exclusivity(unchecked) public internal(set) var statistics = SwitcherStatistics()
+    /// The last answers of `dataSegment(_:ring:register:)`, one per data-segment register (`S:105`). Touched only
+    /// there, by code that calls nothing else that touches it, hence no run-time exclusivity check.
+    @exclusivity(unchecked) var dataSegmentAnswers = InlineArray<4, DataSegmentAnswer?>(repeating: nil)
 
     /// The vector the Host's own timer interrupt arrives on (Linux's `LOCAL_TIMER_VECTOR`).
     public static let hostTimerVector: UInt8 = 0xEF
@@ -239,8 +245,10 @@ public final class Switcher {
 
     /// Records that `world` is about to use the state page; true if another Guest used it since.
     func claimState(for world: GuestWorld) -> Bool {
-        defer { lastGuest = world }
-        return lastGuest !== world
+        // Only a change is written: storing a weak reference is not free, and this runs on every switch.
+        guard lastGuest !== world else { return false }
+        lastGuest = world
+        return true
     }
 }
 /*:*/
