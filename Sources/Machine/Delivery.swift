@@ -187,8 +187,11 @@ extension Machine {
     /// Delivers `vector` through the IDT as the CPU would (`X:410`, `X:420`) and returns where the CPU
     /// ended up: `.enteredKernel` with the vector actually delivered (a failed delivery may become #GP,
     /// #NP, #PF or #DF), or `.tripleFault` / `.machineCheck`. `errorCode` is pushed only for `.exception`.
+    /// A fault raised by the delivery itself names the current eip, as `iret()`'s do.
     @discardableResult
     public func deliver(vector: UInt8, errorCode: UInt32? = nil, kind: DeliveryKind) -> StopReason {
-        core.deliver(vector, errorCode: errorCode, kind: kind)
+        // Outside `run`, the instruction the event belongs to is at eip (`iret()` does the same).
+        core.instructionStart = core.cpu.eip
+        return core.deliver(vector, errorCode: errorCode, kind: kind)
     }
 }

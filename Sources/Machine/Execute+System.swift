@@ -125,17 +125,16 @@ extension Core {
 
     /// cpuid: answers per the table in `X:595`.
     mutating func identifyCPU() {
-        if cpu.eax == 0 {
-            cpu.eax = 1
-            cpu.ebx = 0x756E_6547  // "Genu"
-            cpu.edx = 0x4965_6E69  // "ineI"
-            cpu.ecx = 0x6C65_746E  // "ntel"
-        } else {
-            cpu.eax = Core.cpuSignature
-            cpu.ebx = 0
-            cpu.ecx = 0
-            cpu.edx = Core.cpuFeatures
+        (cpu.eax, cpu.ebx, cpu.ecx, cpu.edx) = Core.identification(leaf: cpu.eax)
+    }
+
+    /// The answer to `cpuid` for `leaf`, per the table in `X:595`; it never depends on the CPU's state.
+    static func identification(leaf: UInt32) -> (eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32) {
+        if leaf == 0 {
+            // The highest leaf, then "Genu", "ntel", "ineI" in ebx, ecx, edx.
+            return (1, 0x756E_6547, 0x6C65_746E, 0x4965_6E69)
         }
+        return (Core.cpuSignature, 0, 0, Core.cpuFeatures)
     }
 
     /// The fault for an FPU (`x87`) or MMX/SSE instruction, per `X:595`.
@@ -154,3 +153,12 @@ extension Core {
     }
 }
 /*:*/
+
+extension Machine {
+    /// What `cpuid` answers for `leaf` (in eax), as the interpreter's `cpuid` would (`X:595`): for code
+    /// that stands for an unprivileged `cpuid` outside the interpreter, such as a hypervisor's Swift
+    /// guest kernel. Reads and changes no register; costs no virtual time.
+    public func cpuid(leaf: UInt32) -> (eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32) {
+        Core.identification(leaf: leaf)
+    }
+}

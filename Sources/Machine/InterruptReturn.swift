@@ -105,9 +105,12 @@ extension Core {
 extension Machine {
     /// Executes `iret` on the frame at ss:esp, as code at the current privilege would (`X:450`).
     /// Returns nil when the CPU returned; otherwise the fault was delivered through the IDT and the
-    /// result says where the CPU now is (`.enteredKernel`) or why it stopped.
+    /// result says where the CPU now is (`.enteredKernel`) or why it stopped. The `iret` stands at
+    /// cs:eip, so a fault frame names eip, as it names a faulting instruction in the interpreter.
     @discardableResult
     public func iret() -> StopReason? {
+        // Outside `run`, nobody else says where the instruction starts: a fault restarts it here.
+        core.instructionStart = core.cpu.eip
         do {
             try core.interruptReturn()
             return nil

@@ -123,8 +123,6 @@ public final class Switcher {
     private var processors: [ObjectIdentifier: SwitcherProcessor] = [:]
     /// A fault an `iret` raised, waiting for the Switcher's loop to handle it (`S:230`).
     var pendingEvent: StopReason?
-    /// The machine's answers to `cpuid`, for the Guest kernel's Swift code.
-    let identification = CPUIdentification()
     /// The faulting address of the last page fault that brought the Guest back (its cr2 then).
     public internal(set) var lastPageFault = GuestVirtualAddress(0)
     /// What the Switcher has done. Every write is a lone `&+= 1` that calls nothing, so no two accesses

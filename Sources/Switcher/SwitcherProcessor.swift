@@ -247,15 +247,8 @@ final class SwitcherProcessor: GuestProcessor {
 
     func returnFromInterrupt() throws(GuestStopped) {
         execute(at: iretSite)
+        // A fault names the `iret` at eip, as one in the interpreter would (`X:450`).
         guard let fault = machine.iret() else { return }
-        // Workaround (machine-requests.txt): the Machine pushes a stale eip for a fault raised by an
-        // `iret` made outside its interpreter; a fault frame must name the faulting `iret`.
-        if case let .enteredKernel(_, errorCode, _) = fault, machine.cpu.cpl == 0 {
-            let slot = GuestVirtualAddress(machine.cpu.esp &+ (errorCode == nil ? 0 : 4))
-            do { try machine.writeVirtual32(iretSite.rawValue, at: slot, privilege: .supervisor) } catch {
-                preconditionFailure("switcher: ring-0 stack unmapped: \(error)")
-            }
-        }
         switcher.pendingEvent = fault
     }
     /*:*/
@@ -289,7 +282,8 @@ final class SwitcherProcessor: GuestProcessor {
 
     func cpuid(_ leaf: UInt32) -> CPUIDResult {
         machine.advance(by: Switcher.kernelOperationCost)
-        return switcher.identification.answer(leaf: leaf)
+        let answer = machine.cpuid(leaf: leaf)
+        return CPUIDResult(eax: answer.eax, ebx: answer.ebx, ecx: answer.ecx, edx: answer.edx)
     }
 
     func readTimeStampCounter() -> UInt64 {
@@ -298,30 +292,3 @@ final class SwitcherProcessor: GuestProcessor {
     }
 }
 /*:*/
-
-/// Runs the machine's own `cpuid` for the Switcher. The Machine offers `cpuid` only to interpreted
-/// code, so this executes the real instruction at ring 3 on a one-frame scratch machine, one
-/// instruction per question, and remembers each answer (cpuid's answers never change).
-// Workaround until the Machine exposes cpuid directly (requested in machine-requests.txt).
-final class CPUIdentification {
-    private var answers: [UInt32: CPUIDResult] = [:]
-
-    func answer(leaf: UInt32) -> CPUIDResult {
-        if let known = answers[leaf] { return known }
-        let scratch = Machine(memory: PhysicalMemory(frameCount: 1))
-        do { try scratch.memory.copyIn([0x0F, 0xA2], at: HostPhysicalAddress(0)) } catch {
-            preconditionFailure("switcher: scratch machine: \(error)")
-        }
-        var cpu = CPUState()
-        cpu.cs = .flat(index: GDTLayout.userCode, ring: guestUserRing, executable: true)
-        cpu.ss = .flat(index: GDTLayout.userData, ring: guestUserRing, executable: false)
-        cpu.ds = cpu.ss
-        cpu.eax = leaf
-        scratch.cpu = cpu
-        _ = scratch.run(maxInstructions: 1)
-        let after = scratch.cpu
-        let result = CPUIDResult(eax: after.eax, ebx: after.ebx, ecx: after.ecx, edx: after.edx)
-        answers[leaf] = result
-        return result
-    }
-}

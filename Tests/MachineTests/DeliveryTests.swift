@@ -140,6 +140,24 @@ private func handler(_ vector: Int) -> GuestVirtualAddress { GuestVirtualAddress
         #expect(test.machine.cpu.cpl == 1)
     }
 
+    @Test func x450_aFaultingIretOutsideTheInterpreterNamesTheIret() {
+        // A hypervisor executes the guest kernel's `iret` with `Machine.iret()` at some eip of its choosing;
+        // the fault frame must name that eip, not the last instruction the interpreter ran (the `int`).
+        let test = TestMachine()
+        test.load([0xCD, 0x80])
+        _ = test.machine.run(maxInstructions: 10)
+        let frame = GuestVirtualAddress(test.machine.cpu.esp)
+        try! test.machine.writeVirtual32(UInt32(TestMachine.kernelCode.rawValue), at: frame &+ 4, privilege: .supervisor)
+        let iretAt = handler(0x80).rawValue &+ 6
+        var cpu = test.machine.cpu
+        cpu.eip = iretAt
+        test.machine.cpu = cpu
+        let stop = test.machine.iret()
+        #expect(stop == .enteredKernel(vector: 13, errorCode: UInt32(TestMachine.kernelCode.rawValue), handler: handler(13)))
+        #expect(test.stackWord(0) == UInt32(TestMachine.kernelCode.rawValue), "the error code")
+        #expect(test.stackWord(1) == iretAt, "the eip of the faulting iret")
+    }
+
     @Test func x450_iretChecksTheOuterStack() {
         let test = TestMachine()
         test.load([0xCD, 0x80])

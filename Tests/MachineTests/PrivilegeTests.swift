@@ -48,6 +48,21 @@ private func handler(_ vector: Int) -> GuestVirtualAddress { GuestVirtualAddress
         }
     }
 
+    @Test(arguments: [0, 1, 2, 5, 0x8000_0000, 0xFFFF_FFFF] as [UInt32])
+    func x595_cpuidOutsideTheInterpreterAnswersAsTheInstructionDoes(leaf: UInt32) {
+        let test = TestMachine()
+        test.load([0x0F, 0xA2])  // cpuid
+        var cpu = test.machine.cpu
+        cpu.eax = leaf
+        test.machine.cpu = cpu
+        let before = test.machine.cpu
+        let answer = test.machine.cpuid(leaf: leaf)
+        #expect(test.machine.cpu == before, "cpuid(leaf:) changes no register")
+        _ = test.machine.run(maxInstructions: 1)
+        let after = test.machine.cpu
+        #expect(answer.eax == after.eax && answer.ebx == after.ebx && answer.ecx == after.ecx && answer.edx == after.edx)
+    }
+
     @Test func x595_floatingPointRaisesNMOrUDAsCR0Says() {
         let fld: [UInt8] = [0xD9, 0xC0]  // fld %st(0)
         let movaps: [UInt8] = [0x0F, 0x28, 0xC1]  // movaps %xmm1,%xmm0
