@@ -98,10 +98,15 @@ public final class Guest: GuestWorld {
     var idt = [GateDescriptor](repeating: GateDescriptor(rawValue: 0), count: 256)
     /// Whether `idt` changed since it was last copied to the Switcher.
     var idtChanged = true
+    // The four properties marked `@exclusivity(unchecked)` below are read on every hypercall, and
+    // Swift's run-time check around each access cost more than the access (`S:105`). Each is written
+    // only by a plain assignment or a counter update that calls no other code, so no access to one can
+    // begin while another to the same property is in progress: the check could never fire.
+
     /// Why the Guest stopped, once it has; the first reason wins (`H:025`).
-    public private(set) var exit: GuestExit?
+    @exclusivity(unchecked) public private(set) var exit: GuestExit?
     /// Where `lguest_data` is, once the Guest has said (`H:120`).
-    var lguestData: GuestPhysicalAddress?
+    @exclusivity(unchecked) var lguestData: GuestPhysicalAddress?
     /// The no-interrupt window from `lguest_data` (`G:045`).
     var noInterruptWindow: Range<UInt32> = 0..<0
     /// The Guest's system-call vector, which may be a direct trap (`H:250`).
@@ -117,13 +122,13 @@ public final class Guest: GuestWorld {
     /// Whether the Guest set cr0's task-switched bit.
     public internal(set) var taskSwitched = false
     /// The next async ring slot the Host will look at (`H:110`).
-    var nextRingSlot = 0
+    @exclusivity(unchecked) var nextRingSlot = 0
     /// Called when the Guest makes a NOTIFY hypercall, with the address it passed.
     public var onNotify: ((Guest, GuestPhysicalAddress) -> Void)?
     /// Called with the virtual time in nanoseconds and each thing the Host does for the Guest (`H:060`).
     public var onEvent: ((UInt64, HostEvent) -> Void)?
     /// What the Host did for this Guest.
-    public internal(set) var statistics = GuestStatistics()
+    @exclusivity(unchecked) public internal(set) var statistics = GuestStatistics()
 
     init(host: Host, memory: GuestMemory, image: GuestKernelImage, registerPage: RegisterPage,
          pageTables: ShadowPageTables, stack: GuestVirtualAddress) {
