@@ -135,7 +135,7 @@ public struct SegmentDescriptor: RawRepresentable, Hashable, Sendable, CustomStr
     /// Bytes 4-7.
     @inlinable public var high: UInt32 { UInt32(truncatingIfNeeded: rawValue >> 32) }
 
-    @inline(__always) private mutating func set(_ value: UInt64, bits: Int, at shift: Int) {
+    private mutating func set(_ value: UInt64, bits: Int, at shift: Int) {
         let mask = ((1 as UInt64) << bits - 1) << shift
         rawValue = rawValue & ~mask | (value << shift) & mask
     }
