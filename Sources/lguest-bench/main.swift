@@ -4,9 +4,12 @@
 // build measures the compiler's checks, not the machine. Figures go to
 // standard output; notes (skipped figures and why) go to standard error.
 // Each figure is one small function below, listed in `figures`; add yours there.
+// Names given as arguments run only those figures.
 // Wall-clock time is fine here and nowhere else: tests never time anything.
 
 import Foundation
+import Host
+import Launcher
 import Machine
 
 /// One measured figure.
@@ -171,6 +174,59 @@ func nativeSystemCallRoundTrip() throws -> Figure {
     return Figure(name: "native_syscall_roundtrip_ns", value: String(format: "%.0f", nanoseconds), unit: "ns")
 }
 
+// MARK: - World switches and hypercalls
+
+/// Operations per timed run of a Host workload: long enough that booting and powering off the
+/// synthetic Guest (a few microseconds) vanish in the division.
+let hostWorkloadCount = 200_000
+
+/// The best (smallest) of three timings of `kind`, in nanoseconds per operation (`H:050`).
+func bestNanoseconds(_ kind: HostWorkload.Kind) -> Double {
+    (0 ..< 3).map { _ in HostWorkload.nanosecondsPerOperation(kind, count: hostWorkloadCount) }.min() ?? .infinity
+}
+
+/// `world_switch_ns`: one round trip into the Host and back (an empty `FLUSH_ASYNC`), best of three.
+func worldSwitch() throws -> Figure {
+    Figure(name: "world_switch_ns", value: String(format: "%.0f", bestNanoseconds(.emptyHypercall)), unit: "ns")
+}
+
+/// `hypercall_sync_ns`: one synchronous `SET_CLOCKEVENT`, best of three.
+func synchronousHypercall() throws -> Figure {
+    Figure(name: "hypercall_sync_ns", value: String(format: "%.0f", bestNanoseconds(.hypercall)), unit: "ns")
+}
+
+/// `hypercall_async_ns`: the same call through the async ring, best of three.
+func asynchronousHypercall() throws -> Figure {
+    Figure(name: "hypercall_async_ns", value: String(format: "%.0f", bestNanoseconds(.asyncHypercall)), unit: "ns")
+}
+
+// MARK: - What the Guest's tricks save at boot
+
+/// The boot the four counts come from: what `swift run lguest` boots by default (16 MiB, the same
+/// programs in the same order).
+let bootPrograms = ["hello", "sieve", "crc32", "recurse", "pages", "syscalls", "fault_null"]
+
+/// The four boot figures of `L:095`, counted once and shared (the counts are deterministic).
+nonisolated(unsafe) var bootFigures: Result<[Figure], Error>?
+
+/// The boot figure called `name`, from four boots of the Guest (`Launcher.optimisationFigures`).
+func bootFigure(_ name: String) throws -> Figure {
+    if bootFigures == nil {
+        bootFigures = Result {
+            let files = try Launcher.programs(named: bootPrograms, in: GuestPrograms.directory.path)
+            let options = LaunchOptions(memoryMiB: 16, programs: files,
+                                        commandLine: "init=" + bootPrograms.joined(separator: ","))
+            return try Launcher.optimisationFigures(options).map {
+                Figure(name: $0.name, value: "\($0.value)", unit: $0.unit)
+            }
+        }
+    }
+    guard let figure = try bootFigures?.get().first(where: { $0.name == name }) else {
+        throw BenchmarkFailure(reason: "Launcher.optimisationFigures has no \(name)")
+    }
+    return figure
+}
+
 // MARK: - Helpers
 
 /// The first executable called `name` in the directories of `PATH`.
@@ -210,10 +266,19 @@ let figures: [(name: String, measure: () throws -> Figure)] = [
     ("qemu_ratio", qemuRatio),
     ("syscall_roundtrip_ns", systemCallRoundTrip),
     ("native_syscall_roundtrip_ns", nativeSystemCallRoundTrip),
+    ("world_switch_ns", worldSwitch),
+    ("hypercall_sync_ns", synchronousHypercall),
+    ("hypercall_async_ns", asynchronousHypercall),
+    ("boot_switches_lazy", { try bootFigure("boot_switches_lazy") }),
+    ("boot_switches_eager", { try bootFigure("boot_switches_eager") }),
+    ("boot_flushes_cr3_trick", { try bootFigure("boot_flushes_cr3_trick") }),
+    ("boot_flushes_no_trick", { try bootFigure("boot_flushes_no_trick") }),
 ]
 
+/// Figures named on the command line, if any, restrict the run to those (`lguest-bench world_switch_ns`).
+let wanted = Set(CommandLine.arguments.dropFirst())
 var failed = false
-for figure in figures {
+for figure in figures where wanted.isEmpty || wanted.contains(figure.name) {
     do {
         let result = try figure.measure()
         print("\(result.name) \(result.value) \(result.unit)")
