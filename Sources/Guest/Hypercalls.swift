@@ -103,10 +103,13 @@ trap at all.
 When the Launcher turns lazy mode off (`GuestConfiguration.lazyMode`), the sections still mark
 themselves but every call is made synchronously, so `lguest-bench` can count the world switches a
 boot costs both ways (`boot_switches_lazy` against `boot_switches_eager`, computed by
-`Launcher.optimisationFigures`, `L:095`). When this was written, booting 16 MiB and running the nine
-committed programs took 1,340 world switches with lazy mode and 2,182 without: the async ring carried
-880 calls, mostly `SET_PTE`s from loading programs and growing their heaps and stacks, and turned them
-into a handful of flushes. Run `lguest-bench` for today's figures. */
+`Launcher.optimisationFigures`, `L:095`). Measured on 25 November 2026 (BENCHMARKS.md), booting 16 MiB
+and running the seven programs `swift run lguest` runs by default took 1,307 world switches with lazy
+mode and 2,128 without, 39 % fewer: the async ring carried 864 calls, 820 of them `SET_PTE`s from
+loading programs and growing their heaps and stacks, and 34 flushes took them to the Host. In time, a
+world switch round trip cost about 550 ns on that machine and a call through the ring about 60 ns
+(`world_switch_ns`, `hypercall_async_ns`, `H:050`): each deferred call is some nine times cheaper than
+a trap of its own. Run `lguest-bench` for today's figures. */
 
 extension GuestKernel {
     /// Make `call` now, or defer it to the async ring when inside a lazy section.

@@ -48,10 +48,11 @@ that made booting take 1.83 seconds. The fix is the `cr3Changed` trick: until th
 page directory, nothing it is building is in use yet (the Launcher's initial tables are), so there is
 nothing to flush. With the trick, boot took 0.25 seconds. Ours builds its linear map with `setPTE()`
 just the same (`G:070`), and `lguest-bench` counts the flushes with the trick and without
-(`boot_flushes_cr3_trick`, `boot_flushes_no_trick`). When this was written, a 16 MiB boot running the
-nine committed programs made 9 flushes with the trick and 4,100 without, one per page of memory, and
-the world switches of the whole run went from 1,340 to 9,523. Every one of those flushes also throws
-away every shadow page table, so the faults that rebuild them come on top. */
+(`boot_flushes_cr3_trick`, `boot_flushes_no_trick`). Measured on 25 November 2026 (BENCHMARKS.md), a
+16 MiB boot running the seven default programs made 7 flushes with the trick and 4,098 without, about
+one per page of memory, and the world switches of the whole run went from 1,307 to 9,490
+(`lguest --stats --no-cr3-trick`). Every one of those flushes also throws away every shadow page table, so the
+faults that rebuild them come on top. */
 
 import LguestABI
 import Machine

@@ -12,11 +12,13 @@ thing being measured, then powers off:
 * `.hypercall`: `SET_CLOCKEVENT`, a synchronous call that does real (small) work;
 * `.asyncHypercall`: the same call queued in the async ring, with one synchronous flush per 64.
 
-Measured so, in a release build on the project's machine (two cores shared with other builds), one
-round trip of `.emptyHypercall` took about 1.0 µs, a synchronous `SET_CLOCKEVENT` the same, and the same
-call through the ring about 0.22 µs: the ring saves four fifths of the cost. About a quarter of the
-round trip goes to Swift's run-time exclusivity checks on class properties; with them compiled out
-(`-enforce-exclusivity=unchecked`) the round trip took about 0.65 µs and the ring call 0.15 µs.
+Measured so by `lguest-bench` (best of three, release build, on the project's two-core machine at a
+load average of about 1.2; BENCHMARKS.md), one round trip of `.emptyHypercall` took about 550 ns
+(`world_switch_ns`), a synchronous `SET_CLOCKEVENT` the same (`hypercall_sync_ns`), and the same call
+through the ring about 60 ns (`hypercall_async_ns`): the ring makes a call some nine times cheaper.
+Earlier the same day the figures were 967, 944 and 216 ns; a profile showed a quarter of that going to
+Swift's run-time exclusivity checks on class properties and a tenth to arrays allocated per delivery,
+and `S:105` tells what was done about it.
 
 The workload itself is deterministic: `run(_:count:)` returns counts, not times. Timing is a separate
 step, `nanosecondsPerOperation(_:count:)`, which measures a whole run with the wall clock from outside

@@ -121,14 +121,21 @@ extension Switcher {
     * the last Guest: `claimState(for:)` writes its weak reference only when a different Guest comes.
     * Swift's run-time exclusivity checks: a stored property of a class that the compiler cannot prove
       is accessed by one piece of code at a time gets a check around every access, a call into the
-      runtime costing tens of nanoseconds. For the few properties on the switch's path where the
+      runtime costing some ten nanoseconds. For the few properties on the switch's path where the
       argument is simple (each is touched by code that runs to completion without calling anything that
       could touch it again), we say so next to the property and mark it `@exclusivity(unchecked)`; the
-      Machine does the same for its core (`X:060`). Everything else keeps its checks.
+      Machine does the same for its core (`X:060`), and the Host for four `Guest` properties read on
+      every hypercall. Everything else keeps its checks.
+    * no allocation per event: the Machine's delivery builds the frame it pushes in a fixed-size buffer,
+      and the Host copies an async ring entry out the same way, where each used to grow an array.
 
-    What remains is the work itself: two loads of cr3 with their TLB flushes, the descriptor checks of
-    the `iret` in and the delivery out, and the page walks that follow each flush. Measured with
-    `lguest-bench` (best of three, release build), a round trip (`world_switch_ns`) went from 967 ns to 592 ns.
+    Measured with
+    `lguest-bench` (best of three, release build; BENCHMARKS.md), a round trip (`world_switch_ns`) went
+    from 967 ns to about 550 ns (543 to 568 over three runs), a synchronous hypercall from 944 ns to about
+    550 ns, and a call through the async ring from 216 ns to 61 ns. That is a little over half a
+    microsecond, where a real VM exit on the same hardware costs 0.6 to 1 µs. What is left is spread
+    thin: copies of the whole `CPUState` in and out of the Machine (a tenth), the descriptor reads of the
+    `iret` and the delivery, and the page walks after each cr3 load; `M:020` sketches the next step.
     :*/
 
     /*S:110 And back out again.
