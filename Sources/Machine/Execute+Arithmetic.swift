@@ -12,7 +12,22 @@ sees `01` and calls `aluToOperand(0, 0xFFFF_FFFF)`: operation 0 (add) at 32 bits
 source and r/m 000 (`%eax`) the destination. `alu` adds the two, records `.add` with both inputs and the
 result for the lazy flags, and returns the sum, which `writeOperand` stores in eax. No flag has been
 computed; if a `jc` follows, it will compare the recorded result with the recorded destination and
-find the carry in one comparison (`X:520`). */
+find the carry in one comparison (`X:520`).
+
+The first 64 opcodes are so regular that the operation can be read straight off the bits. For the six
+ALU forms in each row of eight:
+
+```
+   opcode  0 0 o o o 0 d w      o o o : operation (000 add ... 111 cmp)
+           7 6 5 4 3 2 1 0      d     : 0 = r/m is the destination, 1 = the register is
+                                w     : 0 = byte, 1 = full operand (16 or 32 bits)
+   opcode  0 0 o o o 1 0 w      al, ax or eax with an immediate, and no ModR/M byte at all
+```
+
+So `01` is add, register into r/m, full width; `3C` is `cmp $imm8, %al`. The other two slots of each row
+(06/07, 0E/0F, ...) went to segment pushes, pops, prefixes and the BCD adjustments, which is why the row
+is not a clean eight. The group 1 opcodes 0x80-0x83 reuse the same three operation bits, moved into the
+ModR/M reg field. */
 
 extension Core {
     /// Executes ALU operation `operation` in the encoding's order (0 add, 1 or, 2 adc, 3 sbb, 4 and,
@@ -52,6 +67,7 @@ extension Core {
     /// ALU forms Eb,Gb and Ev,Gv: the r/m operand is the destination.
     @_transparent
     mutating func aluToOperand(_ operation: Int, _ width: UInt32) throws(Fault) {
+        // cmp only reads; every other operation writes back, so it checks write permission now.
         let (reg, rm) = try decodeModRM()
         let destination = try readOperand(rm, width, forUpdate: operation != 7)
         let result = alu(operation, destination, readRegister(reg, width), width)
@@ -123,7 +139,20 @@ changes nothing at all, not even the flags.
 * Rotates (`rol`, `ror`, `rcl`, `rcr`) change only CF and OF. `rcl` and `rcr` rotate through CF, so an
   8-bit `rcl` is really a 9-bit rotation.
 
-For counts above 1, where the manual calls OF undefined, we compute it with the count-1 formula. */
+For counts above 1, where the manual calls OF undefined, we compute it with the count-1 formula.
+
+The pictures, for one step of each (CF is the carry flag, drawn where the bit enters or leaves):
+
+```
+   shl/sal   CF <- [7 6 5 4 3 2 1 0] <- 0
+   shr        0 -> [7 6 5 4 3 2 1 0] -> CF
+   sar      bit 7 -> [7 6 5 4 3 2 1 0] -> CF      the sign bit is copied in
+   rol       CF <- [7 6 5 4 3 2 1 0] <- bit 7     bit 7 goes round, and to CF too
+   rcl       CF <- [7 6 5 4 3 2 1 0] <- old CF    nine bits in a ring
+```
+
+As in group 1, the operation comes from the ModR/M reg field: 0 rol, 1 ror, 2 rcl, 3 rcr, 4 shl, 5 shr,
+6 (an undocumented alias of shl), 7 sar. */
 
 extension Core {
     /// Where a shift instruction finds its count.
@@ -132,6 +161,7 @@ extension Core {
     /// Group 2 (0xC0, 0xC1, 0xD0-0xD3): decodes the operand and count, shifts, and stores.
     @_transparent
     mutating func shiftGroup(_ width: UInt32, count source: ShiftCount) throws(Fault) {
+        // Operand first (it may fault), then the count from wherever the opcode says it lives.
         let (reg, rm) = try decodeModRM()
         let value = try readOperand(rm, width, forUpdate: true)
         let count: UInt32 = switch source {
@@ -149,7 +179,7 @@ extension Core {
         let count = rawCount & 0x1F
         guard count != 0 else { return nil }
         let width = UInt32(mask.nonzeroBitCount)
-        let sign = mask ^ (mask >> 1)
+        let sign = mask ^ (mask >> 1)  // the top bit of the operand: 0x80, 0x8000 or 0x8000_0000
         switch operation {
         case 0, 1, 2, 3:
             return rotate(operation, value, count, width, mask)
@@ -192,10 +222,12 @@ extension Core {
         var carry = carryFlag
         switch operation {
         case 0:
+            // rol: the bit that wrapped round to the bottom is also the one CF receives.
             let n = count % width
             result = n == 0 ? value : (value << n | value >> (width - n)) & mask
             carry = result & 1 != 0
         case 1:
+            // ror: the mirror image; the bit that wrapped to the top becomes CF.
             let n = count % width
             result = n == 0 ? value : (value >> n | value << (width - n)) & mask
             carry = result & sign != 0
@@ -207,6 +239,7 @@ extension Core {
                 carry = out
             }
         default:
+            // rcr: the bottom bit leaves for CF while the old CF enters at the top.
             for _ in 0..<count % (width + 1) {
                 let out = result & 1 != 0
                 result = result >> 1 | (carry ? sign : 0)
@@ -220,6 +253,7 @@ extension Core {
         case 0, 2: top != carry
         default: top != (result & (sign >> 1) != 0)
         }
+        // Rotates keep SF, ZF, AF and PF, so the lazy flags are made real before two are changed.
         materializeFlags()
         cpu.eflags.subtract([.carry, .overflow])
         if carry { cpu.eflags.insert(.carry) }
@@ -266,7 +300,20 @@ SF, ZF and PF from the lower half and clear AF; the manual leaves all four undef
 `div` and `idiv` divide the double-width value by the operand, leaving quotient and remainder in the
 halves. Dividing by zero raises #DE, and so does a quotient too large for its register, which includes
 the famous `INT_MIN / -1`. A C program that divides by zero on Linux dies of SIGFPE; this is where that
-signal begins. The flags after a division are undefined and we leave them alone. */
+signal begins. The flags after a division are undefined and we leave them alone.
+
+Where the halves live, by operand size (the one-operand forms never name these registers; they are
+implied by the opcode):
+
+```
+   size   mul/imul: accumulator * r/m   div/idiv: dividend / r/m  ->  quotient, remainder
+   byte   al * r/m8   -> ah:al (= ax)   ax      / r/m8            ->  al, ah
+   word   ax * r/m16  -> dx:ax          dx:ax   / r/m16           ->  ax, dx
+   dword  eax * r/m32 -> edx:eax        edx:eax / r/m32           ->  eax, edx
+```
+
+This is why C's `a / b` with 32-bit ints compiles to `cltd; idivl`: `cltd` fills edx with the sign of
+eax, turning a 32-bit dividend into the 64-bit one the instruction insists on. */
 
 extension Core {
     /// The truncated signed product for the two- and three-operand imul, setting CF and OF.
@@ -285,10 +332,12 @@ extension Core {
         let (reg, rm) = try decodeModRM()
         switch reg {
         case 0, 1:
+            // test r/m, $imm (/1 is an undocumented alias of /0).
             let value = try readOperand(rm, mask)
             setFlags(.logic, value & (try fetchImmediate(mask)), 0, 0, mask)
         case 2: try writeOperand(rm, ~(try readOperand(rm, mask, forUpdate: true)) & mask, mask)
         case 3:
+            // neg is 0 - value, with the flags of that subtraction: CF is set unless value was 0.
             let value = try readOperand(rm, mask, forUpdate: true)
             let result = (0 &- value) & mask
             try writeOperand(rm, result, mask)
@@ -315,6 +364,7 @@ extension Core {
             product = UInt64(accumulator) * UInt64(operand)
             upperMatters = product >> width != 0
         }
+        // Split the product into its halves; the byte form packs both into ax.
         let low = UInt32(truncatingIfNeeded: product) & mask
         let high = UInt32(truncatingIfNeeded: product >> width) & mask
         if mask == 0xFF {
@@ -348,11 +398,13 @@ extension Core {
             quotient = UInt32(truncatingIfNeeded: q) & mask
             remainder = UInt32(truncatingIfNeeded: n % d) & mask
         } else {
+            // Unsigned: a quotient wider than the destination half is #DE, as `edx >= divisor` would predict.
             let q = dividend / UInt64(divisor)
             guard q <= UInt64(mask) else { throw .exception(0, errorCode: nil) }
             quotient = UInt32(q)
             remainder = UInt32(dividend % UInt64(divisor))
         }
+        // Every check has passed: now, and only now, the registers change.
         if mask == 0xFF {
             writeRegister(0, quotient | remainder << 8, 0xFFFF)
         } else {

@@ -18,7 +18,20 @@ A few of these have semantics worth a second look:
   destination undefined; this machine leaves it unchanged, as AMD documents and Intel CPUs do.
 * `cmpxchg` always writes its destination, even when the comparison fails (it writes back the old value),
   so it faults on a read-only page either way, as the hardware does.
-* `bswap` reverses the bytes of a register, the whole of `htonl`. */
+* `bswap` reverses the bytes of a register, the whole of `htonl`.
+
+Three rows of the second map share one trick. `jcc` (0F 80-8F), `setcc` (0F 90-9F) and `cmovcc`
+(0F 40-4F) keep the *condition* in the opcode's low four bits, numbered exactly as the short jumps of
+the one-byte map (`X:530`), so one `condition(_:)` function serves all four families:
+
+```
+   0F 8x  jcc rel32        x = 0 o   1 no  2 b   3 ae  4 e   5 ne  6 be  7 a
+   0F 9x  setcc r/m8           8 s   9 ns  A p   B np  C l   D ge  E le  F g
+   0F 4x  cmovcc r, r/m
+```
+
+Even numbers test a condition and the odd number after each tests its opposite, which is why the
+decoder never needs a table of sixteen functions: one test and a flip of its result would do. */
 
 extension Core {
     /// Executes the two-byte opcode `0F opcode` at operand width `mask` (a constant in the 32-bit
@@ -45,9 +58,11 @@ extension Core {
             let value = try readOperand(rm, mask)
             if condition(opcode & 0xF) { writeRegister(reg, value, mask) }
         case 0x80...0x8F:
+            // jcc rel16/32: the long cousin of 0x70-0x7F, for jumps past the reach of a byte.
             let displacement = signExtend(try fetchImmediate(mask), mask)
             if condition(opcode & 0xF) { jump(to: cpu.eip &+ displacement) }
         case 0x90...0x9F:
+            // setcc: the reg field is ignored, the destination is always a byte.
             let (_, rm) = try decodeModRM()
             try writeOperand(rm, condition(opcode & 0xF) ? 1 : 0, 0xFF)
         case 0xA0: try push(UInt32(cpu.fs.selector.rawValue), mask)
@@ -55,6 +70,8 @@ extension Core {
         case 0xA2: identifyCPU()
         case 0xA3, 0xAB, 0xB3, 0xBB: try bitTestRegister(opcode)
         case 0xA4, 0xA5, 0xAC, 0xAD:
+            // shld and shrd: shift the destination, filling the vacated bits from a second register;
+            // the count is an immediate (A4, AC) or cl (A5, AD). A zero count writes nothing.
             let (reg, rm) = try decodeModRM()
             let destination = try readOperand(rm, mask, forUpdate: true)
             let count = opcode & 1 == 0 ? UInt32(try fetch8()) : cpu.ecx & 0xFF
@@ -65,6 +82,7 @@ extension Core {
         case 0xA8: try push(UInt32(cpu.gs.selector.rawValue), mask)
         case 0xA9: try popSegment(.gs)
         case 0xAF:
+            // imul r/m, reg: the two-operand form, keeping only the low half of the product.
             let (reg, rm) = try decodeModRM()
             writeRegister(reg, multiplySigned(readRegister(reg, mask), try readOperand(rm, mask), mask), mask)
         case 0xB0, 0xB1: try compareExchange(opcode == 0xB0 ? 0xFF : mask)
@@ -76,6 +94,7 @@ extension Core {
             writeRegister(reg, opcode < 0xB8 ? value : signExtend(value, sourceMask), mask)
         case 0xBA: try bitTestImmediate()
         case 0xBC, 0xBD:
+            // bsf and bsr: index of the lowest or highest set bit, ZF telling whether there was one.
             let (reg, rm) = try decodeModRM()
             let value = try readOperand(rm, mask)
             materializeFlags()
@@ -97,8 +116,10 @@ extension Core {
             writeRegister(reg, destination, width)
         case 0xC7: try compareExchange8Bytes()
         case 0xC8...0xCF:
+            // bswap: the register number is in the opcode, as for the one-byte push and pop.
             let r = Int(opcode & 7)
             cpu.gpr[r] = cpu.gpr[r].byteSwapped
+        // The MMX, SSE and x87-state rows: report a missing FPU, as a CPU without them would.
         case 0x0E, 0x0F, 0x10...0x17, 0x28...0x2F, 0x50...0x7F, 0xAE, 0xC2...0xC6, 0xD0...0xFE:
             throw floatingPointFault(x87: false)
         default: throw .invalidOpcode
@@ -109,11 +130,13 @@ extension Core {
     /// the accumulator receives the destination. The destination is written either way, as on the hardware.
     private mutating func compareExchange(_ mask: UInt32) throws(Fault) {
         let (reg, rm) = try decodeModRM()
+        // Read with write permission checked, so a read-only page faults before anything changes.
         let destination = try readOperand(rm, mask, forUpdate: true)
         let accumulator = readRegister(0, mask)
         let equal = accumulator == destination
         try writeOperand(rm, equal ? readRegister(reg, mask) : destination, mask)
         if !equal { writeRegister(0, destination, mask) }
+        // The flags are those of `cmp destination, accumulator` (operation 7 is cmp).
         _ = alu(7, accumulator, destination, mask)
     }
 
@@ -121,6 +144,7 @@ extension Core {
     private mutating func compareExchange8Bytes() throws(Fault) {
         let (reg, rm) = try decodeModRM()
         guard reg == 1, rm.isMemory else { throw .invalidOpcode }
+        // Both halves are read before either is written, so a fault on the second page is clean.
         let low = try readMemoryForUpdate(rm.linear, 0xFFFF_FFFF)
         let high = try readMemoryForUpdate(rm.linear &+ 4, 0xFFFF_FFFF)
         let equal = low == cpu.eax && high == cpu.edx
@@ -142,7 +166,20 @@ operand the bit number is taken modulo the width. With a memory operand and a *r
 bit number is a signed offset that may reach far beyond the addressed word: `bt %eax, (%ebx)` with eax =
 100 tests bit 4 of the doubleword at ebx + 12. That makes them usable on bitmaps of any size, which is
 exactly what a sieve of Eratosthenes wants. With an immediate bit number, it is always taken modulo the
-width. Only CF changes; the manual leaves the other flags undefined, and we keep them. */
+width. Only CF changes; the manual leaves the other flags undefined, and we keep them.
+
+For a 32-bit operand, a register bit number splits like this (an arithmetic shift keeps its sign, so a
+negative number reaches backwards, below the addressed doubleword):
+
+```
+   bit number (signed)   [ ........ doubleword index ........ | bit ]
+                          31                                 5 4   0
+   address = ea + 4 * (bit number >> 5)      bit = bit number & 31
+```
+
+With a 16-bit operand the split moves to bit 4 and the stride to 2 bytes. The opcode encodes the
+operation in bits 3-4 (A3, AB, B3, BB are bt, bts, btr, btc), and group 8 puts the same four operations
+in the ModR/M reg field, values 4 to 7. */
 
 extension Core {
     /// bt/bts/btr/btc with the bit number in a register (0F A3, AB, B3, BB).
@@ -174,6 +211,7 @@ extension Core {
         let mask = operandMask
         let value = try readOperand(operand, mask, forUpdate: operation != 0)
         let selected = UInt32(1) << bit
+        // Operation 0 (bt) only reads; 1, 2 and 3 set, clear and flip the bit.
         switch operation {
         case 1: try writeOperand(operand, value | selected, mask)
         case 2: try writeOperand(operand, value & ~selected, mask)

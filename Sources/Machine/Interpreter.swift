@@ -104,6 +104,25 @@ with the well-known special cases: r/m = 101 with mod = 00 is a bare 32-bit addr
 "no index", and SIB base 101 with mod = 00 means "no base, 32-bit displacement". Operands based on esp
 or ebp use the ss segment by default, everything else ds.
 
+A worked example makes the fields concrete. gcc compiles `x = a[i]`, with `a` the first argument and
+`i` in ecx, to `movl 8(%ebp),%edx; movl (%edx,%ecx,4),%eax`. The second is `8b 04 8a`:
+
+```
+  8b          opcode: mov r/m32 into a register (Gv, Ev)
+  04 = 00 000 100    mod 00: no displacement; reg 000: eax; r/m 100: a SIB byte follows
+  8a = 10 001 010    scale 10: times 4; index 001: ecx; base 010: edx
+  address = edx + ecx * 4, in ds
+```
+
+The table of what `mod` means, for r/m values other than the two escapes:
+
+| mod | operand                          | bytes that follow   |
+|-----|----------------------------------|---------------------|
+| 00  | `[reg]`                          | none                |
+| 01  | `[reg + disp8]`, sign-extended   | one                 |
+| 10  | `[reg + disp32]`                 | four                |
+| 11  | the register itself              | none                |
+
 **Segments.** Every segment's base is honoured (it is cached in `segmentBases`, so it costs one
 addition), which is what makes fs- and gs-based thread pointers work. Segment *limits* are not checked:
 lguest's guests, like all of Linux, use flat 4 GiB segments for everything the interpreter runs, and the
@@ -125,8 +144,11 @@ the rest of the register alone, exactly as `mov $0x1234,%ax` does on the hardwar
 
 /// A decoded r/m operand: a register number, or a linear address in memory.
 struct Operand {
+    /// True when the operand is in memory at `linear`; false when it is register `register`.
     var isMemory: Bool
+    /// The register number 0-7 (meaningful only when `isMemory` is false), at the instruction's width.
     var register: Int
+    /// The linear address, segment base included (meaningful only when `isMemory` is true).
     var linear: UInt32
 }
 
@@ -272,6 +294,23 @@ extension Core {
 
     // MARK: Memory at ring 3
 
+    /*X:512 Memory at ring 3: one fast path, one honest slow path.
+
+    Every data access an instruction makes comes through the three functions below, and each has the
+    same two-road shape. The fast road asks one question of the TLB (`X:340`): does the slot for this
+    page carry the tag of this very page, with user permission for this kind of access? If so, and the
+    access does not straddle a page boundary, the bytes are read or written in RAM at once. The slot
+    keeps separate tags for reading and writing, so a page the Guest mapped read-only, or one not yet
+    marked dirty, simply misses on the write tag and takes the slow road, where the page walk (`X:330`)
+    sets the accessed and dirty bits or raises the page fault.
+
+    The third function is the subtle one. An instruction such as `incl (%eax)` reads, computes and
+    writes. On the hardware, a read-only page makes it fault *at the read*, with the write bit set in
+    the error code, before anything has changed. A naive interpreter would read happily, compute, and
+    fault on the write with the flags already updated, a difference that a Guest's copy-on-write
+    handler would notice. `readMemoryForUpdate` therefore checks write permission on every page it
+    touches before it reads a byte. */
+
     /// Reads `mask`'s width at `linear` with user privilege, through the TLB fast path.
     @inline(__always)
     mutating func readMemory(_ linear: UInt32, _ mask: UInt32) throws(Fault) -> UInt32 {
@@ -291,6 +330,7 @@ extension Core {
     mutating func writeMemory(_ linear: UInt32, _ value: UInt32, _ mask: UInt32) throws(Fault) {
         let width = mask == 0xFF ? 1 : mask == 0xFFFF ? 2 : 4
         let slot = tlb + tlbSlot(linear)
+        // The write tag is set only for pages already writable *and* dirty, so a hit needs no walk.
         if slot.pointee.userWrite == tlbTag(linear) && Int(linear & pageOffsetMask) <= pageSize - width {
             statistics.tlbHits &+= 1
             storePhysical(value, slot.pointee.frameBase | linear & pageOffsetMask, width: width)
@@ -309,6 +349,7 @@ extension Core {
             statistics.tlbHits &+= 1
             return loadPhysical(slot.pointee.frameBase | linear & pageOffsetMask, width: width)
         }
+        // Slow road: prove both pages writable first (faulting with the write bit), then read.
         do {
             _ = try translate(linear, .write, user: true)
             if Int(linear & pageOffsetMask) > pageSize - width {
