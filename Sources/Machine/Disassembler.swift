@@ -40,12 +40,43 @@ extension Machine {
     }
 }
 
+/*X:705 The names, and how wide things are.
+
+Disassembling is mostly looking things up. Everywhere the encoding puts a three-bit number, a table
+gives the name, and the tables below are in encoding order, so that index 0 is whatever the manual calls
+0. Two of them hold surprises. In `registers8`, number 4 is `%ah`, not the low byte of esp (which the
+i386 cannot name at all); the interpreter's `readRegister` follows the same rule (`X:510`). And in
+`shiftNames`, slot 6 repeats `shl`, because the undocumented encoding /6 behaves exactly like /4.
+
+The other thing to settle is width. One instruction byte like `01` means a 32-bit add, or a 16-bit add
+after a 0x66 prefix, and AT&T syntax shows the width in two ways: through a register's name (`%eax`,
+`%ax`, `%al`) or, when no register is there to say it, through a suffix on the mnemonic:
+
+| width | suffix | registers      | mask          |
+|-------|--------|----------------|---------------|
+| byte  | `b`    | `%al` ... `%bh`  | `0xFF`        |
+| word  | `w`    | `%ax` ... `%di`  | `0xFFFF`      |
+| long  | `l`    | `%eax` ... `%edi`| `0xFFFF_FFFF` |
+
+`Width` carries all three answers for each row, and `InstructionDecoder` keeps the little state an
+instruction's prefixes leave behind: the operand size, a segment override to print before a memory
+operand, and a repeat prefix for the string instructions. Unlike the interpreter, the decoder works on a
+plain array it was handed, so "the next byte" can fail by running off the end, and every helper returns
+an optional that turns into `(bad)` at the top. */
+
+/// The 32-bit general registers in encoding order (0 eax ... 7 edi).
 let registers32 = ["%eax", "%ecx", "%edx", "%ebx", "%esp", "%ebp", "%esi", "%edi"]
+/// The 16-bit registers, the low halves of `registers32`.
 let registers16 = ["%ax", "%cx", "%dx", "%bx", "%sp", "%bp", "%si", "%di"]
+/// The byte registers: numbers 0-3 are low bytes, 4-7 the second bytes of the same four registers.
 let registers8 = ["%al", "%cl", "%dl", "%bl", "%ah", "%ch", "%dh", "%bh"]
+/// The segment registers in encoding order, as the ModR/M reg field and `SegmentRegisterName` number them.
 let segmentNames = ["%es", "%cs", "%ss", "%ds", "%fs", "%gs"]
+/// The eight ALU operations, indexed by opcode bits 5-3 or by group 1's reg field.
 let aluNames = ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"]
+/// Group 2's operations by reg field; /6 is an undocumented alias of shl.
 let shiftNames = ["rol", "ror", "rcl", "rcr", "shl", "shr", "shl", "sar"]
+/// The sixteen condition suffixes, indexed by the low four bits of jcc, setcc and cmovcc (`X:530`).
 let conditionNames = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]
 
 /// Operand widths, for register names and size suffixes: a byte (`b`), a word (`w`, with the 0x66
@@ -53,6 +84,7 @@ let conditionNames = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p"
 enum Width {
     case byte, word, long
 
+    /// The value mask of this width, as the interpreter passes it around.
     var mask: UInt32 {
         switch self {
         case .byte: 0xFF
@@ -61,6 +93,7 @@ enum Width {
         }
     }
 
+    /// AT&T's mnemonic suffix: `b`, `w` or `l`.
     var suffix: String {
         switch self {
         case .byte: "b"
@@ -69,6 +102,7 @@ enum Width {
         }
     }
 
+    /// The name of general register `number` (0-7) at this width.
     func register(_ number: Int) -> String {
         switch self {
         case .byte: registers8[number]
@@ -80,25 +114,35 @@ enum Width {
 
 /// A decoded ModR/M operand: its text and whether it names a register.
 struct RMOperand {
+    /// The operand as AT&T writes it: `%ecx`, or `%gs:-0x4(%ebp,%ecx,4)`.
     var text: String
+    /// True when the operand is a register, which then implies the width and no suffix is needed.
     var isRegister: Bool
 }
 
 /// Decodes one instruction from a byte buffer; every read is bounds-checked, and a read past the end
 /// makes the whole instruction `(bad)` rather than a guess.
 struct InstructionDecoder {
+    /// The bytes being decoded; the instruction starts at index 0.
     let bytes: [UInt8]
+    /// The linear address of `bytes[0]`, for printing branch targets.
     let address: UInt32
+    /// How many bytes have been consumed so far; at the end, the instruction's length.
     var index = 0
+    /// Set by a 0x66 prefix: the operand size is 16 bits.
     var operandSize16 = false
+    /// A segment override's register name, printed before the memory operand.
     var segment: String?
+    /// 0xF2 or 0xF3 when a repeat prefix came before the opcode, else 0.
     var repeatPrefix: UInt8 = 0
 
+    /// Prepares to decode the instruction at the start of `bytes`, which sits at `address`.
     init(bytes: [UInt8], address: UInt32) {
         self.bytes = bytes
         self.address = address
     }
 
+    /// The full operand width for this instruction: long, or word after 0x66.
     var width: Width { operandSize16 ? .word : .long }
 
     /// The next byte, or nil at the end of the buffer.
@@ -140,6 +184,7 @@ struct InstructionDecoder {
         var indexPart = ""
         var displacement: Int32 = 0
         var hasDisplacement = mod != 0
+        // First the base and index, from the r/m field or a SIB byte, with their two escapes.
         if rm == 4 {
             guard let sib = next() else { return nil }
             let scale = 1 << (sib >> 6), indexRegister = Int(sib >> 3 & 7), baseRegister = Int(sib & 7)
@@ -158,6 +203,7 @@ struct InstructionDecoder {
         } else {
             base = registers32[rm]
         }
+        // Then the displacement that mod promises: none, a signed byte, or four bytes.
         if mod == 1 {
             guard let value = signedByte() else { return nil }
             displacement = value
@@ -226,6 +272,8 @@ extension InstructionDecoder {
         }
     }
 
+    /// Decodes the instruction whose one-byte opcode `opcode` has just been read, prefixes already
+    /// consumed; nil for bytes the interpreter would refuse, or a buffer that ends too soon.
     mutating func oneByte(_ opcode: UInt8) -> String? {
         let w = width
         switch opcode {
@@ -281,6 +329,7 @@ extension InstructionDecoder {
             return format("j" + conditionNames[Int(opcode & 0xF)], [target(displacement)])
         case 0x80...0x83: return groupOne(opcode)
         case 0x84, 0x85, 0x86, 0x87, 0x88, 0x89:
+            // test, xchg and mov with the register as the source: AT&T prints it first.
             let operandWidth: Width = opcode & 1 == 0 ? .byte : w
             guard let (reg, rm) = modrm(operandWidth) else { return nil }
             let name = opcode < 0x86 ? "test" : opcode < 0x88 ? "xchg" : "mov"
@@ -308,6 +357,7 @@ extension InstructionDecoder {
         case 0x9E: return "sahf"
         case 0x9F: return "lahf"
         case 0xA0...0xA3:
+            // The moffs forms: a bare 32-bit address in place of a ModR/M byte.
             let operandWidth: Width = opcode & 1 == 0 ? .byte : w
             guard let offset = immediate(.long) else { return nil }
             let memory = (segment.map { "\($0):" } ?? "") + hex(offset)
@@ -330,6 +380,7 @@ extension InstructionDecoder {
             return format("ret", ["$" + hex(value)])
         case 0xC3: return "ret"
         case 0xC6, 0xC7:
+            // mov $imm to memory is the classic case that needs a suffix: `movl $0x1,0x20000`.
             let operandWidth: Width = opcode == 0xC6 ? .byte : w
             guard let (reg, rm) = modrm(operandWidth), reg == 0, let value = immediate(operandWidth) else { return nil }
             return format("mov", ["$" + hex(value), rm.text], suffixFor: rm.isRegister ? nil : operandWidth)
