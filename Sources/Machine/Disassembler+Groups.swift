@@ -132,13 +132,16 @@ extension InstructionDecoder {
             guard let (reg, rm) = modrm(w), reg != 5 else { return nil }
             return format(["sgdtl", "sidtl", "lgdtl", "lidtl", "smsw", "", "lmsw", "invlpg"][reg], [rm.text])
         case 0x02, 0x03:
+            // lar and lsl: a selector's access rights or limit, readable even at ring 3.
             guard let (reg, rm) = modrm(w) else { return nil }
             return format(opcode == 0x02 ? "lar" : "lsl", [rm.text, w.register(reg)])
+        // Privileged one-liners, and ud2, the instruction defined to be undefined.
         case 0x06: return "clts"
         case 0x08: return "invd"
         case 0x09: return "wbinvd"
         case 0x0B: return "ud2"
         case 0x0D, 0x18...0x1F:
+            // Prefetch hints and the multi-byte nop: they carry a ModR/M byte but do nothing.
             guard let (_, rm) = modrm(w) else { return nil }
             return format("nop", [rm.text], suffixFor: rm.isRegister ? nil : w)
         case 0x20...0x23:
@@ -147,11 +150,13 @@ extension InstructionDecoder {
             let control = (opcode & 1 == 0 ? "%cr" : "%db") + String(byte >> 3 & 7)
             let register = registers32[Int(byte & 7)]
             return format("mov", opcode < 0x22 ? [control, register] : [register, control])
+        // Model-specific registers and counters; rdtsc is the one a program may use (X:600).
         case 0x30: return "wrmsr"
         case 0x31: return "rdtsc"
         case 0x32: return "rdmsr"
         case 0x33: return "rdpmc"
         case 0x40...0x4F:
+            // cmovcc: the condition spliced into the name, from the low four bits.
             guard let (reg, rm) = modrm(w) else { return nil }
             return format("cmov" + conditionNames[Int(opcode & 0xF)], [rm.text, w.register(reg)])
         case 0x80...0x8F:
@@ -160,14 +165,17 @@ extension InstructionDecoder {
             let displacement = operandSize16 ? Int32(Int16(truncatingIfNeeded: value)) : Int32(bitPattern: value)
             return format("j" + conditionNames[Int(opcode & 0xF)], [target(displacement)])
         case 0x90...0x9F:
+            // setcc: always a byte, so no suffix is needed even in memory.
             guard let (_, rm) = modrm(.byte) else { return nil }
             return format("set" + conditionNames[Int(opcode & 0xF)], [rm.text])
+        // fs and gs, the two segment registers the 386 added, got their pushes and pops here.
         case 0xA0: return "push %fs"
         case 0xA1: return "pop %fs"
         case 0xA2: return "cpuid"
         case 0xA8: return "push %gs"
         case 0xA9: return "pop %gs"
         case 0xA3, 0xAB, 0xB3, 0xBB:
+            // bt, bts, btr, btc with a register bit number: opcode bits 4-3 pick the operation (X:587).
             guard let (reg, rm) = modrm(w) else { return nil }
             return format(["bt", "bts", "btr", "btc"][Int(opcode >> 3 & 3)], [w.register(reg), rm.text])
         case 0xA4, 0xA5, 0xAC, 0xAD:
@@ -180,6 +188,7 @@ extension InstructionDecoder {
             guard let (reg, rm) = modrm(w) else { return nil }
             return format("imul", [rm.text, w.register(reg)])
         case 0xB0, 0xB1, 0xC0, 0xC1:
+            // cmpxchg and xadd, the building blocks of locks and atomic counters.
             let operandWidth: Width = opcode & 1 == 0 ? .byte : w
             guard let (reg, rm) = modrm(operandWidth) else { return nil }
             return format(opcode < 0xC0 ? "cmpxchg" : "xadd", [operandWidth.register(reg), rm.text])
@@ -190,12 +199,14 @@ extension InstructionDecoder {
             let name = (opcode < 0xB8 ? "movz" : "movs") + source.suffix + w.suffix
             return format(name, [rm.text, w.register(reg)])
         case 0xBA:
+            // Group 8: the bit tests again, with an immediate bit number; /0-/3 are undefined.
             guard let (reg, rm) = modrm(w), reg >= 4, let bit = immediate(.byte) else { return nil }
             return format(["bt", "bts", "btr", "btc"][reg - 4], ["$" + hex(bit), rm.text], suffixFor: rm.isRegister ? nil : w)
         case 0xBC, 0xBD:
             guard let (reg, rm) = modrm(w) else { return nil }
             return format(opcode == 0xBC ? "bsf" : "bsr", [rm.text, w.register(reg)])
         case 0xC7:
+            // cmpxchg8b needs a memory operand: eight bytes cannot live in one register.
             guard let (reg, rm) = modrm(.long), reg == 1, !rm.isRegister else { return nil }
             return format("cmpxchg8b", [rm.text])
         case 0xC8...0xCF: return format("bswap", [registers32[Int(opcode & 7)]])

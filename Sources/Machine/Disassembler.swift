@@ -248,7 +248,20 @@ every function to fetch its first argument:
 * `04` is the displacement.
 
 So the instruction is `mov 0x4(%esp),%eax`, four bytes long: the word just above the return address.
-Because the base is esp, the interpreter would read it through ss (`X:510`). :*/
+Because the base is esp, the interpreter would read it through ss (`X:510`).
+
+If you have read Intel's manual, AT&T syntax turns everything round, and a small table saves a lot of
+squinting. The same four instructions in both dialects:
+
+| bytes            | AT&T (this book, objdump)       | Intel (the manual)                  |
+|------------------|---------------------------------|-------------------------------------|
+| `8b 44 24 04`    | `mov 0x4(%esp),%eax`            | `mov eax, DWORD PTR [esp+0x4]`      |
+| `83 c0 07`       | `add $0x7,%eax`                 | `add eax, 0x7`                      |
+| `c7 00 01 00 00 00` | `movl $0x1,(%eax)`           | `mov DWORD PTR [eax], 0x1`          |
+| `8b 04 8a`       | `mov (%edx,%ecx,4),%eax`        | `mov eax, DWORD PTR [edx+ecx*4]`    |
+
+Source first, destination last; the size moves from `DWORD PTR` into the `l` suffix; and the memory
+operand's parts keep their order but lose their plus signs. :*/
 
 extension InstructionDecoder {
     /// Decodes one instruction, or nil for bytes this machine does not execute.
@@ -292,6 +305,7 @@ extension InstructionDecoder {
                 guard let value = immediate(operandWidth) else { return nil }
                 return format(name, ["$" + hex(value), operandWidth.register(0)])
             }
+        // The BCD adjustments, and the two that carry a base byte.
         case 0x27: return "daa"
         case 0x2F: return "das"
         case 0x37: return "aaa"
@@ -299,15 +313,18 @@ extension InstructionDecoder {
         case 0xD4, 0xD5:
             guard let base = immediate(.byte) else { return nil }
             return format(opcode == 0xD4 ? "aam" : "aad", ["$" + hex(base)])
+        // Segment pushes and pops: bits 4-3 of the opcode number the segment, as in `segmentNames`.
         case 0x06, 0x0E, 0x16, 0x1E: return format("push", [segmentNames[Int(opcode >> 3)]])
         case 0x07, 0x17, 0x1F: return format("pop", [segmentNames[Int(opcode >> 3)]])
         case 0x0F: return twoByte()
+        // One-byte register forms: the register number is in the low three bits.
         case 0x40...0x47: return format("inc", [w.register(Int(opcode & 7))])
         case 0x48...0x4F: return format("dec", [w.register(Int(opcode & 7))])
         case 0x50...0x57: return format("push", [w.register(Int(opcode & 7))])
         case 0x58...0x5F: return format("pop", [w.register(Int(opcode & 7))])
         case 0x60: return operandSize16 ? "pushaw" : "pusha"
         case 0x61: return operandSize16 ? "popaw" : "popa"
+        // push of an immediate: a full one (0x68) or a sign-extended byte (0x6A).
         case 0x68:
             guard let value = immediate(w) else { return nil }
             return format("push", ["$" + hex(value)])
@@ -319,6 +336,7 @@ extension InstructionDecoder {
             let value = opcode == 0x6B ? signedByte().map { UInt32(bitPattern: $0) } : immediate(w)
             guard let value else { return nil }
             return format("imul", ["$" + hex(value), rm.text, w.register(reg)])
+        // The string I/O instructions: decoded for traces, although at ring 3 they fault.
         case 0x6C: return "insb"
         case 0x6D: return "ins" + w.suffix
         case 0x6E: return "outsb"
@@ -339,14 +357,17 @@ extension InstructionDecoder {
             guard let (reg, rm) = modrm(operandWidth) else { return nil }
             return format("mov", [rm.text, operandWidth.register(reg)])
         case 0x8C, 0x8E:
+            // Segment register moves: the reg field names a segment register, and only six exist.
             guard let (reg, rm) = modrm(w), reg < 6 else { return nil }
             return opcode == 0x8C ? format("mov", [segmentNames[reg], rm.text]) : format("mov", [rm.text, segmentNames[reg]])
         case 0x8D:
+            // lea with a register operand has no address to compute, so the CPU refuses it.
             guard let (reg, rm) = modrm(w), !rm.isRegister else { return nil }
             return format("lea", [rm.text, w.register(reg)])
         case 0x8F:
             guard let (reg, rm) = modrm(w), reg == 0 else { return nil }
             return format("pop", [rm.text])
+        // 0x90 is xchg %eax,%eax, better known as nop, and as pause with an F3 prefix.
         case 0x90: return repeatPrefix == 0xF3 ? "pause" : operandSize16 ? "xchg %ax,%ax" : "nop"
         case 0x91...0x97: return format("xchg", [w.register(0), w.register(Int(opcode & 7))])
         case 0x98: return operandSize16 ? "cbtw" : "cwtl"
@@ -369,6 +390,7 @@ extension InstructionDecoder {
             guard let value = immediate(operandWidth) else { return nil }
             return format("test", ["$" + hex(value), operandWidth.register(0)])
         case 0xB0...0xB7:
+            // mov $imm8 into a byte register, numbered al cl dl bl ah ch dh bh.
             guard let value = immediate(.byte) else { return nil }
             return format("mov", ["$" + hex(value), registers8[Int(opcode & 7)]])
         case 0xB8...0xBF:
@@ -376,6 +398,7 @@ extension InstructionDecoder {
             return format("mov", ["$" + hex(value), w.register(Int(opcode & 7))])
         case 0xC0, 0xC1, 0xD0...0xD3: return shiftGroup(opcode)
         case 0xC2:
+            // ret $n: the count is always 16 bits, whatever the operand size.
             guard let value = immediate(.word) else { return nil }
             return format("ret", ["$" + hex(value)])
         case 0xC3: return "ret"
@@ -385,9 +408,11 @@ extension InstructionDecoder {
             guard let (reg, rm) = modrm(operandWidth), reg == 0, let value = immediate(operandWidth) else { return nil }
             return format("mov", ["$" + hex(value), rm.text], suffixFor: rm.isRegister ? nil : operandWidth)
         case 0xC8:
+            // enter $size, $level: a 16-bit size and an 8-bit nesting level (X:575).
             guard let size = immediate(.word), let level = immediate(.byte) else { return nil }
             return format("enter", ["$" + hex(size), "$" + hex(level)])
         case 0xC9: return "leave"
+        // Software interrupts and iret (X:410, X:450).
         case 0xCC: return "int3"
         case 0xCD:
             guard let vector = immediate(.byte) else { return nil }
@@ -402,6 +427,8 @@ extension InstructionDecoder {
         case 0xE0...0xE3:
             guard let displacement = signedByte() else { return nil }
             return format(["loopne", "loope", "loop", "jecxz"][Int(opcode & 3)], [target(displacement)])
+        // Port I/O, with the port as an immediate byte or in dx; the Host emulates these for its
+        // Guest kernel (H:225), and at ring 3 they fault.
         case 0xE4, 0xE5:
             guard let port = immediate(.byte) else { return nil }
             return format("in", ["$" + hex(port), (opcode == 0xE4 ? Width.byte : w).register(0)])
@@ -409,6 +436,7 @@ extension InstructionDecoder {
             guard let port = immediate(.byte) else { return nil }
             return format("out", [(opcode == 0xE6 ? Width.byte : w).register(0), "$" + hex(port)])
         case 0xE8, 0xE9:
+            // call and jmp with a full displacement, printed as the absolute target.
             guard let value = immediate(w) else { return nil }
             let displacement = operandSize16 ? Int32(Int16(truncatingIfNeeded: value)) : Int32(bitPattern: value)
             return format(opcode == 0xE8 ? "call" : "jmp", [target(displacement)])
@@ -417,6 +445,7 @@ extension InstructionDecoder {
             return format("jmp", [target(displacement)])
         case 0xEC, 0xED: return format("in", ["(%dx)", (opcode == 0xEC ? Width.byte : w).register(0)])
         case 0xEE, 0xEF: return format("out", [(opcode == 0xEE ? Width.byte : w).register(0), "(%dx)"])
+        // The single-byte system and flag instructions.
         case 0xF1: return "int1"
         case 0xF4: return "hlt"
         case 0xF5: return "cmc"
@@ -428,6 +457,7 @@ extension InstructionDecoder {
         case 0xFC: return "cld"
         case 0xFD: return "std"
         case 0xFE:
+            // Group 4: inc or dec of a byte; the suffix matters when the operand is in memory.
             guard let (reg, rm) = modrm(.byte), reg < 2 else { return nil }
             return format(reg == 0 ? "inc" : "dec", [rm.text], suffixFor: rm.isRegister ? nil : .byte)
         case 0xFF: return groupFive()
