@@ -79,7 +79,22 @@ Three things made the difference, and each is visible in the code:
    helpers `mutating` (even the ones that only read) lets Swift pass the state by reference.
 
 Prefixes, in contrast, are rare in compiled code, so an instruction with a 0x66 prefix takes a slower
-road through `execute16`, which is the same switch with the mask left as a variable. */
+road through `execute16`, which is the same switch with the mask left as a variable.
+
+A word on that *mask*, since every helper below takes one. Rather than an enum of widths, the
+interpreter passes the operand width as the bit mask of a value of that width, because the mask is what
+the arithmetic needs anyway:
+
+```
+  width       mask           where it comes from
+  byte        0xFF           the opcode's low bit is 0 (add %cl,%al is 00, add %ecx,%eax is 01)
+  word        0xFFFF         a 0x66 prefix, on an opcode whose low bit is 1
+  doubleword  0xFFFF_FFFF    no prefix: the normal case in 32-bit code
+```
+
+Results are computed in 32 bits and then masked, the sign bit of any width is `mask ^ (mask >> 1)`,
+and the byte count is `mask.nonzeroBitCount / 8`. Reading the cases with this in mind, `0x00` and
+`0x01` differ only in passing `0xFF` or `mask`, which is all that separates `addb` from `addl`. */
 
 extension Core {
     /// Executes one instruction.
@@ -196,7 +211,7 @@ extension Core {
         case 0x06: try push(UInt32(cpu.es.selector.rawValue), mask)
         case 0x07: try popSegment(.es)
         case 0x0E: try push(UInt32(cpu.cs.selector.rawValue), mask)
-        case 0x0F: try executeTwoByte(try fetch8(), mask)
+        case 0x0F: try executeTwoByte(try fetch8(), mask)  // the escape to the second map, X:585
         case 0x16: try push(UInt32(cpu.ss.selector.rawValue), mask)
         case 0x17: try popSegment(.ss)
         case 0x1E: try push(UInt32(cpu.ds.selector.rawValue), mask)
@@ -218,8 +233,10 @@ extension Core {
             // pop %esp ends with esp = the popped value: the increment happens first, the write last.
             let value = try pop(mask)
             writeRegister(Int(opcode & 7), value, mask)
+        // pusha and popa: all eight registers at once (X:575).
         case 0x60: try pushAll(mask)
         case 0x61: try popAll(mask)
+        // push $imm: a full immediate here, a sign-extended byte at 0x6A.
         case 0x68: try push(try fetchImmediate(mask), mask)
         case 0x69, 0x6B:
             // imul $imm, r/m, reg: the three-operand form compilers use for constant multiplies.
@@ -270,6 +287,7 @@ extension Core {
             let (reg, rm) = try decodeModRM()
             try writeOperand(rm, readRegister(reg, width), width)
         case 0x8A, 0x8B:
+            // mov r/m into a register: the most common instruction in compiled code.
             let width = opcode == 0x8A ? 0xFF : mask
             let (reg, rm) = try decodeModRM()
             writeRegister(reg, try readOperand(rm, width), width)
@@ -292,7 +310,7 @@ extension Core {
             guard let name = SegmentRegisterName(rawValue: reg), name != .cs else { throw .invalidOpcode }
             let selector = try readOperand(rm, 0xFFFF)
             try loadSegment(name, SegmentSelector(rawValue: UInt16(truncatingIfNeeded: selector)))
-        case 0x8F: try popToMemory(mask)
+        case 0x8F: try popToMemory(mask)  // pop to r/m, with its esp subtlety (X:575)
         case 0x90:
             break  // nop, xchg %eax,%eax, and with f3, pause
         case 0x91...0x97:
@@ -347,7 +365,7 @@ extension Core {
             } else {
                 try writeMemory(linear, readRegister(0, width), width)
             }
-        case 0xA4...0xA7, 0xAA...0xAF: try stringInstruction(opcode)
+        case 0xA4...0xA7, 0xAA...0xAF: try stringInstruction(opcode)  // movs cmps stos lods scas, X:580
         case 0xA8, 0xA9:
             // test $imm against al, ax or eax.
             let width = opcode == 0xA8 ? 0xFF : mask
@@ -368,14 +386,14 @@ extension Core {
             let target = try pop(mask)
             cpu.esp &+= release
             jump(to: target)
-        case 0xC3: jump(to: try pop(mask))
+        case 0xC3: jump(to: try pop(mask))  // ret: pop the return address that call pushed
         case 0xC6, 0xC7:
             // mov $imm into r/m; only reg field 0 is defined.
             let width = opcode == 0xC6 ? 0xFF : mask
             let (reg, rm) = try decodeModRM()
             guard reg == 0 else { throw .invalidOpcode }
             try writeOperand(rm, try fetchImmediate(width), width)
-        case 0xC8: try enter(mask)
+        case 0xC8: try enter(mask)  // enter: build a stack frame (X:575)
         case 0xC9:
             // leave: esp = ebp, then pop ebp. The read comes first so a fault changes nothing.
             let savedFramePointer = try readMemory(segmentBases[SegmentRegisterName.ss.rawValue] &+ cpu.ebp, mask)
@@ -385,7 +403,7 @@ extension Core {
         case 0xCC: throw .software(3)
         case 0xCD: throw .software(try fetch8())
         case 0xCE: if overflowFlag { throw .software(4) }
-        case 0xCF: try interruptReturn()
+        case 0xCF: try interruptReturn()  // iret, with the checks of X:450
         case 0xD7:
             // xlat: al = [ebx + al], a one-instruction table lookup.
             let linear = dataLinear(cpu.ebx &+ (cpu.eax & 0xFF))
@@ -414,6 +432,7 @@ extension Core {
         case 0xF4: throw .generalProtection(0)  // hlt is privileged
         // cmc, clc, stc, and below them cld and std: one flag each.
         case 0xF5: updateFlags(.carry, to: !carryFlag)
+        // Group 3 (X:570): test, not, neg, mul, imul, div, idiv, by the reg field.
         case 0xF6: try group3(0xFF)
         case 0xF7: try group3(mask)
         case 0xF8: updateFlags(.carry, to: false)
@@ -424,8 +443,10 @@ extension Core {
             if opcode == 0xFA { cpu.eflags.remove(.interruptEnable) } else { cpu.eflags.insert(.interruptEnable) }
         case 0xFC: cpu.eflags.remove(.direction)  // the string instructions' direction, X:580
         case 0xFD: cpu.eflags.insert(.direction)
+        // Groups 4 and 5 (X:575): inc and dec of r/m, indirect calls and jumps, push of r/m.
         case 0xFE: try group4()
         case 0xFF: try group5(mask)
+        // Everything else (bound, arpl, les, lds, far transfers, the holes in the map) is #UD.
         default: throw .invalidOpcode
         }
     }
@@ -465,6 +486,7 @@ extension Core {
     /// Sign-extends a value of width `mask` to 32 bits.
     @inline(__always)
     mutating func signExtend(_ value: UInt32, _ mask: UInt32) -> UInt32 {
+        // Reinterpret as a signed integer of the narrow width, widen, and take the bits back.
         switch mask {
         case 0xFF: UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: value)))
         case 0xFFFF: UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: value)))
