@@ -35,6 +35,8 @@ extension Core {
     @_transparent
     mutating func alu(_ operation: Int, _ dst: UInt32, _ src: UInt32, _ mask: UInt32) -> UInt32 {
         let result: UInt32
+        // Each case computes in 32 bits and records its inputs for the lazy flags (X:520); the
+        // masking to the operand width happens once, at the end.
         switch operation {
         case 0:
             result = dst &+ src
@@ -48,10 +50,12 @@ extension Core {
             result = dst &+ src &+ carry
             setFlags(.adc, result, dst, src, mask, aux: carry)
         case 3:
+            // sbb: the same care for the borrow, which is CF by another name.
             let borrow: UInt32 = carryFlag ? 1 : 0
             result = dst &- src &- borrow
             setFlags(.sbb, result, dst, src, mask, aux: borrow)
         case 4:
+            // and, or and xor clear CF and OF; the lazy `.logic` kind knows that.
             result = dst & src
             setFlags(.logic, result, dst, src, mask)
         case 6:
@@ -77,6 +81,7 @@ extension Core {
     /// ALU forms Gb,Eb and Gv,Ev: the register is the destination.
     @_transparent
     mutating func aluToRegister(_ operation: Int, _ width: UInt32) throws(Fault) {
+        // The memory operand is only read here, so a plain read check is the right one.
         let (reg, rm) = try decodeModRM()
         let result = alu(operation, readRegister(reg, width), try readOperand(rm, width), width)
         if operation != 7 { writeRegister(reg, result, width) }
@@ -156,7 +161,14 @@ As in group 1, the operation comes from the ModR/M reg field: 0 rol, 1 ror, 2 rc
 
 extension Core {
     /// Where a shift instruction finds its count.
-    enum ShiftCount { case one, cl, immediate }
+    enum ShiftCount {
+        /// The constant 1 (0xD0, 0xD1), with no count byte.
+        case one
+        /// The low byte of ecx (0xD2, 0xD3), masked to five bits like every count.
+        case cl
+        /// An immediate byte after the operand (0xC0, 0xC1).
+        case immediate
+    }
 
     /// Group 2 (0xC0, 0xC1, 0xD0-0xD3): decodes the operand and count, shifts, and stores.
     @_transparent
@@ -176,6 +188,7 @@ extension Core {
     /// when the masked count is zero and nothing changes.
     @_transparent
     mutating func shiftOrRotate(_ operation: Int, _ value: UInt32, _ rawCount: UInt32, _ mask: UInt32) -> UInt32? {
+        // The count is masked to five bits even for byte and word operands, as the 386 does.
         let count = rawCount & 0x1F
         guard count != 0 else { return nil }
         let width = UInt32(mask.nonzeroBitCount)
@@ -264,6 +277,7 @@ extension Core {
     /// shld and shrd: shift `destination` by `count`, filling from `source`.
     mutating func doubleShift(left: Bool, _ destination: UInt32, _ source: UInt32, _ rawCount: UInt32,
                               _ mask: UInt32) -> UInt32? {
+        // Same count rule as the single shifts; joining two operands in 64 bits lets one shift do it.
         let count = UInt64(rawCount & 0x1F)
         guard count != 0 else { return nil }
         let width = UInt64(mask.nonzeroBitCount)
@@ -282,6 +296,7 @@ extension Core {
             result = UInt32(truncatingIfNeeded: joined >> count) & mask
             carry = (joined >> (count - 1)) & 1 != 0
         }
+        // OF (defined for a count of 1): did the sign of the destination change?
         let overflow = (result ^ destination) & sign != 0
         setFlags(.precomputed, result, destination, source, mask, aux: shiftAux(carry, overflow))
         return result
@@ -320,6 +335,7 @@ extension Core {
     mutating func multiplySigned(_ a: UInt32, _ b: UInt32, _ mask: UInt32) -> UInt32 {
         // Two signed 32-bit factors always fit their product in 64 bits, so this cannot trap.
         let product = Int64(Int32(bitPattern: signExtend(a, mask))) * Int64(Int32(bitPattern: signExtend(b, mask)))
+        // The product fits when sign-extending its truncated low half gives it back.
         let result = UInt32(truncatingIfNeeded: product) & mask
         let fits = Int64(Int32(bitPattern: signExtend(result, mask))) == product
         setFlags(.precomputed, result, a, b, mask, aux: shiftAux(!fits, !fits))
@@ -350,6 +366,7 @@ extension Core {
     /// One-operand mul/imul into ax, dx:ax or edx:eax.
     @inline(never)
     mutating func multiplyWide(_ operand: UInt32, signed: Bool, _ mask: UInt32) {
+        // The accumulator is the implied first factor: al, ax or eax.
         let accumulator = readRegister(0, mask)
         let product: UInt64
         let upperMatters: Bool
@@ -381,6 +398,7 @@ extension Core {
     mutating func divideWide(_ divisor: UInt32, signed: Bool, _ mask: UInt32) throws(Fault) {
         // Read, check, and only then write: a #DE leaves every register as it was.
         guard divisor != 0 else { throw .exception(0, errorCode: nil) }
+        // The implied double-width dividend: ax, dx:ax or edx:eax, as the table in X:570 shows.
         let width = UInt64(mask.nonzeroBitCount)
         let dividend: UInt64 = mask == 0xFF
             ? UInt64(cpu.eax & 0xFFFF)
@@ -434,6 +452,7 @@ operation (CF, AF and OF clear unless the adjustment sets them). */
 extension Core {
     /// daa (after add) and das (after sub) on al.
     mutating func decimalAdjust(subtract: Bool) {
+        // Both tests look at the *original* al and CF, as the manual's pseudocode does.
         let oldAL = cpu.eax & 0xFF
         let oldCarry = carryFlag
         var al = oldAL
@@ -469,6 +488,7 @@ extension Core {
                 ax = (ax &+ 0x106) & 0xFFFF
             }
         }
+        // Either way al keeps only its low digit: the high nibble of an unpacked digit is cleared.
         ax = ax & 0xFF0F
         writeRegister(0, ax, 0xFFFF)
         let aux = adjust ? EFLAGS.carry.rawValue | EFLAGS.auxiliaryCarry.rawValue : 0

@@ -39,6 +39,7 @@ extension Core {
     @_transparent
     mutating func executeTwoByte(_ opcode: UInt8, _ mask: UInt32) throws(Fault) {
         switch opcode {
+        // The system rows: descriptor tables, control registers and caches, mostly #GP at ring 3 (X:590).
         case 0x00: try descriptorTableGroup6()
         case 0x01: try descriptorTableGroup7()
         case 0x02, 0x03: try segmentInformation(limit: opcode == 0x03, mask)
@@ -49,6 +50,7 @@ extension Core {
         case 0x31:
             // rdtsc: the virtual clock (X:600), counting the instructions of this run so far.
             guard !cpu.cr4.contains(.timeStampDisable) || cpu.cpl == 0 else { throw .generalProtection(0) }
+            // The ticks of earlier runs plus those spent so far in this one: monotonic, deterministic.
             let tsc = clock.ticks &+ (runBudget &- remaining)
             cpu.eax = UInt32(truncatingIfNeeded: tsc)
             cpu.edx = UInt32(truncatingIfNeeded: tsc >> 32)
@@ -65,9 +67,10 @@ extension Core {
             // setcc: the reg field is ignored, the destination is always a byte.
             let (_, rm) = try decodeModRM()
             try writeOperand(rm, condition(opcode & 0xF) ? 1 : 0, 0xFF)
+        // push and pop of fs and gs, the segments the 386 added and threads now use.
         case 0xA0: try push(UInt32(cpu.fs.selector.rawValue), mask)
         case 0xA1: try popSegment(.fs)
-        case 0xA2: identifyCPU()
+        case 0xA2: identifyCPU()  // cpuid, X:595
         case 0xA3, 0xAB, 0xB3, 0xBB: try bitTestRegister(opcode)
         case 0xA4, 0xA5, 0xAC, 0xAD:
             // shld and shrd: shift the destination, filling the vacated bits from a second register;
@@ -75,6 +78,7 @@ extension Core {
             let (reg, rm) = try decodeModRM()
             let destination = try readOperand(rm, mask, forUpdate: true)
             let count = opcode & 1 == 0 ? UInt32(try fetch8()) : cpu.ecx & 0xFF
+            // A4 and A5 are shld; AC and AD, eight rows on, shrd.
             let left = opcode < 0xA8
             if let result = doubleShift(left: left, destination, readRegister(reg, mask), count, mask) {
                 try writeOperand(rm, result, mask)
@@ -89,6 +93,7 @@ extension Core {
         case 0xB6, 0xB7, 0xBE, 0xBF:
             // movzx and movsx: a byte or word source, widened with zeroes or with its sign.
             let (reg, rm) = try decodeModRM()
+            // Low bit 0: a byte source (B6, BE); 1: a word (B7, BF). B6/B7 zero-extend, BE/BF sign-extend.
             let sourceMask: UInt32 = opcode & 1 == 0 ? 0xFF : 0xFFFF
             let value = try readOperand(rm, sourceMask)
             writeRegister(reg, opcode < 0xB8 ? value : signExtend(value, sourceMask), mask)
@@ -109,6 +114,7 @@ extension Core {
             // xadd: exchange, then add, the building block of atomic counters.
             let width = opcode == 0xC0 ? 0xFF : mask
             let (reg, rm) = try decodeModRM()
+            // The old destination goes to the register, the sum to the destination.
             let destination = try readOperand(rm, width, forUpdate: true)
             let source = readRegister(reg, width)
             let sum = alu(0, destination, source, width)
@@ -186,6 +192,7 @@ extension Core {
     private mutating func bitTestRegister(_ opcode: UInt8) throws(Fault) {
         let (reg, rm) = try decodeModRM()
         let operation = Int(opcode >> 3 & 3)  // 0 bt, 1 bts, 2 btr, 3 btc
+        // Start from the decoded operand; a memory operand may move by whole operands below.
         var target = rm
         let bits = readRegister(reg, operandMask)
         let width = UInt32(operandMask.nonzeroBitCount)
@@ -202,6 +209,7 @@ extension Core {
     private mutating func bitTestImmediate() throws(Fault) {
         let (reg, rm) = try decodeModRM()
         guard reg >= 4 else { throw .invalidOpcode }
+        // An immediate bit number never leaves the operand: it is taken modulo the width.
         let bit = UInt32(try fetch8()) & UInt32(operandMask.nonzeroBitCount - 1)
         try bitOperation(reg - 4, rm, bit)
     }

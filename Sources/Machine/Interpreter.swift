@@ -161,6 +161,7 @@ extension Core {
         // Instruction fetches are reads at user privilege; a failure is a #PF like any other.
         let physical: UInt32
         do { physical = try translate(linear, .fetch, user: true) } catch { throw .pageFault(error) }
+        // Remember the page and its frame; the next fetches in this page need no walk at all.
         fetchTag = linear & ~pageOffsetMask
         fetchFrame = physical & ~pageOffsetMask
     }
@@ -179,6 +180,7 @@ extension Core {
     @inline(__always)
     mutating func fetch32() throws(Fault) -> UInt32 {
         let linear = segmentBases[SegmentRegisterName.cs.rawValue] &+ cpu.eip
+        // Fast only when all four bytes are in the cached page: offset 0xFFC is the last that fits.
         if linear & ~pageOffsetMask == fetchTag && linear & pageOffsetMask <= 0xFFC {
             cpu.eip &+= 4
             return UInt32(littleEndian: ram.loadUnaligned(fromByteOffset: Int(fetchFrame | linear & pageOffsetMask),
@@ -192,6 +194,7 @@ extension Core {
     /// Fetches a 16-bit immediate.
     @inline(__always)
     mutating func fetch16() throws(Fault) -> UInt32 {
+        // Rare enough (ret $n, enter, 16-bit immediates) that two byte fetches do.
         let low = UInt32(try fetch8())
         return low | UInt32(try fetch8()) << 8
     }
@@ -230,6 +233,7 @@ extension Core {
     /// The offset (before the segment base) of a memory operand, and whether it defaults to ss.
     @inline(never)
     mutating func effectiveOffset(_ modrm: UInt8) throws(Fault) -> (UInt32, Bool) {
+        // The three fields of the ModR/M byte, as in the diagram of X:510 (reg is the caller's business).
         let mod = modrm >> 6
         let rm = Int(modrm & 7)
         var offset: UInt32
@@ -280,6 +284,7 @@ extension Core {
     /// Writes register `r` at the width `mask` selects, keeping the other bits.
     @inline(__always)
     mutating func writeRegister(_ r: Int, _ value: UInt32, _ mask: UInt32) {
+        // Merge the new bits into the old register, as partial-register writes do on the hardware.
         switch mask {
         case 0xFF:
             if r < 4 {
@@ -398,6 +403,7 @@ extension Core {
     /// Pops a value of the operand width.
     @inline(__always)
     mutating func pop(_ mask: UInt32) throws(Fault) -> UInt32 {
+        // Read first, then move esp: a pop that faults leaves the stack as it was.
         let value = try peek(mask)
         cpu.esp &+= mask == 0xFFFF ? 2 : 4
         return value
