@@ -160,15 +160,10 @@ As in group 1, the operation comes from the ModR/M reg field: 0 rol, 1 ror, 2 rc
 6 (an undocumented alias of shl), 7 sar. */
 
 extension Core {
-    /// Where a shift instruction finds its count.
-    enum ShiftCount {
-        /// The constant 1 (0xD0, 0xD1), with no count byte.
-        case one
-        /// The low byte of ecx (0xD2, 0xD3), masked to five bits like every count.
-        case cl
-        /// An immediate byte after the operand (0xC0, 0xC1).
-        case immediate
-    }
+    /// Where a shift instruction finds its count: `one` is the constant 1 (0xD0, 0xD1, no count byte),
+    /// `cl` the low byte of ecx (0xD2, 0xD3), `immediate` a byte after the operand (0xC0, 0xC1). Every
+    /// count is then masked to five bits.
+    enum ShiftCount { case one, cl, immediate }
 
     /// Group 2 (0xC0, 0xC1, 0xD0-0xD3): decodes the operand and count, shifts, and stores.
     @_transparent
