@@ -439,6 +439,16 @@ digit per byte: `aaa` and `aas` fix up after adding or subtracting unpacked digi
 `aam` splits al into two digits (ah = al / 10, al = al % 10, or another base from its immediate byte,
 dividing by zero raising #DE), and `aad` joins them back before a division.
 
+One sum by hand shows why adding six is the whole trick. Thirty-eight plus forty-five, in packed BCD:
+
+```
+    0x38          3 | 8
+  + 0x45        + 4 | 5
+  = 0x7D          7 | D     binary sum: the low nibble D is not a decimal digit
+  + 0x06              +6    daa: low digit > 9, so skip the six codes A-F
+  = 0x83          8 | 3     eighty-three, with the carry moved into the high digit
+```
+
 Nobody's C compiler emits these, and 64-bit mode removed them, but they are part of the i386 and cost
 little, so they are here. The flags the manual defines are exact; OF after `daa`/`das`, and the flags
 the manual leaves undefined after `aaa`, `aas`, `aam` and `aad`, come from the result as for a logic
