@@ -24,7 +24,24 @@ returned to the program, and never a fault inside the kernel. Linux does it the 
 touches user memory directly and, when that faults, looks the faulting instruction up in a table of
 places allowed to fault (`__ex_table`) to turn the fault into `EFAULT`. That is faster when pointers
 are good, which they nearly always are, but it needs the ability to resume a kernel function at a
-fix-up address, and our Swift kernel has no such thing; a walk of two levels of tables is cheap. */
+fix-up address, and our Swift kernel has no such thing; a walk of two levels of tables is cheap.
+
+The picture of one address space, seen from its page directory (1,024 entries of four bytes, each
+covering 4 MiB):
+
+```
+  directory slot   0 ........................ 767 | 768 ............... 1023
+  addresses        0x0000_0000 ... 0xBFFF_FFFF    | 0xC000_0000 ... 0xFFFF_FFFF
+  belongs to       this program: its own tables,  | the kernel: entries copied from
+                   user pages, made on demand     | the kernel directory, same tables
+
+  a user address   [ directory index | table index | offset in page ]
+                     31           22   21       12   11            0
+```
+
+The software walk in `translateUser()` uses exactly the split on the last line, the same one the MMU
+makes in hardware (`X:330`), with the same rule that both levels must allow the access; only the
+answer differs, a `nil` instead of a page fault. */
 
 import LguestABI
 import Machine
@@ -38,6 +55,7 @@ extension GuestKernel {
     /// `pgd_alloc`). The Host hears of it only when we switch to it (`NEW_PGTABLE`).
     func createAddressSpace() throws(GuestStopped) -> GuestPhysicalAddress? {
         guard let directory = pages.allocate() else { return nil }
+        // Zero first: the user half starts with nothing mapped, every entry not present.
         try zeroPage(directory)
         // Copy the kernel's entries: they point at the kernel's page tables, shared by everyone.
         let firstKernelSlot = UInt32(pageOffset.pageDirectoryIndex)
@@ -93,7 +111,9 @@ extension GuestKernel {
     /// the walk the processor would make, done by the kernel in software.
     func translateUser(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress,
                        write: Bool) throws(GuestStopped) -> GuestPhysicalAddress? {
+        // Level one: the directory entry, checked by `pageTableEntryPointer()`.
         guard let pointer = try pageTableEntryPointer(directory, address.pageBase) else { return nil }
+        // Level two: present and user, writable if asked, and a frame that is really in memory.
         let entry = PageTableEntry(rawValue: try read32(linear(pointer)))
         guard entry.flags.isSuperset(of: userPageFlags), !write || entry.flags.contains(.writable),
               entry.frame.rawValue < pages.topOfMemory.pageNumber else { return nil }
@@ -127,6 +147,7 @@ extension GuestKernel {
         var cursor = address
         var rest = bytes[...]
         while !rest.isEmpty {
+            // The same page-at-a-time walk as `copyFromUser()`, checking write permission instead.
             guard let physical = try translateUser(directory, cursor, write: true) else { return false }
             let chunk = min(rest.count, pageSize - Int(cursor.pageOffset))
             try writeBytes(linear(physical), Array(rest.prefix(chunk)))
@@ -145,6 +166,7 @@ extension GuestKernel {
             let table = PageDirectoryEntry(rawValue: try read32(linear(directory &+ slot &* 4)))
             guard table.flags.contains(.present) else { continue }
             let tableAddress = GuestPhysicalAddress(frame: table.frame)
+            // Every page the table maps goes back to the allocator, then the table itself.
             for index in 0..<UInt32(1024) {
                 let entry = PageTableEntry(rawValue: try read32(linear(tableAddress &+ index &* 4)))
                 if entry.flags.contains(.present) { pages.release(GuestPhysicalAddress(frame: entry.frame)) }

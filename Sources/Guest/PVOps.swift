@@ -18,7 +18,32 @@ the original.
 In Swift the table could have been a protocol with two conforming types, native and lguest, and the
 compiler would have been happier. We keep a structure of function values because that is what the
 original is, and because it can be changed one entry at a time: a kernel may replace some operations
-and keep others, and `lguestInit()` reads as the list of exactly what lguest replaces. */
+and keep others, and `lguestInit()` reads as the list of exactly what lguest replaces.
+
+Here is the road one operation takes, `irqDisable`, before and after the swap:
+
+```
+  kernel code: try pvOps.irqDisable(self)
+                         |
+        +----------------+-----------------+
+        | native (before lguestInit)       | lguest (after)
+        v                                  v
+  cpu.native(.cli)                  LguestIRQOps.disable
+  a real cli at ring 1              one store to the shared page's
+        |                           interrupt flag (G:033): no trap,
+        v                           no Host, one memory write
+  #GP: the Host is entered,
+  and kills a Guest that
+  should have known better
+```
+
+The left road is why paravirtualization exists. On an i386, `cli` at ring 1 faults, but several other
+sensitive instructions (`pushf`, `cpuid`, reading the segment registers) do not: they quietly give
+ring-1 code the *real* machine's answer. A hypervisor cannot trap what never traps, so the original i386
+could not be virtualized by trapping alone; the Guest has to agree to ask instead, and this table is
+where it agrees. Notice how the native `saveFlags` below reads the real IF, which a ring-1 kernel never
+controls: exactly the kind of silent wrong answer that the lguest entry replaces with the truth from the
+shared page. */
 
 import LguestABI
 import Machine
@@ -70,6 +95,7 @@ struct PVOps {
     var setDebugRegister: (GuestKernel, Int, UInt32) -> Void
     /// `apic->read` and `apic->write`: the local interrupt controller's registers.
     var apicRead: (GuestKernel, UInt32) -> UInt32
+    /// `apic->write`: write a value to the local APIC register at an offset.
     var apicWrite: (GuestKernel, UInt32, UInt32) -> Void
 
     // Memory management (G:040, G:041).
@@ -195,6 +221,7 @@ extension GuestKernel {
         // APIC read/write intercepts.
         pvOps.apicRead = LguestNoOps.apicRead
         pvOps.apicWrite = LguestNoOps.apicWrite
+        // iret must also restore the virtual interrupt flag from the saved eflags (`interruptReturn()`).
         pvOps.iret = { kernel throws(GuestStopped) in try kernel.interruptReturn() }
         // Page-table management.
         pvOps.readCR2 = LguestControlRegisters.readCR2
@@ -203,6 +230,7 @@ extension GuestKernel {
         pvOps.flushTLBUser = LguestPageTables.flushTLBUser
         pvOps.flushTLBKernel = LguestPageTables.flushTLBKernel
         pvOps.flushTLBSingle = LguestPageTables.flushTLBSingle
+        // The page-table setters tell the Host about every change, so its shadow tables can follow.
         pvOps.setPTEAt = { kernel, directory, address, pointer, entry throws(GuestStopped) in
             try LguestPageTables.setPTEAt(kernel, directory: directory, address: address, pointer: pointer, entry)
         }
@@ -212,6 +240,7 @@ extension GuestKernel {
         pvOps.setPTE = { kernel, pointer, entry throws(GuestStopped) in
             try LguestPageTables.setPTE(kernel, pointer: pointer, entry)
         }
+        // From here on, nothing sensitive reaches the hardware directly.
         lguestInitialised = true
     }
 }

@@ -34,7 +34,42 @@ The result, for a typical program:
 ```
 
 All of this happens in one lazy section, so the dozens of `SET_PTE` and `SET_PMD` calls it makes go
-through the async ring and cost a single world switch at the end. */
+through the async ring and cost a single world switch at the end.
+
+The reader works with raw offsets, so here they are. An ELF file starts with a 52-byte header, of which
+`ProgramImage.init` reads the class and byte order (bytes 4 and 5), the type and machine (16 and 18:
+2 for an executable, 3 for the i386), `e_entry` (24), and the program header table's place (28), entry
+size (42) and count (44). Each program header is then 32 bytes:
+
+```
+  +0  p_type     1 = PT_LOAD; the others are skipped
+  +4  p_offset   where the segment's bytes start in the file
+  +8  p_vaddr    where they go in memory
+ +12  p_paddr    (unused by a program)
+ +16  p_filesz   bytes that come from the file
+ +20  p_memsz    bytes of memory; the difference is zeroes
+ +24  p_flags    bit 0 X, bit 1 W, bit 2 R: only W matters to the page tables
+ +28  p_align
+```
+
+A page at the boundary between the file's bytes and the `.bss` is the one that needs care:
+`copySegmentBytes()` copies only the part of the page that overlaps `[p_vaddr, p_vaddr + p_filesz)`,
+and the rest keeps the zeroes the frame was given, which is all the `.bss` needs.
+
+And the top of the new stack, where the program's `_start` finds it (each cell four bytes, all zero
+because the stack pages were zeroed when mapped):
+
+```
+ 0xC0000000  +-------------+  stackTop
+             | (unused)    |  12 bytes, rounding the vector to a 32-byte frame
+ 0xBFFFFFEC  | AT_NULL, 0  |  the auxiliary vector's terminating pair
+             | NULL        |  the end of envp: no environment
+             | NULL        |  the end of argv: no arguments
+ 0xBFFFFFE0  | argc = 0    |  <- esp
+```
+
+A real Linux would put the program's name and environment strings above this vector; our programs take
+their input from the ramdisk instead (`G:086`), so an empty vector is the whole of it. */
 
 import LguestABI
 import Machine
@@ -90,6 +125,7 @@ struct ProgramImage {
         guard headerSize >= 32, headerCount <= 64 else { throw .malformed("bad program header table") }
         segments = []
         for index in 0..<headerCount {
+            // Each read below is bounds-checked by u32(), so a table past the end is refused, not read.
             let header = headerOffset + index * headerSize
             // Only PT_LOAD (type 1) segments occupy memory; notes and the stack marker do not.
             guard try u32(header) == 1 else { continue }
@@ -142,6 +178,7 @@ extension GuestKernel {
             // segments share is filled by both and is writable if either segment is.
             var pagesMapped: [UInt32: (frame: GuestPhysicalAddress, writable: Bool)] = [:]
             for segment in image.segments {
+                // From the page holding the segment's first byte to the one holding its last.
                 var page = segment.address & ~UInt32(pageSize - 1)
                 while page < segment.address + segment.memorySize {
                     if pagesMapped[page] == nil {
@@ -185,9 +222,11 @@ extension GuestKernel {
     /// Copy the file bytes of `segment` that fall on user page `page` into `frame`.
     private func copySegmentBytes(_ segment: LoadSegment, _ file: [UInt8], page: UInt32,
                                   into frame: GuestPhysicalAddress) throws(GuestStopped) {
+        // The overlap of this page with the file-backed part of the segment; none on a bss-only page.
         let fileStart = segment.address, fileEnd = segment.address + UInt32(segment.fileSize)
         let from = max(page, fileStart), to = min(page + UInt32(pageSize), fileEnd)
         guard from < to else { return }
+        // `ProgramImage.init` proved fileOffset + fileSize within the file, so this slice is in range.
         let offset = segment.fileOffset + Int(from - fileStart)
         try writeBytes(linear(frame) &+ (from - page), Array(file[offset..<offset + Int(to - from)]))
     }

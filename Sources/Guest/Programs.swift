@@ -25,7 +25,24 @@ because it keeps only regular files and ignores permissions, owners and director
 
 The archive is only as trustworthy as the Launcher that made it, and a kernel that crashed on a bad
 one would take the whole host process with it (our Guest is Swift in the host's address space), so
-every field is checked and a malformed archive is reported, not believed. */
+every field is checked and a malformed archive is reported, not believed.
+
+One entry, byte for byte, as `CPIOArchive.encode(_:)` writes a 1,234-byte program called `hello` (the
+fields are shown spaced out; in the archive they run together):
+
+```
+ offset 0    070701                      magic
+        6    00000001 000081A4           inode 1, mode 0o100644 (a regular file, rw-r--r--)
+       22    00000000 00000000 00000001  uid, gid, one link
+       46    00000000 000004D2           mtime 0 (reproducible), filesize 1234
+       62    00000000 00000000 00000000 00000000   device numbers, all zero
+       94    00000006 00000000           namesize 6 ("hello" and its NUL), check 0
+      110    h e l l o \0                name; 116 is already a multiple of 4
+      116    ... 1234 bytes ...          data, then 2 bytes of padding to 1352
+```
+
+Note the two paddings are counted from the start of the archive, not of the entry; since every entry
+starts on a four-byte boundary, the two are the same thing. */
 
 import LguestABI
 import Machine
@@ -68,9 +85,11 @@ public enum CPIOArchive {
 
     /// Append one entry: header, padded name, padded data.
     private static func append(name: String, bytes: [UInt8], inode: UInt32, mode: UInt32, to archive: inout [UInt8]) {
+        // The thirteen fields in header order; see the table in `G:086` for which is which.
         let nameBytes = Array(name.utf8) + [0]
         let fields: [UInt32] = [inode, mode, 0, 0, 1, 0, UInt32(bytes.count), 0, 0, 0, 0, UInt32(nameBytes.count), 0]
         archive += magic
+        // Each field is eight upper-case hex digits, zero-filled on the left.
         for field in fields {
             let digits = Array(String(field, radix: 16, uppercase: true).utf8)
             archive += [UInt8](repeating: UInt8(ascii: "0"), count: 8 - digits.count) + digits
@@ -126,8 +145,11 @@ public enum CPIOArchive {
 /// Why an initial ramdisk was refused; each message gives the byte offset where reading stopped,
 /// which is what one needs to look at the archive with a hex dump.
 public enum InitrdError: Error, Equatable, CustomStringConvertible {
+    /// A header, name or file body runs past the end of the archive.
     case truncated(offset: Int)
+    /// An entry does not start with "070701": not a newc archive, or a length earlier was wrong.
     case badMagic(offset: Int)
+    /// A header field holds something other than eight hexadecimal digits.
     case badField(offset: Int)
 
     public var description: String {
@@ -163,6 +185,8 @@ extension GuestKernel {
             try printk("initrd: \(files.count) files, \(bytes.count) bytes\n")
         }
         // Give the ramdisk's pages to the allocator, as Linux frees its initrd once unpacked.
+        // Frames below the kernel's end are never released: a ramdisk overlapping the kernel
+        // image must not hand the kernel's own pages to the allocator.
         var frame = initrd.lowerBound.pageBase
         while frame < initrd.upperBound {
             if frame >= layout.end { pages.release(frame) }
@@ -178,6 +202,7 @@ extension GuestKernel {
         for word in bootParameters.commandLine.split(separator: " ") where word.hasPrefix("init=") {
             return word.dropFirst(5).split(separator: ",").map { $0.split(separator: "+").map(String.init) }
         }
+        // No init=: every program in archive order, each in a group of its own; inputs are not programs.
         return programs.map(\.name).filter { !$0.hasSuffix(".in") }.map { [$0] }
     }
 

@@ -18,7 +18,21 @@ It is a small page (or a few) of genuine i386 instructions, loaded by the Launch
 An entry point's bytes are `ud2`, the instruction Intel reserves to be undefined: if the processor ever
 really executed one, it would fault. It never does, because the Switcher recognises the address first
 and calls the Swift function registered there (`S:200`). The name of each entry travels with it, for
-traces and for the Host's messages. */
+traces and for the Host's messages.
+
+Why bother with real bytes at all, when the Host could be told in Swift what the Guest wanted? Because
+the Host of this book is written against the hardware's contract, not against our Guest. When the Guest
+kernel tries `in` or `out` at ring 1, the Host receives a #GP and an eip, and finds out what the
+instruction was by reading the bytes at eip through the Guest's page tables (`emulateInstruction()`, `H:225`),
+exactly as lguest's Host does with a real Linux Guest. And a kernel that forgot `lguestInit()` and ran
+`mov %eax,%cr3` natively faults at a genuine instruction, so a trace's disassembly (`X:700`) names the
+culprit instead of printing `(bad)`.
+
+The encodings are worth reading once, because they show the ModR/M byte (`X:510`) doing a job other
+than addressing memory. In `0f 22 d8`, the byte `d8` is `11 011 000`: mod 11 says "registers only",
+reg 011 names control register 3, and r/m 000 names eax. The same three fields in `0f 01 10` (`lgdt
+(%eax)`) read `00 010 000`: mod 00, a memory operand at (eax), and reg 010 is not a register at all but
+the number of the operation within group 7, as in the groups of `X:715`. */
 
 import Machine
 
@@ -89,9 +103,12 @@ public typealias GuestEntryPoint = (any GuestProcessor) throws(GuestStopped) -> 
 
 /// One registered entry point: its name (for traces and messages) and its body.
 public struct GuestKernelEntry {
+    /// A short human name, such as the Linux function it stands for, printed in traces.
     public let name: String
+    /// The Swift code that runs when the processor arrives at the entry's address.
     public let body: GuestEntryPoint
 
+    /// An entry called `name` that runs `body`.
     public init(name: String, body: @escaping GuestEntryPoint) {
         self.name = name
         self.body = body
@@ -132,13 +149,17 @@ public struct GuestKernelImage {
 
     /// An image with the fixed sites laid out and no entry points yet.
     public init() {
+        // The fixed sites first, at the offsets the properties above promise: int, mov, mov, iret, nop.
         var text: [UInt8] = [0xCD, hypercallVector, 0x8B, 0x00, 0x89, 0x02, 0xCF, 0x90]
+        // Then one copy of every privileged instruction, each at an address of its own.
         var sites: [NativeInstruction: GuestVirtualAddress] = [:]
         for instruction in NativeInstruction.allCases {
             sites[instruction] = Self.base.advanced(by: UInt32(text.count))
             text += instruction.bytes
         }
         precondition(text.count <= Int(Self.firstEntryOffset), "kernel image: native sites overflow")
+        // Fill with nops up to the first entry point, so the entry addresses do not move when the
+        // list of native instructions grows.
         text += [UInt8](repeating: 0x90, count: Int(Self.firstEntryOffset) - text.count)
         self.text = text
         self.nativeSites = sites
@@ -147,6 +168,7 @@ public struct GuestKernelImage {
     /// Registers `body` under `name` at the next free entry address and returns that address.
     public mutating func addEntry(named name: String, _ body: @escaping GuestEntryPoint) -> GuestVirtualAddress {
         let address = Self.base.advanced(by: UInt32(text.count))
+        // ud2 and two nops: four bytes, so entry addresses stay aligned and easy to read in a trace.
         text += [0x0F, 0x0B, 0x90, 0x90]
         entries[address] = GuestKernelEntry(name: name, body: body)
         return address

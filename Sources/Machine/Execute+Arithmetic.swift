@@ -12,7 +12,22 @@ sees `01` and calls `aluToOperand(0, 0xFFFF_FFFF)`: operation 0 (add) at 32 bits
 source and r/m 000 (`%eax`) the destination. `alu` adds the two, records `.add` with both inputs and the
 result for the lazy flags, and returns the sum, which `writeOperand` stores in eax. No flag has been
 computed; if a `jc` follows, it will compare the recorded result with the recorded destination and
-find the carry in one comparison (`X:520`). */
+find the carry in one comparison (`X:520`).
+
+The first 64 opcodes are so regular that the operation can be read straight off the bits. For the six
+ALU forms in each row of eight:
+
+```
+   opcode  0 0 o o o 0 d w      o o o : operation (000 add ... 111 cmp)
+           7 6 5 4 3 2 1 0      d     : 0 = r/m is the destination, 1 = the register is
+                                w     : 0 = byte, 1 = full operand (16 or 32 bits)
+   opcode  0 0 o o o 1 0 w      al, ax or eax with an immediate, and no ModR/M byte at all
+```
+
+So `01` is add, register into r/m, full width; `3C` is `cmp $imm8, %al`. The other two slots of each row
+(06/07, 0E/0F, ...) went to segment pushes, pops, prefixes and the BCD adjustments, which is why the row
+is not a clean eight. The group 1 opcodes 0x80-0x83 reuse the same three operation bits, moved into the
+ModR/M reg field. */
 
 extension Core {
     /// Executes ALU operation `operation` in the encoding's order (0 add, 1 or, 2 adc, 3 sbb, 4 and,
@@ -20,6 +35,8 @@ extension Core {
     @_transparent
     mutating func alu(_ operation: Int, _ dst: UInt32, _ src: UInt32, _ mask: UInt32) -> UInt32 {
         let result: UInt32
+        // Each case computes in 32 bits and records its inputs for the lazy flags (X:520); the
+        // masking to the operand width happens once, at the end.
         switch operation {
         case 0:
             result = dst &+ src
@@ -33,10 +50,12 @@ extension Core {
             result = dst &+ src &+ carry
             setFlags(.adc, result, dst, src, mask, aux: carry)
         case 3:
+            // sbb: the same care for the borrow, which is CF by another name.
             let borrow: UInt32 = carryFlag ? 1 : 0
             result = dst &- src &- borrow
             setFlags(.sbb, result, dst, src, mask, aux: borrow)
         case 4:
+            // and, or and xor clear CF and OF; the lazy `.logic` kind knows that.
             result = dst & src
             setFlags(.logic, result, dst, src, mask)
         case 6:
@@ -52,6 +71,7 @@ extension Core {
     /// ALU forms Eb,Gb and Ev,Gv: the r/m operand is the destination.
     @_transparent
     mutating func aluToOperand(_ operation: Int, _ width: UInt32) throws(Fault) {
+        // cmp only reads; every other operation writes back, so it checks write permission now.
         let (reg, rm) = try decodeModRM()
         let destination = try readOperand(rm, width, forUpdate: operation != 7)
         let result = alu(operation, destination, readRegister(reg, width), width)
@@ -61,6 +81,7 @@ extension Core {
     /// ALU forms Gb,Eb and Gv,Ev: the register is the destination.
     @_transparent
     mutating func aluToRegister(_ operation: Int, _ width: UInt32) throws(Fault) {
+        // The memory operand is only read here, so a plain read check is the right one.
         let (reg, rm) = try decodeModRM()
         let result = alu(operation, readRegister(reg, width), try readOperand(rm, width), width)
         if operation != 7 { writeRegister(reg, result, width) }
@@ -123,15 +144,31 @@ changes nothing at all, not even the flags.
 * Rotates (`rol`, `ror`, `rcl`, `rcr`) change only CF and OF. `rcl` and `rcr` rotate through CF, so an
   8-bit `rcl` is really a 9-bit rotation.
 
-For counts above 1, where the manual calls OF undefined, we compute it with the count-1 formula. */
+For counts above 1, where the manual calls OF undefined, we compute it with the count-1 formula.
+
+The pictures, for one step of each (CF is the carry flag, drawn where the bit enters or leaves):
+
+```
+   shl/sal   CF <- [7 6 5 4 3 2 1 0] <- 0
+   shr        0 -> [7 6 5 4 3 2 1 0] -> CF
+   sar      bit 7 -> [7 6 5 4 3 2 1 0] -> CF      the sign bit is copied in
+   rol       CF <- [7 6 5 4 3 2 1 0] <- bit 7     bit 7 goes round, and to CF too
+   rcl       CF <- [7 6 5 4 3 2 1 0] <- old CF    nine bits in a ring
+```
+
+As in group 1, the operation comes from the ModR/M reg field: 0 rol, 1 ror, 2 rcl, 3 rcr, 4 shl, 5 shr,
+6 (an undocumented alias of shl), 7 sar. */
 
 extension Core {
-    /// Where a shift instruction finds its count.
+    /// Where a shift instruction finds its count: `one` is the constant 1 (0xD0, 0xD1, no count byte),
+    /// `cl` the low byte of ecx (0xD2, 0xD3), `immediate` a byte after the operand (0xC0, 0xC1). Every
+    /// count is then masked to five bits.
     enum ShiftCount { case one, cl, immediate }
 
     /// Group 2 (0xC0, 0xC1, 0xD0-0xD3): decodes the operand and count, shifts, and stores.
     @_transparent
     mutating func shiftGroup(_ width: UInt32, count source: ShiftCount) throws(Fault) {
+        // Operand first (it may fault), then the count from wherever the opcode says it lives.
         let (reg, rm) = try decodeModRM()
         let value = try readOperand(rm, width, forUpdate: true)
         let count: UInt32 = switch source {
@@ -146,10 +183,11 @@ extension Core {
     /// when the masked count is zero and nothing changes.
     @_transparent
     mutating func shiftOrRotate(_ operation: Int, _ value: UInt32, _ rawCount: UInt32, _ mask: UInt32) -> UInt32? {
+        // The count is masked to five bits even for byte and word operands, as the 386 does.
         let count = rawCount & 0x1F
         guard count != 0 else { return nil }
         let width = UInt32(mask.nonzeroBitCount)
-        let sign = mask ^ (mask >> 1)
+        let sign = mask ^ (mask >> 1)  // the top bit of the operand: 0x80, 0x8000 or 0x8000_0000
         switch operation {
         case 0, 1, 2, 3:
             return rotate(operation, value, count, width, mask)
@@ -192,10 +230,12 @@ extension Core {
         var carry = carryFlag
         switch operation {
         case 0:
+            // rol: the bit that wrapped round to the bottom is also the one CF receives.
             let n = count % width
             result = n == 0 ? value : (value << n | value >> (width - n)) & mask
             carry = result & 1 != 0
         case 1:
+            // ror: the mirror image; the bit that wrapped to the top becomes CF.
             let n = count % width
             result = n == 0 ? value : (value >> n | value << (width - n)) & mask
             carry = result & sign != 0
@@ -207,6 +247,7 @@ extension Core {
                 carry = out
             }
         default:
+            // rcr: the bottom bit leaves for CF while the old CF enters at the top.
             for _ in 0..<count % (width + 1) {
                 let out = result & 1 != 0
                 result = result >> 1 | (carry ? sign : 0)
@@ -220,6 +261,7 @@ extension Core {
         case 0, 2: top != carry
         default: top != (result & (sign >> 1) != 0)
         }
+        // Rotates keep SF, ZF, AF and PF, so the lazy flags are made real before two are changed.
         materializeFlags()
         cpu.eflags.subtract([.carry, .overflow])
         if carry { cpu.eflags.insert(.carry) }
@@ -230,6 +272,7 @@ extension Core {
     /// shld and shrd: shift `destination` by `count`, filling from `source`.
     mutating func doubleShift(left: Bool, _ destination: UInt32, _ source: UInt32, _ rawCount: UInt32,
                               _ mask: UInt32) -> UInt32? {
+        // Same count rule as the single shifts; joining two operands in 64 bits lets one shift do it.
         let count = UInt64(rawCount & 0x1F)
         guard count != 0 else { return nil }
         let width = UInt64(mask.nonzeroBitCount)
@@ -248,6 +291,7 @@ extension Core {
             result = UInt32(truncatingIfNeeded: joined >> count) & mask
             carry = (joined >> (count - 1)) & 1 != 0
         }
+        // OF (defined for a count of 1): did the sign of the destination change?
         let overflow = (result ^ destination) & sign != 0
         setFlags(.precomputed, result, destination, source, mask, aux: shiftAux(carry, overflow))
         return result
@@ -266,13 +310,27 @@ SF, ZF and PF from the lower half and clear AF; the manual leaves all four undef
 `div` and `idiv` divide the double-width value by the operand, leaving quotient and remainder in the
 halves. Dividing by zero raises #DE, and so does a quotient too large for its register, which includes
 the famous `INT_MIN / -1`. A C program that divides by zero on Linux dies of SIGFPE; this is where that
-signal begins. The flags after a division are undefined and we leave them alone. */
+signal begins. The flags after a division are undefined and we leave them alone.
+
+Where the halves live, by operand size (the one-operand forms never name these registers; they are
+implied by the opcode):
+
+```
+   size   mul/imul: accumulator * r/m   div/idiv: dividend / r/m  ->  quotient, remainder
+   byte   al * r/m8   -> ah:al (= ax)   ax      / r/m8            ->  al, ah
+   word   ax * r/m16  -> dx:ax          dx:ax   / r/m16           ->  ax, dx
+   dword  eax * r/m32 -> edx:eax        edx:eax / r/m32           ->  eax, edx
+```
+
+This is why C's `a / b` with 32-bit ints compiles to `cltd; idivl`: `cltd` fills edx with the sign of
+eax, turning a 32-bit dividend into the 64-bit one the instruction insists on. */
 
 extension Core {
     /// The truncated signed product for the two- and three-operand imul, setting CF and OF.
     mutating func multiplySigned(_ a: UInt32, _ b: UInt32, _ mask: UInt32) -> UInt32 {
         // Two signed 32-bit factors always fit their product in 64 bits, so this cannot trap.
         let product = Int64(Int32(bitPattern: signExtend(a, mask))) * Int64(Int32(bitPattern: signExtend(b, mask)))
+        // The product fits when sign-extending its truncated low half gives it back.
         let result = UInt32(truncatingIfNeeded: product) & mask
         let fits = Int64(Int32(bitPattern: signExtend(result, mask))) == product
         setFlags(.precomputed, result, a, b, mask, aux: shiftAux(!fits, !fits))
@@ -285,10 +343,12 @@ extension Core {
         let (reg, rm) = try decodeModRM()
         switch reg {
         case 0, 1:
+            // test r/m, $imm (/1 is an undocumented alias of /0).
             let value = try readOperand(rm, mask)
             setFlags(.logic, value & (try fetchImmediate(mask)), 0, 0, mask)
         case 2: try writeOperand(rm, ~(try readOperand(rm, mask, forUpdate: true)) & mask, mask)
         case 3:
+            // neg is 0 - value, with the flags of that subtraction: CF is set unless value was 0.
             let value = try readOperand(rm, mask, forUpdate: true)
             let result = (0 &- value) & mask
             try writeOperand(rm, result, mask)
@@ -301,6 +361,7 @@ extension Core {
     /// One-operand mul/imul into ax, dx:ax or edx:eax.
     @inline(never)
     mutating func multiplyWide(_ operand: UInt32, signed: Bool, _ mask: UInt32) {
+        // The accumulator is the implied first factor: al, ax or eax.
         let accumulator = readRegister(0, mask)
         let product: UInt64
         let upperMatters: Bool
@@ -315,6 +376,7 @@ extension Core {
             product = UInt64(accumulator) * UInt64(operand)
             upperMatters = product >> width != 0
         }
+        // Split the product into its halves; the byte form packs both into ax.
         let low = UInt32(truncatingIfNeeded: product) & mask
         let high = UInt32(truncatingIfNeeded: product >> width) & mask
         if mask == 0xFF {
@@ -331,6 +393,7 @@ extension Core {
     mutating func divideWide(_ divisor: UInt32, signed: Bool, _ mask: UInt32) throws(Fault) {
         // Read, check, and only then write: a #DE leaves every register as it was.
         guard divisor != 0 else { throw .exception(0, errorCode: nil) }
+        // The implied double-width dividend: ax, dx:ax or edx:eax, as the table in X:570 shows.
         let width = UInt64(mask.nonzeroBitCount)
         let dividend: UInt64 = mask == 0xFF
             ? UInt64(cpu.eax & 0xFFFF)
@@ -348,11 +411,13 @@ extension Core {
             quotient = UInt32(truncatingIfNeeded: q) & mask
             remainder = UInt32(truncatingIfNeeded: n % d) & mask
         } else {
+            // Unsigned: a quotient wider than the destination half is #DE, as `edx >= divisor` would predict.
             let q = dividend / UInt64(divisor)
             guard q <= UInt64(mask) else { throw .exception(0, errorCode: nil) }
             quotient = UInt32(q)
             remainder = UInt32(dividend % UInt64(divisor))
         }
+        // Every check has passed: now, and only now, the registers change.
         if mask == 0xFF {
             writeRegister(0, quotient | remainder << 8, 0xFFFF)
         } else {
@@ -374,6 +439,16 @@ digit per byte: `aaa` and `aas` fix up after adding or subtracting unpacked digi
 `aam` splits al into two digits (ah = al / 10, al = al % 10, or another base from its immediate byte,
 dividing by zero raising #DE), and `aad` joins them back before a division.
 
+One sum by hand shows why adding six is the whole trick. Thirty-eight plus forty-five, in packed BCD:
+
+```
+    0x38          3 | 8
+  + 0x45        + 4 | 5
+  = 0x7D          7 | D     binary sum: the low nibble D is not a decimal digit
+  + 0x06              +6    daa: low digit > 9, so skip the six codes A-F
+  = 0x83          8 | 3     eighty-three, with the carry moved into the high digit
+```
+
 Nobody's C compiler emits these, and 64-bit mode removed them, but they are part of the i386 and cost
 little, so they are here. The flags the manual defines are exact; OF after `daa`/`das`, and the flags
 the manual leaves undefined after `aaa`, `aas`, `aam` and `aad`, come from the result as for a logic
@@ -382,6 +457,7 @@ operation (CF, AF and OF clear unless the adjustment sets them). */
 extension Core {
     /// daa (after add) and das (after sub) on al.
     mutating func decimalAdjust(subtract: Bool) {
+        // Both tests look at the *original* al and CF, as the manual's pseudocode does.
         let oldAL = cpu.eax & 0xFF
         let oldCarry = carryFlag
         var al = oldAL
@@ -417,6 +493,7 @@ extension Core {
                 ax = (ax &+ 0x106) & 0xFFFF
             }
         }
+        // Either way al keeps only its low digit: the high nibble of an unpacked digit is cleared.
         ax = ax & 0xFF0F
         writeRegister(0, ax, 0xFFFF)
         let aux = adjust ? EFLAGS.carry.rawValue | EFLAGS.auxiliaryCarry.rawValue : 0

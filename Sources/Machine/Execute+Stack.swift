@@ -9,11 +9,37 @@ tables.
 `enter` and `leave` build and tear down a stack frame; gcc uses `leave` constantly and `enter` almost
 never, but both are here. Two small traps for the unwary, both honoured: `pop` to a memory operand
 addressed through esp computes the address *after* esp moved, and `push %esp` pushes the value esp
-had *before* the push. */
+had *before* the push.
+
+A picture helps, because "down" is easy to get backwards. Here is the frame a C function builds with
+`push %ebp; mov %esp,%ebp; sub $8,%esp` (what `enter $8, $0` would do in one go), higher addresses at
+the top:
+
+```
+            +------------------+
+  ebp + 12  | second argument  |
+  ebp + 8   | first argument   |   pushed by the caller, right to left
+  ebp + 4   | return address   |   pushed by call
+  ebp  ---> | caller's ebp     |   pushed by the callee: the saved frame pointer
+  ebp - 4   | local            |
+  ebp - 8   | local            | <--- esp
+            +------------------+
+                  grows down
+```
+
+`leave` undoes the last two steps (esp = ebp, pop ebp) and `ret` the first, which is why the epilogue of
+nearly every gcc function is those two instructions. A frame pointer is simply the fixed point in the
+frame: esp wanders as the function pushes arguments for its own calls, but `8(%ebp)` is always the
+first argument.
+
+Every helper below keeps the rule from `X:540`: whatever can fault is read or written first, and esp
+moves last, so a page fault on a stack that has run off its mapped pages leaves the registers exactly as
+they were and the instruction can simply run again once the Guest's fault handler has mapped the page. */
 
 extension Core {
     /// Group 4 (0xFE): inc and dec of a byte operand.
     mutating func group4() throws(Fault) {
+        // The reg field is the operation, not a register: /0 is inc, /1 is dec, the rest undefined.
         let (reg, rm) = try decodeModRM()
         guard reg < 2 else { throw .invalidOpcode }
         let result = incDec(try readOperand(rm, 0xFF, forUpdate: true), decrement: reg == 1, 0xFF)
@@ -33,7 +59,7 @@ extension Core {
             let target = try readOperand(rm, mask)
             try push(cpu.eip, mask)
             jump(to: target)
-        case 4: jump(to: try readOperand(rm, mask))
+        case 4: jump(to: try readOperand(rm, mask))  // jmp *operand: a switch's jump table
         case 6: try push(try readOperand(rm, mask), mask)
         default: throw .invalidOpcode  // 3 and 5 are far call/jmp (not emulated), 7 is undefined
         }
@@ -44,6 +70,7 @@ extension Core {
         let size: UInt32 = mask == 0xFFFF ? 2 : 4
         // Every value is written before esp moves; the esp stored is the one from before pusha.
         let base = segmentBases[SegmentRegisterName.ss.rawValue] &+ cpu.esp
+        // Register r lands in slot r + 1 below the old top: eax highest, edi lowest.
         for r in 0..<8 {
             try writeMemory(base &- size &* UInt32(r + 1), readRegister(r, mask), mask)
         }
@@ -62,6 +89,8 @@ extension Core {
 
     /// pop to an r/m operand (0x8F /0); the address is computed with esp already incremented.
     mutating func popToMemory(_ mask: UInt32) throws(Fault) {
+        // Read the value without moving esp, then move esp before decoding the operand's address,
+        // because `popl 4(%esp)` means 4 above the *new* esp. A fault puts esp back.
         let value = try peek(mask)
         let savedESP = cpu.esp
         cpu.esp &+= mask == 0xFFFF ? 2 : 4
@@ -77,6 +106,7 @@ extension Core {
 
     /// Pops a selector into a data or stack segment register, with the checks of `X:230`.
     mutating func popSegment(_ name: SegmentRegisterName) throws(Fault) {
+        // Load (and check) the segment first; only a load that succeeds may move esp.
         let value = try peek(operandMask)
         try loadSegment(name, SegmentSelector(rawValue: UInt16(truncatingIfNeeded: value)))
         cpu.esp &+= operandMask == 0xFFFF ? 2 : 4
@@ -104,6 +134,8 @@ extension Core {
             esp &-= width
             try writeMemory(ss &+ esp, frame, mask)
         }
+        // Only now, with every write done, do ebp and esp change: ebp to the new frame, esp below
+        // the `size` bytes of locals.
         writeRegister(5, frame, mask)
         cpu.esp = esp &- size
     }

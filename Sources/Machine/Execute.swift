@@ -28,6 +28,33 @@ promises. And an instruction that updates memory in place (`addl $1, (%eax)`) ch
 when it reads the old value, as the hardware does, so it faults (with the write bit in the error code)
 before it has computed anything, and the flags pushed with the fault are the flags from before it. :*/
 
+/*X:542 Prefixes: the bytes that come before.
+
+A *prefix* is a byte that changes the instruction after it without being an instruction itself. The
+i386 has four kinds, and an instruction may carry one of each, in any order:
+
+```
+  group           bytes                      effect here
+  lock/repeat     F0, F2 (repne), F3 (rep)   F0 ignored (one CPU); F2/F3 drive X:580
+  segment         26 es, 2E cs, 36 ss,       the memory operand's segment, instead of
+                  3E ds, 64 fs, 65 gs        ds or ss (X:510)
+  operand size    66                         32-bit operations become 16-bit
+  address size    67                         16-bit addressing: #UD on this machine
+```
+
+Compiled 32-bit code uses them sparingly: `rep movsl` in `memcpy`, `%gs:0x14` for the stack protector's
+canary, `66` for the odd `short` arithmetic. So `step()` spends as little as possible on the common case.
+Its three bit tests recognise every prefix byte (and nothing else): `& 0xE7 == 0x26` matches exactly
+the four old segment prefixes 26, 2E, 36 and 3E, which differ only in bits 3 and 4; `& 0xFC == 0x64`
+matches 64-67; and the last test matches F0, F2 and F3 but not F1, which is `int1`.
+
+When a prefix is there, `decodePrefixes()` records what it means in three fields of the core
+(`segmentOverride`, `operandMask` and `repeatPrefix`) and returns the real opcode. The fields must be
+reset before the next instruction, whether this one finished or faulted, so `resetPrefixes()` runs on
+both roads: here after a normal finish, and in the run loop (`X:500`) after a fault. The hardware
+refuses an instruction longer than fifteen bytes with a #GP, and so does the loop, which is also what
+stops a page full of 0x66 bytes from keeping the decoder busy forever. :*/
+
 /*X:545 Why the opcode table is spelled out.
 
 A reader will notice that the switch below lists `case 0x00`, `case 0x01`, ... `case 0x3D` one by one,
@@ -52,7 +79,22 @@ Three things made the difference, and each is visible in the code:
    helpers `mutating` (even the ones that only read) lets Swift pass the state by reference.
 
 Prefixes, in contrast, are rare in compiled code, so an instruction with a 0x66 prefix takes a slower
-road through `execute16`, which is the same switch with the mask left as a variable. */
+road through `execute16`, which is the same switch with the mask left as a variable.
+
+A word on that *mask*, since every helper below takes one. Rather than an enum of widths, the
+interpreter passes the operand width as the bit mask of a value of that width, because the mask is what
+the arithmetic needs anyway:
+
+```
+  width       mask           where it comes from
+  byte        0xFF           the opcode's low bit is 0 (add %cl,%al is 00, add %ecx,%eax is 01)
+  word        0xFFFF         a 0x66 prefix, on an opcode whose low bit is 1
+  doubleword  0xFFFF_FFFF    no prefix: the normal case in 32-bit code
+```
+
+Results are computed in 32 bits and then masked, the sign bit of any width is `mask ^ (mask >> 1)`,
+and the byte count is `mask.nonzeroBitCount / 8`. Reading the cases with this in mind, `0x00` and
+`0x01` differ only in passing `0xFF` or `mask`, which is all that separates `addb` from `addl`. */
 
 extension Core {
     /// Executes one instruction.
@@ -169,12 +211,12 @@ extension Core {
         case 0x06: try push(UInt32(cpu.es.selector.rawValue), mask)
         case 0x07: try popSegment(.es)
         case 0x0E: try push(UInt32(cpu.cs.selector.rawValue), mask)
-        case 0x0F: try executeTwoByte(try fetch8(), mask)
+        case 0x0F: try executeTwoByte(try fetch8(), mask)  // the escape to the second map, X:585
         case 0x16: try push(UInt32(cpu.ss.selector.rawValue), mask)
         case 0x17: try popSegment(.ss)
         case 0x1E: try push(UInt32(cpu.ds.selector.rawValue), mask)
         case 0x1F: try popSegment(.ds)
-        // One-byte inc, dec, push and pop: the register number is the opcode's low three bits.
+        // The BCD adjustments (X:572), squeezed into the spare slots of the ALU rows and of 0xD4-0xD5.
         case 0x27, 0x2F: decimalAdjust(subtract: opcode == 0x2F)
         case 0x37, 0x3F: asciiAdjust(subtract: opcode == 0x3F)
         case 0xD4: try asciiAdjustAfterMultiply(base: try fetch8())
@@ -191,8 +233,10 @@ extension Core {
             // pop %esp ends with esp = the popped value: the increment happens first, the write last.
             let value = try pop(mask)
             writeRegister(Int(opcode & 7), value, mask)
+        // pusha and popa: all eight registers at once (X:575).
         case 0x60: try pushAll(mask)
         case 0x61: try popAll(mask)
+        // push $imm: a full immediate here, a sign-extended byte at 0x6A.
         case 0x68: try push(try fetchImmediate(mask), mask)
         case 0x69, 0x6B:
             // imul $imm, r/m, reg: the three-operand form compilers use for constant multiplies.
@@ -201,7 +245,9 @@ extension Core {
             let factor = opcode == 0x6B ? try fetchSigned8(mask) : try fetchImmediate(mask)
             writeRegister(reg, multiplySigned(source, factor, mask), mask)
         case 0x6A: try push(try fetchSigned8(mask), mask)
+        // in, out, ins and outs: port I/O belongs to the kernel (X:590).
         case 0x6C...0x6F, 0xE4...0xE7, 0xEC...0xEF: throw ioFault()
+        // Short conditional jumps: one case per condition, so `condition(_:)` sees a constant.
         case 0x70: try jumpShort(if: 0x0)
         case 0x71: try jumpShort(if: 0x1)
         case 0x72: try jumpShort(if: 0x2)
@@ -218,6 +264,7 @@ extension Core {
         case 0x7D: try jumpShort(if: 0xD)
         case 0x7E: try jumpShort(if: 0xE)
         case 0x7F: try jumpShort(if: 0xF)
+        // Group 1: the ALU operation is in the ModR/M reg field (X:550); 0x82 is an old alias of 0x80.
         case 0x80, 0x82: try aluImmediate(0xFF, signExtended: false)
         case 0x81: try aluImmediate(mask, signExtended: false)
         case 0x83: try aluImmediate(mask, signExtended: true)
@@ -235,10 +282,12 @@ extension Core {
             try writeOperand(rm, readRegister(reg, width), width)
             writeRegister(reg, memoryValue, width)
         case 0x88, 0x89:
+            // mov register into r/m; 0x8A and 0x8B are the other direction.
             let width = opcode == 0x88 ? 0xFF : mask
             let (reg, rm) = try decodeModRM()
             try writeOperand(rm, readRegister(reg, width), width)
         case 0x8A, 0x8B:
+            // mov r/m into a register: the most common instruction in compiled code.
             let width = opcode == 0x8A ? 0xFF : mask
             let (reg, rm) = try decodeModRM()
             writeRegister(reg, try readOperand(rm, width), width)
@@ -255,14 +304,17 @@ extension Core {
             let (offset, _) = try effectiveOffset(modrm)
             writeRegister(Int(modrm >> 3 & 7), offset, mask)
         case 0x8E:
+            // mov r/m into a segment register: a real segment load, with its checks (X:230). Loading
+            // cs this way is not allowed; only far jumps and calls may change it.
             let (reg, rm) = try decodeModRM()
             guard let name = SegmentRegisterName(rawValue: reg), name != .cs else { throw .invalidOpcode }
             let selector = try readOperand(rm, 0xFFFF)
             try loadSegment(name, SegmentSelector(rawValue: UInt16(truncatingIfNeeded: selector)))
-        case 0x8F: try popToMemory(mask)
+        case 0x8F: try popToMemory(mask)  // pop to r/m, with its esp subtlety (X:575)
         case 0x90:
             break  // nop, xchg %eax,%eax, and with f3, pause
         case 0x91...0x97:
+            // xchg of a register with the accumulator, register number in the low bits.
             let r = Int(opcode & 7)
             let value = readRegister(r, mask)
             writeRegister(r, readRegister(0, mask), mask)
@@ -301,6 +353,7 @@ extension Core {
             let high = EFLAGS(rawValue: cpu.eax >> 8 & 0xFF)
             cpu.eflags = cpu.eflags.subtracting(loadable).union(high.intersection(loadable))
         case 0x9F:
+            // lahf: bit 1 of EFLAGS always reads as 1, so the byte is never all zero.
             materializeFlags()
             writeRegister(4, cpu.eflags.rawValue & 0xD5 | 2, 0xFF)
         case 0xA0...0xA3:
@@ -312,12 +365,15 @@ extension Core {
             } else {
                 try writeMemory(linear, readRegister(0, width), width)
             }
-        case 0xA4...0xA7, 0xAA...0xAF: try stringInstruction(opcode)
+        case 0xA4...0xA7, 0xAA...0xAF: try stringInstruction(opcode)  // movs cmps stos lods scas, X:580
         case 0xA8, 0xA9:
+            // test $imm against al, ax or eax.
             let width = opcode == 0xA8 ? 0xFF : mask
             setFlags(.logic, readRegister(0, width) & (try fetchImmediate(width)), 0, 0, width)
+        // mov $imm into a register; the byte form counts al cl dl bl ah ch dh bh.
         case 0xB0...0xB7: writeRegister(Int(opcode & 7), UInt32(try fetch8()), 0xFF)
         case 0xB8...0xBF: writeRegister(Int(opcode & 7), try fetchImmediate(mask), mask)
+        // Group 2, shifts and rotates (X:560): count from an immediate, the constant 1, or cl.
         case 0xC0: try shiftGroup(0xFF, count: .immediate)
         case 0xC1: try shiftGroup(mask, count: .immediate)
         case 0xD0: try shiftGroup(0xFF, count: .one)
@@ -330,13 +386,14 @@ extension Core {
             let target = try pop(mask)
             cpu.esp &+= release
             jump(to: target)
-        case 0xC3: jump(to: try pop(mask))
+        case 0xC3: jump(to: try pop(mask))  // ret: pop the return address that call pushed
         case 0xC6, 0xC7:
+            // mov $imm into r/m; only reg field 0 is defined.
             let width = opcode == 0xC6 ? 0xFF : mask
             let (reg, rm) = try decodeModRM()
             guard reg == 0 else { throw .invalidOpcode }
             try writeOperand(rm, try fetchImmediate(width), width)
-        case 0xC8: try enter(mask)
+        case 0xC8: try enter(mask)  // enter: build a stack frame (X:575)
         case 0xC9:
             // leave: esp = ebp, then pop ebp. The read comes first so a fault changes nothing.
             let savedFramePointer = try readMemory(segmentBases[SegmentRegisterName.ss.rawValue] &+ cpu.ebp, mask)
@@ -346,13 +403,15 @@ extension Core {
         case 0xCC: throw .software(3)
         case 0xCD: throw .software(try fetch8())
         case 0xCE: if overflowFlag { throw .software(4) }
-        case 0xCF: try interruptReturn()
+        case 0xCF: try interruptReturn()  // iret, with the checks of X:450
         case 0xD7:
             // xlat: al = [ebx + al], a one-instruction table lookup.
             let linear = dataLinear(cpu.ebx &+ (cpu.eax & 0xFF))
             writeRegister(0, try readMemory(linear, 0xFF), 0xFF)
+        // x87 instructions: this CPU reports no FPU (X:595).
         case 0xD8...0xDF: throw floatingPointFault(x87: true)
         case 0xE0...0xE3:
+            // loopne, loope, loop, jecxz: short jumps that count in ecx.
             let displacement = try fetchSigned8(0xFFFF_FFFF)
             if loopCondition(opcode) { jump(to: cpu.eip &+ displacement) }
         case 0xE8:
@@ -366,11 +425,14 @@ extension Core {
             let displacement = try fetchImmediate(mask)
             jump(to: cpu.eip &+ signExtend(displacement, mask))
         case 0xEB:
+            // jmp with a byte displacement: the short jump of every tight loop.
             let displacement = try fetchSigned8(0xFFFF_FFFF)
             jump(to: cpu.eip &+ displacement)
         case 0xF1: throw .trap(1)  // int1 (icebp): a #DB trap, without the gate DPL check
         case 0xF4: throw .generalProtection(0)  // hlt is privileged
+        // cmc, clc, stc, and below them cld and std: one flag each.
         case 0xF5: updateFlags(.carry, to: !carryFlag)
+        // Group 3 (X:570): test, not, neg, mul, imul, div, idiv, by the reg field.
         case 0xF6: try group3(0xFF)
         case 0xF7: try group3(mask)
         case 0xF8: updateFlags(.carry, to: false)
@@ -379,13 +441,34 @@ extension Core {
             // cli and sti: allowed at ring 3 only with IOPL 3 (X:590).
             guard cpu.cpl <= cpu.eflags.iopl else { throw .generalProtection(0) }
             if opcode == 0xFA { cpu.eflags.remove(.interruptEnable) } else { cpu.eflags.insert(.interruptEnable) }
-        case 0xFC: cpu.eflags.remove(.direction)
+        case 0xFC: cpu.eflags.remove(.direction)  // the string instructions' direction, X:580
         case 0xFD: cpu.eflags.insert(.direction)
+        // Groups 4 and 5 (X:575): inc and dec of r/m, indirect calls and jumps, push of r/m.
         case 0xFE: try group4()
         case 0xFF: try group5(mask)
+        // Everything else (bound, arpl, les, lds, far transfers, the holes in the map) is #UD.
         default: throw .invalidOpcode
         }
     }
+
+    /*X:548 Relative jumps, and where they count from.
+
+    Every near jump and call in 32-bit code is *relative*: the instruction carries a signed distance,
+    not an address. The distance counts from the end of the instruction, that is, from the eip the CPU
+    has once it has fetched every byte:
+
+    ```
+        0x1000:  75 05        jne 0x1007        eip after the fetch: 0x1002
+        0x1002:  ...                            target: 0x1002 + 5 = 0x1007
+        0x1005:  eb f9        jmp 0x1000        eip after the fetch: 0x1007
+                                                target: 0x1007 + (-7) = 0x1000
+    ```
+
+    That is why every branch in the switch above fetches its displacement *before* computing anything
+    with eip: the fetch is what moves eip to the end. Relative code keeps working wherever it is
+    loaded, which is half of what position-independent code needs (data addresses are the other, harder
+    half). A short jump reaches 128 bytes back or 127 forward; beyond that, the assembler picks the long
+    forms (0xE9, and 0F 80-8F in `X:585`) with a 32-bit distance. */
 
     /// A short conditional jump on condition `cc` (0x70-0x7F).
     @inline(__always)
@@ -403,6 +486,7 @@ extension Core {
     /// Sign-extends a value of width `mask` to 32 bits.
     @inline(__always)
     mutating func signExtend(_ value: UInt32, _ mask: UInt32) -> UInt32 {
+        // Reinterpret as a signed integer of the narrow width, widen, and take the bits back.
         switch mask {
         case 0xFF: UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: value)))
         case 0xFFFF: UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: value)))
@@ -412,6 +496,7 @@ extension Core {
 
     /// loop, loope, loopne (decrement ecx first) and jecxz.
     mutating func loopCondition(_ opcode: UInt8) -> Bool {
+        // jecxz only tests ecx; the three loops decrement it first, without touching the flags.
         if opcode == 0xE3 { return cpu.ecx == 0 }
         cpu.ecx &-= 1
         switch opcode {

@@ -104,6 +104,25 @@ with the well-known special cases: r/m = 101 with mod = 00 is a bare 32-bit addr
 "no index", and SIB base 101 with mod = 00 means "no base, 32-bit displacement". Operands based on esp
 or ebp use the ss segment by default, everything else ds.
 
+A worked example makes the fields concrete. gcc compiles `x = a[i]`, with `a` the first argument and
+`i` in ecx, to `movl 8(%ebp),%edx; movl (%edx,%ecx,4),%eax`. The second is `8b 04 8a`:
+
+```
+  8b          opcode: mov r/m32 into a register (Gv, Ev)
+  04 = 00 000 100    mod 00: no displacement; reg 000: eax; r/m 100: a SIB byte follows
+  8a = 10 001 010    scale 10: times 4; index 001: ecx; base 010: edx
+  address = edx + ecx * 4, in ds
+```
+
+The table of what `mod` means, for r/m values other than the two escapes:
+
+| mod | operand                          | bytes that follow   |
+|-----|----------------------------------|---------------------|
+| 00  | `[reg]`                          | none                |
+| 01  | `[reg + disp8]`, sign-extended   | one                 |
+| 10  | `[reg + disp32]`                 | four                |
+| 11  | the register itself              | none                |
+
 **Segments.** Every segment's base is honoured (it is cached in `segmentBases`, so it costs one
 addition), which is what makes fs- and gs-based thread pointers work. Segment *limits* are not checked:
 lguest's guests, like all of Linux, use flat 4 GiB segments for everything the interpreter runs, and the
@@ -125,8 +144,11 @@ the rest of the register alone, exactly as `mov $0x1234,%ax` does on the hardwar
 
 /// A decoded r/m operand: a register number, or a linear address in memory.
 struct Operand {
+    /// True when the operand is in memory at `linear`; false when it is register `register`.
     var isMemory: Bool
+    /// The register number 0-7 (meaningful only when `isMemory` is false), at the instruction's width.
     var register: Int
+    /// The linear address, segment base included (meaningful only when `isMemory` is true).
     var linear: UInt32
 }
 
@@ -139,6 +161,7 @@ extension Core {
         // Instruction fetches are reads at user privilege; a failure is a #PF like any other.
         let physical: UInt32
         do { physical = try translate(linear, .fetch, user: true) } catch { throw .pageFault(error) }
+        // Remember the page and its frame; the next fetches in this page need no walk at all.
         fetchTag = linear & ~pageOffsetMask
         fetchFrame = physical & ~pageOffsetMask
     }
@@ -157,6 +180,7 @@ extension Core {
     @inline(__always)
     mutating func fetch32() throws(Fault) -> UInt32 {
         let linear = segmentBases[SegmentRegisterName.cs.rawValue] &+ cpu.eip
+        // Fast only when all four bytes are in the cached page: offset 0xFFC is the last that fits.
         if linear & ~pageOffsetMask == fetchTag && linear & pageOffsetMask <= 0xFFC {
             cpu.eip &+= 4
             return UInt32(littleEndian: ram.loadUnaligned(fromByteOffset: Int(fetchFrame | linear & pageOffsetMask),
@@ -170,6 +194,7 @@ extension Core {
     /// Fetches a 16-bit immediate.
     @inline(__always)
     mutating func fetch16() throws(Fault) -> UInt32 {
+        // Rare enough (ret $n, enter, 16-bit immediates) that two byte fetches do.
         let low = UInt32(try fetch8())
         return low | UInt32(try fetch8()) << 8
     }
@@ -208,6 +233,7 @@ extension Core {
     /// The offset (before the segment base) of a memory operand, and whether it defaults to ss.
     @inline(never)
     mutating func effectiveOffset(_ modrm: UInt8) throws(Fault) -> (UInt32, Bool) {
+        // The three fields of the ModR/M byte, as in the diagram of X:510 (reg is the caller's business).
         let mod = modrm >> 6
         let rm = Int(modrm & 7)
         var offset: UInt32
@@ -258,6 +284,7 @@ extension Core {
     /// Writes register `r` at the width `mask` selects, keeping the other bits.
     @inline(__always)
     mutating func writeRegister(_ r: Int, _ value: UInt32, _ mask: UInt32) {
+        // Merge the new bits into the old register, as partial-register writes do on the hardware.
         switch mask {
         case 0xFF:
             if r < 4 {
@@ -271,6 +298,23 @@ extension Core {
     }
 
     // MARK: Memory at ring 3
+
+    /*X:512 Memory at ring 3: one fast path, one honest slow path.
+
+    Every data access an instruction makes comes through the three functions below, and each has the
+    same two-road shape. The fast road asks one question of the TLB (`X:340`): does the slot for this
+    page carry the tag of this very page, with user permission for this kind of access? If so, and the
+    access does not straddle a page boundary, the bytes are read or written in RAM at once. The slot
+    keeps separate tags for reading and writing, so a page the Guest mapped read-only, or one not yet
+    marked dirty, simply misses on the write tag and takes the slow road, where the page walk (`X:330`)
+    sets the accessed and dirty bits or raises the page fault.
+
+    The third function is the subtle one. An instruction such as `incl (%eax)` reads, computes and
+    writes. On the hardware, a read-only page makes it fault *at the read*, with the write bit set in
+    the error code, before anything has changed. A naive interpreter would read happily, compute, and
+    fault on the write with the flags already updated, a difference that a Guest's copy-on-write
+    handler would notice. `readMemoryForUpdate` therefore checks write permission on every page it
+    touches before it reads a byte. */
 
     /// Reads `mask`'s width at `linear` with user privilege, through the TLB fast path.
     @inline(__always)
@@ -291,6 +335,7 @@ extension Core {
     mutating func writeMemory(_ linear: UInt32, _ value: UInt32, _ mask: UInt32) throws(Fault) {
         let width = mask == 0xFF ? 1 : mask == 0xFFFF ? 2 : 4
         let slot = tlb + tlbSlot(linear)
+        // The write tag is set only for pages already writable *and* dirty, so a hit needs no walk.
         if slot.pointee.userWrite == tlbTag(linear) && Int(linear & pageOffsetMask) <= pageSize - width {
             statistics.tlbHits &+= 1
             storePhysical(value, slot.pointee.frameBase | linear & pageOffsetMask, width: width)
@@ -309,6 +354,7 @@ extension Core {
             statistics.tlbHits &+= 1
             return loadPhysical(slot.pointee.frameBase | linear & pageOffsetMask, width: width)
         }
+        // Slow road: prove both pages writable first (faulting with the write bit), then read.
         do {
             _ = try translate(linear, .write, user: true)
             if Int(linear & pageOffsetMask) > pageSize - width {
@@ -357,6 +403,7 @@ extension Core {
     /// Pops a value of the operand width.
     @inline(__always)
     mutating func pop(_ mask: UInt32) throws(Fault) -> UInt32 {
+        // Read first, then move esp: a pop that faults leaves the stack as it was.
         let value = try peek(mask)
         cpu.esp &+= mask == 0xFFFF ? 2 : 4
         return value
