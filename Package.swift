@@ -42,7 +42,7 @@ let package = Package(
         .executableTarget(name: "lguest", dependencies: ["Launcher", "Machine", argumentParser]),
 
         // Release-build benchmarks, one `name value unit` line per figure.
-        .executableTarget(name: "lguest-bench", dependencies: ["Machine", "Host", "Launcher"]),
+        .executableTarget(name: "lguest-bench", dependencies: ["Machine", "Host", "Launcher", "Guest"]),
 
         // Appendix W: the book, woven from the sources by cmark.
         .systemLibrary(name: "CCmark", pkgConfig: "libcmark", providers: [.apt(["libcmark-dev"])]),

@@ -68,6 +68,7 @@ extension GuestKernel {
         lguestInit()
         // Patch early, as Linux does, so that nearly every call of the four goes the cheap way.
         if configuration.patching { applyPatches() }
+        if configuration.pvOpWorkloadPairs > 0 { try runPVOpWorkload(pairs: configuration.pvOpWorkloadPairs) }
         try startKernel()
     }
 }

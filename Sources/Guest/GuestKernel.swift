@@ -38,14 +38,19 @@ public struct GuestConfiguration: Sendable, Equatable {
     public var patching: Bool
     /// How long the scheduler lets a program run before the timer preempts it, in nanoseconds.
     public var timeSlice: UInt32
+    /// For benchmarks only: when positive, the boot entry stops right after INIT and patching, makes
+    /// this many `irqDisable()`/`irqEnable()` pairs through their patch sites, and powers off
+    /// (`G:065`). Zero, the default, boots normally.
+    public var pvOpWorkloadPairs: Int
 
     /// The configuration lguest shipped with: every optimisation on.
     public init(lazyMode: Bool = true, cr3ChangedTrick: Bool = true, patching: Bool = true,
-                timeSlice: UInt32 = 10_000_000) {
+                timeSlice: UInt32 = 10_000_000, pvOpWorkloadPairs: Int = 0) {
         self.lazyMode = lazyMode
         self.cr3ChangedTrick = cr3ChangedTrick
         self.patching = patching
         self.timeSlice = timeSlice
+        self.pvOpWorkloadPairs = pvOpWorkloadPairs
     }
 }
 

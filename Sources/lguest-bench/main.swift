@@ -8,6 +8,7 @@
 // Wall-clock time is fine here and nowhere else: tests never time anything.
 
 import Foundation
+import Guest
 import Host
 import Launcher
 import Machine
@@ -200,6 +201,50 @@ func asynchronousHypercall() throws -> Figure {
     Figure(name: "hypercall_async_ns", value: String(format: "%.0f", bestNanoseconds(.asyncHypercall)), unit: "ns")
 }
 
+// MARK: - Patching
+
+/// Interrupt-flag pv-op pairs (`irqDisable()` then `irqEnable()`) per timed boot of the `G:065`
+/// workload, and the smaller run whose time is subtracted so that booting the Guest to INIT and
+/// powering it off cancel out.
+let pvOpPairs = 2_000_000
+let pvOpBaselinePairs = 1_000
+
+/// Wall time of one boot of a real Guest (16 MiB, no programs) that makes `pairs` pv-op pairs with
+/// patching on or off and powers off; fails unless it powered off cleanly.
+func timePVOpBoot(pairs: Int, patching: Bool) throws -> Double {
+    let options = LaunchOptions(configuration: GuestConfiguration(patching: patching, pvOpWorkloadPairs: pairs),
+                                maximumRestarts: 0)
+    var result: BootResult?
+    let timing = try bestTiming(repetitions: 1) { result = try Launcher.boot(options) }
+    guard let result, result.exit == .poweredOff("Power down") else {
+        throw BenchmarkFailure(reason: "pv-op workload did not power off: \(String(describing: result?.exit))")
+    }
+    let statistics = result.guestStatistics
+    let made = patching ? statistics.patchedPVCalls : statistics.indirectPVCalls
+    guard made >= 2 * pairs else {
+        throw BenchmarkFailure(reason: "pv-op workload made \(made) calls the expected way, not \(2 * pairs)")
+    }
+    return timing.wall
+}
+
+/// Nanoseconds per interrupt-flag pv-op with patching on or off (`G:050`, `G:065`): the best of three
+/// boots of `pvOpPairs` pairs, less the best of three of `pvOpBaselinePairs`, divided by the extra ops.
+func pvOpNanoseconds(patching: Bool) throws -> Double {
+    let long = try (0 ..< 3).map { _ in try timePVOpBoot(pairs: pvOpPairs, patching: patching) }.min() ?? .infinity
+    let short = try (0 ..< 3).map { _ in try timePVOpBoot(pairs: pvOpBaselinePairs, patching: patching) }.min() ?? .infinity
+    return (long - short) / Double(2 * (pvOpPairs - pvOpBaselinePairs)) * 1e9
+}
+
+/// `pvop_indirect_ns`: one `irq_disable` or `irq_enable` through the pv-ops table, in a real Guest.
+func pvOpIndirect() throws -> Figure {
+    Figure(name: "pvop_indirect_ns", value: String(format: "%.0f", try pvOpNanoseconds(patching: false)), unit: "ns")
+}
+
+/// `pvop_patched_ns`: the same operation through its patched inline template.
+func pvOpPatched() throws -> Figure {
+    Figure(name: "pvop_patched_ns", value: String(format: "%.0f", try pvOpNanoseconds(patching: true)), unit: "ns")
+}
+
 // MARK: - What the Guest's tricks save at boot
 
 /// The boot the four counts come from: what `swift run lguest` boots by default (16 MiB, the same
@@ -269,6 +314,8 @@ let figures: [(name: String, measure: () throws -> Figure)] = [
     ("world_switch_ns", worldSwitch),
     ("hypercall_sync_ns", synchronousHypercall),
     ("hypercall_async_ns", asynchronousHypercall),
+    ("pvop_indirect_ns", pvOpIndirect),
+    ("pvop_patched_ns", pvOpPatched),
     ("boot_switches_lazy", { try bootFigure("boot_switches_lazy") }),
     ("boot_switches_eager", { try bootFigure("boot_switches_eager") }),
     ("boot_flushes_cr3_trick", { try bootFigure("boot_flushes_cr3_trick") }),
