@@ -64,55 +64,52 @@ public struct PagingFlags: OptionSet, Hashable, Sendable, CustomStringConvertibl
     }
 }
 
-/// An entry of a page directory: the frame of a page table, and flags.
-public struct PageDirectoryEntry: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+/// What a page directory entry and a page table entry share: a frame number in bits 31-12 and
+/// `PagingFlags` in bits 8-0, with the three software bits 11-9 left alone in the raw value. The two
+/// entry types conform separately, so one can never be stored where the other belongs.
+public protocol PagingEntry: RawRepresentable<UInt32>, Hashable, Sendable, CustomStringConvertible {
+    /// The entry from its 32-bit value.
+    init(rawValue: UInt32)
+    /// A short name for messages: `pde` or `pte`.
+    static var kindName: String { get }
+}
+
+extension PagingEntry {
     public typealias Flags = PagingFlags
-    public var rawValue: UInt32
-    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// An entry pointing at `frame` (which must fit in 20 bits) with `flags`.
     @inlinable public init(frame: PageFrameNumber, flags: Flags) {
-        precondition(frame.rawValue < 1 << 20, "page directory entry: frame \(frame) too large")
-        rawValue = frame.rawValue << pageShift | flags.rawValue
+        precondition(frame.rawValue < 1 << 20, "\(Self.kindName): frame \(frame) too large")
+        self.init(rawValue: frame.rawValue << pageShift | flags.rawValue)
     }
 
-    /// The frame of the page table (bits 31-12).
+    /// The frame the entry points at (bits 31-12): a page table's for a directory entry, a page's for a
+    /// table entry.
     @inlinable public var frame: PageFrameNumber {
         get { PageFrameNumber(rawValue >> pageShift) }
-        set { self = PageDirectoryEntry(frame: newValue, flags: flags) }
-    }
-    /// The flags (bits 11-0, including the three software bits 9-11 in the raw value).
-    @inlinable public var flags: Flags {
-        get { Flags(rawValue: rawValue) }
-        set { rawValue = rawValue & ~0x1FF | newValue.rawValue & 0x1FF }
+        set { self = Self(frame: newValue, flags: flags) }
     }
 
-    public var description: String { "pde(\(frame) \(flags))" }
+    /// The flags (bits 8-0; the software bits 11-9 stay in the raw value).
+    @inlinable public var flags: Flags {
+        get { Flags(rawValue: rawValue) }
+        set { self = Self(rawValue: rawValue & ~0x1FF | newValue.rawValue & 0x1FF) }
+    }
+
+    public var description: String { "\(Self.kindName)(\(frame) \(flags))" }
+}
+
+/// An entry of a page directory: the frame of a page table, and flags.
+public struct PageDirectoryEntry: PagingEntry {
+    public var rawValue: UInt32
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static var kindName: String { "pde" }
 }
 
 /// An entry of a page table: the frame of a page, and flags.
-public struct PageTableEntry: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-    public typealias Flags = PagingFlags
+public struct PageTableEntry: PagingEntry {
     public var rawValue: UInt32
     @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
-
-    /// An entry pointing at `frame` (which must fit in 20 bits) with `flags`.
-    @inlinable public init(frame: PageFrameNumber, flags: Flags) {
-        precondition(frame.rawValue < 1 << 20, "page table entry: frame \(frame) too large")
-        rawValue = frame.rawValue << pageShift | flags.rawValue
-    }
-
-    /// The frame of the page (bits 31-12).
-    @inlinable public var frame: PageFrameNumber {
-        get { PageFrameNumber(rawValue >> pageShift) }
-        set { self = PageTableEntry(frame: newValue, flags: flags) }
-    }
-    /// The flags (bits 8-0; the software bits 9-11 stay in the raw value).
-    @inlinable public var flags: Flags {
-        get { Flags(rawValue: rawValue) }
-        set { rawValue = rawValue & ~0x1FF | newValue.rawValue & 0x1FF }
-    }
-
-    public var description: String { "pte(\(frame) \(flags))" }
+    public static var kindName: String { "pte" }
 }
 /*:*/
