@@ -74,80 +74,122 @@ typealias Bed = HostTestBed
     #expect(!guest.isAlive)
 }
 
-/// Every kill reason a hostile Guest can provoke through the core, with the start of its message.
-func hostileKernels() -> [(String, GuestEntryPoint)] { [
-    ("hypercalls: NOTIFY before LGUEST_INIT", { cpu throws(GuestStopped) in try cpu.hypercall(.notify, 0) }),
-    ("hypercalls: LGUEST_INIT twice", { cpu throws(GuestStopped) in
+/// Every kill reason a hostile Guest can provoke through the core: the section whose rule it breaks
+/// (a lowercase tag), the start of the kill message, and the kernel that breaks it.
+func hostileKernels() -> [(section: String, reason: String, kernel: GuestEntryPoint)] { [
+    ("h100", "hypercalls: NOTIFY before LGUEST_INIT", { cpu throws(GuestStopped) in try cpu.hypercall(.notify, 0) }),
+    ("h120", "hypercalls: LGUEST_INIT twice", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try cpu.hypercall(.lguestInit, Bed.lguestData.rawValue)
     }),
-    ("hypercalls: bad lguest_data address", { cpu throws(GuestStopped) in
+    ("h120", "hypercalls: bad lguest_data address", { cpu throws(GuestStopped) in
         try cpu.hypercall(.lguestInit, Bed.guestPages * UInt32(pageSize) - 8)
     }),
-    ("hypercalls: bad lguest_data address", { cpu throws(GuestStopped) in try cpu.hypercall(.lguestInit, 0xFFFF_FFF0) }),
-    ("hypercalls: bad system call vector 31", { cpu throws(GuestStopped) in
+    ("h120", "hypercalls: bad lguest_data address", { cpu throws(GuestStopped) in try cpu.hypercall(.lguestInit, 0xFFFF_FFF0) }),
+    ("h120", "hypercalls: bad system call vector 31", { cpu throws(GuestStopped) in
         try cpu.store32(31, at: Bed.field(LguestData.systemCallVector)); try Bed.initialize(cpu)
     }),
-    ("hypercalls: bad system call vector 239", { cpu throws(GuestStopped) in
+    ("h120", "hypercalls: bad system call vector 239", { cpu throws(GuestStopped) in
         try cpu.store32(0xEF, at: Bed.field(LguestData.systemCallVector)); try Bed.initialize(cpu)
     }),
-    ("hypercalls: bad no-interrupt window", { cpu throws(GuestStopped) in
+    ("h120", "hypercalls: bad no-interrupt window", { cpu throws(GuestStopped) in
         try cpu.store32(0, at: Bed.field(LguestData.noInterruptEnd)); try Bed.initialize(cpu)
     }),
-    ("page tables: bad kernel address", { cpu throws(GuestStopped) in
+    ("h120", "page tables: bad kernel address", { cpu throws(GuestStopped) in
         try cpu.store32(0xFFC0_0000, at: Bed.field(LguestData.kernelAddress)); try Bed.initialize(cpu)
     }),
-    ("hypercalls: bad shutdown kind 7", { cpu throws(GuestStopped) in
+    ("h130", "hypercalls: bad shutdown kind 7", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try cpu.hypercall(.shutdown, Bed.reasonAddress.rawValue, 7)
     }),
-    ("memory: bad guest address", { cpu throws(GuestStopped) in
+    ("h130", "memory: bad guest address", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try cpu.hypercall(.shutdown, 0xFFFF_FFFF, 1)
     }),
-    ("hypercalls: bad async hypercall 1000", { cpu throws(GuestStopped) in
+    ("h110", "hypercalls: bad async hypercall 1000", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu)
         try cpu.store32(1000, at: Bed.field(LguestData.entryOffset(slot: 0)))
         try cpu.store8(hypercallReady, at: Bed.field(LguestData.statusOffset(slot: 0)))
         try cpu.hypercall(.flushAsync)
     }),
-    ("interrupts: bad IDT entry number 256", { cpu throws(GuestStopped) in
+    ("h230", "interrupts: bad IDT entry number 256", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try cpu.hypercall(.loadIDTEntry, 256, 0, 0)
     }),
-    ("interrupts: attempt to set special IDT entry 2", { cpu throws(GuestStopped) in
+    ("h230", "interrupts: attempt to set special IDT entry 2", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try Bed.setGate(cpu, vector: 2, handler: GuestKernelImage.base)
     }),
-    ("interrupts: attempt to set special IDT entry 8", { cpu throws(GuestStopped) in
+    ("h230", "interrupts: attempt to set special IDT entry 8", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try Bed.setGate(cpu, vector: 8, handler: GuestKernelImage.base)
     }),
-    ("interrupts: attempt to set special IDT entry 15", { cpu throws(GuestStopped) in
+    ("h230", "interrupts: attempt to set special IDT entry 15", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try Bed.setGate(cpu, vector: 15, handler: GuestKernelImage.base)
     }),
-    ("interrupts: attempt to set special IDT entry 31", { cpu throws(GuestStopped) in
+    ("h230", "interrupts: attempt to set special IDT entry 31", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try Bed.setGate(cpu, vector: 0x1F, handler: GuestKernelImage.base)
     }),
-    ("interrupts: bad IDT type 5", { cpu throws(GuestStopped) in
+    ("h230", "interrupts: bad IDT type 5", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try Bed.setGate(cpu, vector: 40, handler: GuestKernelImage.base, kind: .task)
     }),
-    ("interrupts: bad stack segment 104", { cpu throws(GuestStopped) in
+    ("h260", "interrupts: bad stack segment 104", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try cpu.hypercall(.setStack, 0x68, Bed.kva(Bed.stackTop).rawValue, 1)
     }),
-    ("interrupts: bad stack pages 3", { cpu throws(GuestStopped) in
+    ("h260", "interrupts: bad stack pages 3", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try cpu.hypercall(.setStack, 0x69, Bed.kva(Bed.stackTop).rawValue, 3)
     }),
-    ("interrupts: bad stack pages 0", { cpu throws(GuestStopped) in
+    ("h260", "interrupts: bad stack pages 0", { cpu throws(GuestStopped) in
         try Bed.initialize(cpu); try cpu.hypercall(.setStack, 0x69, Bed.kva(Bed.stackTop).rawValue, 0)
     }),
-    ("traps: unhandled trap 13", { cpu throws(GuestStopped) in try Bed.initialize(cpu); try cpu.native(.cli) }),
-    ("halt: no interrupt can ever arrive", { cpu throws(GuestStopped) in try Bed.initialize(cpu); try cpu.hypercall(.halt) }),
-    ("switcher: handler boot returned without iret", { _ throws(GuestStopped) in }),
+    ("h220", "traps: unhandled trap 13", { cpu throws(GuestStopped) in try Bed.initialize(cpu); try cpu.native(.cli) }),
+    ("h040", "halt: no interrupt can ever arrive", { cpu throws(GuestStopped) in try Bed.initialize(cpu); try cpu.hypercall(.halt) }),
+    ("s200", "switcher: handler boot returned without iret", { _ throws(GuestStopped) in }),
 ] }
 
-@Test(arguments: 0..<hostileKernels().count)
-func h100_hostileGuestDiesWithItsReasonAndTheHostRunsAnother(index: Int) throws {
-    let (expected, kernel) = hostileKernels()[index]
+/// The rows of `hostileKernels()` that break a rule of `section`, so each section's exercises run
+/// under its own tag (`swift test --filter h230`).
+func hostileKernels(of section: String) -> [Int] {
+    hostileKernels().indices.filter { hostileKernels()[$0].section == section }
+}
+
+/// Boots row `index`'s kernel, expects the Host to kill it with that row's reason, then expects the
+/// same Host to run a healthy Guest to power-off.
+func expectKilledThenHealthy(_ index: Int) throws {
+    let (_, expected, kernel) = hostileKernels()[index]
     let bed = HostTestBed()
     let reason = try bed.killReason(boot: kernel)
     #expect(reason.hasPrefix(expected), "got \(reason)")
     #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
 }
+
+/// The sections the table's rows are filed under; each has its test below.
+let hostileKernelSections: Set = ["h040", "h100", "h110", "h120", "h130", "h220", "h230", "h260", "s200"]
+
+@Test func h100_everyHostileKernelIsFiledUnderASectionWithATest() {
+    #expect(Set(hostileKernels().map(\.section)) == hostileKernelSections)
+}
+
+@Test(arguments: hostileKernels(of: "h100"))
+func h100_hostileGuestDiesWithItsReasonAndTheHostRunsAnother(index: Int) throws { try expectKilledThenHealthy(index) }
+
+@Test(arguments: hostileKernels(of: "h040"))
+func h040_aHaltNothingCanWakeKills(index: Int) throws { try expectKilledThenHealthy(index) }
+
+@Test(arguments: hostileKernels(of: "h110"))
+func h110_aBadCallInTheRingKills(index: Int) throws { try expectKilledThenHealthy(index) }
+
+@Test(arguments: hostileKernels(of: "h120"))
+func h120_aHandshakeTheHostCannotTrustKills(index: Int) throws { try expectKilledThenHealthy(index) }
+
+@Test(arguments: hostileKernels(of: "h130"))
+func h130_aBadShutdownKills(index: Int) throws { try expectKilledThenHealthy(index) }
+
+@Test(arguments: hostileKernels(of: "h220"))
+func h220_aTrapTheGuestHasNoHandlerForKills(index: Int) throws { try expectKilledThenHealthy(index) }
+
+@Test(arguments: hostileKernels(of: "h230"))
+func h230_aBadOrSpecialIDTEntryKills(index: Int) throws { try expectKilledThenHealthy(index) }
+
+@Test(arguments: hostileKernels(of: "h260"))
+func h260_aBadKernelStackKills(index: Int) throws { try expectKilledThenHealthy(index) }
+
+@Test(arguments: hostileKernels(of: "s200"))
+func s200_aHandlerThatReturnsWithoutIretKills(index: Int) throws { try expectKilledThenHealthy(index) }
 
 @Test(arguments: [UInt32(11), 12, 13, 18, 99, 0xFFFF_FFFF])
 func h100_undefinedHypercallNumberKills(number: UInt32) throws {
