@@ -35,8 +35,11 @@ let package = Package(
         // The Guest: a paravirtualized kernel in Swift, "at ring 1". It never imports Host.
         .target(name: "Guest", dependencies: ["Machine", "LguestABI"]),
 
-        // The Launcher: lays out guest memory and drives the Host.
-        .target(name: "Launcher", dependencies: ["Machine", "LguestABI", "Host", "Switcher", "Guest"]),
+        // The Drivers: the lguest bus and the Guest's virtio drivers. They never import Host or Launcher.
+        .target(name: "Drivers", dependencies: ["Machine", "LguestABI", "Guest"]),
+
+        // The Launcher: lays out guest memory, serves the Guest's devices and drives the Host.
+        .target(name: "Launcher", dependencies: ["Machine", "LguestABI", "Host", "Switcher", "Guest", "Drivers"]),
 
         // The front door: `swift run lguest`.
         .executableTarget(name: "lguest", dependencies: ["Launcher", "Machine", argumentParser]),
