@@ -30,6 +30,8 @@ public protocol GuestWorld: AnyObject {
     /// Writes the Guest's GDT and IDT into the Switcher's state page; `everything` is true when
     /// another Guest used the page since this one last ran (`S:050`).
     func copyTables(into state: SwitcherState, everything: Bool)
+    /// False once the Guest has powered off, asked to restart, or been killed.
+    var isAlive: Bool { get }
     /// Handles a trap that arrived while the Guest's Swift kernel code was on the stack, exactly as
     /// the run loop would, and makes the Guest ready to run again. Throws when the Guest is gone.
     func handleTrapDuringKernel(_ trap: Trap) throws(GuestStopped)
@@ -123,6 +125,8 @@ public final class Switcher {
     private var processors: [ObjectIdentifier: SwitcherProcessor] = [:]
     /// A fault an `iret` raised, waiting for the Switcher's loop to handle it (`S:230`).
     var pendingEvent: StopReason?
+    /// How many Guest kernel entries are on the host's stack now (`S:205`).
+    var kernelDepth = 0
     /// The faulting address of the last page fault that brought the Guest back (its cr2 then).
     public internal(set) var lastPageFault = GuestVirtualAddress(0)
     /// What the Switcher has done. Every write is a lone `&+= 1` that calls nothing, so no two accesses
@@ -227,7 +231,10 @@ public final class Switcher {
     address. */
 
     /// The `GuestProcessor` the Switcher gives `world`'s Swift code.
-    public func processor(for world: GuestWorld) -> GuestProcessor {
+    public func processor(for world: GuestWorld) -> GuestProcessor { switcherProcessor(for: world) }
+
+    /// The Switcher's own processor view for `world`, made on first use.
+    func switcherProcessor(for world: GuestWorld) -> SwitcherProcessor {
         let key = ObjectIdentifier(world)
         if let existing = processors[key] { return existing }
         let made = SwitcherProcessor(switcher: self, world: world)

@@ -33,6 +33,10 @@ final class SwitcherProcessor: GuestProcessor {
     /// The most times one instruction may fault in a row before the Guest is declared lost.
     static let faultLimit = 64
 
+    /// Whether the entry now running has executed its `iret` (successfully or not); after that its
+    /// Swift code may not use the processor again (`S:205`). `Switcher.enterKernel` sets it per entry.
+    var entryReturned = false
+
     init(switcher: Switcher, world: GuestWorld) {
         self.switcher = switcher
         self.world = world
@@ -67,6 +71,8 @@ final class SwitcherProcessor: GuestProcessor {
             return registers
         }
         set {
+            // A dead Guest's registers are gone; a write now would land on the Host's state.
+            guard world.isAlive, !entryReturned else { return }
             var cpu = machine.cpu
             cpu.eax = newValue.eax; cpu.ebx = newValue.ebx; cpu.ecx = newValue.ecx; cpu.edx = newValue.edx
             cpu.esi = newValue.esi; cpu.edi = newValue.edi; cpu.ebp = newValue.ebp; cpu.esp = newValue.esp
@@ -76,6 +82,19 @@ final class SwitcherProcessor: GuestProcessor {
             cpu.eflags = cpu.eflags.subtracting(changeable).union(newValue.eflags.intersection(changeable))
             machine.cpu = cpu
         }
+    }
+
+    /// Checks that the Guest's Swift code may use the processor now: the Guest is alive, the entry has
+    /// not yet returned, and the processor is at ring 1 where that code runs. Otherwise the Guest is
+    /// lost (if it was not dead already) and the Swift code is sent on its way with `GuestStopped`.
+    private func ensureRunning() throws(GuestStopped) {
+        guard world.isAlive else { throw GuestStopped() }
+        guard entryReturned || machine.cpu.cpl != guestKernelRing else { return }
+        let reason = entryReturned ? "switcher: guest kernel used the processor after its iret"
+                                   : "switcher: guest kernel ran at ring \(machine.cpu.cpl)"
+        machine.cpu = switcher.hostState
+        try world.handleTrapDuringKernel(.kernelLost(reason))
+        throw GuestStopped()
     }
 
     /// Moves eip to `site`, as if the processor were about to execute the instruction there.
@@ -99,6 +118,7 @@ final class SwitcherProcessor: GuestProcessor {
     func hypercall(_ call: Hypercall, _ a1: UInt32, _ a2: UInt32, _ a3: UInt32, _ a4: UInt32)
         throws(GuestStopped) -> UInt32
     {
+        try ensureRunning()
         let returnPoint = hypercallReturn
         // Load the registers as lguest's `hcall()` does in its inline assembly.
         var cpu = machine.cpu
@@ -135,6 +155,7 @@ final class SwitcherProcessor: GuestProcessor {
 
     /// Runs `body` as the instruction at `site`, taking its page faults the hardware's way.
     private func access<T>(at site: GuestVirtualAddress, _ body: () throws(PageFault) -> T) throws(GuestStopped) -> T {
+        try ensureRunning()
         machine.advance(by: Switcher.kernelOperationCost)
         for _ in 0..<Self.faultLimit {
             do {
@@ -246,6 +267,9 @@ final class SwitcherProcessor: GuestProcessor {
     the Switcher's loop takes over from wherever the processor now is. */
 
     func returnFromInterrupt() throws(GuestStopped) {
+        try ensureRunning()
+        // From here on this entry's Swift code is done with the processor, whatever the `iret` does.
+        entryReturned = true
         execute(at: iretSite)
         // A fault names the `iret` at eip, as one in the interpreter would (`X:450`).
         guard let fault = machine.iret() else { return }
@@ -265,7 +289,10 @@ final class SwitcherProcessor: GuestProcessor {
     straight to the machine. */
 
     func native(_ instruction: NativeInstruction) throws(GuestStopped) {
+        // Every image lays out a site for every case of `NativeInstruction` in its initialiser, and
+        // `nativeSites` is a constant: a missing one is a bug in LguestABI, not something a Guest did.
         guard let site = nativeSites[instruction] else { preconditionFailure("switcher: no site for \(instruction)") }
+        try ensureRunning()
         let next = site.advanced(by: UInt32(instruction.bytes.count))
         for _ in 0..<Self.faultLimit {
             // eip on the instruction, and the fault every privileged instruction takes at ring 1.

@@ -147,11 +147,18 @@ extension Switcher {
     processor until the next `switchIn`. */
 
     /// Saves the Guest's registers (`cpu`, the processor as the trap left it) after a trap through the
-    /// stub for `vector`, and restores the Host.
-    func exitToHost(_ world: GuestWorld, vector: UInt8, errorCode: UInt32?, cpu: CPUState) {
-        // Every trap from ring 1 or 3 switched to esp0, so the frame is always in the same place.
+    /// stub for `vector`, and restores the Host. Returns false, saving nothing, when the frame is not
+    /// where a trap from the Guest's rings puts it.
+    func exitToHost(_ world: GuestWorld, vector: UInt8, errorCode: UInt32?, cpu: CPUState) -> Bool {
+        // Every trap from ring 1 or 3 switched to esp0, so the frame is always in the same place. Only
+        // a trap taken at ring 0 could leave it elsewhere, and the Guest never runs at ring 0: the
+        // processor refuses its code there (`S:100`) and `SwitcherProcessor` refuses to run after an
+        // `iret` or a death (`S:205`). Should it happen all the same, the Guest is lost, not the Host.
         let expectedESP = SwitcherLayout.ringZeroStackTop.rawValue &- (errorCode == nil ? 20 : 24)
-        precondition(cpu.cpl == 0 && cpu.esp == expectedESP, "switcher: trap frame not where esp0 put it")
+        guard cpu.cpl == 0, cpu.esp == expectedESP else {
+            machine.cpu = hostState
+            return false
+        }
         let page = world.registerPage
         // What the stub pushes: a zero error code if the processor pushed none, then the vector.
         page[.errorCode] = errorCode ?? 0
@@ -165,6 +172,7 @@ extension Switcher {
         // replaces it, as lguest's Switcher reads cr2 straight after the switch.
         if vector == ExceptionVector.pageFault.rawValue { lastPageFault = cpu.cr2 }
         machine.cpu = hostState
+        return true
     }
     /*:*/
 
@@ -188,6 +196,7 @@ extension Switcher {
     public func run(_ world: GuestWorld) -> Trap {
         if let failure = switchIn(world) { return failure }
         do {
+            // With no return points, `runWorld` has only one way to return: with a trap.
             guard case let .trap(trap) = try runWorld(world, from: nil, until: .none) else {
                 preconditionFailure("switcher: top-level world returned without a trap")
             }
@@ -274,7 +283,9 @@ extension Switcher {
         case let .enteredKernel(_, errorCode, handler):
             let cpu = machine.cpu
             guard cpu.cpl == 0, let vector = SwitcherLayout.vector(ofStub: handler) else { return nil }
-            exitToHost(world, vector: vector, errorCode: errorCode, cpu: cpu)
+            guard exitToHost(world, vector: vector, errorCode: errorCode, cpu: cpu) else {
+                return .kernelLost("switcher: trap \(vector) frame not where esp0 put it (esp \(hexWord(cpu.esp)))")
+            }
             return .vector(vector)
         case .budgetExhausted:
             statistics.hostInterrupts &+= 1
@@ -312,7 +323,7 @@ extension Switcher {
         statistics.kernelEntries &+= 1
         machine.advance(by: Self.kernelOperationCost)
         pendingEvent = nil
-        try entry.body(processor(for: world))
+        try enterKernel(entry, world: world)
         // A faulting `iret` left its fault here for the loop (`S:230`).
         let event = pendingEvent
         pendingEvent = nil
@@ -330,6 +341,58 @@ extension Switcher {
             machine.cpu = after
         }
         return event
+    }
+    /*:*/
+
+    /*S:205 How deep the Guest kernel may nest.
+
+    Each entry into the Guest kernel's Swift code is a Swift call on the *host's* stack, and an entry can
+    be made inside another: a hypercall in a handler lets the Host deliver an interrupt, whose handler
+    runs nested inside the hypercall. On hardware every such nesting costs the Guest some of its own
+    kernel stack (the processor's frame, then the handler's registers and locals), and a kernel that
+    nests without end runs off the bottom of its stack and dies of a double fault. Here the same nesting
+    costs the Host a few kilobytes of its stack per level, and without a bound a Guest whose timer
+    handler turns interrupts back on and re-arms the clock before its next hypercall would take the
+    whole host process down, some 2,500 levels in.
+
+    So the Switcher gives the Guest a kernel stack of a fixed depth, `kernelNestingLimit` entries. A
+    Linux kernel stack is 8 KB on the i386, and a nested interrupt takes at least the 60-odd bytes of its
+    saved registers plus the handler's frame, so a few dozen levels is already a stack in trouble; a
+    healthy kernel nests three or four deep (a system call, a hypercall in it, an interrupt over that).
+    At the limit the Guest dies with the reason its hardware twin would have had, and the Host goes on.
+    In debug builds a level costs the host about 15 KB of stack, so 64 levels fit comfortably in even
+    a test thread's stack.
+
+    The same place keeps the other promise of `S:200`: a handler's Swift code may use the processor
+    only until its own `iret`. `SwitcherProcessor` remembers whether the entry now running has returned,
+    and each entry starts afresh and restores its caller's state when it ends, so nested entries each
+    have their own. */
+
+    /// The most Guest kernel entries that may be on the host's stack at once.
+    public static let kernelNestingLimit = 64
+
+    /// Runs `entry`'s Swift code one level deeper, or kills the Guest when it is already at the limit.
+    func enterKernel(_ entry: GuestKernelEntry, world: GuestWorld) throws(GuestStopped) {
+        guard kernelDepth < Self.kernelNestingLimit else {
+            machine.cpu = hostState
+            let lost = Trap.kernelLost("switcher: guest kernel entries nested \(Self.kernelNestingLimit) deep: its stack overflowed")
+            try world.handleTrapDuringKernel(lost)
+            throw GuestStopped()
+        }
+        let processor = switcherProcessor(for: world)
+        let callersState = processor.entryReturned
+        kernelDepth += 1
+        processor.entryReturned = false
+        defer {
+            kernelDepth -= 1
+            processor.entryReturned = callersState
+        }
+        try entry.body(processor)
+        // A Guest that caught its own death and returned normally is still dead.
+        guard world.isAlive else {
+            machine.cpu = hostState
+            throw GuestStopped()
+        }
     }
     /*:*/
 }
