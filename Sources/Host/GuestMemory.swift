@@ -52,21 +52,31 @@ public final class GuestMemory {
         self.physicalMemory = physicalMemory
         self.baseFrame = baseFrame
         self.pageCount = pageCount
+        self.limit = UInt64(pageCount) * UInt64(pageSize)
     }
 
-    /// The size of guest memory in bytes (the "limit" of lguest's checks).
+    /// The size of guest memory in bytes (the "limit" of lguest's checks); 0 once the memory is released.
+    /// Read on every access and written once, by `release()`, which calls nothing that reads it: no
+    /// two accesses can overlap, so the run-time exclusivity check is left out (`S:105`).
+    @exclusivity(unchecked) public private(set) var limit: UInt64
+
+    /// The size of guest memory in bytes as it was made.
     public var byteCount: UInt64 { UInt64(pageCount) * UInt64(pageSize) }
+
+    /// True once `release()` has given the frames back: every access is refused from then on.
+    public var isReleased: Bool { limit == 0 }
 
     /// True when `count` bytes at `address` lie inside guest memory, without wrapping.
     public func contains(_ address: GuestPhysicalAddress, count: Int) -> Bool {
         // In 64 bits, `address + count` cannot wrap: both checks of `H:032` in one comparison.
-        count >= 0 && UInt64(address.rawValue) + UInt64(count) <= byteCount
+        count >= 0 && UInt64(address.rawValue) + UInt64(count) <= limit
     }
 
     /// The host-physical address of `count` bytes at guest-physical `address`, or a violation when
     /// any of them lies outside guest memory.
     public func hostAddress(_ address: GuestPhysicalAddress, count: Int) throws(GuestViolation) -> HostPhysicalAddress {
         guard contains(address, count: count) else {
+            if isReleased { throw GuestViolation("memory: guest is gone; its memory was given back") }
             throw GuestViolation("memory: bad guest address \(address) length \(count)")
         }
         // Only now is the conversion safe: guest-physical g is host-physical base + g.
@@ -75,10 +85,27 @@ public final class GuestMemory {
 
     /// The host frame behind guest frame `frame`, or a violation when it is past the limit.
     public func hostFrame(_ frame: PageFrameNumber) throws(GuestViolation) -> PageFrameNumber {
-        guard frame.rawValue < pageCount else {
+        guard UInt64(frame.rawValue) < limit >> UInt64(pageShift) else {
             throw GuestViolation("memory: guest frame \(frame) past limit \(pageCount)")
         }
         return baseFrame.advanced(by: frame.rawValue)
+    }
+    /*:*/
+
+    /*H:034 Giving the memory back.
+
+    When a Guest is gone, its memory must go back to the machine, or a Host that runs guest after guest
+    would soon have none left (`H:030`). But someone may still hold this `GuestMemory`: the Launcher
+    reading its statistics, a device that kept a reference. After the frames are returned they may
+    belong to the *next* Guest, and a stale reader must not see that Guest's bytes. So `release()`
+    first drops the limit to zero, which makes every later access fail the check above, and only then
+    hands the frames to the machine's allocator, which zeroes them (`X:050`). */
+
+    /// Refuses every further access and returns the frames to the machine. Releasing twice does nothing.
+    public func release() {
+        guard !isReleased else { return }
+        limit = 0
+        physicalMemory.freeFrames(baseFrame, count: Int(pageCount))
     }
     /*:*/
 

@@ -98,7 +98,9 @@ public final class Host {
 
     Hypercalls made from the Guest kernel's Swift code do not come through this loop: they trap while the
     Guest's Swift code is on the stack, and the Switcher hands them to `handleTrapDuringKernel`, which does
-    exactly what one turn of this loop does (`H:035`). The code is the same; only the stack is different. */
+    exactly what one turn of this loop does (`H:035`). The code is the same; only the stack is different.
+When the loop ends, every frame the Guest held goes back: one Host can run guest after guest, for as
+long as you like, on a fixed amount of RAM. */
 
     /// Runs `guest` until it powers off, asks to restart, or is killed, and says which.
     public func run(_ guest: Guest) -> GuestExit {
@@ -116,9 +118,12 @@ public final class Host {
                 guest.kill(error.reason)
             }
         }
-        // The Guest is gone: its processor and its shadow page tables go with it.
+        // The Guest is gone: its processor, its shadow page tables, its registers page and its
+        // memory go with it, back to the machine for the next Guest (`H:034`).
         switcher.forget(guest)
         guest.pageTables.release()
+        guest.registerPage.release()
+        guest.memory.release()
         guard let exit = guest.exit else { preconditionFailure("host: loop ended with the guest alive") }
         return exit
     }

@@ -71,6 +71,8 @@ public final class FramePool {
     private var returnedSet: Set<PageFrameNumber> = []
     /// The number of frames handed out and not yet returned.
     public private(set) var framesInUse = 0
+    /// The number of frames returned and waiting to be handed out again.
+    public var idleFrameCount: Int { returned.count }
 
     /// Creates a pool drawing on `memory`'s frame allocator.
     public init(memory: PhysicalMemory) {

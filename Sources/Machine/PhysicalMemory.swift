@@ -18,6 +18,12 @@ The interpreter's hot loop is the one exception: it checks a page's bounds once,
 filled (`X:340`), and then reads through the pointer directly. That is exactly what real hardware does:
 the permission and existence checks happen at translation time, not on every byte. */
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A physical access outside the machine's RAM.
 public enum MemoryError: Error, Equatable, Sendable, CustomStringConvertible {
     /// `count` bytes at `address` do not lie entirely inside RAM.
@@ -31,7 +37,7 @@ public enum MemoryError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// The machine's RAM: `frameCount` page frames of 4 KiB, zeroed at creation, with checked
-/// little-endian loads and stores and a bump allocator for frames.
+/// little-endian loads and stores and an allocator of contiguous runs of frames (`X:050`).
 public final class PhysicalMemory {
     /// The number of page frames.
     public let frameCount: Int
@@ -40,8 +46,10 @@ public final class PhysicalMemory {
     /// The start of the buffer. Module-internal: only the MMU's TLB fast path reads through it,
     /// and only at offsets it has checked when filling the TLB.
     let base: UnsafeMutableRawPointer
-    /// The first frame the allocator has not handed out.
-    public private(set) var nextFreeFrame: PageFrameNumber = PageFrameNumber(0)
+    /// The free frames, as sorted runs that never touch (`X:050`).
+    var freeRuns: [Range<Int>]
+    /// The number of frames in `freeRuns`.
+    var freeCount: Int
 
     /// Creates zeroed RAM of `frameCount` frames. The count must be at least 1 and at most
     /// 2^20 (4 GiB, all a 32-bit physical address can name).
@@ -49,11 +57,19 @@ public final class PhysicalMemory {
         precondition((1...(1 << 20)).contains(frameCount), "memory: bad frame count \(frameCount)")
         self.frameCount = frameCount
         self.byteCount = frameCount * pageSize
+        self.freeRuns = [0..<frameCount]
+        self.freeCount = frameCount
         self.base = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: pageSize)
-        base.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
+        zeroBytes(at: 0, count: byteCount)
     }
 
     deinit { base.deallocate() }
+
+    /// Zeroes `count` bytes at byte offset `offset`, which the caller has checked. C's `memset`, not
+    /// the generic Swift loop, which a debug build runs a byte at a time through the runtime.
+    private func zeroBytes(at offset: Int, count: Int) {
+        _ = memset(base.advanced(by: offset), 0, count)
+    }
 
     /// True when `count` bytes at `address` lie inside RAM.
     @inlinable public func contains(_ address: HostPhysicalAddress, count: Int = 1) -> Bool {
@@ -125,32 +141,72 @@ public final class PhysicalMemory {
     public func zero(frame: PageFrameNumber) throws(MemoryError) {
         let address = HostPhysicalAddress(frame: PageFrameNumber(frame.rawValue & 0xFFFFF))
         guard contains(frame: frame) else { throw .outOfRange(address: address, count: pageSize) }
-        base.advanced(by: Int(address.rawValue)).initializeMemory(as: UInt8.self, repeating: 0, count: pageSize)
+        zeroBytes(at: Int(address.rawValue), count: pageSize)
     }
 }
 
-/*X:050 Handing out page frames.
+/*X:050 Handing out page frames, and taking them back.
 
 Before anything runs, someone has to decide which frames hold what: the Host's own pages, the
-Switcher's pages, the guest's "physical" memory, the shadow page tables. A real kernel keeps an elaborate
-buddy allocator for this. We need far less: the host carves its memory once at start-up and rarely gives
-any back, so a **bump allocator** does the job. It remembers the first frame nobody has taken; asking for
-`count` frames hands out that many contiguous frames and moves the mark on. Frames are never returned,
-so a fresh frame is always still zero from `init(frameCount:)`.
+Switcher's pages, the Guest's "physical" memory, the shadow page tables. A real kernel keeps an
+elaborate buddy allocator for this. We need much less, but not nothing: a Guest's memory is one
+contiguous run of frames, and when the Guest dies the Host must give that run back, or a Host that
+runs guest after guest would run only as many as its RAM could hold once.
 
-The simplicity is the point: a student can see in three lines that two callers never receive the same
-frame, and a guest can never influence the allocator at all, because only the Host calls it. */
+So the allocator keeps the free frames as a sorted list of *runs* (first frame, count), with no two
+runs touching. Asking for `count` frames takes them from the front of the first run long enough
+(first fit); giving frames back zeroes them, puts their run in its place in the list and merges it
+with a neighbour on either side, so the list never fragments into more pieces than the holes really
+are. Two promises fall out of that, and the tests check both: two callers never hold the same frame,
+and a frame handed out is always zero, because it was zero at `init(frameCount:)` or was zeroed when
+it came back.
+
+Only the Host calls the allocator, never a Guest, so a Guest cannot influence it except by the memory
+size the Launcher chose for it. Returning a frame that is already free is a host bug, and stops. */
 
 extension PhysicalMemory {
-    /// Hands out `count` contiguous, zeroed frames, or nil when RAM is exhausted (or `count` < 1).
+    /// Hands out `count` contiguous, zeroed frames, or nil when no free run is that long (or `count` < 1).
     public func allocateFrames(count: Int) -> PageFrameNumber? {
-        let first = Int(nextFreeFrame.rawValue)
-        guard count >= 1, count <= frameCount - first else { return nil }
-        nextFreeFrame = PageFrameNumber(UInt32(first + count))
+        guard count >= 1, let index = freeRuns.firstIndex(where: { $0.count >= count }) else { return nil }
+        let first = freeRuns[index].lowerBound
+        if freeRuns[index].count == count {
+            freeRuns.remove(at: index)
+        } else {
+            freeRuns[index] = (first + count)..<freeRuns[index].upperBound
+        }
+        freeCount -= count
         return PageFrameNumber(UInt32(first))
     }
 
-    /// The number of frames not yet handed out.
-    public var freeFrameCount: Int { frameCount - Int(nextFreeFrame.rawValue) }
+    /// Takes back `count` frames from `first` on, which must all be allocated (a host bug otherwise),
+    /// and zeroes them for their next owner.
+    public func freeFrames(_ first: PageFrameNumber, count: Int) {
+        let run = Int(first.rawValue)..<(Int(first.rawValue) + count)
+        precondition(count >= 1 && run.upperBound <= frameCount, "memory: freeing frames \(run) outside RAM")
+        // The first free run that starts after ours: ours goes just before it.
+        let index = freeRuns.firstIndex(where: { $0.lowerBound >= run.upperBound }) ?? freeRuns.endIndex
+        precondition(index == freeRuns.startIndex || freeRuns[index - 1].upperBound <= run.lowerBound,
+                     "memory: frames \(run) freed twice")
+        precondition(index == freeRuns.endIndex || freeRuns[index].lowerBound >= run.upperBound,
+                     "memory: frames \(run) freed twice")
+        zeroBytes(at: run.lowerBound * pageSize, count: count * pageSize)
+        freeCount += count
+        // Merge with the neighbours it touches, so that the list stays as short as the holes are.
+        var merged = run
+        var insertAt = index
+        if index < freeRuns.endIndex, freeRuns[index].lowerBound == merged.upperBound {
+            merged = merged.lowerBound..<freeRuns[index].upperBound
+            freeRuns.remove(at: index)
+        }
+        if insertAt > freeRuns.startIndex, freeRuns[insertAt - 1].upperBound == merged.lowerBound {
+            merged = freeRuns[insertAt - 1].lowerBound..<merged.upperBound
+            freeRuns.remove(at: insertAt - 1)
+            insertAt -= 1
+        }
+        freeRuns.insert(merged, at: insertAt)
+    }
+
+    /// The number of frames not handed out.
+    public var freeFrameCount: Int { freeCount }
 }
 /*:*/

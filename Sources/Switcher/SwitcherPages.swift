@@ -158,6 +158,12 @@ public final class RegisterPage {
         set { hostStore32(memory, newValue, frameAddress.advanced(by: word.rawValue * 4)) }
     }
 
+    /// Gives the frame back to the machine when the Guest is gone. Only the Host and the Switcher touch
+    /// a registers page, and only while its Guest runs, so nothing reads it afterwards.
+    public func release() {
+        memory.freeFrames(frame, count: 1)
+    }
+
     private var frameAddress: HostPhysicalAddress {
         HostPhysicalAddress(frame: frame, offset: GuestRegisterFrame.offsetInPage)
     }

@@ -11,18 +11,24 @@ typealias Bed = HostTestBed
 
 @Test func h030_guestBootsInitialisesAndPowersOff() throws {
     let bed = HostTestBed()
+    var seen: [UInt32] = []
     let guest = try bed.makeGuest { cpu throws(GuestStopped) in
         try Bed.initialize(cpu)
+        // What the Host wrote into lguest_data at INIT, read as the Guest reads it.
+        for field in [LguestData.tscKHz, LguestData.reserveMemory, LguestData.pageDirectory, LguestData.timeSeconds] {
+            seen.append(try cpu.load32(Bed.field(field)))
+        }
         try Bed.powerOff(cpu, "goodbye")
     }
     #expect(bed.host.run(guest) == .poweredOff("goodbye"))
     #expect(guest.statistics.synchronousHypercalls[.lguestInit] == 1)
     #expect(guest.statistics.synchronousHypercalls[.shutdown] == 1)
     #expect(bed.host.switcher.statistics.worldSwitches >= 4)
-    #expect(try guest.memory.load32(Bed.lguestData.advanced(by: LguestData.tscKHz)) == 1_000_000)
-    #expect(try guest.memory.load32(Bed.lguestData.advanced(by: LguestData.reserveMemory)) == 4 << 20)
-    #expect(try guest.memory.load32(Bed.lguestData.advanced(by: LguestData.pageDirectory)) == Bed.directory.rawValue)
-    #expect(try guest.memory.load32(Bed.lguestData.advanced(by: LguestData.timeSeconds)) == bootWallClockSeconds)
+    #expect(seen == [1_000_000, 4 << 20, Bed.directory.rawValue, bootWallClockSeconds])
+    // Once the Guest is gone its memory is too (H:034): a stale reader is refused, not shown zeros.
+    #expect(throws: GuestViolation("memory: guest is gone; its memory was given back")) {
+        try guest.memory.load32(Bed.lguestData)
+    }
 }
 
 @Test func h030_runIsDeterministic() throws {
@@ -401,4 +407,29 @@ func h225_inReadsAllOnesAndOutGoesNowhere(instruction: NativeInstruction, eax: U
     #expect(zip(events, events.dropFirst()).allSatisfy { $0.0 <= $1.0 })
     // Virtual time: the same Guest gives the same trace.
     #expect(try trace().map { "\($0.0) \($0.1)" } == events.map { "\($0.0) \($0.1)" })
+}
+
+@Test func h034_oneHostRunsTenThousandGuestsOnFixedRAMAndGetsEveryFrameBack() throws {
+    // 1,024 frames hold three of these 320-page Guests at once, at most: without every frame coming
+    // back, the fourth would not fit.
+    let bed = HostTestBed()
+    let kernels = hostileKernels()
+    let freeAtStart = bed.machine.memory.freeFrameCount
+    var powerOffs = 0, kills = 0
+    for index in 0..<10_000 {
+        // Hostile and healthy mixed: every row of the hostile table in turn, and a healthy Guest between.
+        if index % 2 == 0 {
+            guard case .killed = try bed.host.run(bed.makeGuest(boot: kernels[(index / 2) % kernels.count].kernel)) else {
+                Issue.record("hostile guest \(index) was not killed")
+                return
+            }
+            kills += 1
+        } else if try bed.runHealthyGuest() == .poweredOff("healthy") {
+            powerOffs += 1
+        }
+        // Shadow page tables go back to the Host's pool, everything else to the machine.
+        #expect(bed.host.frames.framesInUse == 0)
+        #expect(bed.machine.memory.freeFrameCount + bed.host.frames.idleFrameCount == freeAtStart)
+    }
+    #expect(kills == 5_000 && powerOffs == 5_000)
 }

@@ -52,7 +52,7 @@ import Testing
         #expect(try memory.copyOut(from: HostPhysicalAddress(4096), count: 204) == Array(repeating: 0, count: 204))
     }
 
-    @Test func x050_bumpAllocatorHandsOutDisjointRunsUntilFull() {
+    @Test func x050_allocatorHandsOutDisjointRunsUntilFull() {
         let memory = PhysicalMemory(frameCount: 10)
         #expect(memory.allocateFrames(count: 0) == nil)
         #expect(memory.allocateFrames(count: 3) == PageFrameNumber(0))
@@ -62,5 +62,27 @@ import Testing
         #expect(memory.allocateFrames(count: 3) == PageFrameNumber(7))
         #expect(memory.allocateFrames(count: 1) == nil)
         #expect(memory.freeFrameCount == 0)
+    }
+
+    @Test func x050_freedRunsMergeAndComeBackZeroed() throws {
+        let memory = PhysicalMemory(frameCount: 10)
+        let a = try #require(memory.allocateFrames(count: 3))   // frames 0-2
+        let b = try #require(memory.allocateFrames(count: 3))   // frames 3-5
+        let c = try #require(memory.allocateFrames(count: 4))   // frames 6-9
+        #expect(memory.freeFrameCount == 0)
+        try memory.store32(0xDEAD_BEEF, at: HostPhysicalAddress(frame: b, offset: 8))
+        // A hole in the middle: a run that fits goes there, one that does not is refused.
+        memory.freeFrames(b, count: 3)
+        #expect(memory.allocateFrames(count: 4) == nil)
+        let again = try #require(memory.allocateFrames(count: 2))
+        #expect(again == b)
+        #expect(try memory.load32(at: HostPhysicalAddress(frame: again, offset: 8)) == 0, "a freed frame is zeroed")
+        // Frame 5 is still free from the hole; freeing the rest around it merges all ten into one run.
+        #expect(memory.freeFrameCount == 1)
+        memory.freeFrames(a, count: 3)
+        memory.freeFrames(c, count: 4)
+        memory.freeFrames(again, count: 2)
+        #expect(memory.freeFrameCount == 10)
+        #expect(memory.allocateFrames(count: 10) == PageFrameNumber(0))
     }
 }
