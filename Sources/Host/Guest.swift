@@ -21,12 +21,16 @@ public enum GuestExit: Hashable, Sendable, CustomStringConvertible {
     case restart(String)
     /// The Host killed the Guest for misbehaving, for `reason`.
     case killed(String)
+    /// The Launcher stopped a Guest that did nothing wrong, for `reason`: its time ran out, or the
+    /// person at the keyboard pressed Ctrl-C (`H:045`).
+    case stoppedFromOutside(String)
 
     public var description: String {
         switch self {
         case let .poweredOff(reason): "power off: \(reason)"
         case let .restart(reason): "restart: \(reason)"
         case let .killed(reason): "killed: \(reason)"
+        case let .stoppedFromOutside(reason): "stopped: \(reason)"
         }
     }
 }
@@ -123,6 +127,8 @@ public final class Guest: GuestWorld {
     public internal(set) var taskSwitched = false
     /// The next async ring slot the Host will look at (`H:110`).
     @exclusivity(unchecked) var nextRingSlot = 0
+    /// Asked before every switch into the Guest: a reason to stop it now, or nil to go on (`H:045`).
+    public var stopCheck: (() -> String?)?
     /// Called when the Guest makes a NOTIFY hypercall, with the address it passed.
     public var onNotify: ((Guest, GuestPhysicalAddress) -> Void)?
     /// Called with the virtual time in nanoseconds and each thing the Host does for the Guest (`H:060`).

@@ -153,6 +153,10 @@ extension Guest {
 
     /// Does what must happen before every switch into the Guest.
     func prepareToRun() throws(GuestViolation) {
+        if let check = stopCheck, let reason = check() {
+            stop(.stoppedFromOutside(reason))
+            return
+        }
         raiseExpiredTimer()
         if halted { try sleepUntilInterrupt() }
         try writeWallClock()
@@ -187,3 +191,14 @@ extension Guest {
     }
 }
 /*:*/
+
+/*H:045 Stopping a Guest from outside.
+
+A Guest that never powers off would keep its Launcher running for ever, and a person who has seen
+enough should be able to press Ctrl-C and get the counts so far. Neither is the Guest's doing, so
+neither is a kill: the Launcher installs a `stopCheck`, and the Host asks it before every switch
+into the Guest. Every way back into the Guest passes here, whether from the run loop or from a trap
+taken while the Guest's Swift code is on the stack (`H:035`), and no Guest can stay away from it for
+long: the Host's own timer takes the processor back at least once a virtual millisecond (`S:120`).
+A "yes" stops the Guest as it stands, with the Launcher's reason, and the run loop unwinds as for
+any other ending. :*/

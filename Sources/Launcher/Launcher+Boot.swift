@@ -125,6 +125,7 @@ public enum Launcher {
         while true {
             var result = try bootOnce(options, echo: echo)
             console += result.console
+            // A restart is a new machine, but the same time limit: virtual time starts again with it.
             guard case .restart = result.exit, restarts < options.maximumRestarts else {
                 result.console = console
                 result.restarts = restarts
@@ -173,11 +174,14 @@ public enum Launcher {
         guest.onNotify = { guest, address in
             earlyConsole(guest, address, into: &console, echo: echo)
         }
-        // And run it, until it is done.
+        // A way to stop it from outside, and then run it until it is done.
+        var stoppedBy: OutsideStop?
+        guest.stopCheck = stopCheck(options, machine: machine) { stoppedBy = $0 }
         let exit = host.run(guest)
         return BootResult(exit: exit, console: String(decoding: console, as: UTF8.self),
                           statistics: statistics(host: host, guest: guest, kernel: kernel, machine: machine),
-                          guestStatistics: kernel.statistics, lastExitStatus: kernel.lastExitStatus, restarts: 0)
+                          guestStatistics: kernel.statistics, lastExitStatus: kernel.lastExitStatus, restarts: 0,
+                          stoppedBy: stoppedBy)
     }
 
     /// The kernel's virtual address for guest-physical `address` (the linear map), for the places the
@@ -185,6 +189,42 @@ public enum Launcher {
     static func linear(_ address: GuestPhysicalAddress) -> GuestVirtualAddress {
         guard let virtual = kernelVirtual(address) else { preconditionFailure("launcher: \(address) not mappable") }
         return virtual
+    }
+}
+/*:*/
+
+/*L:045 A Launcher that always ends.
+
+Some Guests never power off: a program stuck in a loop, a kernel waiting for something that never
+comes. lguest's Launcher ran until someone killed it; ours lets a person say beforehand how long is
+long enough, in *virtual* time (`--time-limit`), so that a limit stops a Guest at the same instruction
+on every run, on a fast machine or a slow one, and the output stays byte for byte the same. And Ctrl-C
+stops a run cleanly instead of killing the process: the front door's signal handler only raises a flag
+(the one thing a signal handler may safely do), and the Host looks at it before every switch into the
+Guest (`H:045`), so the Guest stops between two instructions and the counts so far can still be printed.
+
+Neither ending is the Guest's fault, so neither is a kill: the Guest exits "stopped", and the status
+tells a shell which it was (124 for the limit, as `timeout` says it; 130 for Ctrl-C, 128 + SIGINT). */
+
+extension Launcher {
+    /// The check the Host makes before each switch into the Guest: `options`' time limit on `machine`'s
+    /// virtual clock, then its interrupt flag. `record` learns which one fired.
+    static func stopCheck(_ options: LaunchOptions, machine: Machine,
+                          record: @escaping (OutsideStop) -> Void) -> (() -> String?)? {
+        guard options.timeLimit != nil || options.interruptRequested != nil else { return nil }
+        let limit = options.timeLimit
+        let interrupted = options.interruptRequested
+        return {
+            if let limit, machine.clock.nanoseconds >= limit {
+                record(.timeLimit)
+                return "launcher: time limit of \(limit / 1_000_000) ms of virtual time reached"
+            }
+            if let interrupted, interrupted() {
+                record(.interrupted)
+                return "launcher: interrupted"
+            }
+            return nil
+        }
     }
 }
 /*:*/

@@ -34,6 +34,10 @@ public struct LaunchOptions: Sendable {
     public var configuration: GuestConfiguration
     /// How many times the Launcher boots the Guest again when it asks to restart.
     public var maximumRestarts: Int
+    /// The most virtual time, in nanoseconds, the Guest may run before the Launcher stops it (`L:045`).
+    public var timeLimit: UInt64?
+    /// Asked before every switch into the Guest; true stops it, as Ctrl-C does (`L:045`).
+    public var interruptRequested: (@Sendable () -> Bool)?
 
     /// Options for a Guest of `memoryMiB` MiB running `programs` as `commandLine` says.
     public init(memoryMiB: Int = 16, programs: [InitrdFile] = [], commandLine: String = "",
@@ -60,17 +64,29 @@ public struct BootResult {
     public var lastExitStatus: UInt32?
     /// How many times the Guest was booted again after asking to restart.
     public var restarts: Int
+    /// Why the Launcher stopped the Guest itself, if it did (`L:045`).
+    public var stoppedBy: OutsideStop?
 
     /// The process exit status a front end should use: 0 for a clean power-off or a restart
-    /// request, 1 for a Guest that panicked or that the Host killed. (The programs' own statuses
-    /// are the Guest's business; they are on the console.)
+    /// request, 1 for a Guest that panicked or that the Host killed, 124 when its time ran out (as
+    /// `timeout(1)` says it), 130 when it was interrupted (128 + SIGINT, as a shell says it). (The
+    /// programs' own statuses are the Guest's business; they are on the console.)
     public var exitStatus: Int32 {
         switch exit {
         case .poweredOff(let reason): reason.hasPrefix(LguestPlatform.panicPrefix) ? 1 : 0
         case .restart: 0
         case .killed: 1
+        case .stoppedFromOutside: stoppedBy == .interrupted ? 130 : 124
         }
     }
+}
+
+/// Why the Launcher stopped a Guest that did nothing wrong.
+public enum OutsideStop: Sendable, Equatable {
+    /// `LaunchOptions.timeLimit` of virtual time went by.
+    case timeLimit
+    /// `LaunchOptions.interruptRequested` said so.
+    case interrupted
 }
 
 /// Why the Launcher could not start a Guest at all: its own input was bad. A Guest that misbehaves
@@ -81,6 +97,7 @@ public enum LaunchError: Error, Equatable, CustomStringConvertible {
     case initrdTooLarge(Int)
     case hostRefused(String)
     case cannotRead(String)
+    case notAProgram(String, String)
 
     public var description: String {
         switch self {
@@ -89,6 +106,7 @@ public enum LaunchError: Error, Equatable, CustomStringConvertible {
         case .initrdTooLarge(let size): "launcher: programs take \(size) bytes, more than half of guest memory"
         case .hostRefused(let reason): "launcher: host refused the guest: \(reason)"
         case .cannotRead(let path): "launcher: cannot read program \(path)"
+        case .notAProgram(let path, let reason): "launcher: \(path) is not an i386 program: \(reason)"
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Guest
 import Launcher
 import Machine
@@ -57,8 +58,16 @@ struct BootCommand: ParsableCommand {
         """)
     var programs = defaultPrograms
 
-    @Option(name: .long, help: "The Guest's memory in MiB (4...512).")
+    // Unconditional, so that `--memory -1` is read as the number it is and refused for its value,
+    // rather than mistaken for an option and reported as a missing value.
+    @Option(name: .long, parsing: .unconditional, help: "The Guest's memory in MiB (4...512).")
     var memory = 16
+
+    @Option(name: .long, help: """
+        Stop the Guest after this many seconds of virtual time (exit status 124); \
+        virtual time makes the stopping point the same on every run.
+        """)
+    var timeLimit: Double?
 
     @Flag(name: .long, help: "After the Guest stops, print the Host's counts, one 'name value' per line.")
     var stats = false
@@ -72,6 +81,28 @@ struct BootCommand: ParsableCommand {
     func validate() throws {
         guard (4...512).contains(memory) else { throw ValidationError("--memory must be 4...512 MiB, not \(memory)") }
         guard !programNames.isEmpty else { throw ValidationError("--programs names no program") }
+        if let timeLimit {
+            guard timeLimit.isFinite, timeLimit > 0, timeLimit <= 1_000_000 else {
+                throw ValidationError("--time-limit must be a number of seconds above 0 and at most 1000000, not \(timeLimit)")
+            }
+        }
+    }
+
+    /// The kernel's `init=` script: `--programs` with each path cut to the program's name, which is
+    /// what the program is called in the Guest's ramdisk (`L:050`).
+    var initScript: String {
+        var script = ""
+        var token = ""
+        for character in programs + "," {
+            if character == "," || character == "+" {
+                script += (token as NSString).lastPathComponent
+                script.append(character)
+                token = ""
+            } else {
+                token.append(character)
+            }
+        }
+        return String(script.dropLast())
     }
 
     /// Every program named, once each, in order of first mention.
@@ -88,8 +119,10 @@ struct BootCommand: ParsableCommand {
         let result: BootResult
         do {
             let files = try Launcher.programs(named: programNames, in: GuestPrograms.directory.path)
-            let options = LaunchOptions(memoryMiB: memory, programs: files, commandLine: "init=\(programs)",
+            var options = LaunchOptions(memoryMiB: memory, programs: files, commandLine: "init=\(initScript)",
                                         configuration: configuration)
+            options.timeLimit = timeLimit.map { UInt64(($0 * 1e9).rounded()) }
+            options.interruptRequested = Interruption.install()
             result = try Launcher.boot(options, echo: { text in
                 FileHandle.standardOutput.write(Data(text.utf8))
             })
@@ -97,7 +130,8 @@ struct BootCommand: ParsableCommand {
             FileHandle.standardError.write(Data("lguest: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        if stats {
+        // Ctrl-C asks for the counts so far, whether or not --stats did.
+        if stats || result.stoppedBy == .interrupted {
             let lines = result.statistics.map { "\($0.name) \($0.value)\n" }.joined()
             FileHandle.standardOutput.write(Data(lines.utf8))
         }
@@ -105,6 +139,38 @@ struct BootCommand: ParsableCommand {
             FileHandle.standardError.write(Data("lguest: guest \(result.exit)\n".utf8))
             throw ExitCode(result.exitStatus)
         }
+    }
+}
+/*:*/
+
+/*L:102 Ctrl-C, safely.
+
+A signal arrives at any instruction of the host process, in the middle of whatever the Host is doing,
+so a signal handler may do almost nothing: certainly not stop a Guest, print, or allocate. Ours stores
+`true` in an atomic flag and returns. The Launcher's `stopCheck` reads the flag before each switch into
+the Guest (`L:045`), which is a moment when the Host is between two things and stopping is safe. A
+second Ctrl-C finds the handler gone (it resets itself to the default action), so a person who really
+wants the process dead gets that too. */
+
+/// The SIGINT flag and the handler that raises it.
+enum Interruption {
+    /// Raised by the handler; read by the Launcher between world switches.
+    static let requested = Atomic<Bool>(false)
+
+    /// Installs the handler (once: the second Ctrl-C gets the default action) and returns the check.
+    static func install() -> @Sendable () -> Bool {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in Interruption.requested.store(true, ordering: .relaxed) }
+        action.sa_flags = Int32(truncatingIfNeeded: SA_RESETHAND)
+        sigemptyset(&action.sa_mask)
+        sigaction(SIGINT, &action, nil)
+        // A process inherits its parent's blocked signals: a parent that blocks SIGINT in all its
+        // threads (test runners do) would leave Ctrl-C pending here for ever. We asked for it: unblock it.
+        var interrupt = sigset_t()
+        sigemptyset(&interrupt)
+        sigaddset(&interrupt, SIGINT)
+        sigprocmask(SIG_UNBLOCK, &interrupt, nil)
+        return { Interruption.requested.load(ordering: .relaxed) }
     }
 }
 /*:*/

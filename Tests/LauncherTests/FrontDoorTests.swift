@@ -1,4 +1,5 @@
 import Foundation
+import Machine
 import Testing
 
 /// The `lguest` executable built beside this test bundle, if the build made one.
@@ -47,6 +48,10 @@ struct FrontDoorTests {
         (["--programs", ","], "--programs names no program"),
         (["program", "/nonexistent/file"], "/nonexistent/file"),
         (["program", #filePath], "elf: not an ELF file"),
+        (["--memory", "-1"], "--memory must be 4...512 MiB, not -1"),
+        (["--programs", "hello," + #filePath], "is not an i386 program: elf: not an ELF file"),
+        (["--time-limit", "0"], "--time-limit must be a number of seconds above 0"),
+        (["--time-limit", "nan"], "--time-limit must be a number of seconds above 0"),
     ])
     func l100_aUsersMistakeIsAClearMessageAndANonZeroStatus(arguments: [String], message: String) throws {
         let run = try runLguest(arguments)
@@ -58,5 +63,48 @@ struct FrontDoorTests {
         let run = try runLguest(["program", "fault_divide"])
         #expect(run.status == 128 + 8)
         #expect(run.errors.contains("SIGFPE"))
+    }
+
+    @Test func l045_aGuestThatNeverEndsIsStoppedAtItsTimeLimitTheSameWayEveryTime() throws {
+        let first = try runLguest(["--programs", "spin", "--time-limit", "0.002", "--stats"])
+        #expect(first.status == 124)
+        #expect(first.output.contains("spin: round and round, for ever"))
+        #expect(first.errors.contains("time limit of 2 ms of virtual time reached"), "stderr was: \(first.errors)")
+        let second = try runLguest(["--programs", "spin", "--time-limit", "0.002", "--stats"])
+        #expect(second.output == first.output, "virtual time stops the Guest at the same instruction")
+    }
+
+    @Test func l050_aProgramNamedByItsPathRunsUnderItsOwnName() throws {
+        let path = GuestPrograms.url(named: "hello").path
+        let run = try runLguest(["--programs", path])
+        #expect(run.status == 0)
+        #expect(run.output.contains("Hello from i386 user space!"))
+        #expect(run.output.contains("[hello (pid 1) exited with status 0]"))
+    }
+
+    @Test func l102_ctrlCStopsTheRunCleanlyWithTheCountsSoFar() throws {
+        let process = Process()
+        process.executableURL = lguestExecutable
+        process.arguments = ["--programs", "spin"]
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        // Wait until the Guest is spinning, then press Ctrl-C.
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("spin: round and round") {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += chunk
+        }
+        process.interrupt()
+        seen += output.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let stdout = String(decoding: seen, as: UTF8.self)
+        #expect(process.terminationReason == .exit, "the process ended by itself, not by the signal")
+        #expect(process.terminationStatus == 130)
+        #expect(stdout.contains("world_switches "), "the counts so far are printed")
+        #expect(stderr.contains("launcher: interrupted"), "stderr was: \(stderr)")
     }
 }
