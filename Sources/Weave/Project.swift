@@ -304,7 +304,7 @@ extension Project {
 }
 
 /// A file or directory of the book that could not be written, with the file system's reason in words.
-public struct BookWriteError: Error, CustomStringConvertible {
+public struct BookWriteError: Error, Hashable, CustomStringConvertible {
     /// The path as the user would type it, relative to the project root.
     public let path: String
     /// Why, as the operating system says it, such as `Not a directory`.

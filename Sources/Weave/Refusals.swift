@@ -74,11 +74,12 @@ public struct InputFile: Sendable {
     /// The file at `path` on disk, shown as `shown`; a file that cannot be read is an empty
     /// file with an error, so that it is reported like any other problem.
     static func read(_ path: String, shownAs shown: String) -> InputFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return InputFile(path: shown, text: "", refusals: [
-                Diagnostic(file: shown, line: 1, column: 1, message: "cannot read this file"),
-            ])
+        func refused(_ message: String) -> InputFile {
+            InputFile(path: shown, text: "", refusals: [Diagnostic(file: shown, line: 1, column: 1, message: message)])
         }
+        // A pipe or a device with a source's name would be read for ever, or not at all.
+        guard FileEntry(path)?.isRegularFile ?? false else { return refused("not a regular file; weave reads only files") }
+        guard let data = FileManager.default.contents(atPath: path) else { return refused("cannot read this file") }
         return InputFile(path: shown, contents: Array(data))
     }
 
