@@ -8,7 +8,7 @@ fail *quietly*, which is much worse. If weave swapped a byte it could not read
 for a replacement character, or skipped a comment that was nearly a tag, the
 book would still come out, it would look finished, and it would be committed.
 The mistake would then be found, if ever, by a student puzzling over a `�` in
-the middle of a sentence or over a chapter that jumps from G:030 to G:050,
+the middle of a sentence or over a chapter that jumps from `G:030` to `G:050`,
 while the author believed the missing section was there all along.
 
 So weave refuses, and refuses in a particular way. Every refusal names the
@@ -25,7 +25,7 @@ caught as files are read, below; near misses of a tag as comments are looked
 at (W:335); directories that are not there, and symbolic links that lead in
 circles, as the project is walked (W:705); a book that cannot be written, when
 it is written (W:710); and the exit status of every subcommand at the front
-door (W:730). It is a smoke detector's job description: stay quiet until there
+door (W:735). It is a smoke detector's job description: stay quiet until there
 is something to say, then be impossible to ignore. :*/
 
 /*W:332 The first question about a file is whether it is text at all. Weave

@@ -4,22 +4,18 @@ import Weave
 
 /*W:730 The front door is a declarative command built with
 swift-argument-parser: four subcommands sharing the options that say where
-the project is. Diagnostics go to standard error, one per line, and every
-subcommand exits with a failure status when any of them is an error: `build`
-and `check` because the book is wrong, and `list` and `chapter` too, after
-printing what they can, so that a script piping their output is not told
-that all is well while errors scroll past. Warnings alone leave the status
-at zero. `build` writes nothing when the sources have errors, so a broken
-book is never committed by accident.
+the project is. The options are parsed and checked here, and nothing else:
+the work itself lives in `Project.build()` and `Project.check()` in the
+library, where the exercises can reach it, and this file only parses
+arguments and prints.
 
 Mistakes on the command line itself are the argument parser's to report,
-with the usage beside them: a `--root` or `--sources` that names no
-directory (W:705) is one. Problems that are not about the words typed, a
-chapter letter that no chapter has or a book that cannot be written, are
-one `weave: error: ...` line, worded as weave words the same problem
-anywhere else, with status 1 and never a backtrace. The work itself lives in
-`Project.build()` and `Project.check()` in the library, where the exercises
-can reach it; this file only parses arguments and prints.
+with the usage beside them, because the usage is what helps: a `--root` or
+`--sources` that names no directory (W:705) is refused that way, before a
+single file is read or written. The one flag whose name the library needs,
+the one that lets sections run to the ends of their files, takes its name
+from the library, so the error that recommends it (W:100) and the parser
+cannot come to disagree about its spelling.
 */
 /// Where the project is and where its book goes; shared by every subcommand.
 struct Location: ParsableArguments {
@@ -78,6 +74,22 @@ func fail(_ message: String) -> ExitCode {
     return ExitCode.failure
 }
 
+/*:*/
+
+/*W:735 Every subcommand ends with a status that tells the truth.
+Diagnostics go to standard error, one per line, and a run exits with status
+1 when any of them is an error: `build` and `check` because the book is
+wrong, and `list` and `chapter` too, after printing what they can, so that a
+script piping their output is not told that all is well while errors scroll
+past. Warnings alone leave the status at zero. `build` writes nothing when
+the sources have errors, so a broken book is never committed by accident.
+
+Problems that are not about the words typed, such as a chapter letter that
+no chapter has or a book that cannot be written (W:710), are one
+`weave: error: ...` line, worded as weave words the same problem anywhere
+else: `weave chapter Q` is told what a tag `Q:010` in a source would be told.
+None of them ends in a backtrace.
+*/
 /// `weave`: the command and its four subcommands.
 @main
 struct WeaveCommand: ParsableCommand {
