@@ -135,6 +135,7 @@ enum Extractor {
     }
     /*:*/
 
+    /// Whether the bytes of `range` end with `suffix`.
     static func ends(_ bytes: [UInt8], _ range: Range<Int>, with suffix: String) -> Bool {
         let tail = Array(suffix.utf8)
         guard range.count >= tail.count else { return false }

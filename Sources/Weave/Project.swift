@@ -116,6 +116,7 @@ public struct Project: Sendable {
         return missing
     }
 
+    /// Whether `path` leads to a directory, following links.
     static func isDirectory(_ path: String) -> Bool {
         FileEntry(path)?.isDirectory ?? false
     }
@@ -192,6 +193,8 @@ struct TreeWalk {
         }
     }
 
+    /// Looks at one entry of a directory: a link is put off until `followLinks()` (unless we are
+    /// following it now), a directory is entered, and a wanted file is found if it is new.
     private mutating func visit(name: String, shown: String, path: String, throughLink: Bool) {
         // A link that leads nowhere, or round in a circle of links, has no entry.
         guard let entry = FileEntry(path) else { return }
@@ -210,7 +213,9 @@ struct TreeWalk {
 struct FileEntry {
     /// A file or directory as the file system knows it, whatever its name.
     struct Identity: Hashable {
+        /// The file system's device number.
         let device: UInt64
+        /// The file's number on that device.
         let inode: UInt64
     }
     let identity: Identity

@@ -140,7 +140,7 @@ struct ChapterText: ParsableCommand {
 
     func run() throws {
         let book = location.weave()
-        guard let text = book.plainText(ofChapter: letter) else { throw fail(Book.noChapter(letter)) }
+        guard let text = book.plainText(ofChapter: letter) else { throw fail(Book.noChapter(letter.uppercased())) }
         print(text, terminator: "")
         try failOnErrors(book.diagnostics)
     }
