@@ -17,16 +17,6 @@ Inputs are sorted by path before anything else happens, so "first" and
 book comes out byte for byte the same. Sections with problems are left out
 of the book, but the diagnostics still name them.
 */
-/// A file handed to the weaver: its path relative to the project root, and its text.
-public struct InputFile: Sendable {
-    public var path: String
-    public var text: String
-    public init(path: String, text: String) {
-        self.path = path
-        self.text = text
-    }
-}
-
 /// Everything weave knows about the project: chapters, sections in book order, tests, problems.
 public struct Book: Sendable {
     /// The chapters in book order.
@@ -49,7 +39,8 @@ public struct Book: Sendable {
     /// With `sectionsMayRunToEndOfFile`, a section still open when its file ends is not
     /// an error but ends there, as the original's script allowed (W:800).
     public init(sources: [InputFile], chapterFiles: [InputFile], sectionsMayRunToEndOfFile: Bool = false) {
-        var diagnostics: [Diagnostic] = []
+        // Bytes that are not text are refused first (W:332), in every file weave reads.
+        var diagnostics = chapterFiles.filter { $0.path.hasSuffix(".md") }.flatMap(\.refusals)
         // Chapters first: they decide which letters exist and in what order.
         let chapters = Book.chapters(chapterFiles.sorted { $0.path < $1.path }, &diagnostics)
         let letters = Set(chapters.map(\.letter))
@@ -65,7 +56,7 @@ public struct Book: Sendable {
             guard let language = SourceLanguage(path: input.path) else { continue }
             let file = ParsedFile(path: input.path, language: language, text: input.text)
             let found = Extractor.sections(in: file, mayRunToEnd: sectionsMayRunToEndOfFile)
-            diagnostics += found.diagnostics
+            diagnostics += input.refusals + found.diagnostics + Extractor.nearMisses(in: file, letters: letters)
             for section in found.sections {
                 if let problem = Book.problem(admitting: section, from: file, definedAt: definedAt, letters: letters) {
                     diagnostics.append(problem)
@@ -108,10 +99,15 @@ public struct Book: Sendable {
             return file.diagnostic(at: section.tagOffset - 2, "duplicate tag \(section.tag); first defined at \(first)")
         }
         if !letters.contains(section.tag.letter) {
-            return file.diagnostic(at: section.tagOffset - 2,
-                "no chapter has the letter \(section.tag.letterString) of tag \(section.tag); add one to chapters/")
+            return file.diagnostic(at: section.tagOffset - 2, Book.noChapter(section.tag.letterString, of: section.tag))
         }
         return nil
+    }
+
+    /// What is wrong when no chapter has `letter`: the same words for a tag in a source
+    /// and for a letter asked for on the command line (`weave chapter Q`).
+    public static func noChapter(_ letter: String, of tag: Tag? = nil) -> String {
+        "no chapter has the letter \(letter)" + (tag.map { " of tag \($0)" } ?? "") + "; add one to chapters/"
     }
 
     private static func chapters(_ inputs: [InputFile], _ diagnostics: inout [Diagnostic]) -> [Chapter] {

@@ -7,9 +7,23 @@ and C compilers do.
 The rule for the whole tool is that a problem is reported, never trapped: a
 file with a string that never ends, a comment left open, or a chapter without
 its fields gets a diagnostic, and weave carries on to find the next one, so a
-single run shows everything that needs fixing. */
+single run shows everything that needs fixing.
+
+Like a compiler, weave has two strengths of complaint. An *error* means the
+book would come out wrong, so nothing is written and the command fails. A
+*warning* means the sources are probably not what their author meant, such as
+a comment that is nearly a tag (W:335), but the book would still be exactly
+what they say: it is printed, and the book is written all the same. */
 /// One problem found while weaving, located in a file of the project.
 public struct Diagnostic: Error, Hashable, Sendable, CustomStringConvertible {
+    /// How serious a problem is: whether it stops the book being written.
+    public enum Severity: String, Hashable, Sendable {
+        /// The book would be wrong: nothing is written, and the command fails.
+        case error
+        /// Probably a mistake, but the book is still what the sources say.
+        case warning
+    }
+
     /// The path of the file, relative to the project root.
     public var file: String
     /// One-based line number.
@@ -18,16 +32,22 @@ public struct Diagnostic: Error, Hashable, Sendable, CustomStringConvertible {
     public var column: Int
     /// What is wrong, in one line.
     public var message: String
+    /// Whether this stops the book (an error) or only tells (a warning).
+    public var severity: Severity
 
-    public init(file: String, line: Int, column: Int, message: String) {
+    public init(file: String, line: Int, column: Int, message: String, severity: Severity = .error) {
         self.file = file
         self.line = line
         self.column = column
         self.message = message
+        self.severity = severity
     }
 
-    /// `file:line:col: error: message`.
-    public var description: String { "\(file):\(line):\(column): error: \(message)" }
+    /// Whether this diagnostic stops the book from being written.
+    public var isError: Bool { severity == .error }
+
+    /// `file:line:col: error: message`, or `warning:` for a warning.
+    public var description: String { "\(file):\(line):\(column): \(severity.rawValue): \(message)" }
 }
 /*:*/
 

@@ -19,7 +19,9 @@ the open one just before the new tag's comment, so consecutive sections need
 no end markers between them. And a section still open when the file ends is
 an error: the author forgot the marker, and guessing where the excerpt should
 stop would hide that. (The original's own files do end that way; W:800 tells
-how a course weaves them.) */
+how a course weaves them, and the error names the option that does it, so
+that someone weaving such files is told the way out rather than left to find
+it.) */
 /// A source file as weave reads it: its path, bytes and tokens.
 public struct ParsedFile: Sendable {
     public let path: String
@@ -43,9 +45,9 @@ public struct ParsedFile: Sendable {
         return "\(path):\(line):\(column)"
     }
 
-    func diagnostic(at offset: Int, _ message: String) -> Diagnostic {
+    func diagnostic(at offset: Int, _ message: String, severity: Diagnostic.Severity = .error) -> Diagnostic {
         let (line, column) = lines.position(of: offset)
-        return Diagnostic(file: path, line: line, column: column, message: message)
+        return Diagnostic(file: path, line: line, column: column, message: message, severity: severity)
     }
 }
 
@@ -124,7 +126,8 @@ enum Extractor {
         if let opening = open {
             if !mayRunToEnd {
                 diagnostics.append(file.diagnostic(at: opening.comment.lowerBound,
-                    "section \(opening.tag) is still open at the end of the file; end it with a comment that closes with ':*/'"))
+                    "section \(opening.tag) is still open at the end of the file; end it with a comment that closes with ':*/'"
+                    + ", or weave with --\(Project.sectionsEndWithFilesOption) to let sections run to the ends of their files"))
             }
             sections.append(section(opening, in: file, code: opening.comment.upperBound..<bytes.count))
         }
@@ -132,7 +135,8 @@ enum Extractor {
     }
     /*:*/
 
-    private static func ends(_ bytes: [UInt8], _ range: Range<Int>, with suffix: String) -> Bool {
+    /// Whether the bytes of `range` end with `suffix`.
+    static func ends(_ bytes: [UInt8], _ range: Range<Int>, with suffix: String) -> Bool {
         let tail = Array(suffix.utf8)
         guard range.count >= tail.count else { return false }
         return bytes[(range.upperBound - tail.count)..<range.upperBound].elementsEqual(tail)

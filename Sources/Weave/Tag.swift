@@ -73,7 +73,9 @@ mentioned in prose, and as the start of a test name. The first two are read
 by the small scanner below (test names have a rule of their own, W:320), which
 works on raw UTF-8 bytes because everything it looks for is ASCII. A mention needs a boundary on both sides, so `AG:0370` or
 `G:0370x` are not mentions of anything; and the number may not run into more
-letters or digits.
+letters or digits. The grammar is strict so that no remark opens a section
+by accident, and a comment that misses it by one small step gets a warning
+instead (W:335).
 */
 extension Tag {
     /// Reads a tag (`X:` then decimal digits) at `index` in `bytes`, returning the tag

@@ -4,12 +4,18 @@ import Weave
 
 /*W:730 The front door is a declarative command built with
 swift-argument-parser: four subcommands sharing the options that say where
-the project is. Diagnostics go to standard error, one per line, and `build`
-and `check` exit with a failure status when there are any. `build` writes
-nothing when the sources have problems, so a broken book is never committed
-by accident. The work itself lives in `Project.build()` and `Project.check()`
-in the library, where the exercises can reach it; this file only parses
+the project is. The options are parsed and checked here, and nothing else:
+the work itself lives in `Project.build()` and `Project.check()` in the
+library, where the exercises can reach it, and this file only parses
 arguments and prints.
+
+Mistakes on the command line itself are the argument parser's to report,
+with the usage beside them, because the usage is what helps: a `--root` or
+`--sources` that names no directory (W:705) is refused that way, before a
+single file is read or written. The one flag whose name the library needs,
+the one that lets sections run to the ends of their files, takes its name
+from the library, so the error that recommends it (W:100) and the parser
+cannot come to disagree about its spelling.
 */
 /// Where the project is and where its book goes; shared by every subcommand.
 struct Location: ParsableArguments {
@@ -28,8 +34,14 @@ struct Location: ParsableArguments {
     @Option(name: .long, help: "The book's title.")
     var title: String = "lguest in Swift"
 
-    @Flag(name: .long, help: "Let a section run to the end of its file, as the original lguest sources do.")
+    @Flag(name: .customLong(Project.sectionsEndWithFilesOption),
+          help: "Let a section run to the end of its file, as the original lguest sources do.")
     var sectionsEndWithFiles = false
+
+    /// Refuses directories that are not there, before anything is read or written.
+    func validate() throws {
+        if let problem = project.missingDirectories().first { throw ValidationError(problem) }
+    }
 
     /// The project these options describe.
     var project: Project {
@@ -51,6 +63,33 @@ func report(_ diagnostics: [Diagnostic]) {
     if !text.isEmpty { FileHandle.standardError.write(Data(text.utf8)) }
 }
 
+/// Ends the command with status 1 when `diagnostics` hold an error; warnings alone pass.
+func failOnErrors(_ diagnostics: [Diagnostic]) throws {
+    if diagnostics.contains(where: \.isError) { throw ExitCode.failure }
+}
+
+/// Prints `weave: error: MESSAGE` on standard error and ends the command with status 1.
+func fail(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("weave: error: \(message)\n".utf8))
+    return ExitCode.failure
+}
+
+/*:*/
+
+/*W:735 Every subcommand ends with a status that tells the truth.
+Diagnostics go to standard error, one per line, and a run exits with status
+1 when any of them is an error: `build` and `check` because the book is
+wrong, and `list` and `chapter` too, after printing what they can, so that a
+script piping their output is not told that all is well while errors scroll
+past. Warnings alone leave the status at zero. `build` writes nothing when
+the sources have errors, so a broken book is never committed by accident.
+
+Problems that are not about the words typed, such as a chapter letter that
+no chapter has or a book that cannot be written (W:710), are one
+`weave: error: ...` line, worded as weave words the same problem anywhere
+else: `weave chapter Q` is told what a tag `Q:010` in a source would be told.
+None of them ends in a backtrace.
+*/
 /// `weave`: the command and its four subcommands.
 @main
 struct WeaveCommand: ParsableCommand {
@@ -67,9 +106,13 @@ struct Build: ParsableCommand {
     @OptionGroup var location: Location
 
     func run() throws {
-        let problems = try location.project.build()
-        report(problems)
-        guard problems.isEmpty else { throw ExitCode.failure }
+        do {
+            let problems = try location.project.build()
+            report(problems)
+            try failOnErrors(problems)
+        } catch let error as BookWriteError {
+            throw fail(error.description)
+        }
     }
 }
 
@@ -83,13 +126,13 @@ struct Check: ParsableCommand {
     func run() throws {
         let problems = location.project.check()
         report(problems)
-        guard problems.isEmpty else { throw ExitCode.failure }
+        try failOnErrors(problems)
     }
 }
 
 /// `weave chapter G`: one chapter as plain text, like the original's `make Guest`.
 /// Problems are reported but do not stop the printing: a half-written chapter
-/// is still worth reading.
+/// is still worth reading. The status is 1 when there were errors.
 struct ChapterText: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "chapter", abstract: "Print one chapter as plain text.")
     @OptionGroup var location: Location
@@ -97,10 +140,9 @@ struct ChapterText: ParsableCommand {
 
     func run() throws {
         let book = location.weave()
-        guard let text = book.plainText(ofChapter: letter) else {
-            throw ValidationError("no chapter has the letter '\(letter)'")
-        }
+        guard let text = book.plainText(ofChapter: letter) else { throw fail(Book.noChapter(letter.uppercased())) }
         print(text, terminator: "")
+        try failOnErrors(book.diagnostics)
     }
 }
 
@@ -111,7 +153,9 @@ struct List: ParsableCommand {
     @OptionGroup var location: Location
 
     func run() throws {
-        print(location.weave().listing(), terminator: "")
+        let book = location.weave()
+        print(book.listing(), terminator: "")
+        try failOnErrors(book.diagnostics)
     }
 }
 /*:*/

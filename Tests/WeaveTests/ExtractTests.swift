@@ -37,7 +37,8 @@ import Testing
 @Test func w100_aSectionStillOpenAtTheEndOfItsFileIsAnError() {
     let book = weave(swift: "let x = 0\n/*G:050 Open. */\nlet y = 1\n")
     #expect(messages(book) == [
-        "Sources/A.swift:2:1: error: section G:050 is still open at the end of the file; end it with a comment that closes with ':*/'",
+        "Sources/A.swift:2:1: error: section G:050 is still open at the end of the file; end it with a comment that closes with ':*/'"
+            + ", or weave with --sections-end-with-files to let sections run to the ends of their files",
     ])
 }
 

@@ -188,7 +188,8 @@ private let originalStyleTree: [String: String] = [
     let text = "/*G:070 The last one. */\nvoid start(void)\n{\n}\n/* The end of the chapter. */\n"
     let strict = weave([("linux/boot.c", text)])
     #expect(messages(strict) == [
-        "linux/boot.c:1:1: error: section G:070 is still open at the end of the file; end it with a comment that closes with ':*/'",
+        "linux/boot.c:1:1: error: section G:070 is still open at the end of the file; end it with a comment that closes with ':*/'"
+            + ", or weave with --sections-end-with-files to let sections run to the ends of their files",
     ])
     let lenient = Book(sources: [InputFile(path: "linux/boot.c", text: text)], chapterFiles: standardChapters,
                        sectionsMayRunToEndOfFile: true)

@@ -55,9 +55,63 @@ final class FixtureTree {
         try Data(text.utf8).write(to: URL(fileURLWithPath: full))
     }
 
+    /// Writes `bytes` exactly, for files that are not valid text.
+    func write(_ path: String, bytes: [UInt8]) throws {
+        try write(path, "")
+        try Data(bytes).write(to: URL(fileURLWithPath: root + "/" + path))
+    }
+
+    /// Makes `path` a symbolic link to `destination` (relative to the link's own folder).
+    func link(_ path: String, to destination: String) throws {
+        let full = root + "/" + path
+        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: full, withDestinationPath: destination)
+    }
+
+    func exists(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: root + "/" + path)
+    }
+
     func read(_ path: String) -> String? {
         FileManager.default.contents(atPath: root + "/" + path).map { String(decoding: $0, as: UTF8.self) }
     }
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
+}
+
+/// The `weave` executable built beside this test bundle, when the build made one
+/// (`swift build --build-tests` builds it).
+let weaveExecutable = URL(fileURLWithPath: CommandLine.arguments[0])
+    .resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("weave")
+
+let weaveExecutableExists = FileManager.default.isExecutableFile(atPath: weaveExecutable.path)
+
+/// What a run of `weave` showed its user.
+struct WeaveRun {
+    var status: Int32
+    var output: String
+    var errors: String
+}
+
+/// Runs `weave` with `arguments` in `directory`. Its output goes through files, not pipes,
+/// so that a long listing cannot fill a pipe while the other one is being read.
+func runWeave(_ arguments: [String], in directory: String) throws -> WeaveRun {
+    let scratch = NSTemporaryDirectory() + "weave-run-" + UUID().uuidString
+    let outputPath = scratch + ".out", errorsPath = scratch + ".err"
+    defer { for path in [outputPath, errorsPath] { try? FileManager.default.removeItem(atPath: path) } }
+    _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
+    let process = Process()
+    process.executableURL = weaveExecutable
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    process.standardOutput = FileHandle(forWritingAtPath: outputPath)
+    process.standardError = FileHandle(forWritingAtPath: errorsPath)
+    try process.run()
+    process.waitUntilExit()
+    func text(_ path: String) -> String {
+        FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+    return WeaveRun(status: process.terminationStatus, output: text(outputPath), errors: text(errorsPath))
 }
