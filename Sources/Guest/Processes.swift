@@ -42,6 +42,8 @@ struct Process {
     enum State: Equatable {
         case runnable
         case sleeping(until: UInt64)
+        /// Waiting for a driver's interrupt to wake it (`G:090`); its system call is made again then.
+        case blocked(WaitChannel)
     }
 
     let pid: UInt32
@@ -57,7 +59,8 @@ struct Process {
     var state: State = .runnable
     /// What the program reads on standard input, and how much it has read.
     var input: [UInt8]
-    var inputOffset = 0
+    /// The open files, by descriptor (`G:090`).
+    var files: [Int: OpenFile] = [:]
 }
 
 /// The kernel's processes.
@@ -104,9 +107,10 @@ extension GuestKernel {
             context.eflags = [.alwaysOne, .interruptEnable]
             let pid = processes.nextPID
             processes.nextPID += 1
+            let input = initrdFile(name + ".in")?.bytes
             processes.processes.append(Process(pid: pid, name: name, directory: program.directory, context: context,
                                                breakStart: program.initialBreak, currentBreak: program.initialBreak,
-                                               input: initrdFile(name + ".in")?.bytes ?? []))
+                                               input: input ?? [], files: standardFiles(hasInput: input != nil)))
             statistics.programsStarted += 1
         }
     }
@@ -116,6 +120,7 @@ extension GuestKernel {
     /// (the exit status, or 128 + the signal for a program that was killed).
     func exitCurrent(status: UInt32, reason: String) throws(GuestStopped) {
         let process = currentProcess
+        closeAllFiles()
         try printk("[\(process.name) (pid \(process.pid)) \(reason)]\n")
         // Never free the directory the processor is using: go back to the kernel's first.
         try pvOps.writeCR3(self, kernelPageDirectory)
