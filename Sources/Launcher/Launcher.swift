@@ -34,15 +34,26 @@ public struct LaunchOptions: Sendable {
     public var configuration: GuestConfiguration
     /// How many times the Launcher boots the Guest again when it asks to restart.
     public var maximumRestarts: Int
+    /// The disk image the block device serves; no block device without one.
+    public var disk: DiskOptions?
+    /// Where the console's input comes from (`L:193`).
+    public var input: ConsoleInputSource
+    /// The seed of the rng device's generator (`L:199`).
+    public var rngSeed: UInt64
 
     /// Options for a Guest of `memoryMiB` MiB running `programs` as `commandLine` says.
     public init(memoryMiB: Int = 16, programs: [InitrdFile] = [], commandLine: String = "",
-                configuration: GuestConfiguration = GuestConfiguration(), maximumRestarts: Int = 3) {
+                configuration: GuestConfiguration = GuestConfiguration(), maximumRestarts: Int = 3,
+                disk: DiskOptions? = nil, input: ConsoleInputSource = .bytes([]),
+                rngSeed: UInt64 = RandomDevice.defaultSeed) {
         self.memoryMiB = memoryMiB
         self.programs = programs
         self.commandLine = commandLine
         self.configuration = configuration
         self.maximumRestarts = maximumRestarts
+        self.disk = disk
+        self.input = input
+        self.rngSeed = rngSeed
     }
 }
 
@@ -50,7 +61,7 @@ public struct LaunchOptions: Sendable {
 public struct BootResult {
     /// Why the Guest stopped.
     public var exit: GuestExit
-    /// Everything the Guest printed on its early console.
+    /// Everything the Guest printed on its console, early and through the console device.
     public var console: String
     /// `name value` pairs, in a stable order, for `--stats`.
     public var statistics: [(name: String, value: UInt64)]
@@ -81,6 +92,7 @@ public enum LaunchError: Error, Equatable, CustomStringConvertible {
     case initrdTooLarge(Int)
     case hostRefused(String)
     case cannotRead(String)
+    case badDisk(String, String)
 
     public var description: String {
         switch self {
@@ -89,6 +101,7 @@ public enum LaunchError: Error, Equatable, CustomStringConvertible {
         case .initrdTooLarge(let size): "launcher: programs take \(size) bytes, more than half of guest memory"
         case .hostRefused(let reason): "launcher: host refused the guest: \(reason)"
         case .cannotRead(let path): "launcher: cannot read program \(path)"
+        case .badDisk(let path, let reason): "launcher: disk \(path): \(reason)"
         }
     }
 }

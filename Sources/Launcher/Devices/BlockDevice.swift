@@ -1,0 +1,135 @@
+/*L:198 The block device.
+
+A virtio disk is one queue of requests and eight bytes of configuration: its capacity, in 512-byte
+sectors. It offers two features (`P:630`): `flush`, since it honours flush requests, and `readOnly`
+when the image was opened with `--disk-read-only`, so that a driver knows not to try. Feature bit 9
+lands in the second byte of the bitmap, so the bitmap is two bytes long.
+
+A read-only disk does not rely on the driver having accepted `readOnly`: the device must never depend
+on a feature the driver did not accept (`P:630`), so a write to it simply fails, whatever the driver
+thinks. */
+
+import Host
+import LguestABI
+import Machine
+
+/// The block device: requests on queue 0 against a `DiskImage`.
+public final class BlockDevice: DeviceService {
+    public let kind = VirtioDeviceID.block
+    public let name = "block"
+    public let queueCount = 1
+    /// The image the requests go to.
+    public let image: DiskImage
+    /// What a get-id request answers, padded with zeros to `BlockDevice.idLength` bytes.
+    static let identity = Array("lguest-swift-disk".utf8)
+    /// The largest transfer one request may ask for; larger ones get `ioError`.
+    public static let largestTransfer = 4 << 20
+    /// The length of a disk's id string (`VIRTIO_BLK_ID_BYTES`).
+    static let idLength = 20
+
+    /// A block device serving `image`.
+    public init(image: DiskImage) {
+        self.image = image
+    }
+
+    public var offeredFeatures: [UInt8] {
+        var bits: [Int] = [VirtioBlockFeature.flush]
+        if image.readOnly { bits.append(VirtioBlockFeature.readOnly) }
+        var bitmap = [UInt8](repeating: 0, count: 2)
+        for bit in bits { bitmap[bit / 8] |= 1 << UInt8(bit % 8) }
+        return bitmap
+    }
+
+    public var config: [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: image.sectorCount >> (8 * UInt64($0))) } }
+}
+/*:*/
+
+/*L:210 Serving one disk request.
+
+A request is a chain in three parts (`P:640`): a 16-byte header the device reads, the data, and a last
+one-byte buffer for the status. The device first checks the *shape* of the chain, and a wrong shape is
+a driver bug that kills the Guest with a reason:
+
+* no header: fewer than 16 readable bytes (the header may be split across buffers, which is legal if
+  odd);
+* no status: the last buffer is not a writable one of exactly one byte;
+* the data going the wrong way: readable data on a read or get-id, writable data on a write, any data
+  on a flush.
+
+A request of the right shape that the disk cannot do is different: that is the disk's answer, not the
+driver's fault. A read or write that runs past the end (computed without overflow, since the sector
+number is the Guest's 64-bit choice), one larger than 4 MiB (`largestTransfer`; the buffers may
+overlap, so a Guest could otherwise ask for more bytes than it has) and a write to a read-only disk get
+`ioError`, and a type the
+device does not know gets `unsupported`, just as real hardware would answer. The used length counts
+the bytes written into the chain: the data read, and the status byte. */
+
+extension BlockDevice {
+    public func serve(_ chain: DescriptorChain, queue: Int, memory: GuestMemory) throws(GuestViolation) -> ServedRequest {
+        guard chain.readableLength >= BlockRequestHeader.size else {
+            throw GuestViolation("block: request \(chain.head) has no readable \(BlockRequestHeader.size)-byte header")
+        }
+        guard let status = chain.writable.last, status.length == 1 else {
+            throw GuestViolation("block: request \(chain.head) does not end in a 1-byte writable status")
+        }
+        let readable = try chain.gather(from: memory, upTo: BlockRequestHeader.size + Self.largestTransfer + 1)
+        let header = BlockHeader(readable)
+        let data = readable.dropFirst(BlockRequestHeader.size)
+        let replies = chain.writable.dropLast()
+        let replyLength = replies.reduce(0) { $0 + Int($1.length) }
+        var outcome = BlockRequestStatus.ok, written = 0, payload = 0
+        switch BlockRequestType(rawValue: header.type) {
+        case .read?:
+            try requireShape(chain, readable: data.isEmpty, writable: true, what: "read")
+            if let bytes = range(header.sector, replyLength).flatMap({ image.read(count: replyLength, at: $0) }) {
+                written = try DescriptorChain.scatter(bytes, into: replies, memory: memory)
+                payload = written
+            } else { outcome = .ioError }
+        case .write?:
+            try requireShape(chain, readable: true, writable: replies.isEmpty, what: "write")
+            if !image.readOnly, let offset = range(header.sector, data.count), image.write(Array(data), at: offset) {
+                payload = data.count
+            } else { outcome = .ioError }
+        case .flush?:
+            try requireShape(chain, readable: data.isEmpty, writable: replies.isEmpty, what: "flush")
+            if !image.flush() { outcome = .ioError }
+        case .getID?:
+            try requireShape(chain, readable: data.isEmpty, writable: true, what: "get id")
+            let id = Self.identity + [UInt8](repeating: 0, count: Self.idLength - Self.identity.count)
+            written = try DescriptorChain.scatter(id, into: replies, memory: memory)
+        case nil:
+            outcome = .unsupported
+        }
+        try memory.store8(outcome.rawValue, at: status.address)
+        return ServedRequest(written: UInt32(written + 1), payload: payload)
+    }
+
+    /// Kills the Guest when a `what` request carries data the wrong way.
+    private func requireShape(_ chain: DescriptorChain, readable: Bool, writable: Bool, what: String) throws(GuestViolation) {
+        guard readable else { throw GuestViolation("block: \(what) request \(chain.head) carries readable data") }
+        guard writable else { throw GuestViolation("block: \(what) request \(chain.head) carries writable data") }
+    }
+
+    /// The byte offset of `count` bytes from `sector`, or nil when they do not lie wholly on the disk.
+    func range(_ sector: UInt64, _ count: Int) -> UInt64? {
+        let (offset, overflow) = sector.multipliedReportingOverflow(by: UInt64(sectorSize))
+        guard count <= Self.largestTransfer, !overflow, offset <= image.byteCount, UInt64(count) <= image.byteCount - offset else { return nil }
+        return offset
+    }
+}
+
+/// The two header fields the device acts on, decoded from the first 16 readable bytes.
+struct BlockHeader {
+    var type: UInt32
+    var sector: UInt64
+
+    /// Decodes the header at the start of `bytes`, which holds at least `BlockRequestHeader.size`.
+    init(_ bytes: [UInt8]) {
+        func field(_ offset: Int, _ width: Int) -> UInt64 {
+            (0..<width).reduce(0) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }
+        }
+        type = UInt32(field(BlockRequestHeader.type, 4))
+        sector = field(BlockRequestHeader.sector, 8)
+    }
+}
+/*:*/
