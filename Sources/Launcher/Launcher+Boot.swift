@@ -18,6 +18,7 @@ any other access to it. The layout it writes, bottom to top:
  top
 ``` */
 
+import Drivers
 import Guest
 import Host
 import LguestABI
@@ -156,7 +157,7 @@ public enum Launcher {
         let guestPages = pageCount + DevicePage.pageCount
         let machine = Machine(memory: PhysicalMemory(frameCount: Int(guestPages) + 4096))
         let host = Host(machine: machine)
-        let kernel = GuestKernel(configuration: options.configuration)
+        let kernel = GuestKernel(configuration: options.configuration, modules: [LguestBus()])
         let image = kernel.makeImage()
         // The devices, on the page just past the e820 map (`L:220`).
         let output = ConsoleOutput(echo: echo)
