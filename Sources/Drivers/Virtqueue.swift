@@ -169,8 +169,9 @@ extension LguestDevice {
             return .failure(.badRingSize(index, config.ringSize))
         }
         let irq = Int(config.irq)
-        guard interruptLines.contains(irq) || kernel.requestIRQ(irq, handler: { [weak self] kernel throws(GuestStopped) in
-            try self?.interrupt(kernel)
+        // The kernel keeps the handler, and the handler keeps the device: the IRQ outlives any bus.
+        guard interruptLines.contains(irq) || kernel.requestIRQ(irq, handler: { kernel throws(GuestStopped) in
+            try self.interrupt(kernel)
         }) else { return .failure(.badIRQ(index, config.irq)) }
         guard let ring = try kernel.allocateContiguousPages(layout.pageCount) else { return .failure(.outOfMemory(index)) }
         let queue = Virtqueue(index: index, layout: layout, ring: ring, irq: irq)
