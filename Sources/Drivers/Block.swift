@@ -3,11 +3,11 @@
 A virtio disk has one queue, and every request is a chain of three parts (`P:640`): a header the
 device reads (the type, and the first sector), the data (written by the device for a read, read by
 it for a write), and one status byte the device writes last. The data here is one page of ours, a
-bounce buffer: `read()` and `write()` of `/dev/vda` move at most a page per call (`G:091`), and the
+bounce buffer: `read()` and `write()` of `/dev/vda` move at most a page per call (`G:095`), and the
 system call copies between that page and the program.
 
 Its config is the capacity, a little-endian u64 count of 512-byte sectors. Two features matter to
-us: `readOnly`, which makes opening for writing `EROFS` (`G:091`), and `flush`, which we accept so the
+us: `readOnly`, which makes opening for writing `EROFS` (`G:095`), and `flush`, which we accept so the
 Launcher may offer it, though nothing here asks for one yet (`M:050`).
 
 A disk is not a byte stream, so offsets matter. A read may start anywhere: we read the sectors that
@@ -134,7 +134,18 @@ extension VirtioBlock {
         case .answer(.read): return .failed(.ioError)
         }
     }
+}
+/*:*/
 
+/*D:174 Submitting a request, and its interrupt.
+
+`perform()` is the three steps of `D:172`'s calls in one place. The data page belongs to whichever
+request is in flight, so a write copies its data in only once the disk is known to be free; copying
+earlier could overwrite the page under a read the device has finished but whose interrupt we have not
+yet taken. The interrupt handler reads the status byte, keeps the answer for the open file that asked
+(unless it was closed meanwhile), and wakes everyone waiting for the disk. */
+
+extension VirtioBlock {
     enum Outcome { case wait(WaitChannel), answer(DeviceResult) }
 
     /// Collect `file`'s answer to `request`, or submit it, or wait for the disk to be free.
@@ -200,3 +211,19 @@ extension VirtioBlock {
     }
 }
 /*:*/
+
+/*M:050 Where the drivers could go next.
+
+The drivers of this chapter do the least that works, and each gap is a good exercise:
+
+* *Flush.* The disk offers `flush` and we accept it, but nothing sends one. An `fsync` system call (118
+  on the i386) would queue a request of type `flush` with no data and wait for its status, the same dance
+  as `D:174` with two descriptors instead of three.
+* *More than one request in flight.* `VirtioBlock` keeps one request at a time. A real driver keeps as
+  many as the ring has room for, each with its own bounce buffer (or none: a driver that maps the
+  program's own pages can hand them to the device directly), and counts how many notifications the
+  device's `noNotify` saved (`D:144`).
+* *Indirect descriptors.* A long request could take one slot of the ring with an indirect table
+  (`P:620`): allocate the table, fill it, and add one descriptor with the `indirect` flag.
+* *Networking.* lguest's Launcher had a network device, virtio id 1. A driver is two queues like the
+  console's, with a header in front of each packet; the hard part is everything above it. :*/

@@ -15,7 +15,7 @@ which finds its queues and registers what it offers with the kernel: a `DeviceFi
 * if the device answered during the kick (the Launcher may do the work at once), the answer is
   already there when the kick returns, since the interrupt was delivered on the way back;
 * otherwise the driver answers `.wait(channel)`, the process blocks, and the interrupt handler, when the
-  used buffer turns up, keeps the answer for the caller and wakes the channel (`G:090`). */
+  used buffer turns up, keeps the answer for the caller and wakes the channel (`G:091`). */
 
 import Guest
 import LguestABI

@@ -1,30 +1,56 @@
-/*D:140 Finding a queue, kicking it, and hearing back.
+/*D:140 Finding a queue.
 
 `findQueue()` is lguest's `lg_find_vq()`: it reads the queue's config (`D:135`), allocates the ring in
 our own memory (contiguous zeroed pages: the ring's three parts sit at fixed offsets from its start,
 `P:620`), writes the ring's page frame into the config for the Launcher to find, and makes sure the
 device's IRQ reaches us: one handler per device, installed on the first queue's IRQ and unmasked, that
 asks every queue of the device to look at its used ring. All queues of a device share the line, so the
-handler cannot tell which of them the Launcher meant, and need not: looking is cheap.
-
-The driver's side of a ring has three moves:
-
-* `add()` takes free descriptors, fills one per buffer, chains them with `next`, and puts the head in
-  the next slot of the available ring; only then does it bump the available index, so the Launcher
-  never sees a slot before its descriptors are written.
-* `kick()` tells the Launcher: a `NOTIFY` of the ring's address. If the device has set `noNotify` in
-  the used ring's flags it is already draining the ring and will find our buffer anyway, so we save the
-  world switch, and count it.
-* `nextUsed()` takes the next entry of the used ring, and here the Guest must be careful even of a
-  friendly Launcher: the entry names a head and a length, and both are checked against what we put in.
-  A head out of range, or one we never handed over, or a length longer than the buffers it claims to
-  have filled, marks the queue *broken* (Linux's `BAD_RING`): we say so once and use it no more. The
-  Guest kernel runs in the host process, so a trusting subscript here would not crash a Guest; it would
-  crash everything. */
+handler cannot tell which of them the Launcher meant, and need not: looking is cheap. */
 
 import Guest
 import LguestABI
 import Machine
+
+extension LguestDevice {
+    /// Set up queue `index`: check its config, allocate and publish its ring, and make sure the
+    /// device's interrupt reaches `callback`.
+    public func findQueue(_ kernel: GuestKernel, _ index: Int,
+                          callback: @escaping (GuestKernel) throws(GuestStopped) -> Void) throws(GuestStopped) -> Result<Virtqueue, QueueSetupError> {
+        guard let config = try queueConfig(kernel, index) else { return .failure(.noSuchQueue(index)) }
+        guard let layout = VirtqueueLayout(size: Int(config.ringSize)) else {
+            return .failure(.badRingSize(index, config.ringSize))
+        }
+        let irq = Int(config.irq)
+        // The kernel keeps the handler, and the handler keeps the device: the IRQ outlives any bus.
+        guard interruptLines.contains(irq) || kernel.requestIRQ(irq, handler: { kernel throws(GuestStopped) in
+            try self.interrupt(kernel)
+        }) else { return .failure(.badIRQ(index, config.irq)) }
+        guard let ring = try kernel.allocateContiguousPages(layout.pageCount) else { return .failure(.outOfMemory(index)) }
+        let queue = Virtqueue(index: index, layout: layout, ring: ring, irq: irq)
+        queue.callback = callback
+        queues[index] = queue
+        try setRingFrame(kernel, index, ring)
+        if interruptLines.insert(irq).inserted { try kernel.unmaskIRQ(irq) }
+        return .success(queue)
+    }
+
+    /// The device's interrupt: every queue looks at its used ring.
+    func interrupt(_ kernel: GuestKernel) throws(GuestStopped) {
+        for index in queues.keys.sorted() {
+            try queues[index]?.callback?(kernel)
+        }
+    }
+}
+/*:*/
+
+/*D:142 The driver's side of a ring.
+
+A `Virtqueue` keeps what the driver must know and the device must not be trusted with: which
+descriptors are free, which chains the device holds (by head, with how many bytes it may write into
+each), our copy of the available index and how far we have read the used ring. Adding a chain takes
+free descriptors, fills one per buffer, links them with `next`, and puts the head in the next slot of
+the available ring; only then does it bump the available index, so the Launcher never sees a slot
+before its descriptors are written. */
 
 /// The driver's side of one virtqueue (Linux's `vring_virtqueue`).
 public final class Virtqueue {
@@ -83,7 +109,9 @@ public final class Virtqueue {
 
     /// The guest-physical address `offset` bytes into the ring.
     private func at(_ offset: Int) -> GuestPhysicalAddress { ring &+ UInt32(offset) }
+}
 
+extension Virtqueue {
     /// Hand the device a chain of `buffers` (readable ones first) and return its head; nil when the
     /// ring has too few free descriptors, the chain is empty, or the queue is broken.
     public func add(_ kernel: GuestKernel, _ buffers: [Buffer]) throws(GuestStopped) -> UInt16? {
@@ -107,6 +135,17 @@ public final class Virtqueue {
         return head
     }
 
+}
+/*:*/
+
+/*D:144 Kicking, and not kicking.
+
+A kick tells the Launcher: a `NOTIFY` of the ring's address. If the device has set `noNotify` in the
+used ring's flags it is already draining the ring and will find our buffer anyway, so we save the world
+switch, and count it. The other hint goes the other way: a driver that does not want an interrupt when
+its buffers are used (the console's transmit queue, `D:162`) sets `noInterrupt` in the available ring. */
+
+extension Virtqueue {
     /// Tell the device there is work, unless it said it is already looking.
     public func kick(_ kernel: GuestKernel) throws(GuestStopped) {
         let flags = try kernel.readPhysical16(at(layout.usedOffset))
@@ -123,6 +162,19 @@ public final class Virtqueue {
         try kernel.writePhysical16(at(layout.availableOffset), suppress ? availableNoInterrupt : 0)
     }
 
+}
+/*:*/
+
+/*D:146 Hearing back: the used ring, checked.
+
+`nextUsed()` takes the next entry of the used ring, and here the Guest must be careful even of a
+friendly Launcher: the entry names a head and a length, and both are checked against what we put in.
+A head out of range, or one we never handed over, or a length longer than the buffers it claims to
+have filled, marks the queue *broken* (Linux's `BAD_RING`): we say so once and use it no more. The
+Guest kernel runs in the host process, so a trusting subscript here would not crash a Guest; it would
+crash everything. */
+
+extension Virtqueue {
     /// The next chain the device has used: its head and the bytes it wrote; nil when there is none,
     /// or when the queue is (or just became) broken.
     public func nextUsed(_ kernel: GuestKernel) throws(GuestStopped) -> (head: UInt16, length: UInt32)? {
@@ -156,37 +208,6 @@ public final class Virtqueue {
     private func breakQueue(_ kernel: GuestKernel, _ reason: String) throws(GuestStopped) {
         brokenReason = reason
         try kernel.printk("virtio: queue \(index) broken: \(reason)\n")
-    }
-}
-
-extension LguestDevice {
-    /// Set up queue `index`: check its config, allocate and publish its ring, and make sure the
-    /// device's interrupt reaches `callback`.
-    public func findQueue(_ kernel: GuestKernel, _ index: Int,
-                          callback: @escaping (GuestKernel) throws(GuestStopped) -> Void) throws(GuestStopped) -> Result<Virtqueue, QueueSetupError> {
-        guard let config = try queueConfig(kernel, index) else { return .failure(.noSuchQueue(index)) }
-        guard let layout = VirtqueueLayout(size: Int(config.ringSize)) else {
-            return .failure(.badRingSize(index, config.ringSize))
-        }
-        let irq = Int(config.irq)
-        // The kernel keeps the handler, and the handler keeps the device: the IRQ outlives any bus.
-        guard interruptLines.contains(irq) || kernel.requestIRQ(irq, handler: { kernel throws(GuestStopped) in
-            try self.interrupt(kernel)
-        }) else { return .failure(.badIRQ(index, config.irq)) }
-        guard let ring = try kernel.allocateContiguousPages(layout.pageCount) else { return .failure(.outOfMemory(index)) }
-        let queue = Virtqueue(index: index, layout: layout, ring: ring, irq: irq)
-        queue.callback = callback
-        queues[index] = queue
-        try setRingFrame(kernel, index, ring)
-        if interruptLines.insert(irq).inserted { try kernel.unmaskIRQ(irq) }
-        return .success(queue)
-    }
-
-    /// The device's interrupt: every queue looks at its used ring.
-    func interrupt(_ kernel: GuestKernel) throws(GuestStopped) {
-        for index in queues.keys.sorted() {
-            try queues[index]?.callback?(kernel)
-        }
     }
 }
 /*:*/

@@ -1,4 +1,4 @@
-/*G:091 The file system calls.
+/*G:095 The file system calls.
 
 Five calls work on open files. Each checks, in Linux's order, what Linux checks: the descriptor
 (`EBADF`), the access mode it was opened with (`EBADF` again: reading a file opened write-only is a
@@ -7,21 +7,14 @@ checks that the whole buffer is writable *before* asking, because what a device 
 consumed: console input read into a bad pointer would be lost for good.
 
 A device read is capped at a page per call, which POSIX allows (a short read is not an error, and
-every careful program loops); it keeps a driver's bounce buffers one page long.
-
-`lseek` follows Linux to the letter, quirks included. A disk may be positioned anywhere up to its
-size and no further (`EINVAL`, as Linux's `fixed_size_llseek`); a console is a stream (`ESPIPE`); the
-`.in` file standing in for a redirected standard input is a regular file and may be positioned past
-its end. The 32-bit `lseek` cannot return a position past 2 GiB: Linux moves the file there anyway
-and then answers `EOVERFLOW`, and so do we, which is a nice trap for anyone who reads only the manual.
-`_llseek` splits its 64-bit offset over two registers and writes the 64-bit result through a pointer. */
+every careful program loops); it keeps a driver's bounce buffers one page long. */
 
 import LguestABI
 import Machine
 
 /// The most descriptors a process may have open (Linux's default is 1,024; ours is smaller).
 let maximumOpenFiles = 32
-/// The most bytes one read of a device moves (`G:091`).
+/// The most bytes one read of a device moves (`G:095`).
 let deviceTransferLimit = pageSize
 
 extension GuestKernel {
@@ -89,7 +82,19 @@ extension GuestKernel {
             return UInt32(written)
         }
     }
+}
+/*:*/
 
+/*G:096 Opening and closing.
+
+`open` reads the path from the program (a NUL-terminated string, checked a page at a time like every
+user copy), checks the access mode (3 is not one: `EINVAL`), finds the name, asks the device whether
+it may be opened that way (a read-only disk says `EROFS`, the rng refuses writers with `EINVAL`), and
+gives the lowest free descriptor, as Linux always does: closing 2 and opening again gives 2, which is
+how a shell redirects standard error. `close` forgets the descriptor and tells the driver, which may be
+holding an answer for it (`D:174`). A process's descriptors are all closed when it exits. */
+
+extension GuestKernel {
     /// `open(path, flags)`: the console or a registered device; the mode argument is ignored, as it is
     /// for any file that already exists.
     func sysOpen(path: UInt32, flags: UInt32) throws(GuestStopped) -> UInt32 {
@@ -133,7 +138,14 @@ extension GuestKernel {
 }
 /*:*/
 
-/*G:094 Seeking.
+/*G:097 Seeking.
+
+`lseek` follows Linux to the letter, quirks included. A disk may be positioned anywhere up to its
+size and no further (`EINVAL`, as Linux's `fixed_size_llseek`); a console is a stream (`ESPIPE`); the
+`.in` file standing in for a redirected standard input is a regular file and may be positioned past
+its end. The 32-bit `lseek` cannot return a position past 2 GiB: Linux moves the file there anyway
+and then answers `EOVERFLOW`, and so do we, which is a nice trap for anyone who reads only the manual.
+`_llseek` splits its 64-bit offset over two registers and writes the 64-bit result through a pointer.
 
 Both seeking calls share `seek(fd:offset:whence:)`, which computes the new position with checked
 arithmetic (an offset near 2^63 added to a position must be `EINVAL`, never a trap in the host

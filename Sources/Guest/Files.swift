@@ -1,4 +1,4 @@
-/*G:090 Files, devices, and waiting for them.
+/*G:090 Files and devices.
 
 Unix's great simplification is that a device is a file: a program opens `/dev/vda` and reads it with
 the same `read` it uses on anything else. Our kernel has no file system, only a few names under /dev
@@ -8,31 +8,10 @@ already as descriptors 0, 1 and 2.
 A `DeviceFile` is what a driver hands us: a `read` and a `write` at an offset, and two facts, whether
 it has a size (a disk, which `lseek` can move around in) or is a stream (a console, where `lseek`
 is `ESPIPE`), and whether it may be written at all. Each open makes an *open file* with its own offset
-and its own access mode, kept in the process's table of descriptors.
-
-The interesting part is what a device answers when the data is not there yet. A disk request takes
-time; the console's input arrives when somebody types it. Linux puts the process to sleep on a *wait
-queue* and the driver's interrupt handler wakes it. Our kernel cannot sleep in the middle of a system
-call (one kernel stack, `G:080`), so it does the next best thing, and it is what Linux does for a system
-call interrupted by a signal: the driver answers `.wait(channel)`, the kernel marks the process blocked
-on that channel and winds its eip back over the two bytes of `int $0x80`. When the interrupt handler
-calls `wake(channel)`, the process becomes runnable, and the next time it runs it makes the very same
-system call again, which now finds its data. The driver remembers, per open file, the request it
-started, so the second attempt collects it instead of starting another.
-
-There is a window to mind. Between a driver deciding to wait and the process being marked blocked,
-an interrupt that completed the request would wake nobody, and the process would sleep for ever: the
-race Linux closes with `prepare_to_wait()`. Ours cannot happen, and it is worth seeing why: interrupts
-reach our kernel only at a hypercall or a trap, and nothing between the driver's answer and the marking
-touches guest memory or calls the Host. */
+and its own access mode, kept in the process's table of descriptors. */
 
 import LguestABI
 import Machine
-
-/// A place processes wait for a driver (Linux's wait queue): a number the kernel hands out.
-public struct WaitChannel: Hashable, Sendable {
-    let id: Int
-}
 
 /// Why a device refused a request, in the terms a program sees (each becomes a Linux errno).
 public enum DeviceFileError: Error, Equatable, Sendable {
@@ -101,6 +80,11 @@ public protocol ConsoleDevice: DeviceFile {
     func print(_ kernel: GuestKernel, _ bytes: [UInt8]) throws(GuestStopped) -> Bool
 }
 
+/*:*/
+
+// The kernel's side of files: what a descriptor refers to, the open-file records, and the registry of
+// devices and the console that drivers fill in at boot.
+
 /// What an open descriptor refers to.
 enum FileNode {
     /// The console: the console driver's once one is attached, the early console (output) and
@@ -144,6 +128,45 @@ extension GuestKernel {
         devices.console = console
     }
 
+    /// A fresh open file for `node`.
+    func makeOpenFile(_ node: FileNode, readable: Bool, writable: Bool) -> OpenFile {
+        devices.nextOpenFile += 1
+        return OpenFile(id: OpenFileID(id: devices.nextOpenFile), node: node, readable: readable, writable: writable)
+    }
+
+    /// Descriptors 0, 1 and 2 of a new process: its standard input (its `NAME.in`, or the console) and
+    /// the console twice.
+    func standardFiles(hasInput: Bool) -> [Int: OpenFile] {
+        [0: makeOpenFile(hasInput ? .initrdInput : .console, readable: true, writable: false),
+         1: makeOpenFile(.console, readable: false, writable: true),
+         2: makeOpenFile(.console, readable: false, writable: true)]
+    }
+}
+
+/*G:091 Waiting for a device.
+
+The interesting part is what a device answers when the data is not there yet. A disk request takes
+time; the console's input arrives when somebody types it. Linux puts the process to sleep on a *wait
+queue* and the driver's interrupt handler wakes it. Our kernel cannot sleep in the middle of a system
+call (one kernel stack, `G:080`), so it does the next best thing, and it is what Linux does for a system
+call interrupted by a signal: the driver answers `.wait(channel)`, the kernel marks the process blocked
+on that channel and winds its eip back over the two bytes of `int $0x80`. When the interrupt handler
+calls `wake(channel)`, the process becomes runnable, and the next time it runs it makes the very same
+system call again, which now finds its data. The driver remembers, per open file, the request it
+started, so the second attempt collects it instead of starting another.
+
+There is a window to mind. Between a driver deciding to wait and the process being marked blocked,
+an interrupt that completed the request would wake nobody, and the process would sleep for ever: the
+race Linux closes with `prepare_to_wait()`. Ours cannot happen, and it is worth seeing why: interrupts
+reach our kernel only at a hypercall or a trap, and nothing between the driver's answer and the marking
+touches guest memory or calls the Host. */
+
+/// A place processes wait for a driver (Linux's wait queue): a number the kernel hands out.
+public struct WaitChannel: Hashable, Sendable {
+    let id: Int
+}
+
+extension GuestKernel {
     /// A new channel for processes to wait on.
     public func makeWaitChannel() -> WaitChannel {
         devices.nextChannel += 1
@@ -174,20 +197,6 @@ extension GuestKernel {
         currentProcess.state = .blocked(channel)
         currentProcess.context.eip &-= 2
         statistics.blockedCalls += 1
-    }
-
-    /// A fresh open file for `node`.
-    func makeOpenFile(_ node: FileNode, readable: Bool, writable: Bool) -> OpenFile {
-        devices.nextOpenFile += 1
-        return OpenFile(id: OpenFileID(id: devices.nextOpenFile), node: node, readable: readable, writable: writable)
-    }
-
-    /// Descriptors 0, 1 and 2 of a new process: its standard input (its `NAME.in`, or the console) and
-    /// the console twice.
-    func standardFiles(hasInput: Bool) -> [Int: OpenFile] {
-        [0: makeOpenFile(hasInput ? .initrdInput : .console, readable: true, writable: false),
-         1: makeOpenFile(.console, readable: false, writable: true),
-         2: makeOpenFile(.console, readable: false, writable: true)]
     }
 }
 /*:*/

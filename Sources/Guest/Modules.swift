@@ -24,7 +24,7 @@ surface at once:
 | `readPhysical`, `writePhysical`, ... | kernel memory by guest-physical address |
 | `printk(_:)` | a line in the boot log |
 | `registerDevice(_:_:)`, `attachConsole(_:)` | offer a file under /dev, or take over the console |
-| `makeWaitChannel()`, `wake(_:)` | the waiting of `G:090` |
+| `makeWaitChannel()`, `wake(_:)` | the waiting of `G:091` |
 
 A module that throws `GuestStopped` is not misbehaving: the Guest is stopping, and the error unwinds
 boot as it would any other kernel code. */

@@ -95,7 +95,7 @@ extension GuestKernel {
             statistics.programsExited += 1
             return
         // The rest answer at once, or (nil) block the process until a driver wakes it, when the call
-        // is made again (G:090); a result goes back in eax when the process next runs, which for all
+        // is made again (G:091); a result goes back in eax when the process next runs, which for all
         // but nanosleep and a blocked call is straight away.
         case .read: result = try sysRead(fd: context.ebx, buffer: context.ecx, count: context.edx)
         case .write: result = try sysWrite(fd: context.ebx, buffer: context.ecx, count: context.edx)

@@ -1,4 +1,4 @@
-// The file system calls (G:090-G:094) and blocking: tiny programs under the real Host, and the
+// The file system calls (G:090-G:096) and blocking: tiny programs under the real Host, and the
 // blocking mechanism on the recording processor with a device that answers when the test says so.
 @testable import Guest
 @testable import Launcher
@@ -58,7 +58,7 @@ private let cases: [(name: String, program: [UInt8], input: String?, status: Int
         [Call(number: 140, ebx: 0, ecx: 0, edx: 0, esi: $0, edi: 2)] }, "abcde", 0),
 ]
 
-@Test func g091_theFileCallsAnswerWithLinuxsErrors() throws {
+@Test func g095_theFileCallsAnswerWithLinuxsErrors() throws {
     var files: [InitrdFile] = []
     for (index, testCase) in cases.enumerated() {
         files.append(InitrdFile(name: "p\(index)", bytes: testCase.program))
@@ -130,7 +130,7 @@ private func twoProcesses() throws -> (RecordingProcessor, GuestKernel, SlowDevi
     return (cpu, kernel, device)
 }
 
-@Test func g090_aReadThatMustWaitBlocksItsProcessAndAnotherRuns() throws {
+@Test func g091_aReadThatMustWaitBlocksItsProcessAndAnotherRuns() throws {
     let (_, kernel, device) = try twoProcesses()
     try kernel.systemCall()
     let blocked = kernel.processes.processes[0]
