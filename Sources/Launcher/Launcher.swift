@@ -36,6 +36,8 @@ public struct LaunchOptions: Sendable {
     public var maximumRestarts: Int
     /// The disk image the block device serves; no block device without one.
     public var disk: DiskOptions?
+    /// How long the block device takes to answer each request, in virtual nanoseconds (`L:222`).
+    public var diskLatency: UInt64 = 0
     /// Where the console's input comes from (`L:193`).
     public var input: ConsoleInputSource
     /// The seed of the rng device's generator (`L:199`).

@@ -73,8 +73,9 @@ struct BootCommand: ParsableCommand {
 
     /*L:102 The devices' options.
 
-    Five options set up the devices of `L:190`. `--disk PATH` names the block device's image, and
-    `--disk-read-only` serves it without ever changing it; without `--disk` the front door makes a
+    Six options set up the devices of `L:190`. `--disk PATH` names the block device's image,
+    `--disk-read-only` serves it without ever changing it, and `--disk-latency NS` makes each of its
+    answers take that long in virtual time (`L:222`); without `--disk` the front door makes a
     scratch image of its own (`L:187`), so the default run still has a disk. `--input TEXT` is what the
     Guest's programs read on the console, or `--stdin` passes the Launcher's own standard input through;
     with neither, a program that reads finds end of file at once. `--rng-seed N` seeds the rng device
@@ -92,6 +93,11 @@ struct BootCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Serve --disk read-only: the Guest's writes fail with an I/O error and the file is never changed.")
     var diskReadOnly = false
+
+    @Option(name: .long, help: ArgumentHelp("""
+        How long the disk takes to answer each request, in virtual nanoseconds (0: at once).
+        """, valueName: "ns"))
+    var diskLatency: UInt64 = 0
 
     @Option(name: .long, help: ArgumentHelp("The console's input: these bytes, then end of file.", valueName: "text"))
     var input: String?
@@ -129,6 +135,7 @@ struct BootCommand: ParsableCommand {
                                         configuration: configuration)
             options.input = stdin ? .standardInput : .bytes(Array((input ?? "").utf8))
             options.rngSeed = rngSeed
+            options.diskLatency = diskLatency
             // Without --disk, a scratch image of our own, removed however the boot ends (`L:187`).
             let scratch = disk == nil ? try ScratchDisk() : nil
             defer { scratch?.remove() }

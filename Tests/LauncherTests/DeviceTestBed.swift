@@ -30,12 +30,13 @@ final class DeviceTestBed {
     static func buffer(_ n: Int) -> GuestPhysicalAddress { GuestPhysicalAddress(0x40000 + UInt32(n) * 0x1000) }
 
     /// A Guest (with its device page) whose boot entry initializes, NOTIFYs each of `addresses` in
-    /// turn, and powers off.
-    func makeGuest(notifying addresses: [GuestPhysicalAddress] = []) throws -> Guest {
+    /// turn, halts if `halting` until an interrupt wakes it, and powers off.
+    func makeGuest(notifying addresses: [GuestPhysicalAddress] = [], halting: Bool = false) throws -> Guest {
         var image = GuestKernelImage()
         image.bootEntry = image.addEntry(named: "boot") { cpu throws(GuestStopped) in
             try cpu.hypercall(.lguestInit, DeviceTestBed.lguestData.rawValue)
             for address in addresses { try cpu.hypercall(.notify, address.rawValue) }
+            if halting { try cpu.hypercall(.halt) }
             try cpu.hypercall(.shutdown, DeviceTestBed.reason.rawValue, ShutdownKind.powerOff.rawValue)
         }
         let guest = try host.makeGuest(pageCount: Self.memoryPages + DevicePage.pageCount, image: image,

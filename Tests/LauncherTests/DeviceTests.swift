@@ -310,3 +310,62 @@ private final class MeddlingService: DeviceService {
     second.remove()
     #expect(!FileManager.default.fileExists(atPath: first.path))
 }
+
+// MARK: Answers after a latency (L:222, with the Host's H:045)
+
+/// Writes a read request of one sector at descriptors `first`...`first + 2`: header at buffer page
+/// `page`, data at `page + 1`, status at `page + 2`.
+private func readRequest(_ ring: RingBuilder, at first: Int, sector: UInt32, page: Int) throws {
+    try ring.memory.copyIn(TinyProgram.le32(BlockRequestType.read.rawValue) + TinyProgram.le32(0) + TinyProgram.le32(sector)
+                           + TinyProgram.le32(0), at: DeviceTestBed.buffer(page))
+    try ring.chain(at: first, [(DeviceTestBed.buffer(page), 16, []), (DeviceTestBed.buffer(page + 1), 512, .write),
+                               (DeviceTestBed.buffer(page + 2), 1, .write)])
+}
+
+@Test func l222_aGuestThatHaltsForTheDiskSleepsUntilTheAnswer() throws {
+    let bed = DeviceTestBed()
+    let file = try TemporaryDisk(sectors: 4)
+    let guest = try bed.makeGuest(notifying: [DeviceTestBed.devicePage, DeviceTestBed.ring(0)], halting: true)
+    let bus = try bed.attach([BlockDevice(image: try DiskImage(DiskOptions(path: file.path)), latency: 50_000)], to: guest)
+    try DeviceTestBed.prepareLive(bus.devices[0], rings: [DeviceTestBed.ring(0)], in: guest.memory)
+    let ring = RingBuilder(memory: guest.memory, ring: DeviceTestBed.ring(0))
+    try readRequest(ring, at: 0, sector: 1, page: 0)
+    try ring.offer(0)
+    // Without the latency facility this Guest would be killed: it halts with no timer armed.
+    #expect(bed.host.run(guest) == .poweredOff("done"))
+    #expect(try ring.usedIndex == 1 && ring.used(0) == (head: 0, length: 513))
+    #expect(try guest.memory.copyOut(from: DeviceTestBed.buffer(1), count: 512) == [UInt8](repeating: 1, count: 512))
+    #expect(guest.statistics.haltedNanoseconds > 40_000, "it slept until the disk answered")
+    #expect(bed.host.machine.clock.nanoseconds >= 50_000)
+}
+
+@Test func l222_requestsAddedWhileTheDiskIsBusyAreTakenWithoutAKick() throws {
+    let file = try TemporaryDisk(sectors: 4)
+    let live = try LiveDevice(BlockDevice(image: try DiskImage(DiskOptions(path: file.path)), latency: 1000))
+    let clock = live.bed.host.machine
+    try readRequest(live.ring, at: 0, sector: 0, page: 0)
+    try readRequest(live.ring, at: 3, sector: 2, page: 4)
+    try live.kick(0)
+    #expect(try live.ring.usedIndex == 0, "not answered yet")
+    #expect(try live.ring.usedFlags == usedNoNotify, "busy")
+    try live.ring.offer(3)  // no kick: the device said it is busy
+    clock.advance(by: 1000)
+    live.guest.runDueWork()
+    #expect(try live.ring.usedIndex == 1 && live.ring.used(0).head == 0)
+    #expect(live.device.statistics.notificationsAvoided == 1, "request 3 was taken when the first answer went back")
+    #expect(try live.ring.usedFlags == usedNoNotify, "and is in flight")
+    clock.advance(by: 1000)
+    live.guest.runDueWork()
+    #expect(try live.ring.usedIndex == 2 && live.ring.used(1).head == 3)
+    #expect(try live.ring.usedFlags == 0)
+    #expect(live.device.statistics.interrupts == 2 && live.device.statistics.notifications == 1)
+    #expect(try live.memory.copyOut(from: DeviceTestBed.buffer(5), count: 512) == [UInt8](repeating: 2, count: 512))
+    // A reset with an answer in flight: the answer is forgotten with the rings.
+    try live.kick(0)
+    try live.memory.store8(0, at: DeviceTestBed.descriptor(live.device).advanced(by: UInt32(DeviceDescriptorHeader.status)))
+    live.bus.notify(live.guest, DeviceTestBed.descriptor(live.device))
+    clock.advance(by: 1000)
+    live.guest.runDueWork()
+    #expect(try live.ring.usedIndex == 2)
+    #expect(live.guest.isAlive)
+}
