@@ -109,6 +109,16 @@ struct BootCommand: ParsableCommand {
         The seed of the rng device's generator, 0...18446744073709551615 (the same seed gives the same bytes).
         """, valueName: "n"))
     var rngSeed: UInt64 = RandomDevice.defaultSeed
+    /*:*/
+
+    /*L:104 From options to a boot.
+
+    `validate()` is the argument parser's hook for mistakes it cannot see by itself: options that
+    contradict each other, or a value out of range. `run()` then does the Launcher's whole job in order:
+    read the programs, turn the options into `LaunchOptions`, make the scratch disk if no `--disk` was
+    given (a `defer` removes it however the boot ends, even when `Launcher.boot` throws), boot with the
+    console echoed to standard output, and finally print the counts and turn the Guest's end into an exit
+    status. */
 
     func validate() throws {
         guard !(input != nil && stdin) else { throw ValidationError("--input and --stdin cannot be used together") }
