@@ -245,3 +245,38 @@ private func writable(_ page: Int, _ length: UInt32 = 16) -> (GuestPhysicalAddre
     }
     #expect(reason == "rng: request 0 has readable buffers")
 }
+
+// MARK: Hammering
+
+@Test func l200_randomRingsNeverCrashTheLauncher() throws {
+    let file = try TemporaryDisk(sectors: 8)
+    var outcomes: [String: Int] = [:]
+    for seed in 0..<60 as Range<UInt64> {
+        var random = SplitMix64(seed: seed)
+        func below(_ limit: UInt64) -> UInt64 { random.next() % limit }
+        let bed = DeviceTestBed()
+        let guest = try bed.makeGuest()
+        let bus = try bed.attach([BlockDevice(image: try DiskImage(DiskOptions(path: file.path)))], to: guest)
+        try DeviceTestBed.goLive(bus, bus.devices[0], rings: [DeviceTestBed.ring(0)], guest: guest)
+        let ring = RingBuilder(memory: guest.memory, ring: DeviceTestBed.ring(0))
+        // Buffers full of noise, and a table of descriptors that mostly point near them.
+        try guest.memory.copyIn(random.bytes(4 * 4096), at: DeviceTestBed.buffer(0))
+        for index in 0..<64 {
+            let near = UInt64(DeviceTestBed.buffer(0).rawValue) + below(5 * 4096)
+            let address = below(8) == 0 ? random.next() : near
+            let flags = VirtqueueDescriptor.Flags(rawValue: UInt16(below(8)))
+            try ring.set(index, VirtqueueDescriptor(address: address, length: UInt32(below(600)), flags: flags,
+                                                    next: UInt16(below(70))))
+        }
+        for _ in 0..<below(4) + 1 { try ring.offer(UInt16(below(66))) }
+        if below(10) == 0 { try ring.setAvailableIndex(UInt16(truncatingIfNeeded: random.next())) }
+        bus.notify(guest, DeviceTestBed.ring(0))
+        let outcome: String
+        if case let .killed(reason) = guest.exit { outcome = String(reason.prefix { $0 != ":" }) } else { outcome = "alive" }
+        outcomes[outcome, default: 0] += 1
+    }
+    // Every Guest either lived or died with a reason from the engine or the disk; nothing else.
+    #expect(Set(outcomes.keys).isSubset(of: ["alive", "virtqueue", "block"]), "\(outcomes)")
+    #expect(outcomes.count >= 2, "the noise reached more than one outcome: \(outcomes)")
+    #expect(try file.bytes.count == 8 * 512)
+}
