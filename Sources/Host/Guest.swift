@@ -117,6 +117,8 @@ public final class Guest: GuestWorld {
     var halted = false
     /// When the Guest's one-shot timer goes off, in virtual nanoseconds, if armed.
     var clockDeadline: UInt64?
+    /// Work the Launcher asked to run at later virtual times (`H:045`).
+    var scheduledWork = ScheduledWork()
     /// The Guest kernel's stack for traps from user mode (`H:260`).
     public internal(set) var kernelStack: (segment: SegmentSelector, pointer: UInt32)
     /// Whether the Guest set cr0's task-switched bit.
@@ -195,7 +197,8 @@ public final class Guest: GuestWorld {
 
     public var instructionBudget: UInt64 {
         let now = host.machine.clock.ticks
-        guard let deadline = clockDeadline else { return Host.timeSlice }
+        // The timer's deadline or the earliest pending work, whichever comes first (`H:045`).
+        guard let deadline = nextWake(timerCounts: true) else { return Host.timeSlice }
         return deadline > now ? min(deadline - now, Host.timeSlice) : 1
     }
 

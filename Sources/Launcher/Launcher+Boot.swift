@@ -162,7 +162,7 @@ public enum Launcher {
         // The devices, on the page just past the e820 map (`L:220`).
         let output = ConsoleOutput(echo: echo)
         let devices = makeDevices(page: DevicePage.address(memoryPages: pageCount), disk: disk, input: input,
-                                  seed: options.rngSeed, output: output)
+                                  options: options, output: output)
         // The Guest, and everything it expects to find in its memory at boot.
         let guest: Guest
         do {
@@ -229,11 +229,11 @@ getting the next IRQ (`L:190`). */
 
 extension Launcher {
     /// The devices of one boot, on the device page at `page`.
-    static func makeDevices(page: GuestPhysicalAddress, disk: DiskImage?, input: ConsoleInput, seed: UInt64,
+    static func makeDevices(page: GuestPhysicalAddress, disk: DiskImage?, input: ConsoleInput, options: LaunchOptions,
                             output: ConsoleOutput) -> DeviceBus {
         var services: [any DeviceService] = [ConsoleDevice(input: input, output: output)]
-        if let disk { services.append(BlockDevice(image: disk)) }
-        services.append(RandomDevice(seed: seed))
+        if let disk { services.append(BlockDevice(image: disk, latency: options.diskLatency)) }
+        services.append(RandomDevice(seed: options.rngSeed))
         return DeviceBus(page: page, services: services, output: output)
     }
 }

@@ -9,8 +9,9 @@ process sits in its run request, it happens to be executing someone else's kerne
 
 Ours does the same with the Swift Host (`H:030`): it carves the Guest's memory out of the machine's,
 lays out everything the Guest kernel expects to find there (`G:015`), registers a handler for the
-Guest's notifications, and runs it until it stops. This chapter covers only what booting needs; the
-devices come with the Drivers chapter.
+Guest's notifications, and runs it until it stops. The first half of this chapter is what booting
+needs; the second, from `L:186` on, builds the devices that the Guest's drivers (chapter D) talk to:
+a console, a disk and a source of random bytes, all served through one virtqueue engine (`L:200`).
 
 The Launcher is also where the user's mistakes stop. A memory size the Host cannot give, a command line
 longer than Linux accepts, a program file that is not there: each is refused with a message before
@@ -36,6 +37,8 @@ public struct LaunchOptions: Sendable {
     public var maximumRestarts: Int
     /// The disk image the block device serves; no block device without one.
     public var disk: DiskOptions?
+    /// How long the block device takes to answer each request, in virtual nanoseconds (`L:222`).
+    public var diskLatency: UInt64 = 0
     /// Where the console's input comes from (`L:193`).
     public var input: ConsoleInputSource
     /// The seed of the rng device's generator (`L:199`).

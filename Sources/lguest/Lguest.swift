@@ -73,8 +73,9 @@ struct BootCommand: ParsableCommand {
 
     /*L:102 The devices' options.
 
-    Five options set up the devices of `L:190`. `--disk PATH` names the block device's image, and
-    `--disk-read-only` serves it without ever changing it; without `--disk` the front door makes a
+    Six options set up the devices of `L:190`. `--disk PATH` names the block device's image,
+    `--disk-read-only` serves it without ever changing it, and `--disk-latency NS` makes each of its
+    answers take that long in virtual time (`L:222`); without `--disk` the front door makes a
     scratch image of its own (`L:187`), so the default run still has a disk. `--input TEXT` is what the
     Guest's programs read on the console, or `--stdin` passes the Launcher's own standard input through;
     with neither, a program that reads finds end of file at once. `--rng-seed N` seeds the rng device
@@ -93,6 +94,11 @@ struct BootCommand: ParsableCommand {
     @Flag(name: .long, help: "Serve --disk read-only: the Guest's writes fail with an I/O error and the file is never changed.")
     var diskReadOnly = false
 
+    @Option(name: .long, help: ArgumentHelp("""
+        How long the disk takes to answer each request, in virtual nanoseconds (0: at once).
+        """, valueName: "ns"))
+    var diskLatency: UInt64 = 0
+
     @Option(name: .long, help: ArgumentHelp("The console's input: these bytes, then end of file.", valueName: "text"))
     var input: String?
 
@@ -103,6 +109,16 @@ struct BootCommand: ParsableCommand {
         The seed of the rng device's generator, 0...18446744073709551615 (the same seed gives the same bytes).
         """, valueName: "n"))
     var rngSeed: UInt64 = RandomDevice.defaultSeed
+    /*:*/
+
+    /*L:104 From options to a boot.
+
+    `validate()` is the argument parser's hook for mistakes it cannot see by itself: options that
+    contradict each other, or a value out of range. `run()` then does the Launcher's whole job in order:
+    read the programs, turn the options into `LaunchOptions`, make the scratch disk if no `--disk` was
+    given (a `defer` removes it however the boot ends, even when `Launcher.boot` throws), boot with the
+    console echoed to standard output, and finally print the counts and turn the Guest's end into an exit
+    status. */
 
     func validate() throws {
         guard !(input != nil && stdin) else { throw ValidationError("--input and --stdin cannot be used together") }
@@ -129,6 +145,7 @@ struct BootCommand: ParsableCommand {
                                         configuration: configuration)
             options.input = stdin ? .standardInput : .bytes(Array((input ?? "").utf8))
             options.rngSeed = rngSeed
+            options.diskLatency = diskLatency
             // Without --disk, a scratch image of our own, removed however the boot ends (`L:187`).
             let scratch = disk == nil ? try ScratchDisk() : nil
             defer { scratch?.remove() }

@@ -7,7 +7,11 @@ lands in the second byte of the bitmap, so the bitmap is two bytes long.
 
 A read-only disk does not rely on the driver having accepted `readOnly`: the device must never depend
 on a feature the driver did not accept (`P:630`), so a write to it simply fails, whatever the driver
-thinks. */
+thinks.
+
+A disk may also take its time: with a `latency` (`--disk-latency NS`) each request is answered that many
+virtual nanoseconds after the device took it (`L:222`), so a process that reads the disk really waits.
+The default is 0, an answer at once. */
 
 import Host
 import LguestABI
@@ -27,9 +31,14 @@ public final class BlockDevice: DeviceService {
     /// The length of a disk's id string (`VIRTIO_BLK_ID_BYTES`).
     static let idLength = 20
 
-    /// A block device serving `image`.
-    public init(image: DiskImage) {
+    /// How long each request takes to answer, in virtual nanoseconds.
+    public let latency: UInt64
+
+    /// A block device serving `image`, answering each request `latency` virtual nanoseconds after it
+    /// was taken (0: at once).
+    public init(image: DiskImage, latency: UInt64 = 0) {
         self.image = image
+        self.latency = latency
     }
 
     public var offeredFeatures: [UInt8] {

@@ -106,8 +106,8 @@ public final class DiskImage {
 
 `swift run lguest` with no `--disk` should still show the block device at work, so the front door
 makes a small image of its own: a fresh temporary directory, a file of `sectorCount` sectors in it
-whose contents are the same every time (sector n begins with the text `lguest scratch sector n` and is
-zero after it), and both removed when the run is over, whatever way it ended. The path changes from run
+whose contents are the same every time (sector 0 begins with a label, `ScratchDisk.label`, and every
+other byte is zero, so a program can tell a fresh scratch disk from somebody's data), and both removed when the run is over, whatever way it ended. The path changes from run
 to run but is never printed, so the output does not. */
 
 /// A small disk image in a temporary directory of its own, removed by `remove()`.
@@ -133,12 +133,12 @@ public struct ScratchDisk {
         }
     }
 
-    /// The image's bytes: each sector starts with its own name, the rest is zero.
+    /// The text at the start of sector 0.
+    public static let label = "lguest scratch disk\n"
+
+    /// The image's bytes: the label, then zeros to the end.
     static var contents: [UInt8] {
-        (0..<sectorCount).flatMap { sector -> [UInt8] in
-            let label = Array("lguest scratch sector \(sector)\n".utf8)
-            return label + [UInt8](repeating: 0, count: sectorSize - label.count)
-        }
+        Array(label.utf8) + [UInt8](repeating: 0, count: sectorCount * sectorSize - label.utf8.count)
     }
 
     /// Removes the image and its directory.

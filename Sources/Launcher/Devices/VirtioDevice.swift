@@ -41,8 +41,15 @@ public protocol DeviceService: AnyObject {
     var offeredFeatures: [UInt8] { get }
     /// The device-specific configuration bytes.
     var config: [UInt8] { get }
+    /// How long after taking a request the device gives it back, in virtual nanoseconds (`L:222`).
+    var latency: UInt64 { get }
     /// Serves `chain`, taken from queue `queue`, reading and writing guest memory through `memory`.
     func serve(_ chain: DescriptorChain, queue: Int, memory: GuestMemory) throws(GuestViolation) -> ServedRequest
+}
+
+extension DeviceService {
+    /// No latency: the answer goes back at once.
+    public var latency: UInt64 { 0 }
 }
 
 /// The counts one device keeps, printed by `--stats` as `device.NAME.*` (`L:225`).
@@ -74,7 +81,11 @@ public final class VirtioDevice {
     /// The IRQ every queue of the device raises.
     public let irq: Int
     /// The queues, once the driver set `driverOK`; nil before and after a reset.
-    public internal(set) var queues: [Virtqueue]?
+    public internal(set) var queues: [Virtqueue]? {
+        didSet { inFlight = [Int](repeating: 0, count: layout.queueCount) }
+    }
+    /// Requests taken from each queue whose answers are not yet back (`L:222`).
+    var inFlight: [Int]
     /// What the device counted.
     public internal(set) var statistics = DeviceStatistics()
 
@@ -85,6 +96,7 @@ public final class VirtioDevice {
         self.irq = irq
         layout = DeviceDescriptorLayout(queueCount: service.queueCount, featureLength: service.offeredFeatures.count,
                                         configLength: service.config.count)
+        inFlight = [Int](repeating: 0, count: service.queueCount)
     }
 }
 /*:*/
@@ -109,30 +121,89 @@ we count an interrupt suppressed. One interrupt per drain, not per request: the 
 the whole used ring each time. */
 
 extension VirtioDevice {
-    /// Drains queue `index` and raises the device's interrupt if it gave anything back.
-    func drain(queue index: Int, guest: Guest) throws(GuestViolation) {
+    /// Drains queue `index`: serves every waiting chain and gives them back, at once or, for a
+    /// device with a latency, that much later (`L:222`). `unkicked` says no notification came for
+    /// any of them.
+    func drain(queue index: Int, guest: Guest, unkicked: Bool = false) throws(GuestViolation) {
         guard let queue = queues?[index] else { return }
-        let waitingAtStart = try queue.waitingCount()
-        var served = 0
+        let waitingAtStart = unkicked ? 0 : try queue.waitingCount()
+        var finished: [(chain: DescriptorChain, written: UInt32)] = []
         repeat {
             try queue.setNoNotify(true)
             while let chain = try queue.nextChain() {
                 let request = try service.serve(chain, queue: index, memory: guest.memory)
-                try queue.addUsed(chain, length: request.written)
-                served += 1
+                finished.append((chain, request.written))
                 statistics.requests &+= 1
                 statistics.bytes &+= UInt64(request.payload)
-                if served > waitingAtStart { statistics.notificationsAvoided &+= 1 }
+                if finished.count > waitingAtStart { statistics.notificationsAvoided &+= 1 }
             }
+            // A device with a latency stays busy, the flag set, until its answers have gone back.
+            if service.latency > 0 { break }
             try queue.setNoNotify(false)
         } while try queue.waitingCount() > 0
-        guard served > 0 else { return }
+        if service.latency == 0 {
+            try giveBack(finished, to: queue, guest: guest)
+        } else if !finished.isEmpty {
+            answerLater(finished, queue: index, guest: guest)
+        } else if inFlight[index] == 0 {
+            try queue.setNoNotify(false)
+        }
+    }
+
+    /// Puts `finished` in `queue`'s used ring and raises the interrupt, unless the driver said not to.
+    func giveBack(_ finished: [(chain: DescriptorChain, written: UInt32)], to queue: Virtqueue,
+                  guest: Guest) throws(GuestViolation) {
+        guard !finished.isEmpty else { return }
+        for (chain, written) in finished { try queue.addUsed(chain, length: written) }
         if try queue.interruptWanted() {
             guest.raiseInterrupt(irq)
             statistics.interrupts &+= 1
         } else {
             statistics.interruptsSuppressed &+= 1
         }
+    }
+}
+/*:*/
+
+/*L:222 Answers after a latency.
+
+A device with a `latency` does its work when it takes a request, as ours all do (a write is in the file
+at once, `L:186`), but gives the answer back only when that much virtual time has passed, through the
+Host's work-for-later facility (`H:045`). Meanwhile the driver's process waits, the Guest's scheduler
+runs others, and a Guest with nothing else to do halts until the answer comes: a disk that takes time,
+in a machine whose time is still the same on every run.
+
+While answers are in flight the device is busy, so `usedNoNotify` stays set; when the last answer has
+gone back it clears the flag and looks again, and whatever it finds was added without a kick. A reset
+while answers are in flight forgets them: the closure finds its queue gone and does nothing, as a
+reset device would drop the requests it had not finished. */
+
+extension VirtioDevice {
+    /// Gives `finished` back to queue `index` after the service's latency, then drains what came meanwhile.
+    func answerLater(_ finished: [(chain: DescriptorChain, written: UInt32)], queue index: Int, guest: Guest) {
+        guard let queue = queues?[index] else { return }
+        inFlight[index] += finished.count
+        guest.schedule(after: service.latency) { [weak self] guest in
+            // A reset meanwhile: these answers belong to rings the device has forgotten.
+            guard let self, self.queues?[index] === queue else { return }
+            do throws(GuestViolation) {
+                try self.answer(finished, queue: index, guest: guest)
+            } catch {
+                guest.kill(error.reason)
+            }
+        }
+    }
+
+    /// Gives back answers whose time has come; when none is left in flight, the device is no longer
+    /// busy: it clears `usedNoNotify` and drains what the driver added meanwhile.
+    private func answer(_ finished: [(chain: DescriptorChain, written: UInt32)], queue index: Int,
+                        guest: Guest) throws(GuestViolation) {
+        guard let queue = queues?[index] else { return }
+        inFlight[index] -= finished.count
+        try giveBack(finished, to: queue, guest: guest)
+        guard inFlight[index] == 0 else { return }
+        try queue.setNoNotify(false)
+        if try queue.waitingCount() > 0 { try drain(queue: index, guest: guest, unkicked: true) }
     }
 }
 /*:*/
