@@ -56,7 +56,7 @@ public enum GuestPrograms {
     /// the Guest kernel only. The bare machine answers their `open` with `ENOSYS`, and a native run
     /// would reach the host's own devices (on many machines `/dev/vda` is the root disk), so the
     /// differential test leaves them out.
-    public static let guestOnly: Set<String> = ["disk", "hwrng"]
+    public static let guestOnly: Set<String> = ["disk", "hwrng", "vdread"]
 
     /// The file of the committed program `name`.
     public static func url(named name: String) -> URL {
