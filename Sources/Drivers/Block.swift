@@ -30,13 +30,18 @@ import Machine
 
 /// The virtio block driver: `/dev/vda`, `/dev/vdb`, ...
 public final class VirtioBlock: VirtioDriver, DeviceFile {
+    /// Drives virtio disks.
     public let deviceType = VirtioDeviceID.block
+    /// Read-only and flush: the two block features this driver understands (`D:170`).
     public let knownFeatures: Set<Int> = [VirtioBlockFeature.readOnly, VirtioBlockFeature.flush]
 
     /// One request: what it is, for whom, and where.
     struct Request: Equatable {
+        /// A write (true) or a read.
         var write: Bool
+        /// The byte offset in the disk.
         var offset: UInt64
+        /// The bytes asked for.
         var count: Int
     }
 
@@ -46,24 +51,33 @@ public final class VirtioBlock: VirtioDriver, DeviceFile {
     var answers: [OpenFileID: (request: Request, result: DeviceResult)] = [:]
     /// Files closed while their request was with the device.
     var orphans: Set<OpenFileID> = []
+    /// What the device made of a request: bytes read, bytes written, or a refusal.
     enum DeviceResult: Equatable {
         case read([UInt8]), written(Int), failed(DeviceFileError)
     }
 
+    /// The device's one queue, once found.
     var queue: Virtqueue?
+    /// The disk's size in sectors, from its config.
     public private(set) var capacitySectors: UInt64 = 0
+    /// Whether the device offered, and we accepted, `readOnly`.
     public private(set) var readOnly = false
+    /// Its name under /dev (`vda`).
     public private(set) var name = ""
     /// The page holding the header (at 0) and the status byte (at 16), and the data page.
     var controlPage = GuestPhysicalAddress(0)
     var dataPage = GuestPhysicalAddress(0)
+    /// Where callers wait for the disk.
     var waiters = WaitChannel?.none
 
     public init() {}
 
+    /// The boot log's line: name, size, and whether it is read-only.
     public var summary: String { "\(name): \(capacitySectors) sectors\(readOnly ? ", read-only" : "")" }
+    /// The disk's size in bytes.
     public var size: UInt64? { capacitySectors &* UInt64(sectorSize) }
 
+    /// Read the config, allocate buffers, find the queue(s), register the device.
     public func probe(_ kernel: GuestKernel, _ device: LguestDevice, features: Set<Int>) throws(GuestStopped) -> String? {
         guard let config = try device.config(kernel, offset: 0, count: 8) else { return "config too short for a capacity" }
         let capacity = config.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
@@ -92,10 +106,12 @@ public final class VirtioBlock: VirtioDriver, DeviceFile {
         return "no name left under /dev"
     }
 
+    /// Whether this device may be opened so.
     public func refusal(readable: Bool, writable: Bool) -> DeviceFileError? {
         writable && readOnly ? .readOnly : nil
     }
 
+    /// Forget what is kept for `file`.
     public func close(_ kernel: GuestKernel, file: OpenFileID) {
         answers[file] = nil
         if current?.file == file { orphans.insert(file) }
@@ -110,6 +126,7 @@ again after a wait), refuse or trim what cannot be done, and otherwise submit an
 answered during the kick, wait. */
 
 extension VirtioBlock {
+    /// Read up to `count` bytes for `file`, or say to wait.
     public func read(_ kernel: GuestKernel, file: OpenFileID, offset: UInt64, count: Int) throws(GuestStopped) -> DeviceReadResult {
         let capacity = capacitySectors &* UInt64(sectorSize)
         guard offset < capacity else { return .bytes([]) }
@@ -125,6 +142,7 @@ extension VirtioBlock {
         }
     }
 
+    /// Write `bytes` for `file`, or say to wait.
     public func write(_ kernel: GuestKernel, file: OpenFileID, offset: UInt64, bytes: [UInt8]) throws(GuestStopped) -> DeviceWriteResult {
         guard !readOnly else { return .failed(.readOnly) }
         guard offset % UInt64(sectorSize) == 0, bytes.count % sectorSize == 0 else { return .failed(.invalidArgument) }
@@ -151,6 +169,7 @@ yet taken. The interrupt handler reads the status byte, keeps the answer for the
 (unless it was closed meanwhile), and wakes everyone waiting for the disk. */
 
 extension VirtioBlock {
+    /// What `perform()` came to: wait on a channel, or the answer.
     enum Outcome { case wait(WaitChannel), answer(DeviceResult) }
 
     /// Collect `file`'s answer to `request`, or submit it, or wait for the disk to be free.

@@ -65,6 +65,7 @@ public final class LguestBus: KernelModule {
     /// Makes a driver for one device of a given type; a new one per device.
     public typealias DriverFactory = @Sendable () -> any VirtioDriver
 
+    /// The module's name.
     public let name = "lguest bus"
     /// The drivers this bus knows, by device type.
     let factories: [UInt8: DriverFactory]

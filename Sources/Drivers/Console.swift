@@ -53,11 +53,14 @@ from then on, as a pipe does once its writer is gone. */
 
 /// The virtio console driver.
 public final class VirtioConsole: VirtioDriver, ConsoleDevice {
+    /// Drives virtio consoles.
     public let deviceType = VirtioDeviceID.console
+    /// No features: the device's basic behaviour is all this driver uses.
     public let knownFeatures: Set<Int> = []
     /// How many pages of output may be with the device at once.
     static let transmitPages = 4
 
+    /// The receive and transmit queues, once found.
     var receive: Virtqueue?
     var transmit: Virtqueue?
     /// The page the device fills with input, and whether it has it now.
@@ -69,13 +72,17 @@ public final class VirtioConsole: VirtioDriver, ConsoleDevice {
     /// Transmit pages free to fill, and those with the device, by head.
     var freeTransmit: [GuestPhysicalAddress] = []
     var sending: [UInt16: GuestPhysicalAddress] = [:]
+    /// Where readers wait for input.
     var readers = WaitChannel?.none
+    /// Where writers wait for a transmit page.
     var writers = WaitChannel?.none
 
     public init() {}
 
+    /// The boot log's line.
     public var summary: String { "2 queues, the console from here on" }
 
+    /// Read the config, allocate buffers, find the queue(s), register the device.
     public func probe(_ kernel: GuestKernel, _ device: LguestDevice, features: Set<Int>) throws(GuestStopped) -> String? {
         guard let pages = try kernel.allocateContiguousPages(1 + Self.transmitPages) else { return "no memory for buffers" }
         receivePage = pages
@@ -99,8 +106,11 @@ public final class VirtioConsole: VirtioDriver, ConsoleDevice {
         return nil
     }
 
+    /// A stream: no size, no seeking.
     public var size: UInt64? { nil }
+    /// The console may be opened any way.
     public func refusal(readable: Bool, writable: Bool) -> DeviceFileError? { nil }
+    /// Nothing is kept per open file.
     public func close(_ kernel: GuestKernel, file: OpenFileID) {}
 }
 /*:*/
@@ -112,6 +122,7 @@ pages, one buffer each, and kicks once. `printk()` may not wait, so for it the c
 when the whole message does not fit, and the kernel falls back on the early console (`G:044`). */
 
 extension VirtioConsole {
+    /// Write `bytes` for `file`, or say to wait.
     public func write(_ kernel: GuestKernel, file: OpenFileID, offset: UInt64, bytes: [UInt8]) throws(GuestStopped) -> DeviceWriteResult {
         let sent = try send(kernel, bytes, all: false)
         if sent > 0 || bytes.isEmpty { return .written(sent) }
@@ -173,6 +184,7 @@ The interrupt handler appends what the device wrote and wakes every reader: the 
 the bytes, and the others, finding nothing, post the page again and go back to waiting. */
 
 extension VirtioConsole {
+    /// Read up to `count` bytes for `file`, or say to wait.
     public func read(_ kernel: GuestKernel, file: OpenFileID, offset: UInt64, count: Int) throws(GuestStopped) -> DeviceReadResult {
         if let answer = buffered(count) { return answer }
         guard let receive, let readers, !receive.isBroken else { return .failed(.ioError) }

@@ -93,6 +93,7 @@ public enum QueueSetupError: Error, Equatable, CustomStringConvertible {
     case badIRQ(Int, UInt16)
     case outOfMemory(Int)
 
+    /// The reason, for the boot log.
     public var description: String {
         switch self {
         case .noSuchQueue(let index): "no queue \(index)"

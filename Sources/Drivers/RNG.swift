@@ -16,23 +16,31 @@ import Machine
 
 /// The virtio entropy driver: `/dev/hwrng`.
 public final class VirtioRNG: VirtioDriver, DeviceFile {
+    /// Drives virtio entropy devices.
     public let deviceType = VirtioDeviceID.rng
+    /// No features: the device's basic behaviour is all this driver uses.
     public let knownFeatures: Set<Int> = []
 
+    /// The device's one queue, once found.
     var queue: Virtqueue?
+    /// The page the device fills.
     var page = GuestPhysicalAddress(0)
     /// Bytes received and not yet read.
     var ready: [UInt8] = []
     /// Whether a buffer is with the device; whether it last came back empty.
     var posted = false
     var cameBackEmpty = false
+    /// Where readers wait for input.
     var readers = WaitChannel?.none
 
     public init() {}
 
+    /// The boot log's line.
     public var summary: String { "hwrng" }
+    /// A stream: no size, no seeking.
     public var size: UInt64? { nil }
 
+    /// Read the config, allocate buffers, find the queue(s), register the device.
     public func probe(_ kernel: GuestKernel, _ device: LguestDevice, features: Set<Int>) throws(GuestStopped) -> String? {
         guard let buffer = try kernel.allocateContiguousPages(1) else { return "no memory for a buffer" }
         page = buffer
@@ -46,16 +54,20 @@ public final class VirtioRNG: VirtioDriver, DeviceFile {
         return kernel.registerDevice("hwrng", self) ? nil : "/dev/hwrng is taken"
     }
 
+    /// Whether this device may be opened so.
     public func refusal(readable: Bool, writable: Bool) -> DeviceFileError? {
         writable ? .invalidArgument : nil
     }
 
+    /// Nothing is kept per open file.
     public func close(_ kernel: GuestKernel, file: OpenFileID) {}
 
+    /// Write `bytes` for `file`, or say to wait.
     public func write(_ kernel: GuestKernel, file: OpenFileID, offset: UInt64, bytes: [UInt8]) throws(GuestStopped) -> DeviceWriteResult {
         .failed(.invalidArgument)
     }
 
+    /// Read up to `count` bytes for `file`, or say to wait.
     public func read(_ kernel: GuestKernel, file: OpenFileID, offset: UInt64, count: Int) throws(GuestStopped) -> DeviceReadResult {
         if let answer = take(count) { return answer }
         guard let queue, let readers, !queue.isBroken else { return .failed(.ioError) }

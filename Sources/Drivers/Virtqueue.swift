@@ -74,7 +74,9 @@ public final class Virtqueue {
         public var buffersUsed = 0
     }
 
+    /// The queue's index in its device.
     public let index: Int
+    /// Where the ring's parts lie.
     public let layout: VirtqueueLayout
     /// The guest-physical address of the ring's first byte: what a kick notifies.
     public let ring: GuestPhysicalAddress
@@ -92,6 +94,7 @@ public final class Virtqueue {
     private var usedIndex: UInt16 = 0
     /// Why the queue was given up, once it was.
     public private(set) var brokenReason: String?
+    /// Kicks made and skipped, buffers used.
     public private(set) var counts = Counts()
 
     init(index: Int, layout: VirtqueueLayout, ring: GuestPhysicalAddress, irq: Int) {

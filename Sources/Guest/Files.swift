@@ -24,6 +24,7 @@ public enum DeviceFileError: Error, Equatable, Sendable {
     /// Opening for writing a device that cannot be written (`EROFS`).
     case readOnly
 
+    /// The errno a program sees.
     var errno: Errno {
         switch self {
         case .ioError: .ioError
@@ -56,6 +57,7 @@ public enum DeviceWriteResult: Equatable, Sendable {
 
 /// Identifies one open file to the driver behind it, so that a retried call finds its request.
 public struct OpenFileID: Hashable, Sendable {
+    /// The number the kernel gave it.
     let id: Int
 }
 
@@ -98,10 +100,14 @@ enum FileNode {
 
 /// An open file: what it refers to, how it was opened, and where it is.
 struct OpenFile {
+    /// Its identity, for the driver.
     let id: OpenFileID
+    /// What it refers to.
     let node: FileNode
+    /// How it was opened.
     let readable: Bool
     let writable: Bool
+    /// Where the next read or write starts (disks and redirected input only).
     var offset: UInt64 = 0
 }
 
@@ -111,6 +117,7 @@ struct DeviceTable {
     var files: [String: any DeviceFile] = [:]
     /// The console driver, once one has attached.
     var console: (any ConsoleDevice)?
+    /// The last channel and open-file numbers handed out.
     var nextChannel = 0
     var nextOpenFile = 0
 }
@@ -163,6 +170,7 @@ touches guest memory or calls the Host. */
 
 /// A place processes wait for a driver (Linux's wait queue): a number the kernel hands out.
 public struct WaitChannel: Hashable, Sendable {
+    /// The number the kernel gave it.
     let id: Int
 }
 

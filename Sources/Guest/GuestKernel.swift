@@ -168,11 +168,13 @@ public struct KernelStatistics: Sendable, Equatable {
     public var programsExited = 0
     /// Programs killed by a fault.
     public var programsKilled = 0
-    /// System calls that had to wait for a device, and processes woken by a driver (`G:090`).
+    /// System calls that had to wait for a device (`G:091`).
     public var blockedCalls = 0
+    /// Processes a driver's interrupt woke (`G:091`).
     public var wakeups = 0
-    /// Bytes printed through a console driver, and through the early console (`G:044`).
+    /// Bytes printed through a console driver (`D:162`).
     public var consoleDriverBytes = 0
+    /// Bytes printed through the early console (`G:044`).
     public var earlyConsoleBytes = 0
 }
 /*:*/

@@ -6,7 +6,7 @@ near the Host: our IDT gate for vector 0x80 is a trap gate the Host copies as a 
 (`H:240`), so the processor goes straight from the program to our handler at ring 1, as fast as on
 metal. lguest measured this at 270 ns against 1750 ns for the trip through the Host.
 
-We offer Linux's numbers for thirteen calls, and Linux's errors: a negative errno in eax.
+We offer Linux's numbers for twelve calls, and Linux's errors: a negative errno in eax.
 
 | call | number | what it does here |
 | ---- | ------ | ----------------- |

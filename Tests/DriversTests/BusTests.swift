@@ -1,4 +1,4 @@
-// The lguest bus (D:100-D:140) against the fake Launcher of DeviceBench.swift.
+// The lguest bus (D:100-D:146) against the fake Launcher of DeviceBench.swift.
 @testable import Drivers
 @testable import Guest
 import LguestABI
@@ -158,7 +158,7 @@ func d110_aDescriptorThatRunsOffThePageIsRefusedNotBelieved(_ bad: BadDevicePage
     #expect(bench.kernel.irqHandlers[5] != nil)
 }
 
-@Test func d140_aKickNotifiesTheRingUnlessTheDeviceSaidNotTo() throws {
+@Test func d144_aKickNotifiesTheRingUnlessTheDeviceSaidNotTo() throws {
     let bench = try DeviceBench([FakeDevice(type: 99, queues: [(8, 5)])])
     bench.serveAtOnce = false
     let device = try #require(try bench.startBus().devices.first)
@@ -173,7 +173,7 @@ func d110_aDescriptorThatRunsOffThePageIsRefusedNotBelieved(_ bad: BadDevicePage
     #expect(queue.counts == Virtqueue.Counts(kicks: 1, kicksSkipped: 1, buffersUsed: 0))
 }
 
-@Test func d140_chainsAreWrittenInOrderAndComeBackThroughTheUsedRing() throws {
+@Test func d142_chainsAreWrittenInOrderAndComeBackThroughTheUsedRing() throws {
     let bench = try DeviceBench([FakeDevice(type: 99, queues: [(8, 5)])])
     var seen: [[SeenBuffer]] = []
     bench.serve = { _, _, buffers in seen.append(buffers); return 3 }
@@ -214,7 +214,7 @@ enum BadUsedEntry: CaseIterable, Sendable {
 }
 
 @Test(arguments: BadUsedEntry.allCases)
-func d140_aBadUsedEntryBreaksTheQueueAndCrashesNothing(_ bad: BadUsedEntry) throws {
+func d146_aBadUsedEntryBreaksTheQueueAndCrashesNothing(_ bad: BadUsedEntry) throws {
     let (name, tamper, reason) = ("\(bad)", bad.tamper, bad.reason)
     let bench = try DeviceBench([.rng])
     bench.serve = { _, _, _ in 16 }

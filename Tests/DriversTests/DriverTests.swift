@@ -116,7 +116,7 @@ private func serveDisk(_ bench: DeviceBench, status: UInt8 = 0) -> () -> [[SeenB
     #expect(try disk.read(bench.kernel, file: file, offset: 512, count: 1024) == .bytes(data))
 }
 
-@Test func d170_whatADiskRefuses() throws {
+@Test func d172_whatADiskRefuses() throws {
     let (bench, bus) = try standardBench()
     let disk = try #require(bus.drivers[1] as? VirtioBlock)
     _ = serveDisk(bench)
@@ -139,7 +139,7 @@ private func serveDisk(_ bench: DeviceBench, status: UInt8 = 0) -> () -> [[SeenB
     #expect(disk.refusal(readable: true, writable: true) == .readOnly)
 }
 
-@Test func d172_aSlowDiskMakesCallersWaitAndKeepsEachAnswerForItsCaller() throws {
+@Test func d174_aSlowDiskMakesCallersWaitAndKeepsEachAnswerForItsCaller() throws {
     let (bench, bus) = try standardBench()
     let disk = try #require(bus.drivers[1] as? VirtioBlock)
     _ = serveDisk(bench)
