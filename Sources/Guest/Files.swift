@@ -166,7 +166,13 @@ There is a window to mind. Between a driver deciding to wait and the process bei
 an interrupt that completed the request would wake nobody, and the process would sleep for ever: the
 race Linux closes with `prepare_to_wait()`. Ours cannot happen, and it is worth seeing why: interrupts
 reach our kernel only at a hypercall or a trap, and nothing between the driver's answer and the marking
-touches guest memory or calls the Host. */
+touches guest memory or calls the Host.
+
+A confession: with this edition's Launcher, a process never actually waits for a device. The Launcher
+serves every kick inside the `NOTIFY` that made it (`L:216`), so the answer and its interrupt are there
+before the driver looks. The path is real all the same, and the `g091_` and `d174_` tests walk it with a
+device that answers late; a Launcher that modelled a disk's latency, or read a keyboard without
+blocking, would send every program down it. */
 
 /// A place processes wait for a driver (Linux's wait queue): a number the kernel hands out.
 public struct WaitChannel: Hashable, Sendable {
