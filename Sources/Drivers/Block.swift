@@ -76,7 +76,16 @@ public final class VirtioBlock: VirtioDriver, DeviceFile {
     public var summary: String { "\(name): \(capacitySectors) sectors\(readOnly ? ", read-only" : "")" }
     /// The disk's size in bytes.
     public var size: UInt64? { capacitySectors &* UInt64(sectorSize) }
+}
+/*:*/
 
+/*D:171 Probing a disk.
+
+The probe reads the capacity from the config (refusing one whose size in bytes would not fit 64 bits,
+which would make every offset check meaningless), notes whether the disk is read-only, allocates its
+two bounce pages, finds its one queue, and registers it under the first free name of `vda` to `vdz`. */
+
+extension VirtioBlock {
     /// Read the config, allocate buffers, find the queue(s), register the device.
     public func probe(_ kernel: GuestKernel, _ device: LguestDevice, features: Set<Int>) throws(GuestStopped) -> String? {
         guard let config = try device.config(kernel, offset: 0, count: 8) else { return "config too short for a capacity" }

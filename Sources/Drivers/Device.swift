@@ -71,7 +71,9 @@ Each queue has eight bytes in the descriptor (`P:600`): how many entries the Lau
 ring, the IRQ it will raise for it, and the page frame of the ring, which is ours to fill in. As with
 everything else from the Launcher, the first two are checked before use: a ring size that is not a
 power of two (or is 0) would make the ring's arithmetic meaningless, and an IRQ must be one a driver
-may have, not the timer's and not past the 32 lines of our interrupt controller (`G:042`). */
+may have: not the timer's, not past the 32 lines of our interrupt controller (`G:042`), and not another
+device's, since a line shared between devices would have one device's handler eat the other's
+interrupts. (A device's own queues share its line: that is the Launcher's arrangement, `L:190`.) */
 
 extension LguestDevice {
     /// Queue `index`'s config as the Launcher wrote it; nil for a queue the device does not have.

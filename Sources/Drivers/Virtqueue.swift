@@ -47,10 +47,9 @@ extension LguestDevice {
 
 A `Virtqueue` keeps what the driver must know and the device must not be trusted with: which
 descriptors are free, which chains the device holds (by head, with how many bytes it may write into
-each), our copy of the available index and how far we have read the used ring. Adding a chain takes
-free descriptors, fills one per buffer, links them with `next`, and puts the head in the next slot of
-the available ring; only then does it bump the available index, so the Launcher never sees a slot
-before its descriptors are written. */
+each), our copy of the available index and how far we have read the used ring. The order of its
+writes matters more than anything else here: the Launcher must never see a slot in the available
+ring before the descriptors it names are written (`D:143`). */
 
 /// The driver's side of one virtqueue (Linux's `vring_virtqueue`).
 public final class Virtqueue {
@@ -113,6 +112,13 @@ public final class Virtqueue {
     /// The guest-physical address `offset` bytes into the ring.
     private func at(_ offset: Int) -> GuestPhysicalAddress { ring &+ UInt32(offset) }
 }
+
+/*:*/
+
+/*D:143 Adding a chain.
+
+Descriptors come off the free list, one per buffer, linked by `next`; the head goes in the available
+ring's next slot, and only after that does the available index move. */
 
 extension Virtqueue {
     /// Hand the device a chain of `buffers` (readable ones first) and return its head; nil when the

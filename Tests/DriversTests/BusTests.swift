@@ -173,7 +173,7 @@ func d110_aDescriptorThatRunsOffThePageIsRefusedNotBelieved(_ bad: BadDevicePage
     #expect(queue.counts == Virtqueue.Counts(kicks: 1, kicksSkipped: 1, buffersUsed: 0))
 }
 
-@Test func d142_chainsAreWrittenInOrderAndComeBackThroughTheUsedRing() throws {
+@Test func d143_chainsAreWrittenInOrderAndComeBackThroughTheUsedRing() throws {
     let bench = try DeviceBench([FakeDevice(type: 99, queues: [(8, 5)])])
     var seen: [[SeenBuffer]] = []
     bench.serve = { _, _, buffers in seen.append(buffers); return 3 }

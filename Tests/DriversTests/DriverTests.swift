@@ -170,3 +170,22 @@ private func serveDisk(_ bench: DeviceBench, status: UInt8 = 0) -> () -> [[SeenB
     #expect(rng.refusal(readable: false, writable: true) == .invalidArgument)
     #expect(rng.size == nil)
 }
+
+@Test func d171_disksAreNamedInOrderAndABadConfigIsRefused() throws {
+    func disk(_ sectors: UInt64, irq: UInt16) -> FakeDevice {
+        var device = FakeDevice.block(sectors: sectors)
+        device.queues = [(8, irq)]
+        return device
+    }
+    let short = FakeDevice(type: VirtioDeviceID.block.rawValue, queues: [(8, 6)], config: [1, 0, 0, 0])
+    // The second disk's IRQ is the first's: a line is one device's, so it is refused.
+    let bench = try DeviceBench([disk(8, irq: 2), disk(16, irq: 4), short, disk(.max, irq: 7), disk(8, irq: 2)])
+    let bus = try bench.startBus()
+    #expect((bus.drivers[0] as? VirtioBlock)?.name == "vda")
+    #expect((bus.drivers[1] as? VirtioBlock)?.name == "vdb")
+    #expect(bus.drivers[2] == nil && bus.drivers[3] == nil)
+    #expect(bench.kernel.consoleText.contains("device 2: block: config too short for a capacity"))
+    #expect(bench.kernel.consoleText.contains("device 3: block: capacity 18446744073709551615 sectors is too large"))
+    #expect(try #require(bench.statuses[2]?.last) & VirtioStatus.failed.rawValue != 0)
+    #expect(bench.kernel.consoleText.contains("device 4: block: queue 0: bad irq 2"))
+}
