@@ -1,9 +1,9 @@
 // A test bed for the devices (L:190-L:225): one Host, Guests whose "kernel" is a Swift closure, and
 // memory the test writes by hand, exactly as a driver would:
 //
-//   gpa 0x2000  page directory              gpa 0x20000.. rings (RingBuilder), 2 pages each
-//   gpa 0x3000  page table for 0xC0000000   gpa 0x40000.. buffers
-//   gpa 0x4000  lguest_data                 gpa 0x100000 kernel text
+//   gpa 0x4000  lguest_data                 gpa 0x20000.. rings (RingBuilder), 2 pages each
+//   gpa 0x5000  a shutdown reason           gpa 0x40000.. buffers
+//   gpa 0x100000 kernel text                gpa 0x13E000 the Launcher's initial page tables (L:030)
 //   gpa 0x140000 the device page (page 320, just past the 320 pages the "e820 map" covers)
 
 import Foundation
@@ -17,8 +17,6 @@ final class DeviceTestBed {
     let host = Host(machine: Machine(memory: PhysicalMemory(frameCount: 1024)))
 
     static let memoryPages: UInt32 = 320
-    static let directory = GuestPhysicalAddress(0x2000)
-    static let kernelTable = GuestPhysicalAddress(0x3000)
     static let lguestData = GuestPhysicalAddress(0x4000)
     static let reason = GuestPhysicalAddress(0x5000)
     static let devicePage = DevicePage.address(memoryPages: memoryPages)
@@ -39,16 +37,13 @@ final class DeviceTestBed {
             if halting { try cpu.hypercall(.halt) }
             try cpu.hypercall(.shutdown, DeviceTestBed.reason.rawValue, ShutdownKind.powerOff.rawValue)
         }
+        // The Launcher's own initial page tables (`L:030`), at the top of the 320 pages.
+        let plan = MemoryPlan(pageCount: Self.memoryPages, initrdSize: 0)
         let guest = try host.makeGuest(pageCount: Self.memoryPages + DevicePage.pageCount, image: image,
-                                       initialPageDirectory: Self.directory,
+                                       initialPageDirectory: plan.pageDirectory,
                                        stack: GuestVirtualAddress(0xC000_8000))
         let memory = guest.memory
-        let kernelPDE = PageDirectoryEntry(frame: Self.kernelTable.frame, flags: [.present, .writable])
-        try memory.store32(kernelPDE.rawValue, at: Self.directory.advanced(by: UInt32(pageOffset.pageDirectoryIndex * 4)))
-        for page in 0..<Self.memoryPages {
-            let pte = PageTableEntry(frame: PageFrameNumber(page), flags: [.present, .writable])
-            try memory.store32(pte.rawValue, at: Self.kernelTable.advanced(by: page * 4))
-        }
+        try memory.copyIn(plan.initialPageTables(), at: plan.pageDirectory)
         try memory.copyIn(guest.image.text, at: GuestKernelImage.loadAddress)
         let data = Self.lguestData
         for slot in 0..<hypercallRingSize { try memory.store8(hypercallDone, at: data.advanced(by: LguestData.statusOffset(slot: slot))) }

@@ -129,7 +129,7 @@ private struct Disk {
     ([(Disk.header, 16, []), (Disk.data, 512, .write), (Disk.status, 1, .write)], 1, "block: write request 0 carries writable data"),
     ([(Disk.header, 16, []), (Disk.data, 4, []), (Disk.status, 1, .write)], 4, "block: flush request 0 carries readable data"),
 ] as [([(GuestPhysicalAddress, UInt32, VirtqueueDescriptor.Flags)], UInt32, String)])
-func l210_aMalformedRequestKillsTheGuest(buffers: [(GuestPhysicalAddress, UInt32, VirtqueueDescriptor.Flags)],
+func l212_aMalformedRequestKillsTheGuest(buffers: [(GuestPhysicalAddress, UInt32, VirtqueueDescriptor.Flags)],
                                          type: UInt32, reason: String) throws {
     let file = try TemporaryDisk(sectors: 2)
     let disk = try Disk(file)

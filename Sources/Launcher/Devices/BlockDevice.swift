@@ -56,8 +56,75 @@ public final class BlockDevice: DeviceService {
 /*L:210 Serving one disk request.
 
 A request is a chain in three parts (`P:640`): a 16-byte header the device reads, the data, and a last
-one-byte buffer for the status. The device first checks the *shape* of the chain, and a wrong shape is
-a driver bug that kills the Guest with a reason:
+one-byte buffer for the status. `serve` checks its shape first (`L:212`), then does what the header's
+type asks and writes the status byte.
+
+A request of the right shape that the disk cannot do is not the driver's fault: it is the disk's
+answer. A read or write that runs past the end (computed without overflow, since the sector number is
+the Guest's 64-bit choice), one larger than 4 MiB (`largestTransfer`; the buffers may overlap, so a
+Guest could otherwise ask for more bytes than it has) and a write to a read-only disk get `ioError`;
+a flush the file system refuses gets `ioError` too; a type the device does not know gets
+`unsupported`, as real hardware would answer. The used length counts the bytes written into the
+chain: the data read (or the id), and the status byte. */
+
+extension BlockDevice {
+    public func serve(_ chain: DescriptorChain, queue: Int, memory: GuestMemory) throws(GuestViolation) -> ServedRequest {
+        let request = try BlockRequest(chain, memory: memory)
+        let answer: BlockAnswer
+        switch BlockRequestType(rawValue: request.header.type) {
+        case .read?: answer = try read(request, memory: memory)
+        case .write?: answer = try write(request)
+        case .flush?:
+            try request.require(readable: false, writable: false, "flush")
+            answer = BlockAnswer(status: image.flush() ? .ok : .ioError)
+        case .getID?:
+            try request.require(readable: false, writable: true, "get id")
+            let id = Self.identity + [UInt8](repeating: 0, count: Self.idLength - Self.identity.count)
+            answer = BlockAnswer(status: .ok, written: try DescriptorChain.scatter(id, into: request.replies, memory: memory))
+        case nil:
+            answer = BlockAnswer(status: .unsupported)
+        }
+        try memory.store8(answer.status.rawValue, at: request.status.address)
+        return ServedRequest(written: UInt32(answer.written + 1), payload: answer.payload)
+    }
+
+    /// A read: the sectors from the file into the writable buffers.
+    private func read(_ request: BlockRequest, memory: GuestMemory) throws(GuestViolation) -> BlockAnswer {
+        try request.require(readable: false, writable: true, "read")
+        let count = request.replyLength
+        guard let offset = range(request.header.sector, count), let bytes = image.read(count: count, at: offset) else {
+            return BlockAnswer(status: .ioError)
+        }
+        let written = try DescriptorChain.scatter(bytes, into: request.replies, memory: memory)
+        return BlockAnswer(status: .ok, written: written, payload: written)
+    }
+
+    /// A write: the readable data after the header into the file, at once.
+    private func write(_ request: BlockRequest) throws(GuestViolation) -> BlockAnswer {
+        try request.require(readable: true, writable: false, "write")
+        guard !image.readOnly, let offset = range(request.header.sector, request.data.count),
+              image.write(Array(request.data), at: offset)
+        else { return BlockAnswer(status: .ioError) }
+        return BlockAnswer(status: .ok, payload: request.data.count)
+    }
+
+    /// The byte offset of `count` bytes from `sector`, or nil when they do not lie wholly on the disk
+    /// or are more than `largestTransfer`.
+    func range(_ sector: UInt64, _ count: Int) -> UInt64? {
+        let (offset, overflow) = sector.multipliedReportingOverflow(by: UInt64(sectorSize))
+        guard count <= Self.largestTransfer, !overflow, offset <= image.byteCount,
+              UInt64(count) <= image.byteCount - offset
+        else { return nil }
+        return offset
+    }
+}
+
+/*:*/
+
+/*L:212 The shape of a disk request.
+
+Before the device acts on a request it checks that the chain has the shape of one, and a wrong shape
+is a driver bug that kills the Guest with a reason:
 
 * no header: fewer than 16 readable bytes (the header may be split across buffers, which is legal if
   odd);
@@ -65,65 +132,52 @@ a driver bug that kills the Guest with a reason:
 * the data going the wrong way: readable data on a read or get-id, writable data on a write, any data
   on a flush.
 
-A request of the right shape that the disk cannot do is different: that is the disk's answer, not the
-driver's fault. A read or write that runs past the end (computed without overflow, since the sector
-number is the Guest's 64-bit choice), one larger than 4 MiB (`largestTransfer`; the buffers may
-overlap, so a Guest could otherwise ask for more bytes than it has) and a write to a read-only disk get
-`ioError`, and a type the
-device does not know gets `unsupported`, just as real hardware would answer. The used length counts
-the bytes written into the chain: the data read, and the status byte. */
+`BlockRequest` is the checked shape; the header's two fields the device needs are decoded into
+`BlockHeader`, little-endian, from the readable bytes it copied out once. */
 
-extension BlockDevice {
-    public func serve(_ chain: DescriptorChain, queue: Int, memory: GuestMemory) throws(GuestViolation) -> ServedRequest {
+/// What the device answers: the status, the bytes written into the data buffers, the payload moved.
+struct BlockAnswer {
+    var status: BlockRequestStatus
+    var written = 0
+    var payload = 0
+}
+
+/// A block request whose shape has been checked: a header, the data after it, the writable data
+/// buffers, and the status byte.
+struct BlockRequest {
+    let head: UInt16
+    let header: BlockHeader
+    /// The readable bytes after the header (at most `largestTransfer + 1` of them).
+    let data: ArraySlice<UInt8>
+    /// The writable buffers before the status byte.
+    let replies: ArraySlice<GuestBuffer>
+    /// The status byte's buffer.
+    let status: GuestBuffer
+
+    /// Checks the chain's shape (a header, a status) and copies out its readable part.
+    init(_ chain: DescriptorChain, memory: GuestMemory) throws(GuestViolation) {
         guard chain.readableLength >= BlockRequestHeader.size else {
             throw GuestViolation("block: request \(chain.head) has no readable \(BlockRequestHeader.size)-byte header")
         }
         guard let status = chain.writable.last, status.length == 1 else {
             throw GuestViolation("block: request \(chain.head) does not end in a 1-byte writable status")
         }
-        let readable = try chain.gather(from: memory, upTo: BlockRequestHeader.size + Self.largestTransfer + 1)
-        let header = BlockHeader(readable)
-        let data = readable.dropFirst(BlockRequestHeader.size)
-        let replies = chain.writable.dropLast()
-        let replyLength = replies.reduce(0) { $0 + Int($1.length) }
-        var outcome = BlockRequestStatus.ok, written = 0, payload = 0
-        switch BlockRequestType(rawValue: header.type) {
-        case .read?:
-            try requireShape(chain, readable: data.isEmpty, writable: true, what: "read")
-            if let bytes = range(header.sector, replyLength).flatMap({ image.read(count: replyLength, at: $0) }) {
-                written = try DescriptorChain.scatter(bytes, into: replies, memory: memory)
-                payload = written
-            } else { outcome = .ioError }
-        case .write?:
-            try requireShape(chain, readable: true, writable: replies.isEmpty, what: "write")
-            if !image.readOnly, let offset = range(header.sector, data.count), image.write(Array(data), at: offset) {
-                payload = data.count
-            } else { outcome = .ioError }
-        case .flush?:
-            try requireShape(chain, readable: data.isEmpty, writable: replies.isEmpty, what: "flush")
-            if !image.flush() { outcome = .ioError }
-        case .getID?:
-            try requireShape(chain, readable: data.isEmpty, writable: true, what: "get id")
-            let id = Self.identity + [UInt8](repeating: 0, count: Self.idLength - Self.identity.count)
-            written = try DescriptorChain.scatter(id, into: replies, memory: memory)
-        case nil:
-            outcome = .unsupported
-        }
-        try memory.store8(outcome.rawValue, at: status.address)
-        return ServedRequest(written: UInt32(written + 1), payload: payload)
+        let readable = try chain.gather(from: memory, upTo: BlockRequestHeader.size + BlockDevice.largestTransfer + 1)
+        head = chain.head
+        header = BlockHeader(readable)
+        data = readable.dropFirst(BlockRequestHeader.size)
+        replies = chain.writable.dropLast()
+        self.status = status
     }
 
-    /// Kills the Guest when a `what` request carries data the wrong way.
-    private func requireShape(_ chain: DescriptorChain, readable: Bool, writable: Bool, what: String) throws(GuestViolation) {
-        guard readable else { throw GuestViolation("block: \(what) request \(chain.head) carries readable data") }
-        guard writable else { throw GuestViolation("block: \(what) request \(chain.head) carries writable data") }
-    }
+    /// The total length of the writable data buffers.
+    var replyLength: Int { replies.reduce(0) { $0 + Int($1.length) } }
 
-    /// The byte offset of `count` bytes from `sector`, or nil when they do not lie wholly on the disk.
-    func range(_ sector: UInt64, _ count: Int) -> UInt64? {
-        let (offset, overflow) = sector.multipliedReportingOverflow(by: UInt64(sectorSize))
-        guard count <= Self.largestTransfer, !overflow, offset <= image.byteCount, UInt64(count) <= image.byteCount - offset else { return nil }
-        return offset
+    /// Kills the Guest when a `what` request carries data it may not: readable data unless
+    /// `readable`, writable data unless `writable`.
+    func require(readable: Bool, writable: Bool, _ what: String) throws(GuestViolation) {
+        guard readable || data.isEmpty else { throw GuestViolation("block: \(what) request \(head) carries readable data") }
+        guard writable || replies.isEmpty else { throw GuestViolation("block: \(what) request \(head) carries writable data") }
     }
 }
 

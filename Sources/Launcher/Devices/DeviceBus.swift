@@ -260,3 +260,12 @@ extension DeviceBus {
     }
 }
 /*:*/
+
+/*M:010 Two Guests on one wire.
+
+lguest's Launcher had a fourth device, a network card, whose other end was a tun device on the host (the
+original's Launcher chapter gave it a section of its own), and its author liked to run several Guests on
+one host talking to each other through it. This edition has one Host process that could run many Guests,
+and a device bus per Guest. A network device whose transmit queue fed another Guest's receive queue,
+with both buses in the same process and both in virtual time, would make a deterministic network: the
+same packets, in the same order, on every run. What would the two Guests' clocks have to agree on? :*/

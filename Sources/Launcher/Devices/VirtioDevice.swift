@@ -207,3 +207,23 @@ extension VirtioDevice {
     }
 }
 /*:*/
+
+/*M:013 A device writes behind the page tables' back.
+
+The Host learns that the Guest wrote a page from the dirty bit, which its shadow page tables keep
+honest by mapping a page read-only until the first write faults (`H:300` onwards). A device writes
+guest memory too, into the buffers of a read or the used ring, but it writes guest-*physical* bytes
+through `GuestMemory`, and no page table ever sees it: the Guest's dirty bits stay clear on a page the
+disk has just filled. Our Guest never looks at those bits for its buffers, and lguest's never did
+either (Linux treats DMA'd pages as its own business). A Guest that swapped out clean pages without
+writing them back would lose a disk read. How would you tell it? Marking every page a device writes
+would mean walking the Guest's page tables backwards, from a physical page to every mapping of it. :*/
+
+/*M:014 Telling the other side exactly when to wake.
+
+`usedNoNotify` and `availableNoInterrupt` are all-or-nothing: "don't notify me at all" and "don't
+interrupt me at all". Later virtio added *event indices* (`VIRTIO_RING_F_EVENT_IDX`): each side writes
+the index at which it next wants to hear from the other, in the word past each ring that this edition
+leaves unused (`P:620`). A driver could then say "interrupt me after the eighth answer", and a busy
+device would never need its flag at all. The `device.*` counts (`L:225`) are the place to measure
+whether it would pay: try it on the block device with a latency (`L:222`). :*/
