@@ -168,11 +168,12 @@ race Linux closes with `prepare_to_wait()`. Ours cannot happen, and it is worth 
 reach our kernel only at a hypercall or a trap, and nothing between the driver's answer and the marking
 touches guest memory or calls the Host.
 
-A confession: with this edition's Launcher, a process never actually waits for a device. The Launcher
-serves every kick inside the `NOTIFY` that made it (`L:216`), so the answer and its interrupt are there
-before the driver looks. The path is real all the same, and the `g091_` and `d174_` tests walk it with a
-device that answers late; a Launcher that modelled a disk's latency, or read a keyboard without
-blocking, would send every program down it. */
+By default this edition's Launcher serves every kick inside the `NOTIFY` that made it (`L:216`), so
+the answer and its interrupt are there before the driver looks, and nobody waits. Give the disk a
+latency (`--disk-latency NS`, `L:222`) and every disk request takes that long in virtual time: run
+`swift run lguest --programs disk+hello --disk-latency 2000000` and `hello` prints in the middle of
+the disk program's work, because while `disk` waits for its first request, the kernel runs `hello`
+(the `g091_` tests check exactly that). */
 
 /// A place processes wait for a driver (Linux's wait queue): a number the kernel hands out.
 public struct WaitChannel: Hashable, Sendable {

@@ -4,6 +4,9 @@
 @testable import Launcher
 import LguestABI
 import Machine
+import struct Foundation.Data
+import struct Foundation.UUID
+import class Foundation.FileManager
 import Testing
 
 private typealias P = TinyProgram
@@ -166,4 +169,24 @@ private func twoProcesses() throws -> (RecordingProcessor, GuestKernel, SlowDevi
     #expect(cpu.synchronous.map(\.call).contains(.halt))
     #expect(kernel.processes.current == 0 && kernel.processes.processes[0].state == .runnable)
     #expect(cpu.word(linear(kernel.layout.stackTop) &- 20) == 0x0804_8100, "resumed at the int $0x80 it makes again")
+}
+
+@Test func g091_aProgramWaitingForASlowDiskLetsAnotherRun() throws {
+    // The disk answers 2 ms of virtual time after each request (L:222): disk blocks, hello runs.
+    var options = LaunchOptions(memoryMiB: 8, programs: try Launcher.programs(named: ["disk", "hello"], in: GuestPrograms.directory.path),
+                                commandLine: "init=disk+hello")
+    let image = FileManager.default.temporaryDirectory.appendingPathComponent("g091-\(UUID().uuidString).img")
+    try Data(count: 64 * sectorSize).write(to: image)
+    defer { try? FileManager.default.removeItem(at: image) }
+    options.disk = DiskOptions(path: image.path)
+    options.diskLatency = 2_000_000
+    let result = try Launcher.boot(options)
+    #expect(result.exit == .poweredOff("Power down"))
+    let console = result.console
+    let size = try #require(console.range(of: "disk: /dev/vda is 32768 bytes"))
+    let hello = try #require(console.range(of: "[hello (pid 2) exited with status 0]"))
+    let written = try #require(console.range(of: "disk: wrote 16 sectors"))
+    #expect(size.upperBound < hello.lowerBound && hello.upperBound < written.lowerBound, "hello ran while disk waited")
+    #expect(console.contains("[disk (pid 1) exited with status 0]"))
+    #expect(result.guestStatistics.blockedCalls > 0 && result.guestStatistics.wakeups > 0)
 }
