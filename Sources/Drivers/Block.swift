@@ -19,7 +19,7 @@ of file; a write there is `ENOSPC`, and one that runs past the end is cut short,
 One request is in flight at a time. A second process that wants the disk meanwhile waits on the same
 channel, and tries again when the first request's interrupt wakes everyone.
 
-How fast is it? `vdread` reading an 8 MiB disk a page at a time ran at 17 to 19 guest megabytes per host
+How fast is it? `vdread` reading an 8 MiB disk a page at a time ran at about 18 guest megabytes per host
 second on 4 December 2026 (`lguest-bench block_read_mb_per_s`, BENCHMARKS.md): each page is a system
 call, a kick, an interrupt and three copies of the page. Slow for a disk, quick for a teaching machine;
 `M:050` says where the time could be won back. */

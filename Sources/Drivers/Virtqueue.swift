@@ -156,10 +156,12 @@ its buffers are used (the console's transmit queue, `D:162`) sets `noInterrupt` 
 
 Measured on 4 December 2026 (BENCHMARKS.md, `lguest-bench device_interrupts_suppressed_run` and its
 neighbours): one run of `cat`, `disk`, `hwrng` and `vdread` took 266 interrupts where it would have
-taken 305 without `noInterrupt`, every saving the console's transmit queue. `noNotify` saved nothing
-in that run, and cannot in this edition: the Launcher serves a kick inside the `NOTIFY` that brought it
-(`L:216`), so by the time the Guest looks again the device has stopped draining. A Launcher with a
-thread per queue, as lguest's had, would make it pay. */
+taken 305 without `noInterrupt`, every saving the console's transmit queue. `noNotify` saved nothing,
+for two reasons worth knowing: a device without a latency serves a kick inside the `NOTIFY` that
+brought it (`L:216`), so by the time the Guest looks again the device has stopped draining; and the
+disk, which may have a latency (`L:222`), is driven one request at a time (`D:174`), so the driver
+never has a second request to add while the disk is busy. A driver with many requests in flight would
+make the flag pay (`M:050`). */
 
 extension Virtqueue {
     /// Tell the device there is work, unless it said it is already looking.
