@@ -27,6 +27,7 @@ let differentialInputs: [String: String] = [
     "pages": "64\n",
     "syscalls": "a line of input\n",
     "syscall_loop": "50\n",
+    "cat": "two\nlines\n",
 ]
 
 enum NativeRun {
