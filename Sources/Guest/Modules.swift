@@ -53,12 +53,13 @@ extension GuestKernel {
     /// The first guest-physical address past every range of the e820 map (Linux's `max_pfn`, in
     /// bytes): where the Launcher puts what is not RAM, such as the device page.
     public var memoryMapEnd: GuestPhysicalAddress {
+        // The Launcher's numbers, so checked: an end past 4 GiB (or one that wraps) counts as the last page.
+        let lastPage = UInt64(UInt32.max) & ~UInt64(pageSize - 1)
         let end = bootParameters.memoryMap.reduce(UInt64(0)) { top, entry in
             let (end, overflow) = entry.address.addingReportingOverflow(entry.length)
-            return max(top, overflow ? UInt64(UInt32.max) : end)
+            return max(top, overflow ? lastPage : min(end, lastPage))
         }
-        let rounded = min((end + UInt64(pageSize) - 1) & ~UInt64(pageSize - 1), UInt64(UInt32.max) & ~UInt64(pageSize - 1))
-        return GuestPhysicalAddress(UInt32(rounded))
+        return GuestPhysicalAddress(UInt32((end + UInt64(pageSize) - 1) & ~UInt64(pageSize - 1)))
     }
 
     /// The `NOTIFY` hypercall: hand the Launcher guest-physical `address` (a ring, a descriptor).

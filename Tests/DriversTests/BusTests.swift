@@ -232,3 +232,16 @@ extension Result {
     var success: Success? { if case .success(let value) = self { value } else { nil } }
     var failure: Failure? { if case .failure(let error) = self { error } else { nil } }
 }
+
+@Test(arguments: [
+    ([E820Entry(address: 0, length: 0x30_0000, type: .ram)], UInt32(0x30_0000)),
+    ([E820Entry(address: 0, length: 0x2F_F001, type: .ram)], 0x30_0000),
+    ([E820Entry(address: 0, length: 0x20_0000, type: .ram), E820Entry(address: 0x20_0000, length: 0x10_0000, type: .reserved)], 0x30_0000),
+    ([E820Entry(address: 0, length: UInt64.max - 10, type: .ram)], 0xFFFF_F000),
+    ([E820Entry(address: 0x1000, length: UInt64.max, type: .ram)], 0xFFFF_F000),
+] as [([E820Entry], UInt32)])
+func d105_theDevicePageIsThePageAfterTheWholeMemoryMap(map: [E820Entry], page: UInt32) throws {
+    let bench = try DeviceBench([])
+    bench.kernel.bootParameters.memoryMap = map
+    #expect(bench.kernel.memoryMapEnd.rawValue == page)
+}
