@@ -7,8 +7,8 @@ bounce buffer: `read()` and `write()` of `/dev/vda` move at most a page per call
 system call copies between that page and the program.
 
 Its config is the capacity, a little-endian u64 count of 512-byte sectors. Two features matter to
-us: `readOnly`, which makes opening for writing `EROFS` (`G:095`), and `flush`, which we accept so the
-Launcher may offer it, though nothing here asks for one yet (`M:050`).
+us: `readOnly`, which makes opening for writing `EROFS` (`G:096`), and `flush`, which says the disk
+has a write cache, so that `fsync` must send a flush request to empty it (`G:096`).
 
 A disk is not a byte stream, so offsets matter. A read may start anywhere: we read the sectors that
 cover it and hand back the part that was asked for, capped so that the sectors fit the bounce page.
@@ -37,8 +37,8 @@ public final class VirtioBlock: VirtioDriver, DeviceFile {
 
     /// One request: what it is, for whom, and where.
     struct Request: Equatable {
-        /// A write (true) or a read.
-        var write: Bool
+        /// A read, a write or a flush.
+        var kind: BlockRequestType
         /// The byte offset in the disk.
         var offset: UInt64
         /// The bytes asked for.
@@ -62,6 +62,8 @@ public final class VirtioBlock: VirtioDriver, DeviceFile {
     public private(set) var capacitySectors: UInt64 = 0
     /// Whether the device offered, and we accepted, `readOnly`.
     public private(set) var readOnly = false
+    /// Whether the device offered, and we accepted, `flush`: it has a write cache `fsync` must empty.
+    public private(set) var flushes = false
     /// Its name under /dev (`vda`).
     public private(set) var name = ""
     /// The page holding the header (at 0) and the status byte (at 16), and the data page.
@@ -94,6 +96,7 @@ extension VirtioBlock {
         guard capacity <= UInt64.max / UInt64(sectorSize) else { return "capacity \(capacity) sectors is too large" }
         capacitySectors = capacity
         readOnly = features.contains(VirtioBlockFeature.readOnly)
+        flushes = features.contains(VirtioBlockFeature.flush)
         guard let pages = try kernel.allocateContiguousPages(2) else { return "no memory for buffers" }
         controlPage = pages
         dataPage = pages &+ UInt32(pageSize)
@@ -142,7 +145,7 @@ extension VirtioBlock {
         // Trim to the end of the disk, and to what one page of whole sectors covers.
         let within = Int(offset % UInt64(sectorSize))
         let length = min(count, Int(min(capacity - offset, UInt64(pageSize))), pageSize - within)
-        let request = Request(write: false, offset: offset, count: length)
+        let request = Request(kind: .read, offset: offset, count: length)
         switch try perform(kernel, request, file: file) {
         case .wait(let channel): return .wait(channel)
         case .answer(.read(let bytes)): return .bytes(bytes)
@@ -158,7 +161,7 @@ extension VirtioBlock {
         let capacity = capacitySectors &* UInt64(sectorSize)
         guard offset < capacity else { return .failed(.noSpace) }
         let length = min(bytes.count, Int(min(capacity - offset, UInt64(pageSize))))
-        switch try perform(kernel, Request(write: true, offset: offset, count: length), file: file,
+        switch try perform(kernel, Request(kind: .write, offset: offset, count: length), file: file,
                            data: Array(bytes.prefix(length))) {
         case .wait(let channel): return .wait(channel)
         case .answer(.written(let count)): return .written(count)
@@ -171,13 +174,26 @@ extension VirtioBlock {
 
 /*D:174 Submitting a request, and its interrupt.
 
-`perform()` is the three steps of `D:172`'s calls in one place. The data page belongs to whichever
+`perform()` is the three steps of `D:172`'s calls in one place, and `submit()` builds the chain: a
+flush has no data, so its chain is the header and the status alone. The data page belongs to whichever
 request is in flight, so a write copies its data in only once the disk is known to be free; copying
 earlier could overwrite the page under a read the device has finished but whose interrupt we have not
 yet taken. The interrupt handler reads the status byte, keeps the answer for the open file that asked
 (unless it was closed meanwhile), and wakes everyone waiting for the disk. */
 
 extension VirtioBlock {
+    /// `fsync`: a flush request when the disk has a write cache to flush (it offered `flush`); a disk
+    /// without one has made every write durable already.
+    public func flush(_ kernel: GuestKernel, file: OpenFileID) throws(GuestStopped) -> DeviceWriteResult {
+        guard flushes else { return .written(0) }
+        switch try perform(kernel, Request(kind: .flush, offset: 0, count: 0), file: file) {
+        case .wait(let channel): return .wait(channel)
+        case .answer(.written): return .written(0)
+        case .answer(.failed(let error)): return .failed(error)
+        case .answer(.read): return .failed(.ioError)
+        }
+    }
+
     /// What `perform()` came to: wait on a channel, or the answer.
     enum Outcome { case wait(WaitChannel), answer(DeviceResult) }
 
@@ -190,23 +206,9 @@ extension VirtioBlock {
         }
         guard let waiters, let queue, !queue.isBroken else { return .answer(.failed(.ioError)) }
         if current != nil { return .wait(waiters) }
-        // Only now is the data page ours to fill: no request of anyone else's is using it.
-        if request.write { try kernel.writePhysical(dataPage, data) }
-        let firstSector = request.offset / UInt64(sectorSize)
-        let within = Int(request.offset % UInt64(sectorSize))
-        let sectors = (within + request.count + sectorSize - 1) / sectorSize
-        // The header: type, priority 0, first sector; the status byte the device overwrites.
-        let type = request.write ? BlockRequestType.write : BlockRequestType.read
-        var header = [UInt8](repeating: 0, count: BlockRequestHeader.size)
-        for byte in 0..<4 { header[BlockRequestHeader.type + byte] = UInt8(truncatingIfNeeded: type.rawValue >> (8 * byte)) }
-        for byte in 0..<8 { header[BlockRequestHeader.sector + byte] = UInt8(truncatingIfNeeded: firstSector >> (8 * byte)) }
-        try kernel.writePhysical(controlPage, header + [0xFF])
-        let buffers: [Virtqueue.Buffer] = [
-            .init(controlPage, length: UInt32(BlockRequestHeader.size), deviceWrites: false),
-            .init(dataPage, length: UInt32(sectors * sectorSize), deviceWrites: !request.write),
-            .init(controlPage &+ UInt32(BlockRequestHeader.size), length: 1, deviceWrites: true),
-        ]
-        guard let head = try queue.add(kernel, buffers) else { return .answer(.failed(.ioError)) }
+        guard let (head, firstSector, sectors) = try submit(kernel, request, data: data, to: queue) else {
+            return .answer(.failed(.ioError))
+        }
         current = (request, file, head, firstSector, sectors)
         try queue.kick(kernel)
         // Answered during the kick: collect it now.
@@ -215,6 +217,29 @@ extension VirtioBlock {
             return .answer(owed.result)
         }
         return .wait(waiters)
+    }
+
+    /// Put `request` on `queue`: header, data (none for a flush) and status; its head, first sector
+    /// and sector count, or nil when the ring has no room.
+    func submit(_ kernel: GuestKernel, _ request: Request, data: [UInt8],
+                to queue: Virtqueue) throws(GuestStopped) -> (UInt16, UInt64, Int)? {
+        // Only now is the data page ours to fill: no request of anyone else's is using it.
+        if request.kind == .write { try kernel.writePhysical(dataPage, data) }
+        let firstSector = request.offset / UInt64(sectorSize)
+        let within = Int(request.offset % UInt64(sectorSize))
+        let sectors = (within + request.count + sectorSize - 1) / sectorSize
+        // The header: type, priority 0, first sector; the status byte the device overwrites.
+        var header = [UInt8](repeating: 0, count: BlockRequestHeader.size)
+        for byte in 0..<4 { header[BlockRequestHeader.type + byte] = UInt8(truncatingIfNeeded: request.kind.rawValue >> (8 * byte)) }
+        for byte in 0..<8 { header[BlockRequestHeader.sector + byte] = UInt8(truncatingIfNeeded: firstSector >> (8 * byte)) }
+        try kernel.writePhysical(controlPage, header + [0xFF])
+        var buffers: [Virtqueue.Buffer] = [.init(controlPage, length: UInt32(BlockRequestHeader.size), deviceWrites: false)]
+        if request.kind != .flush {
+            buffers.append(.init(dataPage, length: UInt32(sectors * sectorSize), deviceWrites: request.kind == .read))
+        }
+        buffers.append(.init(controlPage &+ UInt32(BlockRequestHeader.size), length: 1, deviceWrites: true))
+        guard let head = try queue.add(kernel, buffers) else { return nil }
+        return (head, firstSector, sectors)
     }
 
     /// The disk's interrupt: finish the request in flight and wake whoever waits.
@@ -227,11 +252,11 @@ extension VirtioBlock {
             let result: DeviceResult
             if status != BlockRequestStatus.ok.rawValue {
                 result = .failed(.ioError)
-            } else if request.request.write {
-                result = .written(request.request.count)
-            } else {
+            } else if request.request.kind == .read {
                 let within = Int(request.request.offset % UInt64(sectorSize))
                 result = .read(try kernel.readPhysical(dataPage &+ UInt32(within), count: request.request.count))
+            } else {
+                result = .written(request.request.count)
             }
             if orphans.remove(request.file) == nil { answers[request.file] = (request.request, result) }
         }
@@ -249,9 +274,9 @@ extension VirtioBlock {
 
 The drivers of this chapter do the least that works, and each gap is a good exercise:
 
-* *Flush.* The disk offers `flush` and we accept it, but nothing sends one. An `fsync` system call (118
-  on the i386) would queue a request of type `flush` with no data and wait for its status, the same dance
-  as `D:174` with two descriptors instead of three.
+* *Flush on close.* Linux flushes a disk's cache when its last user closes it; ours flushes only when a
+  program calls `fsync`. Closing cannot wait in our kernel, but it could queue the flush and let the
+  next user of the disk wait for it.
 * *More than one request in flight.* `VirtioBlock` keeps one request at a time. A real driver keeps as
   many as the ring has room for, each with its own bounce buffer (or none: a driver that maps the
   program's own pages can hand them to the device directly), and counts how many notifications the

@@ -85,14 +85,18 @@ extension GuestKernel {
 }
 /*:*/
 
-/*G:096 Opening and closing.
+/*G:096 Opening, closing and syncing.
 
 `open` reads the path from the program (a NUL-terminated string, checked a page at a time like every
 user copy), checks the access mode (3 is not one: `EINVAL`), finds the name, asks the device whether
 it may be opened that way (a read-only disk says `EROFS`, the rng refuses writers with `EINVAL`), and
 gives the lowest free descriptor, as Linux always does: closing 2 and opening again gives 2, which is
 how a shell redirects standard error. `close` forgets the descriptor and tells the driver, which may be
-holding an answer for it (`D:174`). A process's descriptors are all closed when it exits. */
+holding an answer for it (`D:174`). A process's descriptors are all closed when it exits.
+
+`fsync` asks the device behind a descriptor to make what was written durable; for a disk that is a
+flush request (`D:174`), and it may wait like any other. A console cannot be synced (`EINVAL`, as
+Linux says for a terminal), and the `.in` file has nothing to sync, so it succeeds at once. */
 
 extension GuestKernel {
     /// `open(path, flags)`: the console or a registered device; the mode argument is ignored, as it is
@@ -129,6 +133,23 @@ extension GuestKernel {
         guard let file = currentProcess.files.removeValue(forKey: Int(fd)) else { return Errno.badFileDescriptor.returnValue }
         if case .device(_, let device) = file.node { device.close(self, file: file.id) }
         return 0
+    }
+
+    /// `fsync(fd)`; nil when the process blocked and will make the call again.
+    func sysFsync(fd: UInt32) throws(GuestStopped) -> UInt32? {
+        guard let file = currentProcess.files[Int(fd)] else { return Errno.badFileDescriptor.returnValue }
+        switch file.node {
+        case .console: return Errno.invalidArgument.returnValue
+        case .initrdInput: return 0
+        case .device(_, let device):
+            switch try device.flush(self, file: file.id) {
+            case .wait(let channel):
+                blockAndRestart(on: channel)
+                return nil
+            case .failed(let error): return error.errno.returnValue
+            case .written: return 0
+            }
+        }
     }
 
     /// Close every descriptor of the current process (at exit).

@@ -74,6 +74,15 @@ public protocol DeviceFile: AnyObject {
     func write(_ kernel: GuestKernel, file: OpenFileID, offset: UInt64, bytes: [UInt8]) throws(GuestStopped) -> DeviceWriteResult
     /// Open file `file` is closed: forget anything kept for it.
     func close(_ kernel: GuestKernel, file: OpenFileID)
+    /// Make everything written through `file` durable (`fsync`); `.written(0)` when done.
+    func flush(_ kernel: GuestKernel, file: OpenFileID) throws(GuestStopped) -> DeviceWriteResult
+}
+
+extension DeviceFile {
+    /// A device with nothing to make durable refuses, as Linux does for a file with no `fsync`.
+    public func flush(_ kernel: GuestKernel, file: OpenFileID) throws(GuestStopped) -> DeviceWriteResult {
+        .failed(.invalidArgument)
+    }
 }
 
 /// A console driver: a stream device that can also print the kernel's own messages.

@@ -189,3 +189,29 @@ private func serveDisk(_ bench: DeviceBench, status: UInt8 = 0) -> () -> [[SeenB
     #expect(try #require(bench.statuses[2]?.last) & VirtioStatus.failed.rawValue != 0)
     #expect(bench.kernel.consoleText.contains("device 4: block: queue 0: bad irq 2"))
 }
+
+@Test func d174_fsyncIsAFlushRequestOnlyWhenTheDiskHasACache() throws {
+    // A disk offering flush (bit 9): fsync sends a header and a status byte, no data.
+    let (bench, bus) = try standardBench(diskFeatures: [0, 0x02])
+    let disk = try #require(bus.drivers[1] as? VirtioBlock)
+    let seen = serveDisk(bench)
+    var flushes: [[SeenBuffer]] = []
+    let serveData = bench.serve
+    bench.serve = { device, queue, buffers in
+        guard device == 1, buffers.count == 2 else { return serveData(device, queue, buffers) }
+        flushes.append(buffers)
+        bench.cpu.memory[Int(buffers[1].address)] = BlockRequestStatus.ok.rawValue
+        return 1
+    }
+    #expect(try disk.flush(bench.kernel, file: file) == .written(0))
+    let flush = try #require(flushes.first)
+    #expect(flush.map(\.writable) == [false, true] && flush.map(\.length) == [16, 1])
+    #expect(bench.bytes(flush[0].address, 4) == [4, 0, 0, 0], "VIRTIO_BLK_T_FLUSH")
+    #expect(seen().isEmpty)
+    // Without the feature there is no cache, and nothing to send.
+    let (plain, plainBus) = try standardBench()
+    let cacheless = try #require(plainBus.drivers[1] as? VirtioBlock)
+    let kicksBefore = plain.kicks.count
+    #expect(try cacheless.flush(plain.kernel, file: file) == .written(0))
+    #expect(plain.kicks.count == kicksBefore)
+}

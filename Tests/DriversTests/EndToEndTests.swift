@@ -38,7 +38,7 @@ private func scratchDisk(sectors: Int) throws -> URL {
     let url = try scratchDisk(sectors: 64)
     defer { try? FileManager.default.removeItem(at: url) }
     let result = try boot(["disk"]) { $0.disk = DiskOptions(path: url.path) }
-    #expect(result.console.contains("disk: wrote 16 sectors from sector 1, read them back, mismatches 0"))
+    #expect(result.console.contains("disk: fsync ok\ndisk: wrote 16 sectors from sector 1, read them back, mismatches 0"))
     #expect(result.console.contains("[disk (pid 1) exited with status 0]"))
     #expect(!result.console.contains("NOT") && !result.console.contains("FAILED"))
     let image = [UInt8](try Data(contentsOf: url))

@@ -57,6 +57,9 @@ private let cases: [(name: String, program: [UInt8], input: String?, status: Int
         [Call(number: 19, ebx: 0, ecx: 0x7FFF_FFFF), Call(number: 19, ebx: 0, ecx: 1, edx: 1)] }, "abc", 75),
     ("_llseek to a bad result pointer", program { _ in [Call(number: 140, ebx: 0, ecx: 0, edx: 2, esi: 16, edi: 0)] }, "abc", 14),
     ("_llseek on the console", program { [Call(number: 140, ebx: 1, esi: $0, edi: 0)] }, nil, 29),
+    ("fsync of the console", program { _ in [Call(number: 118, ebx: 1)] }, nil, 22),
+    ("fsync of a bad descriptor", program { _ in [Call(number: 118, ebx: 9)] }, nil, 9),
+    ("fsync of redirected input", program(errno: false) { _ in [Call(number: 118, ebx: 0)] }, "abc", 0),
     ("_llseek to the end of redirected input", program(data: [UInt8](repeating: 0, count: 8), errno: false) {
         [Call(number: 140, ebx: 0, ecx: 0, edx: 0, esi: $0, edi: 2)] }, "abcde", 0),
 ]

@@ -85,6 +85,8 @@ int main(void)
         if (n != (s32)sizeof buf)
             fail("write", n);
     }
+    s32 synced = sys_fsync(fd);
+    put_str(synced == 0 ? "disk: fsync ok\n" : "disk: fsync FAILED\n");
     survey(fd, &ours, &other);
     mismatches = COUNT * SECTOR - ours;
     put_str("disk: wrote ");
@@ -113,6 +115,8 @@ int main(void)
     put_str(end == (s32)size[0] && e3 == 0 ? "disk: read at the end ok\n" : "disk: read at the end FAILED\n");
     s32 e4 = sys_write(fd, buf, SECTOR);
     put_str(e4 == -ENOSPC ? "disk: write at the end refused ok\n" : "disk: write at the end NOT refused\n");
+    s32 e7 = sys_fsync(1);
+    put_str(e7 == -EINVAL ? "disk: fsync of the console refused ok\n" : "disk: fsync of the console NOT refused\n");
     s32 e5 = sys_open("/dev/nothing", O_RDONLY);
     put_str(e5 == -ENOENT ? "disk: open of a missing device refused ok\n" : "disk: missing device NOT refused\n");
     sys_close(fd);

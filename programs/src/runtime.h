@@ -27,6 +27,7 @@ enum {
     SYS_lseek = 19,
     SYS_getpid = 20,
     SYS_brk = 45,
+    SYS_fsync = 118,
     SYS__llseek = 140,
     SYS_sched_yield = 158,
     SYS_nanosleep = 162,
@@ -76,6 +77,11 @@ static inline s32 sys_close(int fd)
 static inline s32 sys_lseek(int fd, s32 offset, u32 whence)
 {
     return syscall3(SYS_lseek, (u32)fd, (u32)offset, whence);
+}
+
+static inline s32 sys_fsync(int fd)
+{
+    return syscall3(SYS_fsync, (u32)fd, 0, 0);
 }
 
 /* _llseek: a 64-bit offset in two halves, the 64-bit result through a
