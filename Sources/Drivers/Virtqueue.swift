@@ -155,8 +155,8 @@ switch, and count it. The other hint goes the other way: a driver that does not 
 its buffers are used (the console's transmit queue, `D:162`) sets `noInterrupt` in the available ring.
 
 Measured on 4 December 2026 (BENCHMARKS.md, `lguest-bench device_interrupts_suppressed_run` and its
-neighbours): one run of `cat`, `disk`, `hwrng` and `vdread` took 266 interrupts where it would have
-taken 305 without `noInterrupt`, every saving the console's transmit queue. `noNotify` saved nothing,
+neighbours): one run of `cat`, `disk`, `hwrng` and `vdread` took 267 interrupts where it would have
+taken 308 without `noInterrupt`, every saving the console's transmit queue. `noNotify` saved nothing,
 for two reasons worth knowing: a device without a latency serves a kick inside the `NOTIFY` that
 brought it (`L:216`), so by the time the Guest looks again the device has stopped draining; and the
 disk, which may have a latency (`L:222`), is driven one request at a time (`D:174`), so the driver
