@@ -5,10 +5,11 @@ the same `read` it uses on anything else. Our kernel has no file system, only a 
 that drivers register (`registerDevice(_:_:)`, `G:072`), and the console, which every program has open
 already as descriptors 0, 1 and 2.
 
-A `DeviceFile` is what a driver hands us: a `read` and a `write` at an offset, and two facts, whether
-it has a size (a disk, which `lseek` can move around in) or is a stream (a console, where `lseek`
-is `ESPIPE`), and whether it may be written at all. Each open makes an *open file* with its own offset
-and its own access mode, kept in the process's table of descriptors. */
+A `DeviceFile` is what a driver hands us: a `read` and a `write` at an offset, a `flush` for `fsync`,
+and two facts: whether it has a size (a disk, which `lseek` can move around in) or is a stream (a
+console, where `lseek` is `ESPIPE`), and whether it may be opened for reading or for writing, which
+each driver decides for itself as Linux's do (`refusal(readable:writable:)`). Each open makes an *open
+file* with its own offset and its own access mode, kept in the process's table of descriptors. */
 
 import LguestABI
 import Machine
@@ -161,7 +162,7 @@ extension GuestKernel {
 
 /*G:091 Waiting for a device.
 
-The interesting part is what a device answers when the data is not there yet. A disk request takes
+What does a device answer when the data is not there yet? A disk request takes
 time; the console's input arrives when somebody types it. Linux puts the process to sleep on a *wait
 queue* and the driver's interrupt handler wakes it. Our kernel cannot sleep in the middle of a system
 call (one kernel stack, `G:080`), so it does the next best thing, and it is what Linux does for a system
