@@ -55,6 +55,7 @@ let package = Package(
         // One test target per chapter; test names start with the section's tag.
         .testTarget(name: "PreparationTests", dependencies: ["LguestABI", "Machine"]),
         .testTarget(name: "GuestTests", dependencies: ["Guest", "Launcher", "LguestABI", "Machine"]),
+        .testTarget(name: "DriversTests", dependencies: ["Drivers", "Guest", "Launcher", "Host", "LguestABI", "Machine"]),
         .testTarget(name: "LauncherTests", dependencies: ["Launcher", "Host", "Guest", "LguestABI", "Machine"]),
         .testTarget(name: "HostTests", dependencies: ["Host", "Switcher", "LguestABI", "Machine"]),
         .testTarget(name: "SwitcherTests", dependencies: ["Switcher", "LguestABI", "Machine"]),

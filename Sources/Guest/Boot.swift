@@ -91,7 +91,8 @@ order, and each meets an operation from this chapter:
 7. Start time (`G:043`) and turn interrupts on.
 8. Wait for the first timer tick, idling in `HALT`, as Linux's delay-loop calibration waits for
    jiffies to move: proof that the clock works before anything depends on it.
-9. Start the first program (`G:080`).
+9. Start the drivers (`G:072`): they need memory, interrupts and the clock, and the programs need them.
+10. Start the first program (`G:080`).
 
 The original also had to cure a disease we never catch: Linux's IDE driver spent three seconds probing
 for disks at I/O ports that were not there, each probe a trap into the Host. lguest reserved the whole
@@ -116,6 +117,7 @@ extension GuestKernel {
         try timeInit()
         try irqEnable()
         try calibrate()
+        try startModules()
         try unpackInitrd()
         try exitToUser()
     }

@@ -120,10 +120,18 @@ public final class GuestKernel {
     /// Statistics the benchmarks and tests read.
     public internal(set) var statistics = KernelStatistics()
 
-    /// A kernel that will boot with `configuration` in memory laid out by `layout`.
-    public init(configuration: GuestConfiguration = GuestConfiguration(), layout: KernelLayout = KernelLayout()) {
+    // Drivers (G:072) and the files they offer (G:090).
+    /// The modules to start at boot, in order.
+    let modules: [any KernelModule]
+    var devices = DeviceTable()
+
+    /// A kernel that will boot with `configuration` in memory laid out by `layout`, starting `modules`
+    /// (its drivers) once the rest of boot is done (`G:072`).
+    public init(configuration: GuestConfiguration = GuestConfiguration(), layout: KernelLayout = KernelLayout(),
+                modules: [any KernelModule] = []) {
         self.configuration = configuration
         self.layout = layout
+        self.modules = modules
     }
 
     /// The processor lent for the entry now running. Entering the kernel without one is a host bug.
@@ -160,5 +168,13 @@ public struct KernelStatistics: Sendable, Equatable {
     public var programsExited = 0
     /// Programs killed by a fault.
     public var programsKilled = 0
+    /// System calls that had to wait for a device (`G:091`).
+    public var blockedCalls = 0
+    /// Processes a driver's interrupt woke (`G:091`).
+    public var wakeups = 0
+    /// Bytes printed through a console driver (`D:162`).
+    public var consoleDriverBytes = 0
+    /// Bytes printed through the early console (`G:044`).
+    public var earlyConsoleBytes = 0
 }
 /*:*/

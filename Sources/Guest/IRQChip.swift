@@ -49,7 +49,7 @@ extension GuestKernel {
     }
 
     /// Run `handler` whenever IRQ `irq` arrives.
-    func requestIRQ(_ irq: Int, _ handler: @escaping (GuestKernel) throws(GuestStopped) -> Void) {
+    func installIRQHandler(_ irq: Int, _ handler: @escaping (GuestKernel) throws(GuestStopped) -> Void) {
         irqHandlers[irq] = handler
     }
 

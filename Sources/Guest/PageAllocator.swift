@@ -39,6 +39,25 @@ struct PageAllocator {
         free.popLast()
     }
 
+    /// Take the lowest run of `count` consecutive free frames and return its first, or nil when no
+    /// run is that long (drivers' rings need contiguous pages, `G:072`).
+    mutating func allocateContiguous(_ count: Int) -> GuestPhysicalAddress? {
+        guard count > 0, count <= free.count else { return nil }
+        // The list runs highest first, so a run of consecutive frames is a run of consecutive
+        // entries counting down by a page: scan from the low end.
+        var index = free.count - 1
+        while index - (count - 1) >= 0 {
+            let first = free[index]
+            let run = (1..<count).allSatisfy { free[index - $0].rawValue == first.rawValue &+ UInt32($0 * pageSize) }
+            if run {
+                free.removeSubrange((index - (count - 1))...index)
+                return first
+            }
+            index -= 1
+        }
+        return nil
+    }
+
     /// Give `frame` back.
     mutating func release(_ frame: GuestPhysicalAddress) {
         precondition(frame.isPageAligned, "guest: freeing unaligned frame \(frame)")

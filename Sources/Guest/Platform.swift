@@ -91,11 +91,34 @@ extension GuestKernel {
             try hcall(.notify, layout.scratch.rawValue)
         }
         console.append(bytes)
+        statistics.earlyConsoleBytes += bytes.count
     }
 
-    /// The kernel's `printk`: a message on the console.
-    func printk(_ message: String) throws(GuestStopped) {
-        try earlyPutChars(Array(message.utf8))
+    /// The kernel's `printk`: a message on the console, through the console driver once one has
+    /// attached (`G:072`) and can take it, through the early console before.
+    public func printk(_ message: String) throws(GuestStopped) {
+        let bytes = Array(message.utf8)
+        if let driver = devices.console, try driver.print(self, bytes) {
+            console.append(bytes)
+            statistics.consoleDriverBytes += bytes.count
+            return
+        }
+        try earlyPutChars(bytes)
+    }
+
+    /// A program's write to the console: the console driver's, once one has attached; the early
+    /// console's before, which never waits.
+    func consoleWrite(_ file: OpenFileID, _ bytes: [UInt8]) throws(GuestStopped) -> DeviceWriteResult {
+        guard let driver = devices.console else {
+            try earlyPutChars(bytes)
+            return .written(bytes.count)
+        }
+        let result = try driver.write(self, file: file, offset: 0, bytes: bytes)
+        if case .written(let count) = result, count > 0 {
+            console.append(Array(bytes.prefix(count)))
+            statistics.consoleDriverBytes += count
+        }
+        return result
     }
 
     /// Read the boot parameters the Launcher left at guest-physical 0: the memory map, the command

@@ -3,14 +3,15 @@
 lguest's Guest chapter ends once Linux is booting; Linux takes it from there. We have no Linux to hand
 over to, so we finish the job with a kernel just big enough to run the project's i386 programs: it
 loads them from the initial ramdisk (`G:086`), gives each its own address space (`G:084`), answers
-eight system calls (`G:089`), kills a program that faults the way Linux would, with a signal (`G:092`),
-and shares the processor between programs that sleep, yield or run out their time slice (`G:088`).
+thirteen system calls (`G:089`), kills a program that faults the way Linux would, with a signal (`G:092`),
+lets programs open the devices the drivers offer (`G:090`), and shares the processor between programs
+that sleep, yield, wait for a device or run out their time slice (`G:088`).
 
 Its design is forced by how Swift code "at ring 1" runs (`P:400`): every entry into the kernel, be it a
 system call, a fault or an interrupt, is a Swift function call that must end with `iret`, so the kernel
 has one kernel stack and never blocks in the middle of a function. A system call that must wait (a
-`nanosleep`) marks its process sleeping and then, on the way out, the kernel picks some other process
-to return to: the classic *one kernel stack per processor* design, as in the L4 microkernels. When
+`nanosleep`, or a `read` of a disk or a console with nothing typed yet, `G:091`) marks its process
+sleeping or blocked and then, on the way out, the kernel picks some other process to return to: the classic *one kernel stack per processor* design, as in the L4 microkernels. When
 nobody can run, the kernel idles in `HALT`, and the timer interrupt that ends the halt runs on the
 same stack, nested, before `HALT` returns.
 
@@ -42,6 +43,8 @@ struct Process {
     enum State: Equatable {
         case runnable
         case sleeping(until: UInt64)
+        /// Waiting for a driver's interrupt to wake it (`G:091`); its system call is made again then.
+        case blocked(WaitChannel)
     }
 
     let pid: UInt32
@@ -57,7 +60,8 @@ struct Process {
     var state: State = .runnable
     /// What the program reads on standard input, and how much it has read.
     var input: [UInt8]
-    var inputOffset = 0
+    /// The open files, by descriptor (`G:090`).
+    var files: [Int: OpenFile] = [:]
 }
 
 /// The kernel's processes.
@@ -104,9 +108,10 @@ extension GuestKernel {
             context.eflags = [.alwaysOne, .interruptEnable]
             let pid = processes.nextPID
             processes.nextPID += 1
+            let input = initrdFile(name + ".in")?.bytes
             processes.processes.append(Process(pid: pid, name: name, directory: program.directory, context: context,
                                                breakStart: program.initialBreak, currentBreak: program.initialBreak,
-                                               input: initrdFile(name + ".in")?.bytes ?? []))
+                                               input: input ?? [], files: standardFiles(hasInput: input != nil)))
             statistics.programsStarted += 1
         }
     }
@@ -116,6 +121,7 @@ extension GuestKernel {
     /// (the exit status, or 128 + the signal for a program that was killed).
     func exitCurrent(status: UInt32, reason: String) throws(GuestStopped) {
         let process = currentProcess
+        closeAllFiles()
         try printk("[\(process.name) (pid \(process.pid)) \(reason)]\n")
         // Never free the directory the processor is using: go back to the kernel's first.
         try pvOps.writeCR3(self, kernelPageDirectory)
@@ -130,8 +136,9 @@ extension GuestKernel {
 /*G:088 Scheduling, sleeping and idling.
 
 Every return to user mode goes through `exitToUser()`, which decides whom to return to. Round robin:
-the next runnable process after the current one. If nobody is runnable but someone sleeps, the kernel
-idles in `HALT` until the timer wakes a sleeper. If nobody exists at all, the next group of programs
+the next runnable process after the current one. If nobody is runnable but someone sleeps or waits for
+a device, the kernel idles in `HALT` until an interrupt wakes one: the timer for a sleeper, a device's
+interrupt for a process blocked on it (`G:091`). If nobody exists at all, the next group of programs
 named on the command line starts; and when there are none left, the kernel powers the machine off.
 
 Switching to a process is Linux's context switch in miniature: load its page directory (`writeCR3`,
@@ -144,6 +151,15 @@ restore the process's registers, and take the iret path of `G:045`.
 
 The lazy section earns its keep here more than anywhere: without it a context switch is three
 synchronous hypercalls, with it one, and a busy system switches hundreds of times a second.
+
+This is where an interrupt does real work, and it is worth following one through. A program reads
+the console; nothing has been typed; the console driver posts a buffer, kicks, and answers "wait"
+(`D:164`). The process is marked blocked, its eip wound back over its `int $0x80`, and `exitToUser()`
+runs another program, or, with nobody else, halts. Some time later the Launcher fills the buffer and
+raises the console's IRQ. The Host delivers it, in the middle of the `HALT` hypercall or of whatever
+the other program was doing; the driver's handler walks the used ring, keeps the bytes, and wakes the
+channel; the blocked process is runnable again. When it next runs it makes the same `read`, which
+now finds the bytes waiting. Nobody polled, and the processor did other work, or slept, in between.
 
 Time slices come from the one-shot clock event: when another process is waiting to run, the kernel
 arms the timer for `timeSlice` before it returns to user mode, and a timer interrupt that arrives from
@@ -281,8 +297,9 @@ meets lguest somewhere interesting:
   chapter has a story about a stale copy-on-write page that is worth reading first.
 * *Signals with handlers.* Today a fault ends a program; delivering a signal means building a frame on
   the user's stack and returning to a handler, the same dance as `resume()` with a different frame.
-* *A console that batches.* Every 16 bytes of output is a world switch (`G:044`). The Drivers chapter's
-  virtio console puts output in a ring and notifies once per batch: count the switches before and after.
+* *A pipe.* The blocking of `G:091` is all a pipe needs: a reader waits on a channel until a writer
+  has put bytes in a page of kernel memory, and wakes it. Two programs joined by one (`cat`, reading
+  what another prints) would make the shell's most famous trick run on our kernel.
 * *Tickless idle that is really tickless.* The kernel only arms the timer when someone sleeps or two
   programs share the processor; a kernel with timers of its own (alarms, timeouts) needs a sorted
   queue and the same one-shot clock event. :*/

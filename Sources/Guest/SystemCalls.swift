@@ -6,20 +6,25 @@ near the Host: our IDT gate for vector 0x80 is a trap gate the Host copies as a 
 (`H:240`), so the processor goes straight from the program to our handler at ring 1, as fast as on
 metal. lguest measured this at 270 ns against 1750 ns for the trip through the Host.
 
-We offer Linux's numbers for eight calls, and Linux's errors: a negative errno in eax.
+We offer Linux's numbers for thirteen calls, and Linux's errors: a negative errno in eax.
 
 | call | number | what it does here |
 | ---- | ------ | ----------------- |
 | `exit` | 1 | end the program with a status |
-| `read` | 3 | standard input only: the program's `.in` file from the ramdisk |
-| `write` | 4 | standard output and error: the console |
+| `read` | 3 | an open file (`G:090`): standard input is the program's `.in` file from the ramdisk if it has one, else the console |
+| `write` | 4 | an open file: standard output and error are the console |
+| `open` | 5 | `/dev/console`, and the devices drivers registered (`/dev/vda`, `/dev/hwrng`) |
+| `close` | 6 | forget a descriptor |
+| `lseek` | 19 | move in a disk (or a redirected standard input); `ESPIPE` on a stream |
 | `getpid` | 20 | the process id |
 | `brk` | 45 | move the end of the heap; returns the new end, or the old one on failure |
+| `reboot` | 88 | power the Guest off, or restart it (with Linux's magic numbers) |
+| `fsync` | 118 | make a disk's writes durable: a flush request, when the disk has a cache to flush |
+| `_llseek` | 140 | `lseek` with a 64-bit offset and result, for disks past 2 GiB |
 | `sched_yield` | 158 | let another process run |
 | `nanosleep` | 162 | sleep on the virtual clock |
-| `reboot` | 88 | power the Guest off, or restart it (with Linux's magic numbers) |
 
-The eighth, `reboot`, is how a program reaches the last of lguest's replacements: power-off and restart
+`reboot` is how a program reaches the last of lguest's replacements: power-off and restart
 (`G:044`). Linux guards it with two magic numbers, so that a stray call cannot take the machine down,
 and so do we.
 
@@ -39,7 +44,8 @@ import Machine
 /// Linux's i386 system call numbers for the calls this kernel offers (`arch/x86/entry/syscalls/
 /// syscall_32.tbl` in today's Linux, `unistd_32.h` in lguest's day).
 enum SystemCall: UInt32 {
-    case exit = 1, read = 3, write = 4, getpid = 20, brk = 45, reboot = 88, schedYield = 158, nanosleep = 162
+    case exit = 1, read = 3, write = 4, open = 5, close = 6, lseek = 19, getpid = 20, brk = 45, reboot = 88
+    case fsync = 118, llseek = 140, schedYield = 158, nanosleep = 162
 }
 
 /// The arguments `reboot` insists on (`LINUX_REBOOT_MAGIC1`, `LINUX_REBOOT_MAGIC2`) and the commands
@@ -53,11 +59,19 @@ enum RebootCommand: UInt32 {
 
 /// Linux's error numbers, returned negated in eax (`errno(3)`). A C library turns -n into -1 and
 /// sets `errno`; our programs have no C library and look at eax themselves.
-enum Errno: UInt32 {
+enum Errno: UInt32, Error {
+    case noEntry = 2             // ENOENT
+    case ioError = 5             // EIO
     case badFileDescriptor = 9   // EBADF
     case fault = 14              // EFAULT
     case invalidArgument = 22    // EINVAL
+    case tooManyFiles = 24       // EMFILE
+    case noSpace = 28            // ENOSPC
+    case illegalSeek = 29        // ESPIPE
+    case readOnlyFileSystem = 30 // EROFS
+    case nameTooLong = 36        // ENAMETOOLONG
     case noSuchCall = 38         // ENOSYS
+    case overflow = 75           // EOVERFLOW
 
     /// The value eax carries back: -errno.
     var returnValue: UInt32 { 0 &- rawValue }
@@ -74,17 +88,25 @@ extension GuestKernel {
             return
         }
         statistics.systemCalls += 1
-        let result: UInt32
+        let result: UInt32?
         switch call {
         case .exit:
             // The only call that does not return: there is no process left to return to.
             try exitCurrent(status: context.ebx & 0xFF, reason: "exited with status \(context.ebx & 0xFF)")
             statistics.programsExited += 1
             return
-        // The rest answer at once; their result goes back in eax when the process next runs, which
-        // for all but nanosleep is straight away.
+        // The rest answer at once, or (nil) block the process until a driver wakes it, when the call
+        // is made again (G:091); a result goes back in eax when the process next runs, which for all
+        // but nanosleep and a blocked call is straight away.
         case .read: result = try sysRead(fd: context.ebx, buffer: context.ecx, count: context.edx)
         case .write: result = try sysWrite(fd: context.ebx, buffer: context.ecx, count: context.edx)
+        case .open: result = try sysOpen(path: context.ebx, flags: context.ecx)
+        case .close: result = sysClose(fd: context.ebx)
+        case .fsync: result = try sysFsync(fd: context.ebx)
+        case .lseek: result = sysLseek(fd: context.ebx, offset: context.ecx, whence: context.edx)
+        case .llseek:
+            result = try sysLlseek(fd: context.ebx, high: context.ecx, low: context.edx, result: context.esi,
+                                   whence: context.edi)
         case .getpid: result = currentProcess.pid
         case .brk: result = try sysBrk(context.ebx)
         case .schedYield:
@@ -94,37 +116,7 @@ extension GuestKernel {
         case .nanosleep: result = try sysNanosleep(context.ebx)
         case .reboot: result = try sysReboot(magic1: context.ebx, magic2: context.ecx, command: context.edx)
         }
-        currentProcess.context.eax = result
-    }
-
-    /// `write(fd, buffer, count)`: standard output and error go to the console.
-    func sysWrite(fd: UInt32, buffer: UInt32, count: UInt32) throws(GuestStopped) -> UInt32 {
-        guard fd == 1 || fd == 2 else { return Errno.badFileDescriptor.returnValue }
-        guard count > 0 else { return 0 }
-        // A count with the top bit set is a negative size_t: no buffer is that big.
-        guard count < 0x8000_0000, let bytes = try copyFromUser(currentProcess.directory, GuestVirtualAddress(buffer),
-                                                                 count: Int(count)) else {
-            return Errno.fault.returnValue
-        }
-        try earlyPutChars(bytes)
-        return count
-    }
-
-    /// `read(fd, buffer, count)`: standard input comes from the program's `.in` file; 0 at its end.
-    func sysRead(fd: UInt32, buffer: UInt32, count: UInt32) throws(GuestStopped) -> UInt32 {
-        guard fd == 0 else { return Errno.badFileDescriptor.returnValue }
-        // What is left of the input, and no more than the program asked for.
-        let process = currentProcess
-        let available = process.input.count - process.inputOffset
-        let length = min(Int(min(count, 0x7FFF_FFFF)), available)
-        guard length > 0 else { return 0 }
-        let bytes = Array(process.input[process.inputOffset..<process.inputOffset + length])
-        // Nothing is consumed unless the whole copy succeeds.
-        guard try copyToUser(process.directory, GuestVirtualAddress(buffer), bytes) else {
-            return Errno.fault.returnValue
-        }
-        currentProcess.inputOffset += length
-        return UInt32(length)
+        if let result { currentProcess.context.eax = result }
     }
 
     /// The highest break allowed: one unmapped guard page below the stack's limit, so that a heap

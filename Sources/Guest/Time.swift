@@ -86,7 +86,7 @@ extension GuestKernel {
     /// (lguest's `time_init`).
     func timeInit() throws(GuestStopped) {
         clock.tscKHz = try LguestTime.tscKHz(self)
-        requestIRQ(timerIRQ) { kernel throws(GuestStopped) in try kernel.timerInterrupt() }
+        installIRQHandler(timerIRQ) { kernel throws(GuestStopped) in try kernel.timerInterrupt() }
         try LguestIRQChip.unmask(self, timerIRQ)
     }
 }

@@ -22,7 +22,7 @@ public enum GuestExit: Hashable, Sendable, CustomStringConvertible {
     /// The Host killed the Guest for misbehaving, for `reason`.
     case killed(String)
     /// The Launcher stopped a Guest that did nothing wrong, for `reason`: its time ran out, or the
-    /// person at the keyboard pressed Ctrl-C (`H:045`).
+    /// person at the keyboard pressed Ctrl-C (`H:042`).
     case stoppedFromOutside(String)
 
     public var description: String {
@@ -121,13 +121,15 @@ public final class Guest: GuestWorld {
     var halted = false
     /// When the Guest's one-shot timer goes off, in virtual nanoseconds, if armed.
     var clockDeadline: UInt64?
+    /// Work the Launcher asked to run at later virtual times (`H:045`).
+    var scheduledWork = ScheduledWork()
     /// The Guest kernel's stack for traps from user mode (`H:260`).
     public internal(set) var kernelStack: (segment: SegmentSelector, pointer: UInt32)
     /// Whether the Guest set cr0's task-switched bit.
     public internal(set) var taskSwitched = false
     /// The next async ring slot the Host will look at (`H:110`).
     @exclusivity(unchecked) var nextRingSlot = 0
-    /// Asked before every switch into the Guest: a reason to stop it now, or nil to go on (`H:045`).
+    /// Asked before every switch into the Guest: a reason to stop it now, or nil to go on (`H:042`).
     public var stopCheck: (() -> String?)?
     /// Called when the Guest makes a NOTIFY hypercall, with the address it passed.
     public var onNotify: ((Guest, GuestPhysicalAddress) -> Void)?
@@ -201,7 +203,8 @@ public final class Guest: GuestWorld {
 
     public var instructionBudget: UInt64 {
         let now = host.machine.clock.ticks
-        guard let deadline = clockDeadline else { return Host.timeSlice }
+        // The timer's deadline or the earliest pending work, whichever comes first (`H:045`).
+        guard let deadline = nextWake(timerCounts: true) else { return Host.timeSlice }
         return deadline > now ? min(deadline - now, Host.timeSlice) : 1
     }
 

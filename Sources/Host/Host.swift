@@ -140,13 +140,16 @@ back to the Switcher, which reports `Trap.stopped` to the run loop above. :*/
 extension Guest {
     /*H:040 Getting a Guest ready to run.
 
-    Before each switch into the Guest the Host does three things:
+    Before each switch into the Guest the Host asks the Launcher whether to stop the Guest from outside
+    (`H:042`), and then does four things:
 
+    * run the Launcher's work that has fallen due (`H:045`);
     * raise IRQ 0 if the Guest's one-shot timer has expired (`H:205`);
     * if the Guest is halted, sleep until an interrupt can wake it: on the virtual clock, sleeping means
-      jumping time forward to the timer's deadline. A Guest that halts with no timer armed and nothing
-      pending can never wake; lguest would leave it asleep for ever, and we kill it instead, so the
-      Launcher is not left waiting on a Guest that cannot move;
+      jumping time forward to the timer's deadline, or to the Launcher's next piece of work. A Guest
+      that halts with no timer armed, no work and nothing pending can never wake; lguest would leave
+      it asleep for ever, and we kill it instead, so the Launcher is not left waiting on a Guest that
+      cannot move;
     * deliver a virtual interrupt if one is pending and the Guest can take it (`H:210`).
 
     It also refreshes the wall clock in `lguest_data` (`P:230`). */
@@ -157,28 +160,34 @@ extension Guest {
             stop(.stoppedFromOutside(reason))
             return
         }
+        runDueWork()
+        guard isAlive else { return }
         raiseExpiredTimer()
         if halted { try sleepUntilInterrupt() }
         try writeWallClock()
         try maybeDeliverInterrupt()
     }
 
-    /// Jumps virtual time to the Guest's timer, or kills a Guest that can never wake.
+    /// Jumps virtual time to the Guest's timer or its pending work (`H:045`), until an interrupt it
+    /// can take is pending; kills a Guest that can never wake.
     func sleepUntilInterrupt() throws(GuestViolation) {
-        let blocked = try blockedInterrupts()
-        // Something is already waiting and unmasked: no need to sleep at all.
-        if pendingInterrupts & ~blocked != 0 { return }
-        // Otherwise only the timer can wake the Guest, and only if it is armed and not masked.
-        guard let deadline = clockDeadline, blocked & (1 << UInt32(timerIRQ)) == 0 else {
-            throw GuestViolation("halt: no interrupt can ever arrive")
+        while isAlive {
+            let blocked = try blockedInterrupts()
+            // Something is already waiting and unmasked: no need to sleep (any longer).
+            if pendingInterrupts & ~blocked != 0 { return }
+            // Otherwise only the timer (armed and not masked) or the Launcher's work can wake it.
+            guard let deadline = nextWake(timerCounts: blocked & (1 << UInt32(timerIRQ)) == 0) else {
+                throw GuestViolation("halt: no interrupt can ever arrive")
+            }
+            // Sleeping on a virtual clock is jumping it forward: nothing else happens meanwhile.
+            let now = host.machine.clock.ticks
+            if deadline > now {
+                host.machine.advance(by: deadline - now)
+                statistics.haltedNanoseconds &+= deadline - now
+            }
+            raiseExpiredTimer()
+            runDueWork()
         }
-        // Sleeping on a virtual clock is jumping it forward: nothing else happens meanwhile.
-        let now = host.machine.clock.ticks
-        if deadline > now {
-            host.machine.advance(by: deadline - now)
-            statistics.haltedNanoseconds &+= deadline - now
-        }
-        raiseExpiredTimer()
     }
 
     /// Writes the wall clock into `lguest_data`: nanoseconds first, seconds last (`P:230`).
@@ -192,7 +201,7 @@ extension Guest {
 }
 /*:*/
 
-/*H:045 Stopping a Guest from outside.
+/*H:042 Stopping a Guest from outside.
 
 A Guest that never powers off would keep its Launcher running for ever, and a person who has seen
 enough should be able to press Ctrl-C and get the counts so far. Neither is the Guest's doing, so

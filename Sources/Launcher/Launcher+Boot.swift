@@ -18,6 +18,7 @@ any other access to it. The layout it writes, bottom to top:
  top
 ``` */
 
+import Drivers
 import Guest
 import Host
 import LguestABI
@@ -120,10 +121,14 @@ public enum Launcher {
     /// output as it is printed; the result's console holds every boot's, its counts the last boot's.
     public static func boot(_ options: LaunchOptions,
                             echo: @escaping (String) -> Void = { _ in }) throws(LaunchError) -> BootResult {
+        // The disk and the input outlive each boot: a restarted Guest finds its writes and its place.
+        var disk: DiskImage?
+        if let options = options.disk { disk = try DiskImage(options) }
+        let input = ConsoleInput(options.input)
         var console = ""
         var restarts = 0
         while true {
-            var result = try bootOnce(options, echo: echo)
+            var result = try bootOnce(options, disk: disk, input: input, echo: echo)
             console += result.console
             // A restart is a new machine, but the same time limit: virtual time starts again with it.
             guard case .restart = result.exit, restarts < options.maximumRestarts else {
@@ -136,7 +141,8 @@ public enum Launcher {
     }
 
     /// One boot, from empty memory to the Guest's end.
-    static func bootOnce(_ options: LaunchOptions, echo: @escaping (String) -> Void) throws(LaunchError) -> BootResult {
+    static func bootOnce(_ options: LaunchOptions, disk: DiskImage?, input: ConsoleInput,
+                         echo: @escaping (String) -> Void) throws(LaunchError) -> BootResult {
         // The user's mistakes first, before any memory is touched.
         guard (4...512).contains(options.memoryMiB) else { throw .badMemorySize(options.memoryMiB) }
         let commandLine = Array(options.commandLine.utf8)
@@ -148,15 +154,20 @@ public enum Launcher {
         guard archive.count < Int(pageCount) * pageSize / 2 else { throw .initrdTooLarge(archive.count) }
         let plan = MemoryPlan(pageCount: pageCount, initrdSize: archive.count)
 
-        // A machine with the Guest's memory and 16 MiB more for the Host's own pages.
-        let machine = Machine(memory: PhysicalMemory(frameCount: Int(pageCount) + 4096))
+        // A machine with the Guest's memory, its device page, and 16 MiB more for the Host's own pages.
+        let guestPages = pageCount + DevicePage.pageCount
+        let machine = Machine(memory: PhysicalMemory(frameCount: Int(guestPages) + 4096))
         let host = Host(machine: machine)
-        let kernel = GuestKernel(configuration: options.configuration)
+        let kernel = GuestKernel(configuration: options.configuration, modules: [LguestBus()])
         let image = kernel.makeImage()
+        // The devices, on the page just past the e820 map (`L:220`).
+        let output = ConsoleOutput(echo: echo)
+        let devices = makeDevices(page: DevicePage.address(memoryPages: pageCount), disk: disk, input: input,
+                                  options: options, output: output)
         // The Guest, and everything it expects to find in its memory at boot.
         let guest: Guest
         do {
-            guest = try host.makeGuest(pageCount: pageCount, image: image, initialPageDirectory: plan.pageDirectory,
+            guest = try host.makeGuest(pageCount: guestPages, image: image, initialPageDirectory: plan.pageDirectory,
                                        stack: linear(kernel.layout.stackTop))
             try guest.memory.copyIn(image.text, at: GuestKernelImage.loadAddress)
             try guest.memory.copyIn(plan.initialPageTables(), at: plan.pageDirectory)
@@ -166,20 +177,19 @@ public enum Launcher {
                                     at: BootParameters.address)
             try guest.memory.copyIn(commandLine + [0], at: BootParameters.commandLineAddress)
             if let address = plan.initrd { try guest.memory.copyIn(archive, at: address) }
+            try devices.writeDescriptors(into: guest.memory)
         } catch {
             throw .hostRefused("\(error)")
         }
-        // The early console: every NOTIFY is a string to print.
-        var console: [UInt8] = []
-        guest.onNotify = { guest, address in
-            earlyConsole(guest, address, into: &console, echo: echo)
-        }
-        // A way to stop it from outside, and then run it until it is done.
+        // Every NOTIFY goes to the devices: a status change, a kick, or an early console string (`L:215`).
+        guest.onNotify = { guest, address in devices.notify(guest, address) }
+        // A way to stop it from outside (`L:045`), and then run it until it is done.
         var stoppedBy: OutsideStop?
         guest.stopCheck = stopCheck(options, machine: machine) { stoppedBy = $0 }
         let exit = host.run(guest)
-        return BootResult(exit: exit, console: String(decoding: console, as: UTF8.self),
-                          statistics: statistics(host: host, guest: guest, kernel: kernel, machine: machine),
+        return BootResult(exit: exit, console: output.text,
+                          statistics: statistics(host: host, guest: guest, kernel: kernel, machine: machine)
+                              + devices.statistics,
                           guestStatistics: kernel.statistics, lastExitStatus: kernel.lastExitStatus, restarts: 0,
                           stoppedBy: stoppedBy)
     }
@@ -201,7 +211,7 @@ long enough, in *virtual* time (`--time-limit`), so that a limit stops a Guest a
 on every run, on a fast machine or a slow one, and the output stays byte for byte the same. And Ctrl-C
 stops a run cleanly instead of killing the process: the front door's signal handler only raises a flag
 (the one thing a signal handler may safely do), and the Host looks at it before every switch into the
-Guest (`H:045`), so the Guest stops between two instructions and the counts so far can still be printed.
+Guest (`H:042`), so the Guest stops between two instructions and the counts so far can still be printed.
 
 Neither ending is the Guest's fault, so neither is a kill: the Guest exits "stopped", and the status
 tells a shell which it was (124 for the limit, as `timeout` says it; 130 for Ctrl-C, 128 + SIGINT). */
@@ -231,19 +241,40 @@ extension Launcher {
 
 /*L:070 Notifications and the early console.
 
-A Guest's `NOTIFY` hypercall hands the Launcher a guest-physical address. Later, with virtio devices,
-addresses name device rings; before any device exists, an address is a NUL-terminated string for the
-console. We read it through the Host's checked memory access, with a length limit: a string longer
-than 256 bytes, or one that runs off the end of guest memory, is dropped. A Guest that notifies us with
-garbage gets garbage printed, or nothing, and never anything worse. */
+A Guest's `NOTIFY` hypercall hands the Launcher a guest-physical address. Most addresses name a device
+or one of its rings (`L:215`); any other address below the end of the Guest's memory is a NUL-terminated
+string for the console, the way a Guest prints before its console device is up. We read it through
+the Host's checked memory access, with a length limit: a string longer than 256 bytes, or one that
+runs off the end of guest memory, is dropped. A Guest that notifies us with garbage gets garbage
+printed, or nothing, and never anything worse. The string goes to the same `ConsoleOutput` as the
+console device's output (`L:192`). */
+
+extension ConsoleOutput {
+    /// Print the string at `address` in `memory`, if there is one.
+    func earlyConsole(_ memory: GuestMemory, _ address: GuestPhysicalAddress) {
+        guard let text = try? memory.string(at: address, maximumLength: 256) else { return }
+        write(Array(text.utf8))
+    }
+}
+/*:*/
+
+/*L:220 The run loop's device side.
+
+lguest's Launcher ended its `main()` in a loop: run the Guest, and whenever the run returned with
+something for the Launcher, handle it and run again. Ours has no loop of its own to write: the Host's
+run loop (`H:030`) calls the Launcher's notification handler in the middle of the `NOTIFY` hypercall,
+and the handler is the device bus (`L:215`). What remains is to build the bus before the Guest boots:
+the console always, the block device when there is a disk, and the rng, in that order, each of them
+getting the next IRQ (`L:190`). */
 
 extension Launcher {
-    /// Print the string a Guest notified us of.
-    static func earlyConsole(_ guest: Guest, _ address: GuestPhysicalAddress, into console: inout [UInt8],
-                             echo: (String) -> Void) {
-        guard let text = try? guest.memory.string(at: address, maximumLength: 256) else { return }
-        console += Array(text.utf8)
-        echo(text)
+    /// The devices of one boot, on the device page at `page`.
+    static func makeDevices(page: GuestPhysicalAddress, disk: DiskImage?, input: ConsoleInput, options: LaunchOptions,
+                            output: ConsoleOutput) -> DeviceBus {
+        var services: [any DeviceService] = [ConsoleDevice(input: input, output: output)]
+        if let disk { services.append(BlockDevice(image: disk, latency: options.diskLatency)) }
+        services.append(RandomDevice(seed: options.rngSeed))
+        return DeviceBus(page: page, services: services, output: output)
     }
 }
 /*:*/

@@ -9,8 +9,9 @@ process sits in its run request, it happens to be executing someone else's kerne
 
 Ours does the same with the Swift Host (`H:030`): it carves the Guest's memory out of the machine's,
 lays out everything the Guest kernel expects to find there (`G:015`), registers a handler for the
-Guest's notifications, and runs it until it stops. This chapter covers only what booting needs; the
-devices come with the Drivers chapter.
+Guest's notifications, and runs it until it stops. The first half of this chapter is what booting
+needs; the second, from `L:186` on, builds the devices that the Guest's drivers (chapter D) talk to:
+a console, a disk and a source of random bytes, all served through one virtqueue engine (`L:200`).
 
 The Launcher is also where the user's mistakes stop. A memory size the Host cannot give, a command line
 longer than Linux accepts, a program file that is not there: each is refused with a message before
@@ -38,15 +39,28 @@ public struct LaunchOptions: Sendable {
     public var timeLimit: UInt64?
     /// Asked before every switch into the Guest; true stops it, as Ctrl-C does (`L:045`).
     public var interruptRequested: (@Sendable () -> Bool)?
+    /// The disk image the block device serves; no block device without one.
+    public var disk: DiskOptions?
+    /// How long the block device takes to answer each request, in virtual nanoseconds (`L:222`).
+    public var diskLatency: UInt64 = 0
+    /// Where the console's input comes from (`L:193`).
+    public var input: ConsoleInputSource
+    /// The seed of the rng device's generator (`L:199`).
+    public var rngSeed: UInt64
 
     /// Options for a Guest of `memoryMiB` MiB running `programs` as `commandLine` says.
     public init(memoryMiB: Int = 16, programs: [InitrdFile] = [], commandLine: String = "",
-                configuration: GuestConfiguration = GuestConfiguration(), maximumRestarts: Int = 3) {
+                configuration: GuestConfiguration = GuestConfiguration(), maximumRestarts: Int = 3,
+                disk: DiskOptions? = nil, input: ConsoleInputSource = .bytes([]),
+                rngSeed: UInt64 = RandomDevice.defaultSeed) {
         self.memoryMiB = memoryMiB
         self.programs = programs
         self.commandLine = commandLine
         self.configuration = configuration
         self.maximumRestarts = maximumRestarts
+        self.disk = disk
+        self.input = input
+        self.rngSeed = rngSeed
     }
 }
 
@@ -54,7 +68,7 @@ public struct LaunchOptions: Sendable {
 public struct BootResult {
     /// Why the Guest stopped.
     public var exit: GuestExit
-    /// Everything the Guest printed on its early console.
+    /// Everything the Guest printed on its console, early and through the console device.
     public var console: String
     /// `name value` pairs, in a stable order, for `--stats`.
     public var statistics: [(name: String, value: UInt64)]
@@ -98,6 +112,7 @@ public enum LaunchError: Error, Equatable, CustomStringConvertible {
     case hostRefused(String)
     case cannotRead(String)
     case notAProgram(String, String)
+    case badDisk(String, String)
 
     public var description: String {
         switch self {
@@ -107,6 +122,7 @@ public enum LaunchError: Error, Equatable, CustomStringConvertible {
         case .hostRefused(let reason): "launcher: host refused the guest: \(reason)"
         case .cannotRead(let path): "launcher: cannot read program \(path)"
         case .notAProgram(let path, let reason): "launcher: \(path) is not an i386 program: \(reason)"
+        case .badDisk(let path, let reason): "launcher: disk \(path): \(reason)"
         }
     }
 }

@@ -52,6 +52,16 @@ public enum GuestPrograms {
         return entries.filter { !$0.hasPrefix(".") }.sorted()
     }
 
+    /// The committed programs that open the Guest's devices (`/dev/vda`, `/dev/hwrng`): they run under
+    /// the Guest kernel only. The bare machine answers their `open` with `ENOSYS`, and a native run
+    /// would reach the host's own devices (on many machines `/dev/vda` is the root disk), so the
+    /// differential test leaves them out.
+    public static let guestOnly: Set<String> = ["disk", "hwrng", "vdread"]
+
+    /// The committed programs that never end on purpose (`spin`, for the Launcher's time limit and
+    /// Ctrl-C, `L:045`): the differential test, which waits for the native run to finish, leaves them out.
+    public static let neverEnding: Set<String> = ["spin"]
+
     /// The file of the committed program `name`.
     public static func url(named name: String) -> URL {
         directory.appendingPathComponent(name, isDirectory: false)

@@ -272,6 +272,101 @@ func bootFigure(_ name: String) throws -> Figure {
     return figure
 }
 
+// MARK: - Devices (D:140-D:174)
+
+/// A zeroed disk image of `bytes` bytes in a fresh temporary file.
+func scratchImage(bytes: Int) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("lguest-bench-\(getpid())-\(bytes).img")
+    try Data(count: bytes).write(to: url)
+    return url
+}
+
+/// Boot committed `programs` with `disk` and console `input`; fails unless it powers off cleanly.
+func deviceBoot(_ programs: [String], disk: URL?, input: String = "") throws -> BootResult {
+    var options = LaunchOptions(memoryMiB: 16, programs: try Launcher.programs(named: programs, in: GuestPrograms.directory.path),
+                                commandLine: "init=" + programs.joined(separator: ","))
+    options.disk = disk.map { DiskOptions(path: $0.path) }
+    options.input = .bytes(Array(input.utf8))
+    let result = try Launcher.boot(options)
+    guard case .poweredOff = result.exit else { throw BenchmarkFailure(reason: "device boot ended \(result.exit)") }
+    return result
+}
+
+/// The bytes `vdread` reads for the throughput figure.
+let throughputDiskBytes = 8 << 20
+
+/// Guest megabytes of /dev/vda read per host second: `vdread` over an 8 MiB image, less a boot of
+/// `hello` with the same disk, so boot itself is not counted.
+func blockThroughput() throws -> Figure {
+    let image = try scratchImage(bytes: throughputDiskBytes)
+    defer { try? FileManager.default.removeItem(at: image) }
+    var console = ""
+    let reading = try bestTiming { console = try deviceBoot(["vdread"], disk: image).console }
+    guard console.contains("vdread: \(throughputDiskBytes) bytes") else {
+        throw BenchmarkFailure(reason: "vdread did not read the whole disk")
+    }
+    let baseline = try bestTiming { _ = try deviceBoot(["hello"], disk: image) }
+    let seconds = reading.cpu - baseline.cpu
+    guard seconds > 0 else { throw BenchmarkFailure(reason: "the read took no measurable time") }
+    return Figure(name: "block_read_mb_per_s", value: String(format: "%.1f", Double(throughputDiskBytes) / 1e6 / seconds),
+                  unit: "MB/s")
+}
+
+/// The device counts of one run of the device programs (cat, disk, hwrng, vdread over 1 MiB), shared.
+nonisolated(unsafe) var deviceRun: Result<BootResult, Error>?
+
+/// The run behind the suppression figures.
+func deviceCounts() throws -> BootResult {
+    if deviceRun == nil {
+        deviceRun = Result {
+            let image = try scratchImage(bytes: 1 << 20)
+            defer { try? FileManager.default.removeItem(at: image) }
+            return try deviceBoot(["cat", "disk", "hwrng", "vdread"], disk: image,
+                                  input: String(repeating: "a line for cat to copy\n", count: 20))
+        }
+    }
+    guard let run = deviceRun else { throw BenchmarkFailure(reason: "the device run was never made") }
+    return try run.get()
+}
+
+/// The sum of the device statistic `suffix` over every device of the shared run.
+func deviceTotal(_ suffix: String) throws -> UInt64 {
+    try deviceCounts().statistics.filter { $0.name.hasPrefix("device.") && $0.name.hasSuffix("." + suffix) }
+        .reduce(0) { $0 + $1.value }
+}
+
+/// Interrupts the devices raised, and what they would have raised without `noInterrupt` (D:144).
+func interruptsWithSuppression() throws -> Figure {
+    Figure(name: "device_interrupts_suppressed_run", value: "\(try deviceTotal("interrupts"))", unit: "interrupts")
+}
+
+func interruptsWithoutSuppression() throws -> Figure {
+    Figure(name: "device_interrupts_unsuppressed_run",
+           value: "\(try deviceTotal("interrupts") + deviceTotal("interrupts_suppressed"))", unit: "interrupts")
+}
+
+/// Notifications the devices received, and what they would have received without `noNotify`.
+func notificationsWithSuppression() throws -> Figure {
+    Figure(name: "device_notifications_suppressed_run", value: "\(try deviceTotal("notifications"))", unit: "notifications")
+}
+
+func notificationsWithoutSuppression() throws -> Figure {
+    Figure(name: "device_notifications_unsuppressed_run",
+           value: "\(try deviceTotal("notifications") + deviceTotal("notifications_avoided"))", unit: "notifications")
+}
+
+/// Console output through the ring: kicks made, against the NOTIFYs the early console would have
+/// made for the same bytes (16 per NOTIFY, G:044; a lower bound, since each write rounds up).
+func consoleKicks() throws -> Figure {
+    let kicks = try deviceCounts().statistics.first { $0.name == "device.console.notifications" }?.value ?? 0
+    return Figure(name: "console_kicks_run", value: "\(kicks)", unit: "notifications")
+}
+
+func consoleEarlyEquivalent() throws -> Figure {
+    let bytes = try deviceCounts().guestStatistics.consoleDriverBytes
+    return Figure(name: "console_early_notifies_equivalent_run", value: "\((bytes + 15) / 16)", unit: "notifications")
+}
+
 // MARK: - Helpers
 
 /// The first executable called `name` in the directories of `PATH`.
@@ -320,6 +415,13 @@ let figures: [(name: String, measure: () throws -> Figure)] = [
     ("boot_switches_eager", { try bootFigure("boot_switches_eager") }),
     ("boot_flushes_cr3_trick", { try bootFigure("boot_flushes_cr3_trick") }),
     ("boot_flushes_no_trick", { try bootFigure("boot_flushes_no_trick") }),
+    ("block_read_mb_per_s", blockThroughput),
+    ("device_interrupts_suppressed_run", interruptsWithSuppression),
+    ("device_interrupts_unsuppressed_run", interruptsWithoutSuppression),
+    ("device_notifications_suppressed_run", notificationsWithSuppression),
+    ("device_notifications_unsuppressed_run", notificationsWithoutSuppression),
+    ("console_kicks_run", consoleKicks),
+    ("console_early_notifies_equivalent_run", consoleEarlyEquivalent),
 ]
 
 /// Figures named on the command line, if any, restrict the run to those (`lguest-bench world_switch_ns`).

@@ -78,7 +78,60 @@ struct BootCommand: ParsableCommand {
     @Flag(name: .long, help: "Flush the whole TLB on every page-table change (no cr3_changed trick).")
     var noCr3Trick = false
 
+    /*:*/
+
+    /*L:102 The devices' options.
+
+    Six options set up the devices of `L:190`. `--disk PATH` names the block device's image,
+    `--disk-read-only` serves it without ever changing it, and `--disk-latency NS` makes each of its
+    answers take that long in virtual time (`L:222`); without `--disk` the front door makes a
+    scratch image of its own (`L:187`), so the default run still has a disk. `--input TEXT` is what the
+    Guest's programs read on the console, or `--stdin` passes the Launcher's own standard input through;
+    with neither, a program that reads finds end of file at once. `--rng-seed N` seeds the rng device
+    (`L:199`).
+
+    Every mistake is refused before the Guest boots, with a line on standard error and a non-zero status:
+    a seed that is not a number from 0 to 2^64 - 1 (the argument parser says so), both `--input` and
+    `--stdin`, `--disk-read-only` without a disk, and any disk image `DiskImage` refuses (`L:186`). */
+
+    @Option(name: .long, help: ArgumentHelp("""
+        The disk image the Guest's block device serves: a file of whole 512-byte sectors. The Guest's \
+        writes go to it at once. Without --disk, a small scratch image is made and removed afterwards.
+        """, valueName: "path"))
+    var disk: String?
+
+    @Flag(name: .long, help: "Serve --disk read-only: the Guest's writes fail with an I/O error and the file is never changed.")
+    var diskReadOnly = false
+
+    @Option(name: .long, help: ArgumentHelp("""
+        How long the disk takes to answer each request, in virtual nanoseconds (0: at once).
+        """, valueName: "ns"))
+    var diskLatency: UInt64 = 0
+
+    @Option(name: .long, help: ArgumentHelp("The console's input: these bytes, then end of file.", valueName: "text"))
+    var input: String?
+
+    @Flag(name: .long, help: "Take the console's input from standard input instead, read only when the Guest asks.")
+    var stdin = false
+
+    @Option(name: .long, help: ArgumentHelp("""
+        The seed of the rng device's generator, 0...18446744073709551615 (the same seed gives the same bytes).
+        """, valueName: "n"))
+    var rngSeed: UInt64 = RandomDevice.defaultSeed
+    /*:*/
+
+    /*L:104 From options to a boot.
+
+    `validate()` is the argument parser's hook for mistakes it cannot see by itself: options that
+    contradict each other, or a value out of range. `run()` then does the Launcher's whole job in order:
+    read the programs, turn the options into `LaunchOptions`, make the scratch disk if no `--disk` was
+    given (a `defer` removes it however the boot ends, even when `Launcher.boot` throws), boot with the
+    console echoed to standard output, and finally print the counts and turn the Guest's end into an exit
+    status. */
+
     func validate() throws {
+        guard !(input != nil && stdin) else { throw ValidationError("--input and --stdin cannot be used together") }
+        guard disk != nil || !diskReadOnly else { throw ValidationError("--disk-read-only needs --disk") }
         guard (4...512).contains(memory) else { throw ValidationError("--memory must be 4...512 MiB, not \(memory)") }
         guard !programNames.isEmpty else { throw ValidationError("--programs names no program") }
         if let timeLimit {
@@ -123,6 +176,13 @@ struct BootCommand: ParsableCommand {
                                         configuration: configuration)
             options.timeLimit = timeLimit.map { UInt64(($0 * 1e9).rounded()) }
             options.interruptRequested = Interruption.install()
+            options.input = stdin ? .standardInput : .bytes(Array((input ?? "").utf8))
+            options.rngSeed = rngSeed
+            options.diskLatency = diskLatency
+            // Without --disk, a scratch image of our own, removed however the boot ends (`L:187`).
+            let scratch = disk == nil ? try ScratchDisk() : nil
+            defer { scratch?.remove() }
+            options.disk = DiskOptions(path: disk ?? scratch?.path ?? "", readOnly: diskReadOnly)
             result = try Launcher.boot(options, echo: { text in
                 FileHandle.standardOutput.write(Data(text.utf8))
             })

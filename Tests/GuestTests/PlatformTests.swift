@@ -61,7 +61,7 @@ import Testing
     try LguestIRQChip.unmask(kernel, 5)
     #expect(cpu.word(field) == 1 << 0 | 1 << 31)
     var ran = false
-    kernel.requestIRQ(3) { kernel throws(GuestStopped) in
+    kernel.installIRQHandler(3) { kernel throws(GuestStopped) in
         ran = true
         #expect(try kernel.read32(field) & 1 << 3 != 0, "masked while its handler runs")
     }

@@ -82,13 +82,13 @@ import Testing
                                    initialPageDirectory: GuestPhysicalAddress(0x3F_F000), stack: GuestVirtualAddress(0xC010_4000))
     try guest.memory.copyIn(Array("hello\0".utf8), at: GuestPhysicalAddress(0x2000))
     try guest.memory.copyIn([UInt8](repeating: 0x41, count: 300) + [0], at: GuestPhysicalAddress(0x3000))
-    var console: [UInt8] = []
     var echoed: [String] = []
-    Launcher.earlyConsole(guest, GuestPhysicalAddress(0x2000), into: &console, echo: { echoed.append($0) })
-    #expect(String(decoding: console, as: UTF8.self) == "hello" && echoed == ["hello"])
+    let console = ConsoleOutput(echo: { echoed.append($0) })
+    console.earlyConsole(guest.memory, GuestPhysicalAddress(0x2000))
+    #expect(console.text == "hello" && echoed == ["hello"])
     // Too long, or outside guest memory: nothing is printed, and nothing breaks.
-    Launcher.earlyConsole(guest, GuestPhysicalAddress(0x3000), into: &console, echo: { echoed.append($0) })
-    Launcher.earlyConsole(guest, GuestPhysicalAddress(0x7FFF_FFF0), into: &console, echo: { echoed.append($0) })
+    console.earlyConsole(guest.memory, GuestPhysicalAddress(0x3000))
+    console.earlyConsole(guest.memory, GuestPhysicalAddress(0x7FFF_FFF0))
     #expect(echoed == ["hello"])
     #expect(guest.isAlive)
 }

@@ -8,11 +8,15 @@ private let lguestExecutable: URL = URL(fileURLWithPath: CommandLine.arguments[0
 
 private let executableExists = FileManager.default.isExecutableFile(atPath: lguestExecutable.path)
 
-/// Runs `lguest` with `arguments` and returns its status, standard output and standard error.
-private func runLguest(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+/// Runs `lguest` with `arguments` (and `environment` added to ours) and returns its status, standard
+/// output and standard error.
+private func runLguest(_ arguments: [String], environment: [String: String] = [:]) throws
+    -> (status: Int32, output: String, errors: String)
+{
     let process = Process()
     process.executableURL = lguestExecutable
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe(), errors = Pipe()
     process.standardOutput = output
     process.standardError = errors
@@ -106,5 +110,87 @@ struct FrontDoorTests {
         #expect(process.terminationStatus == 130)
         #expect(stdout.contains("world_switches "), "the counts so far are printed")
         #expect(stderr.contains("launcher: interrupted"), "stderr was: \(stderr)")
+    }
+
+    // MARK: The devices' options (L:102, L:186, L:187)
+
+    @Test func l186_aBadDiskImageIsRefusedBeforeBoot() throws {
+        let directory = try TemporaryDisk(contents: [])
+        let odd = try TemporaryDisk(contents: [UInt8](repeating: 1, count: 700))
+        let socket = try UnixSocketFile(in: directory.directory)
+        let cases: [(String, String)] = [
+            ("/nonexistent/disk.img", "launcher: disk /nonexistent/disk.img: no such file"),
+            (directory.directory.path, "launcher: disk \(directory.directory.path): is a directory"),
+            (socket.path, "launcher: disk \(socket.path): cannot open: "),
+            (directory.path, "launcher: disk \(directory.path): is empty"),
+            (odd.path, "launcher: disk \(odd.path): size 700 is not a multiple of 512"),
+        ]
+        for (path, message) in cases {
+            let run = try runLguest(["--programs", "hello", "--disk", path])
+            #expect(run.status != 0)
+            #expect(run.errors.contains(message), "stderr was: \(run.errors)")
+            #expect(!run.output.contains("Booting"), "refused before anything boots")
+        }
+    }
+
+    @Test(.enabled(if: geteuid() != 0, "root is not stopped by permissions; the socket case covers it"))
+    func l186_aFileWeMayNotOpenIsRefused() throws {
+        let disk = try TemporaryDisk(sectors: 1)
+        try FileManager.default.setAttributes([.posixPermissions: 0], ofItemAtPath: disk.path)
+        let run = try runLguest(["--programs", "hello", "--disk", disk.path])
+        #expect(run.status != 0)
+        #expect(run.errors.contains("cannot open: Permission denied"), "stderr was: \(run.errors)")
+    }
+
+    @Test(arguments: [
+        (["--rng-seed", "abc"], "The value 'abc' is invalid for '--rng-seed <n>'"),
+        (["--rng-seed=-1"], "The value '-1' is invalid for '--rng-seed <n>'"),
+        (["--rng-seed", "18446744073709551616"], "is invalid for '--rng-seed <n>'"),
+        (["--input", "x", "--stdin"], "--input and --stdin cannot be used together"),
+        (["--disk-read-only"], "--disk-read-only needs --disk"),
+    ])
+    func l102_aBadDeviceOptionIsRefused(arguments: [String], message: String) throws {
+        let run = try runLguest(["--programs", "hello"] + arguments)
+        #expect(run.status != 0)
+        #expect(run.errors.contains(message), "stderr was: \(run.errors)")
+    }
+
+    @Test func l187_theDefaultRunMakesAScratchDiskAndRemovesIt() throws {
+        let temporary = try TemporaryDisk(contents: [])
+        let run = try runLguest(["--programs", "hello", "--stats"], environment: ["TMPDIR": temporary.directory.path])
+        #expect(run.status == 0)
+        #expect(run.output.contains("device.block.requests "), "the block device was there")
+        let left = try FileManager.default.contentsOfDirectory(atPath: temporary.directory.path)
+        #expect(left == ["disk.img"], "only the test's own file is left")
+    }
+
+    @Test func l102_aReadOnlyDiskIsServedAndNeverChanged() throws {
+        let disk = try TemporaryDisk(sectors: 2)
+        let run = try runLguest(["--programs", "hello", "--disk", disk.path, "--disk-read-only", "--stats",
+                                 "--input", "typed", "--rng-seed", "7"])
+        #expect(run.status == 0)
+        #expect(run.output.contains("device.console.requests "))
+        #expect(run.output.contains("device.rng.requests "))
+        #expect(try disk.bytes == TemporaryDisk(sectors: 2).bytes)
+    }
+}
+
+/// A Unix-domain socket bound at a path: a file nobody, not even root, can open.
+private struct UnixSocketFile {
+    let path: String
+    let descriptor: Int32
+
+    init(in directory: URL) throws {
+        path = directory.appendingPathComponent("socket").path
+        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard descriptor >= 0, bound == 0 else { throw CocoaError(.fileWriteUnknown) }
     }
 }

@@ -22,14 +22,26 @@ enum {
     SYS_exit = 1,
     SYS_read = 3,
     SYS_write = 4,
+    SYS_open = 5,
+    SYS_close = 6,
+    SYS_lseek = 19,
     SYS_getpid = 20,
     SYS_brk = 45,
+    SYS_fsync = 118,
+    SYS__llseek = 140,
     SYS_sched_yield = 158,
     SYS_nanosleep = 162,
 };
 
 /* The Linux errno values the programs check for (the kernel returns -errno). */
-enum { EBADF = 9, EFAULT = 14, EINVAL = 22, ENOSYS = 38 };
+enum {
+    ENOENT = 2, EIO = 5, EBADF = 9, EFAULT = 14, EINVAL = 22,
+    ENOSPC = 28, ESPIPE = 29, EROFS = 30, ENOSYS = 38,
+};
+
+/* open's access modes, and lseek's origins. */
+enum { O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2 };
+enum { SEEK_SET = 0, SEEK_CUR = 1, SEEK_END = 2 };
 
 static inline s32 syscall3(u32 nr, u32 a, u32 b, u32 c)
 {
@@ -39,6 +51,44 @@ static inline s32 syscall3(u32 nr, u32 a, u32 b, u32 c)
                      : "a"(nr), "b"(a), "c"(b), "d"(c)
                      : "memory");
     return ret;
+}
+
+/* Five arguments: the fourth in esi, the fifth in edi. */
+static inline s32 syscall5(u32 nr, u32 a, u32 b, u32 c, u32 d, u32 e)
+{
+    s32 ret;
+    __asm__ volatile("int $0x80"
+                     : "=a"(ret)
+                     : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(d), "D"(e)
+                     : "memory");
+    return ret;
+}
+
+static inline s32 sys_open(const char *path, u32 flags)
+{
+    return syscall3(SYS_open, (u32)path, flags, 0);
+}
+
+static inline s32 sys_close(int fd)
+{
+    return syscall3(SYS_close, (u32)fd, 0, 0);
+}
+
+static inline s32 sys_lseek(int fd, s32 offset, u32 whence)
+{
+    return syscall3(SYS_lseek, (u32)fd, (u32)offset, whence);
+}
+
+static inline s32 sys_fsync(int fd)
+{
+    return syscall3(SYS_fsync, (u32)fd, 0, 0);
+}
+
+/* _llseek: a 64-bit offset in two halves, the 64-bit result through a
+ * pointer (low word first, as the i386 stores it). */
+static inline s32 sys_llseek(int fd, u32 high, u32 low, u32 result[2], u32 whence)
+{
+    return syscall5(SYS__llseek, (u32)fd, high, low, (u32)result, whence);
 }
 
 static inline s32 sys_write(int fd, const void *buf, u32 len)

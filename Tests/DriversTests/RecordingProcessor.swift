@@ -1,0 +1,1 @@
+../GuestTests/RecordingProcessor.swift
