@@ -49,12 +49,13 @@ struct BootCommand: ParsableCommand {
             """)
 
     /// What the Guest runs when nobody says otherwise: a greeting, real work, a deep stack, a
-    /// growing heap, every system call, and one program that dies on purpose.
-    static let defaultPrograms = "hello,sieve,crc32,recurse,pages,syscalls,fault_null"
+    /// growing heap, every system call, the three devices (the disk, the rng, and the console's
+    /// input, which is `--input` or else empty), and one program that dies on purpose.
+    static let defaultPrograms = "hello,sieve,crc32,recurse,pages,syscalls,disk,hwrng,cat,fault_null"
 
     @Option(name: .long, help: """
-        The programs to run, in order, from programs/bin (see 'lguest program --list'); \
-        join names with + to run them at the same time: hello,sieve+crc32.
+        The programs to run, in order, from programs/bin (see 'lguest program --list') or named by \
+        their paths; join names with + to run them at the same time: hello,sieve+crc32.
         """)
     var programs = defaultPrograms
 
@@ -203,7 +204,7 @@ struct BootCommand: ParsableCommand {
 }
 /*:*/
 
-/*L:102 Ctrl-C, safely.
+/*L:106 Ctrl-C, safely.
 
 A signal arrives at any instruction of the host process, in the middle of whatever the Host is doing,
 so a signal handler may do almost nothing: certainly not stop a Guest, print, or allocate. Ours stores

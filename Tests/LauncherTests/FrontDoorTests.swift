@@ -86,7 +86,7 @@ struct FrontDoorTests {
         #expect(run.output.contains("[hello (pid 1) exited with status 0]"))
     }
 
-    @Test func l102_ctrlCStopsTheRunCleanlyWithTheCountsSoFar() throws {
+    @Test func l106_ctrlCStopsTheRunCleanlyWithTheCountsSoFar() throws {
         let process = Process()
         process.executableURL = lguestExecutable
         process.arguments = ["--programs", "spin"]
