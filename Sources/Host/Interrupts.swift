@@ -162,14 +162,19 @@ extension Guest {
     * only interrupt gates and trap gates are allowed: a task gate would ask the processor for a hardware
       task switch through a TSS the Guest does not own;
     * the code segment is forced to the Guest kernel's (ring 1), whatever the Guest wrote; the handler
-      address and the gate's privilege level (who may `int` to it) are the Guest's to choose. */
+      address and the gate's privilege level (who may `int` to it) are the Guest's to choose.
+
+    **Exercise** (easy; read first H:200): refuse the vectors a Guest may never set (NMI, double fault,
+    the reserved 15 and the hypercall vector): a Guest that tries is killed. */
 
     /// Handles LOAD_IDT_ENTRY for `vector` with the gate's two words.
     func loadIDTEntry(vector: UInt32, low: UInt32, high: UInt32) throws(GuestViolation) {
         guard vector < 256 else { throw GuestViolation("interrupts: bad IDT entry number \(vector)") }
+        // exercise H:230 {
         if vector == 2 || vector == 8 || vector == 15 || vector == UInt32(hypercallVector) {
             throw GuestViolation("interrupts: attempt to set special IDT entry \(vector)")
         }
+        // exercise H:230 } stub: ExerciseStub.unfinished("H:230")
         let gate = GateDescriptor(low: low, high: high)
         if !gate.isPresent {
             idt[Int(vector)] = GateDescriptor(rawValue: 0)

@@ -32,7 +32,12 @@ One more trick deserves a word. The Guest expects its entries' accessed bit to b
 used and its dirty bit when it is written, as the MMU would; but the MMU only sets those bits in the
 *shadow*. So we set them in the Guest's entry ourselves, and for a read we install the shadow entry
 read-only even if the Guest's entry is writable. The first write then faults back here, and that is
-when we set dirty. It costs one extra fault per written page, and buys the Guest exact dirty bits. */
+when we set dirty. It costs one extra fault per written page, and buys the Guest exact dirty bits.
+
+**Exercise** (hard; read first H:300, H:320, X:330): write the heart of `fillShadow()`: read the
+Guest's directory and table entries, decide whether the fault is ours (both levels allow the access) or
+the Guest's, set the accessed and dirty bits the MMU would, and install the shadow entry. Return true
+only when the Guest's tables allow the access. */
 
 extension ShadowPageTables {
     /// Handles a page fault at `va`: installs a shadow entry and returns true if the Guest's tables
@@ -60,6 +65,7 @@ extension ShadowPageTables {
             }
             return false
         }
+        // exercise H:330 {
         let write = errorCode.contains(.write), user = errorCode.contains(.user)
 
         // First step: the Guest's directory entry. Not present means not mapped.
@@ -89,6 +95,7 @@ extension ShadowPageTables {
 
         // Done: when the Guest retries the access, the MMU finds the page.
         return true
+        // exercise H:330 } stub: throw GuestViolation(ExerciseStub.reason("H:330"))
     }
 
     /// Sets the accessed bit in the Guest's directory entry for `va`, as the MMU would, unless it is set.

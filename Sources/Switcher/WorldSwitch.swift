@@ -39,7 +39,11 @@ extension Switcher {
 
     Loading cr3 flushes the TLB, and the Switcher relies on that, as lguest does: the Host edits shadow
     entries between switches without telling the TLB, and the registers page may have been remapped for
-    another Guest. The Host's cr3 always differs from any Guest's, so every switch in reloads it. */
+    another Guest. The Host's cr3 always differs from any Guest's, so every switch in reloads it.
+
+    **Exercise** (medium; read first S:030, X:450): distrust the two words of the frame the Guest could
+    forge: refuse a cs or ss not at ring 1 or 3 (or not at the same ring), and take away any I/O
+    privilege level, nested-task or vm86 bit from eflags. */
 
     /// Switches the processor into `world`; returns nil on success, or why the Guest cannot be entered.
     func switchIn(_ world: GuestWorld) -> Trap? {
@@ -48,14 +52,18 @@ extension Switcher {
         let frame = page.registers
         // Only rings 1 and 3 are the Guest's, and its stack must be at the same ring as its code.
         let ring = UInt8(frame.cs & 3)
+        // exercise S:100 {
         guard ring == guestKernelRing || ring == guestUserRing, frame.ss & 3 == frame.cs & 3 else {
             return .kernelLost("switcher: bad guest segments cs \(hexWord(frame.cs)) ss \(hexWord(frame.ss))")
         }
+        // exercise S:100 } stub: ExerciseStub.unfinished("S:100")
         // The Guest's own eflags, minus what it may not have: I/O privilege, nested tasks, vm86.
         var flags = EFLAGS(rawValue: frame.eflags)
+        // exercise S:100 {
         flags.iopl = 0
         flags.insert([.interruptEnable, .alwaysOne])
         flags.remove([.nestedTask, .virtual8086])
+        // exercise S:100 } stub: flags.insert([.interruptEnable, .alwaysOne])
         page[.eflags] = flags.rawValue
 
         // Step 1: the Guest's world, built on the Host's state (same GDT and IDT registers, same esp0).

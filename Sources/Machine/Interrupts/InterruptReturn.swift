@@ -24,7 +24,10 @@ Which eflags bits may change also depends on privilege: IOPL only at ring 0, IF 
 within IOPL. That is how a guest kernel at ring 1 with IOPL 0 finds that `iret` quietly leaves IF
 alone, the behaviour lguest's Guest has to work around with its virtual interrupt flag (`G:033`).
 This machine has no virtual-8086 mode, so a popped VM bit is ignored, and no hardware task switching,
-so `iret` with NT set returns as if NT were clear (a real CPU would switch back to the previous task). */
+so `iret` with NT set returns as if NT were clear (a real CPU would switch back to the previous task).
+
+**Exercise** (medium; read first X:230, G:045): check the code segment `iret` returns to: a null
+selector, or one whose RPL would raise privilege above the CPL, raises #GP. */
 
 extension Core {
     /// Executes `iret` at the current privilege: checks, then pops, per `X:450`.
@@ -42,9 +45,11 @@ extension Core {
         let poppedFlags = EFLAGS(rawValue: try pop(2))
 
         // The code segment we are returning to: never more privileged than we are.
+        // exercise X:450 {
         guard !newCS.isNull else { throw .generalProtection(0) }
         let csCode = newCS.tableOffset
         guard newCS.rpl >= cpl else { throw .generalProtection(csCode) }
+        // exercise X:450 } stub: let csCode = ExerciseStub.unfinished("X:450", newCS.tableOffset)
         var code = try loadDescriptor(newCS)
         let conforming = code.typeBits.contains(.conformingOrExpandDown)
         guard code.isCode, conforming ? code.dpl <= newCS.rpl : code.dpl == newCS.rpl else {

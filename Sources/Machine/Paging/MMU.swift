@@ -23,7 +23,11 @@ Two things a real MMU never sees can happen here, because a buggy Host could bui
 frames past the end of RAM. The walk checks every frame against RAM before touching it and throws a
 `PageFault` carrying `frameOutsideRAM`, which the interpreter turns into a machine check: the machine
 stops with a message instead of the Swift process dying. A directory entry with PS (4 MiB page) set
-faults with the reserved-bit code, since this CPU does not offer large pages. */
+faults with the reserved-bit code, since this CPU does not offer large pages.
+
+**Exercise** (medium; read first X:300, X:320): enforce the permissions of a page walk: both levels
+must allow ring-3 access for a user access, and both must allow writing for a user write, or for any
+write under CR0.WP; otherwise raise a protection fault. */
 
 extension Core {
     /// Reads a paging entry at a host-physical address already checked to lie in RAM.
@@ -81,10 +85,12 @@ extension Core {
 
         // Permissions: both levels must agree (X:330). A supervisor write to a read-only page is
         // refused only under CR0.WP.
+        // exercise X:330 {
         let both = pde.flags.intersection(pte.flags)
         let denied = (user && !both.contains(.user))
             || (isWrite && !both.contains(.writable) && (user || cpu.cr0.contains(.writeProtect)))
         guard !denied else { throw PageFault(address: address, errorCode: code.union(.protection)) }
+        // exercise X:330 } stub: ExerciseStub.unfinished("X:330")
         guard frameInRAM(pte.frame.rawValue) else {
             throw PageFault(address: address, errorCode: code, frameOutsideRAM: pte.frame)
         }
@@ -143,7 +149,10 @@ extension Core {
 
     The next read of any byte of that page compares 0x0804_B001 with the slot's `userRead` and goes
     straight to RAM at 0x001F_3000 plus the offset. After a flush the generation is 2, lookups expect
-    0x0804_B002, and the slot is as good as empty. */
+    0x0804_B002, and the slot is as good as empty.
+
+    **Exercise** (easy; read first X:330): make `invlpg` work: drop the TLB entry of the page that
+    holds `linear`, if the slot holds that page, so that the next access walks the page tables again. */
 
     /// Records a successful translation in the TLB, with tags for every access it permits.
     mutating func fill(_ linear: UInt32, frameBase: UInt32, pde: PagingFlags, pte: PagingFlags) {
@@ -209,7 +218,9 @@ extension Core {
     /// Drops the TLB entry for the page holding `linear`, global or not (`invlpg`).
     mutating func flushTLB(page linear: UInt32) {
         let slot = tlbSlot(linear)
+        // exercise X:340 {
         if tlb[slot].supervisorRead == tlbTag(linear) { tlb[slot] = TLBEntry() }
+        // exercise X:340 } stub: _ = ExerciseStub.unfinished("X:340", slot)
         invalidateFetchPage()
     }
 }
