@@ -219,11 +219,17 @@ extension Guest {
     * 14, the page fault, must come to the Host, which owns the shadow page tables and must see every
       fault first (`H:330`); 13, the general protection fault, because the Host emulates `in` and `out`
       (`H:225`); 7, the FPU trap, which the Host must see to track the task-switched bit; and 0x1F,
-      which is the hypercall. */
+      which is the hypercall.
+
+    And the Host may choose to have none: `Host.directTraps` (`lguest --no-direct-traps`) sends every
+    trap through a Switcher stub, where `handleVector` reflects it (`H:220`). The Guest cannot tell the
+    difference, only the clock on the wall can: the `syscall_loop` program making 200,000 `getpid`
+    calls in a booted Guest measures both ways in one run of `lguest-bench` (`guest_syscall_direct_ns`
+    and `guest_syscall_reflected_ns`, BENCHMARKS.md). */
 
     /// Whether `vector`'s gate may point straight at the Guest's handler.
     func isDirectTrap(vector: UInt8, gate: GateDescriptor) -> Bool {
-        guard gate.kind == .trap else { return false }
+        guard host.directTraps, gate.kind == .trap else { return false }
         if vector == systemCallVector { return true }
         return vector < firstExternalVector && vector != 7 && vector != 13 && vector != 14 && vector != hypercallVector
     }
