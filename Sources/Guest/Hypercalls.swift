@@ -106,16 +106,25 @@ A Guest can take that promise at its word. `lazyHcall()` is used for every call 
 outside lazy mode it is an ordinary hypercall, inside it the call goes to the async ring and costs no
 trap at all.
 
-When the Launcher turns lazy mode off (`GuestConfiguration.lazyMode`), the sections still mark
-themselves but every call is made synchronously, so `lguest-bench` can count the world switches a
-boot costs both ways (`boot_switches_lazy` against `boot_switches_eager`, computed by
-`Launcher.optimisationFigures`, `L:095`). Measured on 25 November 2026 (BENCHMARKS.md), booting 16 MiB
-and running the seven programs `swift run lguest` runs by default took 1,307 world switches with lazy
-mode and 2,128 without, 39 % fewer: the async ring carried 864 calls, 820 of them `SET_PTE`s from
-loading programs and growing their heaps and stacks, and 34 flushes took them to the Host. In time, a
-world switch round trip cost about 550 ns on that machine and a call through the ring about 60 ns
-(`world_switch_ns`, `hypercall_async_ns`, `H:050`): each deferred call is some nine times cheaper than
-a trap of its own. Run `lguest-bench` for today's figures. */
+When the Launcher turns lazy mode off (`GuestConfiguration.lazyMode`, the `--no-lazy` option), the
+sections still mark themselves but every call is made synchronously, so the world switches a boot costs
+can be counted both ways. These two figures are drawn by running the machine as the book is woven, the
+default boot first with lazy mode:
+
+```lguest-run --stats | grep -e world_switches -e FLUSH_ASYNC -e SET_PTE
+```
+
+and then without it:
+
+```lguest-run --stats --no-lazy | grep -e world_switches -e FLUSH_ASYNC -e SET_PTE
+```
+
+Nearly every `SET_PTE`, from loading programs and growing their heaps and stacks, rides the async ring
+in the first run, and a few dozen `FLUSH_ASYNC`s take the whole ring to the Host at once. In host
+time, a call through the ring is several times cheaper than a trap of its own: `lguest-bench` measures
+both (`world_switch_ns`, `hypercall_async_ns`, `H:050`; `boot_switches_lazy` against
+`boot_switches_eager`, computed by `Launcher.optimisationFigures`, `L:095`), and BENCHMARKS.md keeps
+its figures with the command that reproduces them. */
 
 extension GuestKernel {
     /// Make `call` now, or defer it to the async ring when inside a lazy section.

@@ -35,10 +35,13 @@ we change an entry, we must tell the Host which one:
 * `setPTEAt()` sets an entry in a known address space: `SET_PTE` with the page directory, the virtual
   address and the new entry;
 * `setPMD()` sets a page-directory entry: `SET_PMD` with the directory page and the index;
-* removing an entry on real hardware needs a TLB flush, and that is where we hear about it:
-  `flushTLBSingle()` tells the Host to zero its shadow entry for one address, and `flushTLBUser()` and
-  `flushTLBKernel()` drop all user, or all, shadow mappings (`FLUSH_TLB` 0 or 1). They will fault back
-  in as they are used.
+* removing an entry is where the processor's memory of old translations matters. Walking two tables
+  for every access would be slow, so the processor keeps the translations it used recently in a small
+  cache, the *TLB* (translation lookaside buffer), and a kernel that removes or changes an entry must
+  *flush* the TLB's copy of it, or the processor goes on using the old one. A native kernel's flush is
+  where we hear about it: `flushTLBSingle()` tells the Host to zero its shadow entry for one address, and
+  `flushTLBUser()` and `flushTLBKernel()` drop all user, or all, shadow mappings (`FLUSH_TLB` 0 or 1).
+  They will fault back in as they are used.
 
 Then there is `setPTE()`, for the few places where Linux sets an entry without saying which address
 space it belongs to. We cannot tell the Host which shadow to fix, so we tell it to forget all of them
@@ -47,12 +50,20 @@ linear map this way, one entry at a time, and each flush throws away every shado
 that made booting take 1.83 seconds. The fix is the `cr3Changed` trick: until the kernel first switches
 page directory, nothing it is building is in use yet (the Launcher's initial tables are), so there is
 nothing to flush. With the trick, boot took 0.25 seconds. Ours builds its linear map with `setPTE()`
-just the same (`G:070`), and `lguest-bench` counts the flushes with the trick and without
-(`boot_flushes_cr3_trick`, `boot_flushes_no_trick`). Measured on 25 November 2026 (BENCHMARKS.md), a
-16 MiB boot running the seven default programs made 7 flushes with the trick and 4,098 without, about
-one per page of memory, and the world switches of the whole run went from 1,307 to 9,490
-(`lguest --stats --no-cr3-trick`). Every one of those flushes also throws away every shadow page table, so the
-faults that rebuild them come on top. */
+just the same (`G:070`), and the Launcher's `--no-cr3-trick` turns the trick off, so the difference can
+be counted. Here is the default boot with the trick, drawn by running the machine as this book was woven:
+
+```lguest-run --stats | grep -e world_switches -e FLUSH_TLB -e page_faults_fixed
+```
+
+and the same boot without it, where nearly every page of memory costs a flush of its own:
+
+```lguest-run --stats --no-cr3-trick | grep -e world_switches -e FLUSH_TLB -e page_faults_fixed
+```
+
+Every one of those flushes also throws away every shadow page table, so the faults that rebuild them
+(`page_faults_fixed`) come on top. What the difference costs in host time is `lguest-bench`'s to measure
+(`boot_flushes_cr3_trick`, `boot_flushes_no_trick` in BENCHMARKS.md). */
 
 import LguestABI
 import Machine

@@ -38,7 +38,10 @@ public struct Book: Sendable {
     /// in `chapterFiles`. Test functions are looked for in the Swift files under `Tests/`.
     /// With `sectionsMayRunToEndOfFile`, a section still open when its file ends is not
     /// an error but ends there, as the original's script allowed (W:800).
-    public init(sources: [InputFile], chapterFiles: [InputFile], sectionsMayRunToEndOfFile: Bool = false) {
+    /// With `figures`, every figure a section asks for (W:450) is drawn by it; without, figures
+    /// keep whatever their source holds.
+    public init(sources: [InputFile], chapterFiles: [InputFile], sectionsMayRunToEndOfFile: Bool = false,
+                figures: FigureRunner? = nil) {
         // Bytes that are not text are refused first (W:332), in every file weave reads.
         var diagnostics = chapterFiles.filter { $0.path.hasSuffix(".md") }.flatMap(\.refusals)
         // Chapters first: they decide which letters exist and in what order.
@@ -57,7 +60,14 @@ public struct Book: Sendable {
             let file = ParsedFile(path: input.path, language: language, text: input.text)
             let found = Extractor.sections(in: file, mayRunToEnd: sectionsMayRunToEndOfFile)
             diagnostics += input.refusals + found.diagnostics + Extractor.nearMisses(in: file, letters: letters)
-            for section in found.sections {
+            for extracted in found.sections {
+                var section = extracted
+                // Figures are drawn first, so that everything after sees them as prose (W:452).
+                if let figures {
+                    let filled = Figures.fill(section.prose, origins: section.proseOrigins, run: figures)
+                    section = section.with(prose: filled.prose, origins: filled.origins)
+                    diagnostics += filled.problems.map { file.diagnostic(at: $0.offset, $0.message) }
+                }
                 if let problem = Book.problem(admitting: section, from: file, definedAt: definedAt, letters: letters) {
                     diagnostics.append(problem)
                 } else {

@@ -72,6 +72,14 @@ public struct Section: Sendable {
     public let lines: ClosedRange<Int>
 }
 
+extension Section {
+    /// This section with other prose (the same prose with its figures drawn, W:452).
+    func with(prose: String, origins: [Int]) -> Section {
+        Section(tag: tag, file: file, title: title, titleOffset: titleOffset, prose: prose, proseOrigins: origins,
+                tagOffset: tagOffset, codeLines: codeLines, lines: lines)
+    }
+}
+
 enum Extractor {
     /// A section whose opening comment has been seen and whose end has not.
     private struct Opening {

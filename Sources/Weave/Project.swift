@@ -34,6 +34,9 @@ public struct Project: Sendable {
     /// The command-line option that sets `sectionsMayRunToEndOfFile`, without its dashes;
     /// the error for a section left open names it.
     public static let sectionsEndWithFilesOption = "sections-end-with-files"
+    /// Draws the figures sections ask for (W:450); by default, the `lguest` beside weave's own binary,
+    /// run in the project root.
+    public var figures: FigureRunner?
 
     public init(root: String = ".", extraSources: [String] = [], chaptersDirectory: String = "chapters",
                 outputDirectory: String = "book", title: String = "lguest in Swift",
@@ -44,10 +47,12 @@ public struct Project: Sendable {
         self.outputDirectory = outputDirectory
         self.title = title
         self.sectionsMayRunToEndOfFile = sectionsMayRunToEndOfFile
+        self.figures = LguestExecutable.runner(LguestExecutable.besideThisProgram, in: root)
     }
 
-    /// Reads every source and chapter file and weaves them.
-    public func load() -> Book {
+    /// Reads every source and chapter file and weaves them; with `drawingFigures` false, figures are
+    /// left as their sources have them (for `weave list`, which shows no prose).
+    public func load(drawingFigures: Bool = true) -> Book {
         // Directories that do not exist are simply empty: a course tree may
         // have no Tests/, and a fresh project no Sources/ yet.
         // One walk over them all, so a file reached twice is still read once (W:705).
@@ -55,7 +60,9 @@ public struct Project: Sendable {
         let sources = Project.files(in: directories) { SourceLanguage(path: $0) != nil }
         let chapters = Project.files(in: [(resolve(chaptersDirectory), Project.normalized(chaptersDirectory))],
                                      recursive: false) { $0.hasSuffix(".md") }
-        return Book(sources: sources, chapterFiles: chapters, sectionsMayRunToEndOfFile: sectionsMayRunToEndOfFile)
+        if drawingFigures, let figures { Figures.prefetch(sources, run: figures) }
+        return Book(sources: sources, chapterFiles: chapters, sectionsMayRunToEndOfFile: sectionsMayRunToEndOfFile,
+                    figures: drawingFigures ? figures : nil)
     }
 
     /// Every file of the book, paths relative to the output directory (`html/...`, `markdown/...`).

@@ -20,6 +20,13 @@ with a one-line message and a non-zero status: it is not the Guest's fault. A Gu
 after it starts is a different story: the Host kills it with a reason (`H:025`), the console shows how
 far it got, and the status is 1.
 
+Here is what a user sees, drawn by running the machine as this book was woven (`W:450`): the Guest's
+boot messages, the devices the Launcher offered it (`L:190`), one program and its exit, and the
+power-off that ends the run.
+
+```lguest-run --programs hello
+```
+
 The bare machine of Appendix X is still here too, as `lguest program NAME`: one i386 program under the
 stand-in kernel of `X:850`, with no Guest and no Host. Comparing the two runs of the same program is a
 good way to see what the Guest kernel adds. */

@@ -50,8 +50,8 @@ struct Location: ParsableArguments {
     }
 
     /// Weaves the project and prints its diagnostics on standard error.
-    func weave() -> Book {
-        let book = project.load()
+    func weave(drawingFigures: Bool = true) -> Book {
+        let book = project.load(drawingFigures: drawingFigures)
         report(book.diagnostics)
         return book
     }
@@ -153,7 +153,7 @@ struct List: ParsableCommand {
     @OptionGroup var location: Location
 
     func run() throws {
-        let book = location.weave()
+        let book = location.weave(drawingFigures: false)
         print(book.listing(), terminator: "")
         try failOnErrors(book.diagnostics)
     }

@@ -251,7 +251,13 @@ extension DeviceBus {
 served, payload bytes moved, kicks received, interrupts raised, interrupts the driver's
 `availableNoInterrupt` suppressed, and requests the driver could add without a kick because
 `usedNoNotify` was set (`L:217`). Like every other figure they are counted where the thing happens, and
-two runs print the same numbers. */
+two runs print the same numbers. These are a boot that uses all three devices, drawn by running it as
+the book was woven (`W:450`): the console carries every line the Guest prints and the two bytes `cat`
+reads, the disk serves the `disk` program's reads and writes, and the rng fills `hwrng`'s buffer.
+
+```lguest-run --programs disk,hwrng,cat --input hi --stats | grep device.
+```
+*/
 
 extension DeviceBus {
     /// Six `device.NAME.*` lines per device, in descriptor order.
