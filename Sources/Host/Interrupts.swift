@@ -237,8 +237,8 @@ extension Guest {
     The ratio is smaller because our direct path is dearer than a real one: on hardware, a direct trap
     costs the processor a gate and an `iret`, while here the Guest kernel's Swift handler does the
     work of Linux's entry code at the price of an emulated processor, and a profile puts over a
-    quarter of its time in writing the user's registers back to the trap frame one checked byte at a
-    time. The saving, one round trip per system call, is the same lesson. */
+    quarter of its time in building the 20-byte `iret` frame of the return to user mode one checked
+    byte at a time. The saving, one round trip per system call, is the same lesson. */
 
     /// Whether `vector`'s gate may point straight at the Guest's handler.
     func isDirectTrap(vector: UInt8, gate: GateDescriptor) -> Bool {

@@ -136,14 +136,24 @@ extension Switcher {
       every hypercall. Everything else keeps its checks.
     * no allocation per event: the Machine's delivery builds the frame it pushes in a fixed-size buffer,
       and the Host copies an async ring entry out the same way, where each used to grow an array.
+    * only the registers that change: lguest's rule for the tables (`S:050`), applied to the processor.
+      A hypercall from the Guest's Swift code changes six registers, so `SwitcherProcessor.hypercall`
+      sets just those and reads back just eax, and the loop in `runWorld` asks only for the privilege
+      level and the next instruction's address (`X:125`), where each used to copy the whole `CPUState`
+      out of the Machine and, for a write, back in, with the segment bases recomputed. The switch itself
+      still loads a whole state each way, because there nearly everything does change: segments, cr3,
+      stacks.
 
     Measured with
     `lguest-bench` (best of three, release build; BENCHMARKS.md), a round trip (`world_switch_ns`) went
     from 967 ns to about 550 ns (543 to 568 over three runs), a synchronous hypercall from 944 ns to about
     550 ns, and a call through the async ring from 216 ns to 61 ns. That is a little over half a
-    microsecond, where a real VM exit on the same hardware costs 0.6 to 1 µs. What is left is spread
-    thin: copies of the whole `CPUState` in and out of the Machine (a tenth), the descriptor reads of the
-    `iret` and the delivery, and the page walks after each cr3 load; `M:020` sketches the next step.
+    microsecond, where a real VM exit on the same hardware costs 0.6 to 1 µs. Copying only the registers
+    that change took the round trip from 453 to 438 ns (best of five runs of each build, side by side on
+    the same, busier day): 3 %, and `perf` shows the copies falling from 8 % of the time to under 6 %.
+    What is left is spread thin: the two whole-state loads of the switch and the segment bases they
+    recompute (another tenth), reference counting, the descriptor reads of the `iret` and the delivery,
+    and the page walks after each cr3 load; `M:020` sketches the next step.
     :*/
 
     /*S:110 And back out again.
@@ -247,24 +257,24 @@ extension Switcher {
                 }
             }
             // Then, where the processor is now: user code runs in the interpreter...
-            let cpu = machine.cpu
-            let eip = GuestVirtualAddress(cpu.cs.base &+ cpu.eip)
-            if cpu.cpl == guestUserRing {
+            let ring = machine.currentPrivilegeLevel
+            let eip = machine.linearInstructionPointer
+            if ring == guestUserRing {
                 event = machine.run(maxInstructions: max(1, world.instructionBudget))
                 continue
             }
             // ...an instruction the waiting Swift code executed has retired...
-            if cpu.cpl == guestKernelRing, returnPoints.contains(eip) {
+            if ring == guestKernelRing, returnPoints.contains(eip) {
                 return .reached(eip)
             }
-            if cpu.cpl == guestKernelRing && eip == world.image.iretSite {
+            if ring == guestKernelRing && eip == world.image.iretSite {
                 // An `iret` that faulted and was fixed up: the processor executes it again (S:230).
                 machine.advance(by: Self.kernelOperationCost)
                 event = machine.iret()
                 continue
             }
             // ...or the Guest kernel's Swift code runs, unless it has had the processor long enough.
-            if cpu.cpl == guestKernelRing, let entry = world.image.entry(at: eip) {
+            if ring == guestKernelRing, let entry = world.image.entry(at: eip) {
                 entriesInARow += 1
                 if entriesInARow > Self.kernelEntryLimit {
                     statistics.hostInterrupts &+= 1
@@ -277,7 +287,7 @@ extension Switcher {
             }
             // Anywhere else, ring 1 would be executing bytes that no Swift stands for: give up.
             machine.cpu = hostState
-            let lost = Trap.kernelLost("switcher: guest kernel at \(eip) ring \(cpu.cpl) has no entry point")
+            let lost = Trap.kernelLost("switcher: guest kernel at \(eip) ring \(ring) has no entry point")
             if returnPoints.isEmpty { return .trap(lost) }
             try world.handleTrapDuringKernel(lost)
             throw GuestStopped()

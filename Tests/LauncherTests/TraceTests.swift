@@ -134,3 +134,22 @@ private func parse(_ json: String) throws -> [Event] {
     let visits = try parse(try #require(reflected.trace).json).filter { $0.category == "world switch" && $0.name == "trap 128" }
     #expect(UInt64(visits.count) == calls)
 }
+
+@Test func l110_eachBootAfterARestartIsItsOwnProcessWithItsOwnClock() throws {
+    // reboot(LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART): the Guest asks to restart.
+    let P = TinyProgram.self
+    let again = P.elf(code: P.movEAX(88) + P.movEBX(0xFEE1_DEAD) + P.movECX(672_274_793) + P.movEDX(0x0123_4567) + P.int80)
+    var options = LaunchOptions(memoryMiB: 8, programs: [InitrdFile(name: "again", bytes: again)], maximumRestarts: 1)
+    options.recordsTrace = true
+    let result = try Launcher.boot(options)
+    #expect(result.restarts == 1)
+    let events = try parse(try #require(result.trace).json)
+    let boots = events.filter { $0.name == "process_name" }.compactMap { $0.args["name"] as? String }
+    #expect(boots == ["lguest boot 1", "lguest boot 2"])
+    // Both boots start their clocks at 0, so each is its own trace process, in order within itself.
+    for boot in [1, 2] {
+        let timed = events.filter { $0.phase != "M" && $0.track[0] == boot }
+        #expect(timed.first?.start == 0)
+        #expect(timed.filter { $0.name == "guest exit" }.count == 1)
+    }
+}
