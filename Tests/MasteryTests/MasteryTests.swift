@@ -16,10 +16,12 @@ private func notBuilt(_ idea: String) -> Comment {
     Comment(rawValue: "\(idea) is an idea for the reader, not yet built; LGUEST_MASTERY=1 runs this test")
 }
 
-/// Where the committed i386 programs live in a checkout: programs/bin at the package root.
-private let programDirectory = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("programs/bin").path
+/// programs/bin at the package root, three levels above this file: the committed i386 programs.
+private let programDirectory: String = {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)
+    return (parts + ["programs", "bin"]).joined(separator: "/")
+}()
 
 /// Boots the Guest with the committed programs `names`, run in order, and returns the Launcher's counts.
 private func counts(running names: [String]) throws -> [String: UInt64] {
