@@ -274,6 +274,16 @@ extension Guest {
 }
 /*:*/
 
+/*M:004 The interrupt flag on a reflected frame.
+
+When the Host reflects a trap, the eflags it pushes carries the Guest's *virtual* interrupt flag
+(`H:215`), so that the Guest's `iret` (`G:045`) puts back what was there. That costs the Host a read of
+`lguest_data` on every delivery, and the Guest a store in the no-interrupt window on every return. An
+alternative is to leave the real eflags in the frame and let the Guest's handlers, which know they were
+entered through the Host, read `irqEnabled` themselves: fewer moving parts in the Host, more in the
+Guest. Which one is simpler to prove correct when interrupts nest (`S:205`)? The tests of `H:215` and
+`G:045` are the ones any change here must keep passing. :*/
+
 /*M:005 Direct traps and the interrupt flag.
 
 Only trap gates go direct (`H:250`), because an interrupt gate would clear the *real* interrupt flag, and
@@ -291,3 +301,13 @@ Guest's `iret` path runs. It does not stop a direct trap: a user program cannot 
 Guest kernel itself could fault on its own stack in the window (our Switcher re-executes the `iret` after
 the Host fixes the fault, `S:230`). What should happen if the fix-up reflected the fault instead, with
 the virtual flag already restored? Try it with a test Guest whose stack page is missing. :*/
+
+/*M:011 Non-maskable interrupts.
+
+A Guest may never set vector 2 (`H:230`): the NMI belongs to the host, whose watchdogs and profilers use
+it, and an NMI can arrive even in the middle of a world switch, when neither world's stack can be
+trusted. lguest simply left NMIs to the host and never gave Guests one. A Guest that wanted a watchdog
+of its own would need a virtual NMI: an interrupt the Host delivers even when the virtual flag is off,
+and which the no-interrupt window (`H:210`) must not hold back either. Our machine raises no NMIs, so
+there is nothing to try here yet beyond the design: where in `maybeDeliverInterrupt()` would it go, and what
+stops a Guest's NMI handler from re-entering itself? :*/

@@ -444,6 +444,19 @@ func hexWord(_ value: UInt32) -> String {
     return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
 }
 
+/*M:002 Switching the fast system-call registers lazily.
+
+Real i386 processors since the Pentium II have `sysenter`, a system call that skips the gate and the
+stack switch by reading its target from three model-specific registers. A host kernel sets those
+registers for itself, so a Switcher that let a Guest use `sysenter` would have to load the Guest's
+values on the way in and the host's on the way out, and a register write of that kind is slow. lguest's
+authors noted that most switches do not need it: the host's values matter only once the host process
+runs something else, which the host's scheduler knows about through its hooks. Our machine has no
+`sysenter` at all, so this is an idea to take in two steps: teach the
+Machine the instruction and its registers, then make the Switcher swap them only when the scheduler
+says another process is about to run. There is no test scaffold for it here, because both halves are
+still missing. :*/
+
 /*M:020 A cheaper world switch.
 
 Every round trip through the Switcher loads cr3 twice, and each load empties the TLB (cheaply, by a
@@ -459,7 +472,9 @@ A Guest program's page fault costs two world switches even when the Host will on
 Guest. lguest's author suggested a page-table walker in the Switcher itself: if the Guest's own page
 tables say the page is simply not there, the Switcher could deliver the fault straight to the Guest
 kernel's handler, as a direct trap, and only come to the Host when the shadow tables need filling. Which
-checks would the Switcher need to make, and what must it never trust? :*/
+checks would the Switcher need to make, and what must it never trust? The scaffold
+`LGUEST_MASTERY=1 swift test --filter m021` runs the committed `fault_null` program and asks that its
+fault never reach the Host; today the Host reflects it once. :*/
 
 /// One remembered answer of `Switcher.dataSegment(_:ring:register:)`: the question and the answer.
 struct DataSegmentAnswer {

@@ -299,3 +299,11 @@ enum Interruption {
     }
 }
 /*:*/
+
+/*M:999 Farewell.
+
+That is the whole of it: a machine, a Switcher, a Host, a Guest, its drivers and the Launcher that
+ties them together, each small enough to hold in your head. You have seen how little a hypervisor
+needs when the Guest is willing to cooperate, and how much care goes into not trusting it anyway. The
+exercises in this chapter's introduction are the way to find out whether you could have written it;
+the ideas above are the way to make it better. Thank you for reading. :*/
