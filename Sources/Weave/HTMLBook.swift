@@ -248,7 +248,7 @@ struct HTMLBook {
         if !section.codeLines.isEmpty, let file = book.files[section.file] {
             // Each line is a span that ends with its newline: one element per line lets print
             // give wrapped lines a hanging indent (W:640), and copying still gives the source text.
-            let code = file.highlighted(section.codeLines).map { "<span class=\"cl\">\($0)\n</span>" }.joined()
+            let code = file.highlighted(section.codeLines, hiding: section.storyMarkerColon).map { "<span class=\"cl\">\($0)\n</span>" }.joined()
             html += "<pre class=\"code\"><code class=\"language-\(file.language.fenceName)\">\(code)</code></pre>\n"
         }
         // The source link aims at the section's block in the source page, not
