@@ -37,7 +37,16 @@ lguest's templates lived in its assembler file, each between a pair of labels so
 could measure it: `lgstart_cli` to `lgend_cli`, and so on. Ours are the cases of `PatchTemplate`, each
 knowing the length its i386 encoding would have, because "does it fit?" is the one question the patch
 routine must ask. A site is the room the compiler left at a call: the indirect call itself, padded to
-the longest template, as Linux pads its paravirt call sites. */
+the longest template, as Linux pads its paravirt call sites.
+
+One honest caveat about the lengths. Each is the length of the template's *store or load* alone, what
+the original's four templates were. But our `irq_enable` and `restore_fl` do more when they turn
+interrupts on: the pending check of `M:003` (a test of `irqPending`, a jump, and on the rare path a
+hypercall), which on the i386 would need some fifteen bytes more than the ten `storeEnabled` claims,
+and would not fit the site. That is exactly what happened to lguest: once it added the check, it
+patched only the two operations that never turn interrupts on, `irq_disable` and `save_fl`, and let
+the other two keep their calls. Our Swift sites have no bytes to run out of, so all four stay patched,
+and the lengths remain the original's, for the fit test of `G:060` to measure. */
 
 /// The four operations a site can be patched for (Linux's `PARAVIRT_PATCH(pv_irq_ops.*)` types).
 enum PatchableOp: Int, CaseIterable {
@@ -56,14 +65,17 @@ enum SiteCode: Equatable {
 enum PatchTemplate: Equatable {
     /// `movl $0, irqEnabled`: the template for `irq_disable` (lguest's `lgstart_cli`).
     case storeZero
-    /// `movl $0x200, irqEnabled`, then the pending check of M:003: the template for `irq_enable`.
+    /// `movl $0x200, irqEnabled`, then the pending check of M:003: the template for `irq_enable`
+    /// (its length counts the store alone; see `G:055`).
     case storeEnabled
-    /// `movl %eax, irqEnabled`, then the pending check: the template for `restore_fl`.
+    /// `movl %eax, irqEnabled`, then the pending check: the template for `restore_fl` (its length
+    /// counts the store alone).
     case storeArgument
     /// `movl irqEnabled, %eax`: the template for `save_fl`.
     case load
 
-    /// The bytes the template takes in the kernel text, as lguest's assembler versions would.
+    /// The bytes the template's store or load takes in the kernel text, as lguest's assembler
+    /// versions would; the pending check after a store is not counted (`G:055`).
     var length: Int {
         switch self {
         case .storeZero, .storeEnabled: 10  // c7 05 <address> <immediate>
