@@ -75,7 +75,10 @@ stored properties as the chapter's table of contents: each group is commented wi
 explains it, from the hypercall state of `G:035` to the process table of `G:080`. Only `processor` is
 special. It is the `GuestProcessor` the Switcher lends the kernel while one of its entry points runs
 (`G:020`), the one way the kernel's code reaches memory and the hypercall trap, and reaching for it at any
-other time is a host bug, which `cpu` turns into a precondition failure. */
+other time is a host bug, which `cpu` turns into a precondition failure.
+
+No test is named after this section, because it only declares: each group of state is tested under the
+section that explains it. */
 
 /// The Guest kernel: its state lives here and in guest memory, and every entry point the Switcher
 /// calls is a method of this object.

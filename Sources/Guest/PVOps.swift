@@ -11,7 +11,10 @@ same way: `try pvOps.writeCR3(self, directory)`.
 In Swift the table could have been a protocol with two conforming types, native and lguest, and the
 compiler would have been happier. We keep a structure of function values because that is what the
 original is, and because it can be changed one entry at a time: a kernel may replace some operations
-and keep others, and `lguestInit()` reads as the list of exactly what lguest replaces. */
+and keep others, and `lguestInit()` reads as the list of exactly what lguest replaces.
+
+The table itself is only a declaration, so its tests are those of the two ways of filling it,
+`swift test --filter g030`. */
 
 import LguestABI
 import Machine

@@ -43,7 +43,8 @@ Every figure `--stats` prints about a Guest's hypercalls, interrupts and page fa
 counter in `GuestStatistics`, bumped by the code that does the thing counted. Hypercalls are counted in
 two flat arrays indexed by the raw call number, one for calls made with a trap and one for calls that
 came through the async ring, because a dictionary would hash a key on the hottest path the Host has;
-the dictionaries the Launcher prints are made from the arrays only when someone asks. */
+the dictionaries the Launcher prints are made from the arrays only when someone asks. The counts are
+checked where they are printed, by the Launcher's tests of `L:090`, rather than by tests of their own. */
 
 /// Counts of what the Host did for one Guest.
 public struct GuestStatistics: Hashable, Sendable {
@@ -104,7 +105,8 @@ interrupts waiting (`H:200`), the halted flag and the timer deadline, the Guest'
 from user mode (`H:260`), the next slot of the async ring (`H:110`), and the three callbacks through
 which the Launcher hears about the Guest (`H:042`, the NOTIFY handler of `L:215`, `H:060`). Four of them
 are read on every hypercall, and the comment above them says why Swift's exclusivity check may be
-switched off for those four and no others. */
+switched off for those four and no others. The object only holds state, so no test is named after
+it; every property is tested in the section its comment names. */
 
 /// One Guest: everything the Host keeps about it. Made by `Host.makeGuest`.
 public final class Guest: GuestWorld {

@@ -103,6 +103,19 @@ extension MarkdownTree {
         return false
     }
 
+    /*:*/
+
+    /*W:432 Building a table in cmark's tree.
+
+    Only paragraphs at the top of the document are looked at, because cmark tells us the lines each
+    block came from, and for a top-level paragraph those lines are the author's text exactly (inside
+    a list or a quotation they would carry the container's markers). The lines are re-read from the
+    source, not from the parsed inlines, because cmark has already turned `\|` into a plain pipe by
+    then, and the difference between the two is the difference between a cell boundary and a pipe in
+    the text. Each cell's text is then parsed by cmark on its own, and its inlines become the
+    content of a paragraph inside the cell: inline content, as GFM requires, with everything cmark
+    reads as a block (a heading, a list item) kept as the literal text it was. */
+
     /// Turns every top-level paragraph of `source` (the text this tree was parsed from) that holds
     /// a GFM table into a table of custom blocks.
     func makeTables(from source: String) {
