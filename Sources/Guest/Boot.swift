@@ -97,7 +97,18 @@ order, and each meets an operation from this chapter:
 The original also had to cure a disease we never catch: Linux's IDE driver spent three seconds probing
 for disks at I/O ports that were not there, each probe a trap into the Host. lguest reserved the whole
 I/O space up front so no driver could probe it, which took boot from 4.1 to 0.45 seconds. Our kernel
-has no drivers that probe, so it has nothing to reserve. */
+has no drivers that probe, so it has nothing to reserve.
+
+Three more things the original did at this point have no step of their own in our list, and each went
+somewhere worth knowing. Linux switched off features a Guest cannot have, machine checks and ACPI among
+them: our kernel never had them, and the processor features it may use are decided once, by the filtered
+`cpuid` of `G:039`, which is why step 3 only reads, prints and obeys them. Linux registered the `hvc`
+console as the preferred one and an early console that speaks through hypercalls: our `printk()` uses the
+early console of `G:044` until the console driver attaches in step 9 and takes over (`G:072`). And Linux
+pointed its power-off and restart hooks at lguest's functions, so that a `halt` or `reboot` becomes a
+`SHUTDOWN` hypercall: ours has no hooks to point, because `LguestPlatform.powerOff()` and
+`LguestPlatform.restart()` are already the only ways the kernel stops (`G:044`), called by the scheduler
+when the last program has finished and by the `reboot` system call. */
 
 extension GuestKernel {
     /// Everything after `lguestInit()`, up to running the first program.

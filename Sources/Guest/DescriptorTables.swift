@@ -1,4 +1,4 @@
-/*G:034 The interrupt and global descriptor tables.
+/*G:034 The interrupt descriptor table.
 
 The processor finds its interrupt handlers through the *Interrupt Descriptor Table* (IDT): 256 gates
 of 8 bytes, one per vector, each naming a handler's code segment and address, the privilege a program
@@ -11,13 +11,6 @@ use it: the processor must keep running the Host's own table, whose gates lead i
 (`S:100`). So we keep our table in our memory, as a native kernel would, and tell the Host about every
 entry with the `LOAD_IDT_ENTRY` hypercall: the vector and the gate's two 32-bit halves. The Host checks
 each gate, and copies the ones it likes into the table it builds for us (`H:250`).
-
-The *Global Descriptor Table* (GDT) holds the segments: the kernel's code and data, the user's code
-and data, and a few the Host reserves for itself (`H:600`). Here the original's interfaces differ in a
-way its author invited readers to fix: the whole GDT goes to the Host at once with `LOAD_GDT`, and a
-single changed entry is handled by sending the whole table again. Three entries, the *thread-local
-storage* slots, change on every context switch (they are how C libraries find per-thread data), so
-they get a hypercall of their own, `LOAD_TLS`.
 
 Which kind of gate each vector gets is Linux's choice, and it matters more under lguest than on metal.
 A trap gate below 32 (other than 7, 13 and 14, which the Host needs to see) can be installed by the
@@ -111,6 +104,25 @@ extension GuestKernel {
         }
     }
 }
+
+/*:*/
+
+/*G:046 The global descriptor table.
+
+(This section's code sits beside `G:034`'s, in the same file, because the two tables are built the
+same way; its number comes after the other processor tables of the tour.)
+
+The *Global Descriptor Table* (GDT) holds the segments: the kernel's code and data, the user's code
+and data, and a few the Host reserves for itself (`H:600`). Here the original's interfaces differ in a
+way its author invited readers to fix: the whole GDT goes to the Host at once with `LOAD_GDT`, and a
+single changed entry is handled by sending the whole table again. Three entries, the *thread-local
+storage* slots, change on every context switch (they are how C libraries find per-thread data), so
+they get a hypercall of their own, `LOAD_TLS`.
+
+Our GDT is Linux's: four flat segments, kernel and user, code and data, every other slot empty, built
+in our memory by `buildGDT()` and sent whole by `loadGDT()`. `writeGDTEntry()` changes one slot and
+then sends the whole table again, just as the original does, and `loadTLS()` is the short way for the
+three slots that change most. */
 
 extension GuestKernel {
     /// Build our GDT in memory: Linux's four flat segments, everything else empty.

@@ -26,6 +26,17 @@ Guest chapter did, and build the little kernel that runs real i386 programs on t
 import LguestABI
 import Machine
 
+/*:*/
+
+/*G:011 The switches on the Guest's front panel.
+
+lguest's optimisations are easy to believe in and hard to see, so ours can be switched off one at a time.
+`GuestConfiguration` is what the Launcher hands the kernel before it boots: lazy mode (`G:035`), the
+`cr3_changed` trick (`G:041`), patching (`G:050`), the time slice of the little scheduler (`G:088`), and
+one switch that only the benchmarks throw. Each defaults to what lguest shipped, so a Guest that nobody
+configures is lguest's Guest; the Launcher's `--no-lazy` and `--no-cr3-trick` flip the first two, and
+the figures in `G:035` and `G:041` are those flips, counted. */
+
 /// The switches the Launcher sets on a Guest before it boots, so that the effect of lguest's
 /// optimisations can be measured by turning them off (see `G:035` and `G:041`).
 public struct GuestConfiguration: Sendable, Equatable {
@@ -53,6 +64,21 @@ public struct GuestConfiguration: Sendable, Equatable {
         self.pvOpWorkloadPairs = pvOpWorkloadPairs
     }
 }
+
+/*:*/
+
+/*G:012 The whole kernel is one object.
+
+A C kernel keeps its state in global variables scattered over many files; ours gathers it in one class,
+`GuestKernel`, so that a test can boot two kernels side by side and neither can see the other. Read the
+stored properties as the chapter's table of contents: each group is commented with the section that
+explains it, from the hypercall state of `G:035` to the process table of `G:080`. Only `processor` is
+special. It is the `GuestProcessor` the Switcher lends the kernel while one of its entry points runs
+(`G:020`), the one way the kernel's code reaches memory and the hypercall trap, and reaching for it at any
+other time is a host bug, which `cpu` turns into a precondition failure.
+
+No test is named after this section, because it only declares: each group of state is tested under the
+section that explains it. */
 
 /// The Guest kernel: its state lives here and in guest memory, and every entry point the Switcher
 /// calls is a method of this object.
@@ -143,6 +169,16 @@ public final class GuestKernel {
     /// Everything the kernel has printed on its console so far.
     public var consoleText: String { console.text }
 }
+
+/*:*/
+
+/*G:013 What the Guest counts about itself.
+
+The Host counts what it sees from outside (`L:090`); the kernel counts what only it can see: calls that
+went through the pv-ops table against those that ran patched, interrupts with no handler, programs that
+exited against those killed, system calls that had to wait. `swift run lguest --stats` prints the
+interesting ones with a `guest.` prefix, and the tests read them to check that an optimisation really
+happened, not just that the output came out right. */
 
 /// Counts the Guest keeps about itself, for tests and `lguest-bench`.
 public struct KernelStatistics: Sendable, Equatable {

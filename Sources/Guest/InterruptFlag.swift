@@ -1,7 +1,7 @@
 /*G:033 The virtual interrupt flag.
 
-After that detour through the ring, our first native instructions to replace: the four a kernel uses
-to control interrupts. `cli` turns them off, `sti` back on, and `pushf`/`popf` save and restore the
+With the shared page in place (`G:032`), we can replace our first native instructions: the four a
+kernel uses to control interrupts. `cli` turns them off, `sti` back on, and `pushf`/`popf` save and restore the
 flags register that holds the interrupt flag (IF, bit 9 of eflags).
 
 The obvious replacement is a pair of hypercalls, "interrupts off" and "interrupts on". It would be far
@@ -54,7 +54,7 @@ enum LguestIRQOps {
 lguest 2.6.30 did not check for interrupts that arrived while the flag was off: it relied on the next
 timer tick to deliver them. With a tickless kernel there may be no next tick, and a later version of
 lguest added the check, in a form with a flaw that is instructive: the test it made could never be
-true, so the check never fired (the second of the original's known defects, `OUTLINE.md`).
+true, so the check never fired: one of the few outright bugs in the original's Guest.
 
 Ours is done properly. When the Host wants to deliver an interrupt and finds the flag off, it sets
 `lguest_data.irqPending` (`H:210`). Whenever we turn the flag back on, we read `irqPending`, and only if

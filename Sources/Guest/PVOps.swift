@@ -1,49 +1,20 @@
-/*G:030 lguestInit(): installing the replacements.
+/*G:028 The table every sensitive operation goes through.
 
-Once we reach `lguestInit()` we know we are a Guest, and we fill in the table every sensitive operation
-goes through. In Linux the table is `pv_ops`, a set of structures of function pointers that the rest
-of the kernel calls through (`pv_irq_ops.irq_disable()` instead of `cli`); a kernel that boots on bare
-metal leaves the native functions in place, and a kernel that finds itself under lguest swaps in
-lguest's. Ours is `PVOps`, a structure of Swift function values, and the rest of our kernel calls
-through it in just the same way: `try pvOps.writeCR3(self, directory)`.
-
-The native entries are not pretend: each executes the real privileged instruction through
-`GuestProcessor.native`, which at ring 1 faults into the Host. A kernel that forgot to call
-`lguestInit()` would `cli` its way straight into a general protection fault, with no interrupt table
-of its own yet to catch it, and the Host would kill it (a test, `g030_`, watches it happen).
-
-Every replacement is described where it is defined; this function only plugs them in, in the order of
-the original.
+A kernel that may run as a Guest cannot simply execute its privileged instructions: somewhere there must
+be a choice between doing it and asking the Host. Linux makes that choice in one place, a table called
+`pv_ops`: a set of structures of function pointers that the rest of the kernel calls through
+(`pv_irq_ops.irq_disable()` instead of `cli`). A kernel that boots on bare metal leaves the native
+functions in place, and a kernel that finds itself under lguest swaps in lguest's (`G:030`). Ours is
+`PVOps`, a structure of Swift function values, and the rest of our kernel calls through it in just the
+same way: `try pvOps.writeCR3(self, directory)`.
 
 In Swift the table could have been a protocol with two conforming types, native and lguest, and the
 compiler would have been happier. We keep a structure of function values because that is what the
 original is, and because it can be changed one entry at a time: a kernel may replace some operations
 and keep others, and `lguestInit()` reads as the list of exactly what lguest replaces.
 
-Here is the road one operation takes, `irqDisable`, before and after the swap:
-
-```
-  kernel code: try pvOps.irqDisable(self)
-                         |
-        +----------------+-----------------+
-        | native (before lguestInit)       | lguest (after)
-        v                                  v
-  cpu.native(.cli)                  LguestIRQOps.disable
-  a real cli at ring 1              one store to the shared page's
-        |                           interrupt flag (G:033): no trap,
-        v                           no Host, one memory write
-  #GP: the Host is entered,
-  and kills a Guest that
-  should have known better
-```
-
-The left road is why paravirtualization exists. On an i386, `cli` at ring 1 faults, but several other
-sensitive instructions (`pushf`, `cpuid`, reading the segment registers) do not: they quietly give
-ring-1 code the *real* machine's answer. A hypervisor cannot trap what never traps, so the original i386
-could not be virtualized by trapping alone; the Guest has to agree to ask instead, and this table is
-where it agrees. Notice how the native `saveFlags` below reads the real IF, which a ring-1 kernel never
-controls: exactly the kind of silent wrong answer that the lguest entry replaces with the truth from the
-shared page. */
+The table itself is only a declaration, so its tests are those of the two ways of filling it,
+`swift test --filter g030`. */
 
 import LguestABI
 import Machine
@@ -120,6 +91,26 @@ struct PVOps {
     /// `pv_mmu_ops.set_pte`: set a page-table entry of an unknown address space.
     var setPTE: (GuestKernel, GuestPhysicalAddress, PageTableEntry) throws(GuestStopped) -> Void
 
+    /*:*/
+
+    /*G:029 The native operations.
+
+    The native entries are not pretend: each executes the real privileged instruction through
+    `GuestProcessor.native`, which at ring 1 faults into the Host. A kernel that forgot to call
+    `lguestInit()` would `cli` its way straight into a general protection fault, with no interrupt table
+    of its own yet to catch it, and the Host would kill it. Two halves of that are tested:
+    `g030_beforeLguestInitTheNativeInstructionsAreTried` shows the native instructions being tried (on a
+    stand-in processor that records them), and the Host's tests under `H:220` show a trap with no handler
+    of the Guest's killing it.
+
+    The native road (the left one in `G:030`'s picture) is why paravirtualization exists. On an i386, `cli`
+    at ring 1 faults, but several other sensitive instructions (`pushf`, `cpuid`, reading the segment
+    registers) do not: they quietly give ring-1 code the *real* machine's answer. A hypervisor cannot trap
+    what never traps, so the original i386 could not be virtualized by trapping alone; the Guest has to
+    agree to ask instead, and this table is where it agrees. Notice how `saveFlags` below reads the real IF,
+    which a ring-1 kernel never controls: exactly the kind of silent wrong answer that the lguest entry
+    replaces with the truth from the shared page. */
+
     /// The operations of a kernel on bare metal: each executes the privileged instruction itself.
     static var native: PVOps { PVOps(
         // pushf is not privileged: it reads the real flags, whose IF a ring-1 kernel cannot change.
@@ -194,6 +185,31 @@ struct PVOps {
         })
     }
 }
+
+/*:*/
+
+/*G:030 lguestInit(): installing the replacements.
+
+Once we reach `lguestInit()` we know we are a Guest, and we fill in the table of `G:028` with lguest's
+operations. Every replacement is described where it is defined; this function only plugs them in, in
+the order of the original.
+
+Here is the road one operation takes, `irqDisable`, before and after the swap:
+
+```
+  kernel code: try pvOps.irqDisable(self)
+                         |
+        +----------------+-----------------+
+        | native (before lguestInit)       | lguest (after)
+        v                                  v
+  cpu.native(.cli)                  LguestIRQOps.disable
+  a real cli at ring 1              one store to the shared page's
+        |                           interrupt flag (G:033): no trap,
+        v                           no Host, one memory write
+  #GP: the Host is entered,
+  and kills a Guest that
+  should have known better
+``` */
 
 extension GuestKernel {
     /// Install lguest's versions of every sensitive operation (lguest's `lguest_init`, first half).

@@ -35,6 +35,17 @@ public enum GuestExit: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/*:*/
+
+/*H:021 What the Host counts for each Guest.
+
+Every figure `--stats` prints about a Guest's hypercalls, interrupts and page faults (`L:090`) is a
+counter in `GuestStatistics`, bumped by the code that does the thing counted. Hypercalls are counted in
+two flat arrays indexed by the raw call number, one for calls made with a trap and one for calls that
+came through the async ring, because a dictionary would hash a key on the hottest path the Host has;
+the dictionaries the Launcher prints are made from the arrays only when someone asks. The counts are
+checked where they are printed, by the Launcher's tests of `L:090`, rather than by tests of their own. */
+
 /// Counts of what the Host did for one Guest.
 public struct GuestStatistics: Hashable, Sendable {
     /// Hypercalls made with `int $0x1F`, counted by raw call number (a hypercall's hot path should
@@ -83,6 +94,19 @@ public struct GuestStatistics: Hashable, Sendable {
 
     public init() {}
 }
+
+/*:*/
+
+/*H:022 The Guest object.
+
+Here is the bundle of `H:020` itself. Read its stored properties as a map of the chapter: the checked
+copies of the Guest's GDT and IDT (`H:600`, `H:250`), where `lguest_data` is (`H:120`), the virtual
+interrupts waiting (`H:200`), the halted flag and the timer deadline, the Guest's kernel stack for traps
+from user mode (`H:260`), the next slot of the async ring (`H:110`), and the three callbacks through
+which the Launcher hears about the Guest (`H:042`, the NOTIFY handler of `L:215`, `H:060`). Four of them
+are read on every hypercall, and the comment above them says why Swift's exclusivity check may be
+switched off for those four and no others. The object only holds state, so no test is named after
+it; every property is tested in the section its comment names. */
 
 /// One Guest: everything the Host keeps about it. Made by `Host.makeGuest`.
 public final class Guest: GuestWorld {

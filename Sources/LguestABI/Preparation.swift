@@ -14,6 +14,12 @@ lguest took two shortcuts, and they are the reason it fits in a book:
   instructions and hoping the Host notices, it asks the Host politely with a *hypercall*, which is to a
   hypervisor what a system call is to a kernel.
 
+How does a kernel know it is a Guest? Linux is told. The Launcher writes "lguest" (`lguestSubarch`) into
+the `hardwareSubarch` field of the boot parameters (`P:300`), and Linux's earliest boot code reads that
+field and jumps to lguest's entry instead of the native one. Our Guest kernel is built for nothing else,
+so it never reads the field: the Launcher still writes it, as lguest's did, so that the page is what a
+Linux Guest would find there.
+
 In this edition the "PC" is the emulated machine of Appendix X, the Host and the Guest kernel are Swift,
 and the Guest's user programs are real i386 machine code built by `gcc`. The ideas are lguest's; the
 code is new, and every part of it can be run, traced and tested.

@@ -53,6 +53,7 @@ public struct Book: Sendable {
         var definedAt: [Tag: String] = [:]
         var sections: [Section] = []
         var tests: [Tag: [String]] = [:]
+        var testFiles: [ParsedFile] = []
         // Then every source file, in path order, each lexed exactly once: the
         // same tokens serve extraction, test names and, later, highlighting.
         for input in sources.sorted(by: { $0.path < $1.path }) {
@@ -78,6 +79,7 @@ public struct Book: Sendable {
             // Only files with sections are kept: they are the ones the book shows.
             if !found.sections.isEmpty { files[file.path] = file }
             if input.path.hasPrefix("Tests/"), language == .swift {
+                testFiles.append(file)
                 for (tag, name) in Book.testFunctions(in: file, letters: letters) { tests[tag, default: []].append(name) }
             }
         }
@@ -96,6 +98,9 @@ public struct Book: Sendable {
         self.words = prose.words
         self.leads = prose.leads
         diagnostics += prose.diagnostics
+        // And every test command the prose names must run something (W:325).
+        diagnostics += Book.unmatchedTestCommands(sections: sections, chapters: chapters, files: files,
+                                                  testNames: Book.testNames(in: testFiles))
         // Reported in file order, each once, like a compiler's output.
         self.diagnostics = Array(Set(diagnostics)).sorted {
             ($0.file, $0.line, $0.column, $0.message) < ($1.file, $1.line, $1.column, $1.message)

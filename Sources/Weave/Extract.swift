@@ -70,13 +70,16 @@ public struct Section: Sendable {
     public let codeLines: [Range<Int>]
     /// The file's lines from the tag to the last line of the section.
     public let lines: ClosedRange<Int>
+    /// The offset of the colon of the story marker that ends the excerpt, when the closing comment
+    /// has words and so is shown: the book leaves that colon out, as the original's script did (W:110).
+    let storyMarkerColon: Int?
 }
 
 extension Section {
     /// This section with other prose (the same prose with its figures drawn, W:452).
     func with(prose: String, origins: [Int]) -> Section {
         Section(tag: tag, file: file, title: title, titleOffset: titleOffset, prose: prose, proseOrigins: origins,
-                tagOffset: tagOffset, codeLines: codeLines, lines: lines)
+                tagOffset: tagOffset, codeLines: codeLines, lines: lines, storyMarkerColon: storyMarkerColon)
     }
 }
 
@@ -124,7 +127,8 @@ enum Extractor {
                 let bare = comment.count == 5
                 let end = max(bare ? lineStartIfAlone(bytes, comment.lowerBound) : comment.upperBound, opening.comment.upperBound)
                 let last = file.lines.line(of: comment.upperBound - 1)
-                sections.append(section(opening, in: file, code: opening.comment.upperBound..<end, lastLine: last))
+                sections.append(section(opening, in: file, code: opening.comment.upperBound..<end, lastLine: last,
+                                        markerColon: bare ? nil : comment.upperBound - 3))
                 open = nil
             }
             // Any other comment is code, inside a section or outside one.
@@ -159,7 +163,8 @@ enum Extractor {
 
     /// Makes the section that `opening` starts, with the code in `code` (nil for prose only).
     /// `lastLine` is the line of the comment that ended it, when one did.
-    private static func section(_ opening: Opening, in file: ParsedFile, code: Range<Int>?, lastLine: Int? = nil) -> Section {
+    private static func section(_ opening: Opening, in file: ParsedFile, code: Range<Int>?, lastLine: Int? = nil,
+                                markerColon: Int? = nil) -> Section {
         let comment = opening.comment
         // The prose runs from the tag to the closer, which is three bytes with the
         // story marker, two without, and nothing when the comment never closed.
@@ -176,7 +181,8 @@ enum Extractor {
         }
         return Section(tag: opening.tag, file: file.path, title: prose.title, titleOffset: prose.titleOrigin, prose: prose.markdown,
                        proseOrigins: prose.origins, tagOffset: comment.lowerBound + 2,
-                       codeLines: codeLines, lines: firstLine...endLine)
+                       codeLines: codeLines, lines: firstLine...endLine,
+                       storyMarkerColon: codeLines.contains { $0.contains(markerColon ?? -1) } ? markerColon : nil)
     }
 }
 
@@ -195,6 +201,12 @@ dropped.
  17 |
  18 |     (a bare end marker here)        dropped, with line 17
 ```
+
+The closing comment, when it is shown, ends with the story marker, the
+colon before its closing star-slash. That colon is furniture for weave and
+not for the reader, so the book leaves it out, as the original's script did,
+and the excerpt ends with an ordinary comment. Only that one colon goes, and
+only in the book; the file keeps its marker.
 
 Code in the middle of a type is indented, and an excerpt that kept that
 indentation would drift to the right of the page for no reason. So we remove

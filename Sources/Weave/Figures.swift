@@ -318,6 +318,17 @@ public enum LguestExecutable {
     }
 }
 
+/*:*/
+
+/*W:456 One run per command, and a head start.
+
+The cache is what keeps the cost of figures to one run per distinct command line in a weaving; it is
+shared by every copy of the runner, so the two books and every section asking for the same figure
+find it there. And since the figures are independent of one another, `Figures.prefetch` runs them side
+by side before the weaving starts, two at a time on a two-core machine, so that the weaving finds them
+done. The prefetch is only a head start, found by a plain scan for the marker: what really is a figure
+is still decided by cmark, in `Figures.fill`. */
+
 /// The results of one weaving's figures, by command line. A class because every copy of the runner
 /// must share it; a lock because the runner is `Sendable` and could be called from several threads.
 final class FigureCache: @unchecked Sendable {

@@ -7,7 +7,15 @@ fetched from elsewhere would break the promise of a book that works offline.
 A print rule hides what only makes sense on a screen (the sidebar, the
 search box, the previous and next links), lets long lines of code wrap
 instead of being cut off at the margin, and keeps a section's heading with
-the text that follows it.
+the text that follows it. A long excerpt may split across pages, between
+lines: each line of an excerpt is an element of its own, so a wrapped line
+keeps a hanging indent and reads as the one line it is.
+
+On a narrow screen, a phone's 390 pixels, the text comes first: the sidebar
+hides behind a *Contents* button at the top of the page, a link to the
+sidebar's own anchor that the stylesheet shows full-screen while it is the
+target, so it works without a script, and its × leads back. Tables and
+code scroll sideways in their own boxes rather than widening the page.
 */
 /// The two files every HTML book carries unchanged: its stylesheet and the code of its
 /// search box. They are Swift strings so that weave is one self-contained program.
@@ -60,6 +68,7 @@ enum HTMLAssets {
         #results li a { display: block; padding: 0.35rem 0.6rem; color: var(--text); }
         #results li a:hover, #results li a:focus { background: var(--side); text-decoration: none; }
         #results .where { display: block; color: var(--muted); font-size: 0.8em; }
+        #results .more { padding: 0.35rem 0.6rem; color: var(--muted); font-size: 0.85em; font-style: italic; }
         main { margin-left: 19rem; padding: 1.5rem 2.5rem 4rem; max-width: 60rem; }
         h1 { font-size: 2rem; line-height: 1.25; margin: 0.5rem 0 1rem; }
         h2 { font-size: 1.3rem; line-height: 1.3; margin: 0 0 0.5rem; }
@@ -87,16 +96,37 @@ enum HTMLAssets {
         .line { scroll-margin-top: 3rem; }
         .range:target { background: var(--mark); border-left-color: var(--link); }
         .back { display: block; padding-left: 5.5em; font-size: 0.8rem; }
+        table { border-collapse: collapse; margin: 1rem 0; display: block; max-width: 100%; overflow-x: auto;
+          font-size: 0.92em; line-height: 1.4; }
+        th, td { border: 1px solid var(--rule); padding: 0.3em 0.6em; vertical-align: top; text-align: left; }
+        th[align="center"], td[align="center"] { text-align: center; }
+        th[align="right"], td[align="right"] { text-align: right; }
+        thead th { background: var(--side); }
+        th p, td p { margin: 0; }
+        .menu, .close { display: none; }
+        .local { margin: 1rem 0 0.3rem; font-weight: 700; }
+        main.source { max-width: none; padding: 0; }
+        .source-page .listing { overflow-x: auto; }
+        .source-page .line { min-width: max-content; }
         @media (max-width: 55rem) {
-          .sidebar { position: static; width: auto; border-right: none; border-bottom: 1px solid var(--rule); }
-          main { margin-left: 0; padding: 1rem; }
+          main, main.source { margin-left: 0; padding: 1rem; }
+          main.source { padding: 0; }
+          .sidebar { display: none; }
+          .sidebar:target { display: block; z-index: 5; width: auto; right: 0; border-right: none; }
+          .menu { display: inline-block; margin: 0.6rem 1rem 0; padding: 0.3rem 0.8rem; border: 1px solid var(--rule);
+            border-radius: 6px; background: var(--side); color: var(--text); font-size: 0.9rem; }
+          .source-page .menu { margin: 0.4rem; }
+          .close { display: block; float: right; font-size: 1.6rem; line-height: 1; color: var(--text); }
+          pre { font-size: 0.8em; }
         }
         @media print {
-          .sidebar, .pager, .search, .back { display: none; }
+          .sidebar, .pager, .search, .back, .menu { display: none; }
           main { margin: 0; padding: 0; max-width: none; }
           body { font-size: 11pt; background: #fff; color: #000; }
           a { color: inherit; }
-          pre { white-space: pre-wrap; overflow: visible; break-inside: avoid; }
+          pre { white-space: pre-wrap; overflow: visible; break-inside: auto; }
+          pre .cl { display: block; padding-left: 4ch; text-indent: -4ch; break-inside: avoid; }
+          table { display: table; }
           h1, h2 { break-after: avoid; }
           .section { break-inside: auto; }
         }
@@ -112,23 +142,38 @@ enum HTMLAssets {
             var haystack = (entry[0] + " " + entry[1] + " " + entry[4]).toLowerCase();
             return words.every(function (word) { return haystack.indexOf(word) >= 0; });
           }
-          function rank(entry, words) {
-            var head = (entry[0] + " " + entry[1]).toLowerCase();
-            return words.filter(function (word) { return head.indexOf(word) >= 0; }).length;
+          function occurrences(text, word) {
+            var count = 0, at = text.indexOf(word);
+            while (at >= 0 && count < 10) { count += 1; at = text.indexOf(word, at + word.length); }
+            return count;
           }
+          function rank(entry, words) {
+            // A word in the tag or title counts most; then how often each word occurs in the body,
+            // up to ten times, so a section about a thing beats one that mentions it once.
+            var head = (entry[0] + " " + entry[1]).toLowerCase();
+            var body = entry[4].toLowerCase();
+            return words.reduce(function (score, word) {
+              return score + (head.indexOf(word) >= 0 ? 20 : 0) + occurrences(body, word);
+            }, 0);
+          }
+          var LIMIT = 20;
           function search(query) {
             var words = query.toLowerCase().split(/\\s+/).filter(Boolean);
-            if (words.length === 0) { return []; }
+            if (words.length === 0) { return { shown: [], more: 0 }; }
             var found = WEAVE_INDEX.filter(function (entry) { return matches(entry, words); });
-            found.sort(function (a, b) { return rank(b, words) - rank(a, words); });
-            return found.slice(0, 20);
+            var scores = new Map(found.map(function (entry) { return [entry, rank(entry, words)]; }));
+            // Ties keep book order: the sort is stable.
+            found.sort(function (a, b) { return scores.get(b) - scores.get(a); });
+            return { shown: found.slice(0, LIMIT), more: Math.max(0, found.length - LIMIT) };
           }
-          function show(list, entries) {
+          var root = document.body ? document.body.getAttribute("data-root") || "" : "";
+          function show(list, result) {
+            var entries = result.shown;
             list.textContent = "";
             entries.forEach(function (entry) {
               var item = document.createElement("li");
               var link = document.createElement("a");
-              link.href = entry[2];
+              link.href = root + entry[2];
               var tag = document.createElement("span");
               tag.className = "tag";
               tag.textContent = entry[0] + " ";
@@ -141,12 +186,19 @@ enum HTMLAssets {
               item.appendChild(link);
               list.appendChild(item);
             });
+            if (result.more > 0) {
+              var more = document.createElement("li");
+              more.className = "more";
+              more.textContent = "and " + result.more + " more; add a word to narrow the search";
+              list.appendChild(more);
+            }
             list.hidden = entries.length === 0;
           }
           document.addEventListener("DOMContentLoaded", function () {
             var input = document.getElementById("search");
             var list = document.getElementById("results");
             if (!input || !list) { return; }
+            root = document.body.getAttribute("data-root") || "";
             input.addEventListener("input", function () { show(list, search(input.value)); });
             input.addEventListener("keydown", function (event) {
               if (event.key === "Enter") {
@@ -154,7 +206,7 @@ enum HTMLAssets {
                 if (first) { window.location.href = first.href; }
               } else if (event.key === "Escape") {
                 input.value = "";
-                show(list, []);
+                show(list, { shown: [], more: 0 });
               } else if (event.key === "ArrowDown") {
                 var first = list.querySelector("a");
                 if (first) { event.preventDefault(); first.focus(); }
@@ -167,7 +219,8 @@ enum HTMLAssets {
                        : event.key === "ArrowUp" ? item.previousElementSibling : undefined;
               if (next === undefined) { return; }
               event.preventDefault();
-              if (next) { next.firstChild.focus(); } else if (event.key === "ArrowUp") { input.focus(); }
+              var target = next && next.querySelector("a");
+              if (target) { target.focus(); } else if (!next && event.key === "ArrowUp") { input.focus(); }
             });
             var query = new URLSearchParams(window.location.search).get("q");
             if (query) { input.value = query; show(list, search(query)); }

@@ -51,7 +51,7 @@ struct HTMLBook {
 
     /// Renders `markdown` with its mentions linked; `page` is the page the HTML goes on.
     private func prose(_ markdown: String, on page: String) -> String {
-        addresses.linked(markdown, on: page).html()
+        addresses.linked(markdown, on: page, tables: true).html()
     }
 
     /// The inside of a single paragraph of HTML, as a heading wants it.
@@ -75,7 +75,7 @@ struct HTMLBook {
         <title>\(escapeHTML(pageTitle))</title>
         <link rel="stylesheet" href="\(up)style.css">
         \(searchable ? "<script src=\"\(up)search.js\" defer></script>\n" : "")</head>
-        <body\(bodyClass.map { " class=\"\($0)\"" } ?? "")>
+        <body\(bodyClass.map { " class=\"\($0)\"" } ?? "") data-root="\(up)">
 
         """
     }
@@ -83,15 +83,20 @@ struct HTMLBook {
     /// The frame of every book page: head, sidebar, and the page's own content.
     private func page(title pageTitle: String, current: Chapter?, body: String) -> String {
         head(title: pageTitle) + """
-        \(sidebar(current: current))
-        <main>
+        \(HTMLBook.menuButton)
+        <main id="top">
         \(body)
         </main>
+        \(sidebar(current: current))
         </body>
         </html>
 
         """
     }
+
+    /// The button that opens the sidebar on a narrow screen (W:616); hidden on a wide one.
+    /// A link to the sidebar's own anchor, so it works without a script.
+    static let menuButton = "<a class=\"menu\" href=\"#contents\" aria-controls=\"contents\">☰ Contents</a>"
     /*:*/
 
     /*W:612 Finding your way around a book of a few hundred sections takes
@@ -109,10 +114,13 @@ struct HTMLBook {
     */
     /// The sidebar: every chapter, and the sections of the current one. Listing
     /// every section of every chapter would make each page as long as the index.
-    private func sidebar(current: Chapter?) -> String {
+    /// `up` leads from the page to the top of the book; `local` lists sections on the page itself
+    /// (a source page's), under the chapters.
+    func sidebar(current: Chapter?, up: String = "", local: [SectionView] = []) -> String {
         var html = """
-            <nav class="sidebar" aria-label="Chapters">
-            <a class="book-title" href="index.html">\(escapeHTML(title))</a>
+            <nav class="sidebar" id="contents" aria-label="Chapters">
+            <a class="close" href="#top" aria-label="Close the contents">×</a>
+            <a class="book-title" href="\(up)index.html">\(escapeHTML(title))</a>
             <div class="search"><input type="search" id="search" placeholder="Search the book" \
             aria-label="Search the book" autocomplete="off"><ol id="results" hidden></ol></div>
             <ol class="chapters">
@@ -121,7 +129,7 @@ struct HTMLBook {
         for chapter in book.chapters {
             // `aria-current` tells screen readers which chapter this page is.
             let isCurrent = chapter.letter == current?.letter
-            html += "<li\(isCurrent ? " class=\"current\"" : "")><a href=\"\(urlPath(chapter.slug)).html\"\(isCurrent ? " aria-current=\"page\"" : "")>"
+            html += "<li\(isCurrent ? " class=\"current\"" : "")><a href=\"\(up)\(urlPath(chapter.slug)).html\"\(isCurrent ? " aria-current=\"page\"" : "")>"
             html += "<span class=\"letter\">\(chapter.letterString)</span> \(escapeHTML(chapter.title))</a>"
             if isCurrent {
                 let views = book.views(of: chapter)
@@ -136,7 +144,16 @@ struct HTMLBook {
             }
             html += "</li>\n"
         }
-        return html + "</ol>\n</nav>"
+        html += "</ol>\n"
+        if !local.isEmpty {
+            html += "<p class=\"local\">In this file</p>\n<ol class=\"sections\">\n"
+            for view in local {
+                html += "<li><a href=\"#\(view.section.tag.anchor)\"><span class=\"tag\">\(view.section.tag)</span> "
+                html += "\(escapeHTML(view.listTitle))</a></li>\n"
+            }
+            html += "</ol>\n"
+        }
+        return html + "</nav>"
     }
 
     /// The index: the whole table of contents, with each section's list title.
@@ -227,10 +244,11 @@ struct HTMLBook {
         html += "<h2><a class=\"tag\" href=\"#\(anchor)\">\(section.tag)</a>"
         if let title = section.title { html += " " + HTMLBook.stripParagraph(prose(title, on: page)) }
         html += "</h2>\n" + prose(section.prose, on: page)
-        // The code is one `pre` block: lines joined by newlines, not one element
-        // each, so copying it from the page gives exactly the source text.
+        // The code is one `pre` block, so copying it from the page gives exactly the source text.
         if !section.codeLines.isEmpty, let file = book.files[section.file] {
-            let code = file.highlighted(section.codeLines).joined(separator: "\n")
+            // Each line is a span that ends with its newline: one element per line lets print
+            // give wrapped lines a hanging indent (W:640), and copying still gives the source text.
+            let code = file.highlighted(section.codeLines, hiding: section.storyMarkerColon).map { "<span class=\"cl\">\($0)\n</span>" }.joined()
             html += "<pre class=\"code\"><code class=\"language-\(file.language.fenceName)\">\(code)</code></pre>\n"
         }
         // The source link aims at the section's block in the source page, not

@@ -26,7 +26,12 @@ extension HTMLBook {
         let lineCount = file.lines.lineCount
         // The whole file is painted in one pass over its tokens.
         let code = file.highlighted((1...lineCount).map { file.lines.range(ofLine: $0, in: file.bytes) })
-        var html = head(title: "\(file.path) · \(title)", up: up, searchable: false, bodyClass: "source-page") + """
+        // The chapter navigation and the search come along (W:616), with the file's own sections
+        // listed under the chapters, linked to their lines on this page.
+        let views = book.chapters.flatMap { book.views(of: $0) }.filter { $0.section.file == file.path }
+        var html = head(title: "\(file.path) · \(title)", up: up, bodyClass: "source-page") + """
+            \(HTMLBook.menuButton)
+            <main class="source" id="top">
             <header class="source-header"><a href="\(up)index.html">\(escapeHTML(title))</a> › \(escapeHTML(file.path))</header>
             <div class="listing">
 
@@ -55,7 +60,7 @@ extension HTMLBook {
             html += "<code>\(code[line - 1])</code></div>\n"
         }
         if openUntil != nil { html += "</div>\n" }
-        return html + "</div>\n</body>\n</html>\n"
+        return html + "</div>\n</main>\n" + sidebar(current: nil, up: up, local: views) + "\n</body>\n</html>\n"
     }
     /*:*/
 
@@ -64,8 +69,13 @@ extension HTMLBook {
     travels as a script of its own, search.js, which every page loads: one
     entry per chapter and per section, with its tag, title, page and the plain
     words of its prose. Typing in the box keeps the entries that contain every
-    word typed, puts those whose tag or title match first, and shows the first
-    twenty; Enter follows the first result, and the arrow keys walk the list.
+    word typed and ranks them: a word in the tag or title counts most, then
+    how often each word occurs in the body, so the section about page faults
+    comes before one that mentions them in passing. The first twenty are
+    shown, with a last line saying how many more there are; Enter follows the
+    first result, and the arrow keys walk the list. Source pages carry the
+    same box, and every link in a result is made relative to the page it is
+    shown on (the page's `data-root`).
     The results are built as DOM nodes
     with their text set as text, so nothing in the index is ever parsed as
     HTML.

@@ -41,7 +41,8 @@ extension ParsedFile {
     private static let closingSpan = Array("</span>".utf8)
 
     /// Each of `ranges` (in increasing order, within the file) as highlighted, escaped HTML.
-    func highlighted(_ ranges: [Range<Int>]) -> [String] {
+    /// The byte at offset `hidden`, if any, is left out (a story marker's colon, W:110).
+    func highlighted(_ ranges: [Range<Int>], hiding hidden: Int? = nil) -> [String] {
         let tokens = lexed.tokens
         // `next` only moves forward: the ranges come in file order, so the whole
         // walk is linear in the tokens and lines, with one binary search to start.
@@ -57,18 +58,18 @@ extension ParsedFile {
                 // Clip the token to the line, and copy the plain bytes before it.
                 let start = max(token.range.lowerBound, range.lowerBound)
                 let end = min(token.range.upperBound, range.upperBound)
-                if start > done { appendEscaped(done..<start, to: &html) }
+                if start > done { appendEscaped(done..<start, to: &html, hiding: hidden) }
                 if let opening = ParsedFile.openingSpans[Int(token.kind.rawValue)] {
                     html += opening
-                    appendEscaped(start..<end, to: &html)
+                    appendEscaped(start..<end, to: &html, hiding: hidden)
                     html += ParsedFile.closingSpan
                 } else {
-                    appendEscaped(start..<end, to: &html)
+                    appendEscaped(start..<end, to: &html, hiding: hidden)
                 }
                 done = end
                 index += 1
             }
-            if done < range.upperBound { appendEscaped(done..<range.upperBound, to: &html) }
+            if done < range.upperBound { appendEscaped(done..<range.upperBound, to: &html, hiding: hidden) }
             return String(decoding: html, as: UTF8.self)
         }
     }
@@ -88,8 +89,8 @@ extension ParsedFile {
     /// Copies bytes into HTML text: the characters with a meaning in HTML are escaped
     /// (quotes too, so that code never even looks like an attribute to a tool that
     /// scans the page), and carriage returns of Windows line ends are dropped.
-    private func appendEscaped(_ range: Range<Int>, to html: inout [UInt8]) {
-        for byte in bytes[range] {
+    private func appendEscaped(_ range: Range<Int>, to html: inout [UInt8], hiding hidden: Int? = nil) {
+        for (offset, byte) in zip(range, bytes[range]) where offset != hidden {
             switch byte {
             case UInt8(ascii: "&"): html += Array("&amp;".utf8)
             case UInt8(ascii: "<"): html += Array("&lt;".utf8)
@@ -103,8 +104,11 @@ extension ParsedFile {
 
     /// The lines `ranges` as plain text, for the Markdown book and the terminal,
     /// where the code host or the reader's eyes do the painting.
-    func text(_ ranges: [Range<Int>]) -> String {
-        ranges.map { String(decoding: bytes[$0], as: UTF8.self) }.joined(separator: "\n")
+    /// The byte at offset `hidden`, if any, is left out, as in `highlighted(_:hiding:)`.
+    func text(_ ranges: [Range<Int>], hiding hidden: Int? = nil) -> String {
+        ranges.map { range in
+            String(decoding: zip(range, bytes[range]).filter { $0.0 != hidden }.map(\.1), as: UTF8.self)
+        }.joined(separator: "\n")
     }
 }
 /*:*/

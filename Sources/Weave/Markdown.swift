@@ -24,10 +24,11 @@ unknown HTML tag. The second edit turns tags in the prose into links (W:410).
 /// struct, because it owns cmark's tree: copies must not free it twice, and `deinit`
 /// is where it is freed.
 final class MarkdownTree {
-    private let root: OpaquePointer
+    let root: OpaquePointer
 
-    /// Parses `text` as CommonMark and turns any raw HTML in it into literal text.
-    init(_ text: String) {
+    /// Parses `text` as CommonMark and turns any raw HTML in it into literal text; with `tables`,
+    /// GFM tables become tables (W:430), which only the HTML book wants.
+    init(_ text: String, tables: Bool = false) {
         // cmark takes a pointer and a length; a contiguous UTF-8 copy gives it both.
         var source = text
         let parsed = source.withUTF8 { buffer in
@@ -35,6 +36,7 @@ final class MarkdownTree {
         }
         guard let parsed else { preconditionFailure("cmark could not allocate a document") }
         root = parsed
+        if tables { makeTables(from: text) }
         neutralizeRawHTML()
     }
 

@@ -111,7 +111,7 @@ struct MarkdownBook {
         let prose = self.prose(section.prose, on: page)
         if !prose.isEmpty { text += prose + "\n" }
         if !section.codeLines.isEmpty, let file = book.files[section.file] {
-            let code = file.text(section.codeLines)
+            let code = file.text(section.codeLines, hiding: section.storyMarkerColon)
             let fence = String(repeating: "`", count: max(3, MarkdownBook.longestBacktickRun(code) + 1))
             text += fence + file.language.fenceName + "\n" + code + "\n" + fence + "\n\n"
         }

@@ -25,7 +25,7 @@ extension Book {
             text += "\(section.tag)" + (section.title.map { " " + $0 } ?? "") + "\n"
             if !section.prose.isEmpty { text += section.prose + "\n" }
             if !section.codeLines.isEmpty, let file = files[section.file] {
-                text += "\n" + file.text(section.codeLines) + "\n"
+                text += "\n" + file.text(section.codeLines, hiding: section.storyMarkerColon) + "\n"
             }
             text += "\n"
         }

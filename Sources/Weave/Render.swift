@@ -100,9 +100,9 @@ struct SectionAddresses {
         return (target == page ? "" : target) + "#" + tag.anchor
     }
 
-    /// `markdown` parsed, with every mention linked as seen from `page`.
-    func linked(_ markdown: String, on page: String) -> MarkdownTree {
-        let tree = MarkdownTree(markdown)
+    /// `markdown` parsed, with every mention linked as seen from `page`; `tables` as `MarkdownTree.init`.
+    func linked(_ markdown: String, on page: String, tables: Bool = false) -> MarkdownTree {
+        let tree = MarkdownTree(markdown, tables: tables)
         _ = tree.linkTags(letters: letters) { link(to: $0, from: page) }
         return tree
     }

@@ -39,7 +39,7 @@ import Testing
     #expect(Set(cpu.calls[before...].map { $0.arguments[0] }) == sent)
 }
 
-@Test func g034_gdtGoesToTheHostWhole() throws {
+@Test func g046_gdtGoesToTheHostWhole() throws {
     let cpu = RecordingProcessor()
     let kernel = try cpu.kernel()
     try kernel.buildGDT()

@@ -107,3 +107,13 @@ func w100_sectionsOnOneLineStillEndInOrder(text: String) {
     #expect(tags(book) == ["G:001", "G:002"])
     #expect(book.diagnostics.isEmpty)
 }
+
+@Test func w110_theStoryMarkerOfAShownClosingCommentIsPrintedAsAnOrdinaryEnd() {
+    let book = weave(swift: "/*G:010 Intro. */\nlet a = 1\n/* a: the end :*/\nlet b = 2 /* and: this :*/\n")
+    let section = book.sections[0]
+    #expect(book.files[section.file]?.text(section.codeLines, hiding: section.storyMarkerColon) == "let a = 1\n/* a: the end */")
+    let page = HTMLBook(book: book, title: "T").files().first { $0.path == "guest.html" }?.contents ?? ""
+    #expect(page.contains("<span class=\"c\">/* a: the end */</span>"))
+    // Only the marker's colon goes: the colon after `a` stays, and the file keeps its marker.
+    #expect(book.files[section.file]?.text(section.codeLines).hasSuffix(":*/") ?? false)
+}

@@ -112,3 +112,23 @@ private func book(_ prose: String, machine: FakeMachine) -> Book {
     #expect(stale.contains("book/markdown/launcher.md:1:1: error: out of date; run 'swift run weave build'"))
     #expect(stale.contains("book/html/launcher.html:1:1: error: out of date; run 'swift run weave build'"))
 }
+
+@Test func w325_aTestCommandInTheProseMustRunSomething() {
+    let sources = [
+        ("Sources/A.swift", "/*G:010 Run `swift test --filter g010` or\n`swift test --filter GuestTests.Ring` or `swift test --filter GhostTests`. :*/\n"),
+        ("Tests/GuestTests/RingTests.swift", "struct Ring {\n    @Test func g010_pushes() {}\n}\n// func g099_commentedOut() {}\n"),
+    ]
+    let book = weave(sources)
+    #expect(messages(book) == ["Sources/A.swift:2:63: error: 'swift test --filter GhostTests' matches no test under Tests/"])
+    // A test that is only in a comment does not count.
+    let commented = weave([("Sources/A.swift", "/*G:010 Run `swift test --filter g099`. :*/\n"), sources[1]])
+    #expect(messages(commented).count == 1)
+}
+
+@Test func w325_filtersAreRegularExpressionsAsSwiftTestReadsThem() {
+    let names = Book.testNames(in: [ParsedFile(path: "Tests/HostTests/A.swift", language: .swift,
+                                               text: "@Test func h100_a() {}\n")])
+    #expect(Book.filter("h1[0-9]0", matchesAnyOf: names))
+    #expect(Book.filter("HostTests.h100_a", matchesAnyOf: names))
+    #expect(!Book.filter("h200", matchesAnyOf: names))
+}

@@ -151,7 +151,7 @@ private let originalStyleTree: [String: String] = [
         static void boot_path(void)
         {
         \tpretend_init();
-        \t/* And then we never return. :*/
+        \t/* And then we never return. */
 
         G:030
         Here we install our replacements.
