@@ -22,14 +22,22 @@ final class HostileProgram {
 
     init(_ input: FuzzBytes) { self.input = input }
 
+    /// Values at the edges of what the Host checks, and what an iret frame to ring 3 needs.
+    static let landmarks: [UInt32] = [
+        0, 0xFFFF_FFFF, 0x8000_0000, 0xC000_0000, 0xFFC0_0000, 0xFFFF_F000,
+        FuzzWorld.guestPages * UInt32(pageSize), FuzzWorld.guestPages, FuzzWorld.userCodeVirtual.rawValue,
+        FuzzWorld.userCodeVirtual.rawValue + 0x1000, UInt32(GDTLayout.userCodeSelector.rawValue),
+        UInt32(GDTLayout.userDataSelector.rawValue), UInt32(GDTLayout.kernelCodeSelector.rawValue),
+        UInt32(GDTLayout.kernelDataSelector.rawValue), 0x202, 0x3202,
+    ]
+
     /// A 32-bit argument: usually a value that means something to the Host, sometimes raw bits.
     func word() -> UInt32 {
         switch input.below(10) {
         case 0: return UInt32(input.byte())
         case 1: return FuzzWorld.kva(GuestPhysicalAddress(UInt32(input.u16()) << 4)).rawValue
         case 2: return UInt32(input.u16()) << 4
-        case 3: return [0, 0xFFFF_FFFF, 0x8000_0000, 0xC000_0000, 0xFFC0_0000, 0xFFFF_F000,
-                        FuzzWorld.guestPages * UInt32(pageSize), FuzzWorld.guestPages][input.below(8)]
+        case 3: return Self.landmarks[input.below(Self.landmarks.count)]
         case 4: return input.handlerOrRaw(handlers)
         case 5: return UInt32(input.byte()) << 12 | UInt32(input.byte() & 0x7)
         default: return input.u32()
