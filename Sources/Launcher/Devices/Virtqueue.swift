@@ -51,6 +51,9 @@ public struct DescriptorChain: Hashable, Sendable {
     /// The buffers the device writes, in order.
     public var writable: [GuestBuffer] = []
 
+    // The sums cannot overflow: a chain holds at most a ring's 64 buffers plus one indirect table's,
+    // and a table lies in guest memory (under 1 GiB, `Host.makeGuest`), so fewer than 2^26 buffers of
+    // under 2^32 bytes each.
     /// The total length of the readable buffers.
     public var readableLength: Int { readable.reduce(0) { $0 + Int($1.length) } }
     /// The total length of the writable buffers.
@@ -108,6 +111,7 @@ public final class Virtqueue {
             throw GuestViolation("virtqueue: ring at page frame \(pageFrame) overlaps the device page")
         }
         // exercise L:201 } stub: ExerciseStub.unfinished("L:201")
+        // start < end <= the guest's byte count, under 1 GiB: the conversion cannot trap.
         return GuestPhysicalAddress(UInt32(start))
     }
 }
