@@ -117,14 +117,21 @@ private func address(_ value: UInt32) -> [UInt8] { [UInt8(value & 0xFF), UInt8(v
     var cpu = test.machine.cpu
     cpu.cr0.insert(.taskSwitched)
     test.machine.cpu = cpu
-    #expect(throws: Machine.FPUTransferFault(vector: 7, address: nil)) {
+    #expect(throws: Machine.FPUTransferFault.deviceNotAvailable) {
         try test.machine.saveFPU(.fxsave, at: GuestVirtualAddress(TestMachine.dataBase))
     }
     cpu.cr0.remove(.taskSwitched)
     test.machine.cpu = cpu
     try test.machine.saveFPU(.fnsave, at: GuestVirtualAddress(TestMachine.dataBase))
-    #expect(throws: Machine.FPUTransferFault(vector: 14, address: GuestVirtualAddress(0x900_0000))) {
+    #expect(throws: Machine.FPUTransferFault.misaligned) {
+        try test.machine.restoreFPU(.fxsave, from: GuestVirtualAddress(TestMachine.dataBase + 8))
+    }
+    do {
         try test.machine.restoreFPU(.fxsave, from: GuestVirtualAddress(0x900_0000))
+        Issue.record("an unmapped area restored")
+    } catch {
+        guard case let .pageFault(fault) = error else { Issue.record("\(error)"); return }
+        #expect(fault.address == GuestVirtualAddress(0x900_0000))
     }
 }
 

@@ -169,11 +169,14 @@ extension Machine {
         set { core.fpu = newValue }
     }
 
-    /// What stops a supervisor-mode FPU save or restore: the exception vector the instruction raises
-    /// (7 for #NM, 13 for a misaligned fxsave area, 14 for a page fault, with cr2 as `address`).
-    public struct FPUTransferFault: Error, Equatable, Sendable {
-        public var vector: UInt8
-        public var address: GuestVirtualAddress?
+    /// What stops a supervisor-mode FPU save or restore, as the instruction would raise it.
+    public enum FPUTransferFault: Error, Equatable, Sendable {
+        /// #NM: CR0.TS or CR0.EM is set.
+        case deviceNotAvailable
+        /// #GP(0): an fxsave area that is not 16-byte aligned.
+        case misaligned
+        /// #PF: the area is not mapped (or not writable) for the supervisor.
+        case pageFault(PageFault)
     }
 
     /// Executes `fnsave`/`fxsave` at supervisor privilege: the whole FPU to `address` (`X:645`).
@@ -188,15 +191,10 @@ extension Machine {
 
     /// Runs a supervisor FPU transfer after the #NM check, translating its fault.
     private func supervisorFPU(_ body: (inout Core) throws(Fault) -> Void) throws(FPUTransferFault) {
-        if core.cpu.cr0.contains(.emulation) || core.cpu.cr0.contains(.taskSwitched) {
-            throw FPUTransferFault(vector: 7, address: nil)
-        }
+        if core.cpu.cr0.contains(.emulation) || core.cpu.cr0.contains(.taskSwitched) { throw .deviceNotAvailable }
         do throws(Fault) { try body(&core) } catch {
-            switch error {
-            case let .pageFault(fault): throw FPUTransferFault(vector: 14, address: fault.address)
-            case let .exception(vector, _), let .software(vector), let .trap(vector):
-                throw FPUTransferFault(vector: vector, address: nil)
-            }
+            if case let .pageFault(fault) = error { throw .pageFault(fault) }
+            throw .misaligned  // the only other fault a transfer raises
         }
     }
 }
