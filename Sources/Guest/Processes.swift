@@ -158,7 +158,8 @@ named on the command line starts; and when there are none left, the kernel power
 
 Switching to a process is Linux's context switch in miniature: load its page directory (`writeCR3`,
 `G:040`) and its thread-local storage (`G:034`), and set cr0's TS bit so that the first floating-point
-instruction the new process runs traps and the kernel can switch FPU state lazily (`G:040`). All three
+instruction the new process runs traps and the kernel can switch FPU state lazily (`G:094`; TS is
+cleared instead for the process whose state the FPU still holds). All three
 go through the async ring inside a lazy section, and the section's end flushes them with one world
 switch. Then build the frame that `iret` pops to
 get back to ring 3, at the top of the kernel stack where the processor put the frame we entered by,
@@ -244,7 +245,10 @@ extension GuestKernel {
                 // Lazy FPU switching: the next floating-point instruction traps (G:094). Or, with
                 // lazy switching off, the FPU changes hands now, used or not.
                 if configuration.lazyFPU {
-                    try pvOps.writeCR0(self, pvOps.readCR0(self).union(.taskSwitched))
+                    // A process that still owns the FPU finds its state there: no trap needed.
+                    var cr0 = try pvOps.readCR0(self)
+                    if processes.fpuOwner == process.pid { cr0.remove(.taskSwitched) } else { cr0.insert(.taskSwitched) }
+                    try pvOps.writeCR0(self, cr0)
                 } else {
                     try giveFPU(to: index)
                 }

@@ -12,14 +12,14 @@ private let programDirectory = URL(fileURLWithPath: #filePath)
 private let harmonic = "harmonic sum 0000400195c1970000000000 cw 0000087f sw 00000020\n"
 private let squares = "squares sum 00003fffd06f978d29850000 cw 0000067f sw 00000020\n"
 
-/// Boots the Guest running the two series programs together, with FPU switching lazy or eager.
-private func runBoth(lazyFPU: Bool) throws -> BootResult {
-    let files = try ["fpu_harmonic", "fpu_squares"].map { name in
+/// Boots the Guest running `programs` together (by default the two series), FPU switching lazy or eager.
+private func runBoth(lazyFPU: Bool, _ programs: [String] = ["fpu_harmonic", "fpu_squares"]) throws -> BootResult {
+    let files = try programs.map { name in
         InitrdFile(name: name, bytes: Array(try Data(contentsOf: programDirectory.appendingPathComponent(name))))
     }
     var configuration = GuestConfiguration()
     configuration.lazyFPU = lazyFPU
-    return try Launcher.boot(LaunchOptions(memoryMiB: 8, programs: files, commandLine: "init=fpu_harmonic+fpu_squares",
+    return try Launcher.boot(LaunchOptions(memoryMiB: 8, programs: files, commandLine: "init=" + programs.joined(separator: "+"),
                                            configuration: configuration))
 }
 
@@ -40,4 +40,12 @@ private func runBoth(lazyFPU: Bool) throws -> BootResult {
     #expect(result.console.contains(harmonic) && result.console.contains(squares), "\(result.console)")
     #expect(result.guestStatistics.fpuTraps == 0)
     #expect(result.guestStatistics.fpuRestores > 100)
+}
+
+@Test func g094_theOwnerComingBackFindsItsStateWithoutATrap() throws {
+    // yield_loop never touches the FPU, so fpu_harmonic keeps owning it across all 120 switches.
+    let result = try runBoth(lazyFPU: true, ["fpu_harmonic", "yield_loop"])
+    #expect(result.console.contains(harmonic) && result.console.contains("yield_loop: done\n"), "\(result.console)")
+    #expect(result.guestStatistics.fpuTraps == 1, "only the first FPU instruction traps")
+    #expect(result.guestStatistics.fpuSaves == 0 && result.guestStatistics.fpuRestores == 1)
 }
