@@ -140,3 +140,31 @@ private func address(_ value: UInt32) -> [UInt8] { [UInt8(value & 0xFF), UInt8(v
     #expect(features & 1 << 0 != 0 && features & 1 << 24 != 0 && features & 1 << 15 != 0)
     #expect(features & (1 << 23 | 1 << 25 | 1 << 26) == 0, "no MMX, SSE or SSE2")
 }
+
+@Test func x630_garbageStateFromMemoryNeverTrapsTheHost() {
+    // A hostile program loads random bytes as FPU state in every way it can, then computes. Whatever
+    // it loads, the emulated FPU raises #MF or computes; the host's own x87 never traps (which would
+    // kill this test process with SIGFPE).
+    let data = TestMachine.dataBase
+    var seed: UInt32 = 0x9E37_79B9
+    func nextByte() -> UInt8 {  // xorshift32: the same garbage every run
+        seed ^= seed << 13
+        seed ^= seed >> 17
+        seed ^= seed << 5
+        return UInt8(truncatingIfNeeded: seed)
+    }
+    let loaders: [[UInt8]] = [
+        [0xDD, 0x25] + address(data),             // frstor
+        [0x0F, 0xAE, 0x0D] + address(data),       // fxrstor
+        [0xD9, 0x25] + address(data),             // fldenv
+        [0xD9, 0x2D] + address(data),             // fldcw
+    ]
+    let computing: [UInt8] = [0xD9, 0xE8, 0xDE, 0xC1, 0xD9, 0xFA, 0x9B, 0xDF, 0xE0]  // fld1; faddp; fsqrt; fwait; fnstsw
+    for round in 0..<200 {
+        let bytes = (0..<512).map { _ in nextByte() }
+        let (_, stop) = runFPU(loaders[round % loaders.count] + computing) { test, _ in
+            try! test.memory.copyIn(bytes, at: HostPhysicalAddress(data))
+        }
+        #expect([0x80, 16].contains(vector(stop)), "round \(round): \(stop)")
+    }
+}

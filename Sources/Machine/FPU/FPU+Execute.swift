@@ -40,7 +40,7 @@ extension Core {
         if instruction == .undefined { throw .invalidOpcode }
         // X:625: #NM first, then a pending exception for a waiting instruction.
         if cpu.cr0.contains(.emulation) || cpu.cr0.contains(.taskSwitched) { throw .exception(7, errorCode: nil) }
-        if instruction.isWaiting && fpu.status.errorSummary { throw .exception(16, errorCode: nil) }
+        if instruction.isWaiting && fpu.hasPendingException { throw .exception(16, errorCode: nil) }
         if !instruction.isControl { recordFPUPointers(escape: escape, modrm: modrm, operand: operand) }
         try perform(instruction, escape: escape, modrm: modrm, operand: operand)
     }
@@ -48,7 +48,7 @@ extension Core {
     /// wait/fwait: #NM when CR0.MP and CR0.TS are both set; #MF when an unmasked exception is pending.
     mutating func waitForFPU() throws(Fault) {
         if cpu.cr0.isSuperset(of: [.monitorCoprocessor, .taskSwitched]) { throw .exception(7, errorCode: nil) }
-        if fpu.status.errorSummary { throw .exception(16, errorCode: nil) }
+        if fpu.hasPendingException { throw .exception(16, errorCode: nil) }
     }
 
     /// Remembers the instruction (and its memory operand) for `fnstenv`, as non-control ones do.

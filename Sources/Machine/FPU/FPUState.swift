@@ -195,6 +195,13 @@ public struct FPUState: Hashable, Sendable {
         set { image.store(newValue.rawValue, at: 4) }
     }
 
+    /// True when the next waiting instruction must raise #MF: ES is set, or a flag is raised that the
+    /// control word leaves unmasked. The processor goes by the flags, so the host's x87 would trap on
+    /// either; both are checked before any waiting instruction reaches it (`X:630`).
+    public var hasPendingException: Bool {
+        status.errorSummary || !status.exceptions.subtracting(control.masks).isEmpty
+    }
+
     /// The full tag word, two bits per physical register (11 = empty).
     public var tagWord: UInt16 { image.load(8, as: UInt16.self) }
 
