@@ -100,26 +100,6 @@ struct FPUOperandBuffer {
     var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 }
 
-extension FPUInstruction {
-    /// True when the instruction checks for a pending unmasked exception first (`X:620`).
-    var isWaiting: Bool {
-        switch self {
-        case let .host(_, _, waiting, _): waiting
-        case .conditionalMove, .compareToFlags: true
-        case .storeStatusToAX, .loadEnvironment, .storeEnvironment, .restoreState, .saveState, .undefined: false
-        }
-    }
-
-    /// True for the control instructions, which leave the instruction and operand pointers alone.
-    var isControl: Bool {
-        switch self {
-        case let .host(_, _, _, control): control
-        case .conditionalMove, .compareToFlags, .undefined: false
-        case .storeStatusToAX, .loadEnvironment, .storeEnvironment, .restoreState, .saveState: true
-        }
-    }
-}
-
 extension FPUState {
     /// Zeroes the instruction and operand pointers, as `fninit` does.
     mutating func clearPointers() {
@@ -188,6 +168,16 @@ extension Core {
         if written > 0 { try copyOut(buffer, to: operand.linear, count: written, user: true) }
         return flags
     }
+
+/*:*/
+
+/*X:635 Operands in and out of guest memory.
+
+The host's instruction reads and writes a 32-byte buffer; these helpers fill it from guest memory
+before and copy it back after, always through the MMU with the access's privilege. `writeBytes` proves
+every page writable first, so a store that faults changes nothing. `fldenv` and `fnstenv` run on the
+host too, so that the processor decides what loading or storing an environment does to the state; only
+their pointer fields, bytes 12 to 27, are exchanged for the guest's own. */
 
     /// fldenv and fnstenv (X:640), executed on the host with the guest's pointers moved in or out.
     private mutating func transferEnvironment(load: Bool, escape: UInt8, modrm: UInt8, operand: Operand) throws(Fault) {

@@ -78,6 +78,15 @@ extension Core {
     }
 }
 
+/*:*/
+
+/*X:642 The layouts, byte by byte.
+
+The FNSAVE image is the stored state itself, so its bytes need only the pointers patched in. The FXSAVE
+area is built field by field from the table in `X:640`, and read back the same way; its abridged tag
+word becomes a full one with 00 for every occupied register, and the normalization pass through the
+host's FPU then computes the true tags from the registers' contents. */
+
 extension FPUState {
     /// The first `count` bytes of the FNSAVE image, with the guest's pointers.
     func environmentBytes(count: Int) -> [UInt8] {

@@ -116,4 +116,32 @@ enum FPUInstruction: Equatable {
         }
     }
 }
+
+/*:*/
+
+/*X:622 Two questions for every instruction.
+
+Whether an instruction waits, and whether it is a control instruction, follows from its kind: the
+`.host` cases carry both answers from the table above, `fcmov` and `fcomi` are ordinary arithmetic,
+and the state instructions are control instructions that do not wait. */
+
+extension FPUInstruction {
+    /// True when the instruction checks for a pending unmasked exception first (`X:620`).
+    var isWaiting: Bool {
+        switch self {
+        case let .host(_, _, waiting, _): waiting
+        case .conditionalMove, .compareToFlags: true
+        case .storeStatusToAX, .loadEnvironment, .storeEnvironment, .restoreState, .saveState, .undefined: false
+        }
+    }
+
+    /// True for the control instructions, which leave the instruction and operand pointers alone.
+    var isControl: Bool {
+        switch self {
+        case let .host(_, _, _, control): control
+        case .conditionalMove, .compareToFlags, .undefined: false
+        case .storeStatusToAX, .loadEnvironment, .storeEnvironment, .restoreState, .saveState: true
+        }
+    }
+}
 /*:*/

@@ -162,6 +162,15 @@ struct FPUImage: Hashable, Sendable {
     }
 }
 
+/*:*/
+
+/*X:617 The state as the rest of the machine sees it.
+
+`FPUState` is the image plus the five pointers, with typed views of the fields the interpreter and the
+tests need: the control and status words, the tag word, and each ST(i) as an `FPURegister`. The pointer
+fields are patched into a copy of the image whenever the guest is to see an environment
+(`imageForGuest()`) and taken out of one the guest supplies (`takePointers(from:)`). */
+
 /// The complete x87 state: the FNSAVE image and the guest's instruction and operand pointers.
 public struct FPUState: Hashable, Sendable {
     var image = FPUImage()
