@@ -224,13 +224,9 @@ their pointer fields, bytes 12 to 27, are exchanged for the guest's own. */
         try writeBytes(bytes, at: linear, user: user)
     }
 
-    /// Reads `bytes.count` bytes at `linear` through the MMU.
+    /// Reads `bytes.count` bytes at `linear` through the MMU (`copyFromLinear`).
     mutating func readBytes(_ bytes: inout [UInt8], at linear: UInt32, user: Bool) throws(Fault) {
-        do {
-            for index in bytes.indices {
-                bytes[index] = UInt8(try readLinear(linear &+ UInt32(index), width: 1, user: user))
-            }
-        } catch { throw .pageFault(error) }
+        do { bytes = try copyFromLinear(linear, count: bytes.count, user: user) } catch { throw .pageFault(error) }
     }
 
     /// Faults (as a write) unless every page of `count` bytes at `linear` is writable.
@@ -246,15 +242,10 @@ their pointer fields, bytes 12 to 27, are exchanged for the guest's own. */
         } catch { throw .pageFault(error) }
     }
 
-    /// Writes `bytes` at `linear`, all pages checked first so a fault leaves memory unchanged.
+    /// Writes `bytes` at `linear`, all pages checked first so a fault leaves memory unchanged
+    /// (`copyToLinear`).
     mutating func writeBytes(_ bytes: [UInt8], at linear: UInt32, user: Bool) throws(Fault) {
-        guard !bytes.isEmpty else { return }
-        try probeWrite(linear, count: bytes.count, user: user)
-        do {
-            for (index, byte) in bytes.enumerated() {
-                try writeLinear(UInt32(byte), linear &+ UInt32(index), width: 1, user: user)
-            }
-        } catch { throw .pageFault(error) }
+        do { try copyToLinear(bytes, at: linear, user: user) } catch { throw .pageFault(error) }
     }
 }
 /*:*/
