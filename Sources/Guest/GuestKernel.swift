@@ -53,6 +53,9 @@ public struct GuestConfiguration: Sendable, Equatable {
     /// this many `irqDisable()`/`irqEnable()` pairs through their patch sites, and powers off
     /// (`G:065`). Zero, the default, boots normally.
     public var pvOpWorkloadPairs: Int
+    /// Switch FPU state lazily, on the first FPU instruction after a process switch (`G:094`). When
+    /// false, the state is saved and restored on every switch between processes.
+    public var lazyFPU: Bool = true
 
     /// The configuration lguest shipped with: every optimisation on.
     public init(lazyMode: Bool = true, cr3ChangedTrick: Bool = true, patching: Bool = true,
@@ -204,6 +207,11 @@ public struct KernelStatistics: Sendable, Equatable {
     public var programsExited = 0
     /// Programs killed by a fault.
     public var programsKilled = 0
+    /// #NM traps taken for lazy FPU switching (`G:094`).
+    public var fpuTraps = 0
+    /// FPU states saved to, and loaded from, a process's save area (`G:094`).
+    public var fpuSaves = 0
+    public var fpuRestores = 0
     /// System calls that had to wait for a device (`G:091`).
     public var blockedCalls = 0
     /// Processes a driver's interrupt woke (`G:091`).

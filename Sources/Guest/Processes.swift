@@ -62,6 +62,9 @@ struct Process {
     var input: [UInt8]
     /// The open files, by descriptor (`G:090`).
     var files: [Int: OpenFile] = [:]
+    /// The page holding this process's FPU state while another process owns the FPU (`G:094`).
+    /// Set when the process is created; nil only for processes made by hand in tests.
+    var fpuArea: GuestPhysicalAddress? = nil
 }
 
 /// The kernel's processes.
@@ -72,6 +75,8 @@ struct ProcessTable {
     var nextPID: UInt32 = 1
     /// Set when the running process should give up the processor at its next return to user mode.
     var needsReschedule = false
+    /// The pid of the process whose state the FPU holds now, if any (`G:094`).
+    var fpuOwner: UInt32?
 }
 
 extension GuestKernel {
@@ -101,6 +106,12 @@ extension GuestKernel {
         case .failure(.outOfMemory):
             try printk("init: \(name): out of memory\n")
         case .success(let program):
+            // Its FPU state starts as `fninit` leaves the FPU (G:094).
+            guard let fpuArea = try newFPUArea() else {
+                try destroyAddressSpace(program.directory)
+                try printk("init: \(name): out of memory\n")
+                return
+            }
             // A new process "returns" to its entry point, with its stack and interrupts on.
             var context = GuestRegisters()
             context.eip = program.entry
@@ -111,7 +122,8 @@ extension GuestKernel {
             let input = initrdFile(name + ".in")?.bytes
             processes.processes.append(Process(pid: pid, name: name, directory: program.directory, context: context,
                                                breakStart: program.initialBreak, currentBreak: program.initialBreak,
-                                               input: input ?? [], files: standardFiles(hasInput: input != nil)))
+                                               input: input ?? [], files: standardFiles(hasInput: input != nil),
+                                               fpuArea: fpuArea))
             statistics.programsStarted += 1
         }
     }
@@ -126,6 +138,9 @@ extension GuestKernel {
         // Never free the directory the processor is using: go back to the kernel's first.
         try pvOps.writeCR3(self, kernelPageDirectory)
         try destroyAddressSpace(process.directory)
+        // Its FPU state dies with it, whether in its area or in the FPU itself.
+        if let area = process.fpuArea { pages.release(area) }
+        if processes.fpuOwner == process.pid { processes.fpuOwner = nil }
         if let index = processes.current { processes.processes.remove(at: index) }
         processes.current = nil
         lastExitStatus = status
@@ -143,7 +158,8 @@ named on the command line starts; and when there are none left, the kernel power
 
 Switching to a process is Linux's context switch in miniature: load its page directory (`writeCR3`,
 `G:040`) and its thread-local storage (`G:034`), and set cr0's TS bit so that the first floating-point
-instruction the new process runs traps and the kernel can switch FPU state lazily (`G:040`). All three
+instruction the new process runs traps and the kernel can switch FPU state lazily (`G:094`; TS is
+cleared instead for the process whose state the FPU still holds). All three
 go through the async ring inside a lazy section, and the section's end flushes them with one world
 switch. Then build the frame that `iret` pops to
 get back to ring 3, at the top of the kernel stack where the processor put the frame we entered by,
@@ -226,8 +242,16 @@ extension GuestKernel {
             try lazySection { () throws(GuestStopped) in
                 try pvOps.writeCR3(self, process.directory)
                 try loadTLS(layout.scratch &+ tlsOffset)
-                // Lazy FPU switching: the next floating-point instruction traps (G:040).
-                try pvOps.writeCR0(self, pvOps.readCR0(self).union(.taskSwitched))
+                // Lazy FPU switching: the next floating-point instruction traps (G:094). Or, with
+                // lazy switching off, the FPU changes hands now, used or not.
+                if configuration.lazyFPU {
+                    // A process that still owns the FPU finds its state there: no trap needed.
+                    var cr0 = try pvOps.readCR0(self)
+                    if processes.fpuOwner == process.pid { cr0.remove(.taskSwitched) } else { cr0.insert(.taskSwitched) }
+                    try pvOps.writeCR0(self, cr0)
+                } else {
+                    try giveFPU(to: index)
+                }
             }
         }
         try armTimeSlice()

@@ -126,9 +126,9 @@ extension GuestKernel {
     func handleException(vector: UInt8, frame: TrapFrame) throws(GuestStopped) {
         let exception = ExceptionVector(rawValue: vector)
         // Not every exception is a program's mistake: the kernel asked for the first two.
-        if exception == .deviceNotAvailable {
-            // The lazy FPU switch of G:040: clear TS and let the instruction run again.
-            try pvOps.clts(self)
+        if exception == .deviceNotAvailable, frame.fromUser {
+            // The lazy FPU switch of G:094: the FPU changes hands, and the instruction runs again.
+            try deviceNotAvailable()
             return
         }
         if exception == .pageFault, frame.fromUser, try growStack(errorCode: frame.errorCode ?? 0) {
@@ -195,6 +195,83 @@ extension GuestKernel {
             return true
         }
         return grown
+    }
+}
+/*:*/
+
+/*G:094 Lazy FPU switching.
+
+Each process has its own FPU: its own eight registers, its own rounding mode, its own pending
+exceptions. A process switch must therefore also switch the FPU's 108 bytes of state, and saving and
+loading them on every switch is the obvious way. It is also wasteful, because most processes never
+touch the FPU at all, and a process that computes in floating point while the others only wait for I/O
+would have its state saved and reloaded for nothing, again and again.
+
+The i386 offers a better way, and lguest was built to let its Guest use it, exactly as Linux does on
+bare hardware. On a switch, `resume()` only sets cr0's TS bit, with the `TS` hypercall (`G:040`), and
+leaves the old process's numbers in the FPU. Nothing else happens until somebody executes an FPU
+instruction. Then the processor raises #NM ("device not available") instead; the Host sees a trap the
+Guest asked for and reflects it (`H:220`); and `deviceNotAvailable()` below clears TS (`clts`, the same
+hypercall), saves the state of the process that *owns* the FPU into that process's save area, loads
+the current process's, notes the new owner, and returns to the faulting instruction, which now runs.
+
+Three things make this cheap:
+
+* A process that never uses the FPU costs nothing beyond the TS hypercall, which rides along in the
+  lazy section of the switch at no extra world switch (`G:035`).
+* If the process coming back still owns the FPU (the others in between did not touch it), `resume()`
+  clears TS instead of setting it, as Linux does when a task's registers are still loaded: no trap, no
+  save, no load, and the process computes at once.
+* The saves and loads are `fxsave` and `fxrstor`, executed by the kernel itself at ring 1 (`S:245`):
+  unprivileged instructions that need no Host at all, into a page of the process's own (`fpuArea`).
+
+The Host's part is to leave the FPU alone. Its world switch swaps the CPU's registers but not the FPU's
+(the Machine keeps those beside the CPU state, `X:610`), so whatever the Guest loaded stays loaded
+across every trap, hypercall and interrupt, until the Guest itself moves it.
+
+Each process's area starts as the state `fninit` gives: control word 0x037F, nothing on the stack,
+written once when the process is created. `GuestConfiguration.lazyFPU` turns the whole scheme off, so
+that `giveFPU(to:)` runs on every switch instead, and lguest-bench measures the difference
+(BENCHMARKS.md, "Lazy FPU switching"). With one FPU user beside a process that never computes in
+floating point, 4,000 switches cost the lazy kernel one trap and one restore in all, and the eager
+kernel 8,000 saves and restores. With two FPU users taking turns, every switch must move the state
+either way, and lazy switching adds a trap and a `clts` hypercall, two world switches, to each one.
+On this machine a save or a restore costs about 1 µs (Swift copying 512 bytes through the MMU) and a
+trap with its `clts` about 3.6 µs, so there lazy switching loses clearly; the same arithmetic, with `xsaveopt` making saves cheap and traps staying
+dear, is why Linux itself gave up lazy FPU switching on x86 in 2016. lguest's Guest was written when
+the balance lay the other way. */
+
+extension GuestKernel {
+    /// #NM from a program: clear TS and give the FPU to the current process (`G:094`).
+    func deviceNotAvailable() throws(GuestStopped) {
+        statistics.fpuTraps += 1
+        try pvOps.clts(self)
+        guard let index = processes.current else { try LguestPlatform.panic(self, "#NM with no process") }
+        try giveFPU(to: index)
+    }
+
+    /// Make the FPU hold process `index`'s state: save the owner's into its area, load this one's.
+    func giveFPU(to index: Int) throws(GuestStopped) {
+        let process = processes.processes[index]
+        guard processes.fpuOwner != process.pid else { return }
+        if let owner = processes.fpuOwner, let previous = processes.processes.first(where: { $0.pid == owner }),
+           let area = previous.fpuArea {
+            try cpu.saveFPU(.fxsave, at: linear(area))
+            statistics.fpuSaves += 1
+        }
+        guard let area = process.fpuArea else { try LguestPlatform.panic(self, "process \(process.pid) has no FPU area") }
+        try cpu.restoreFPU(.fxsave, from: linear(area))
+        statistics.fpuRestores += 1
+        processes.fpuOwner = process.pid
+    }
+
+    /// A fresh page holding the FXSAVE image of an initialized FPU, or nil when memory is out.
+    func newFPUArea() throws(GuestStopped) -> GuestPhysicalAddress? {
+        guard let frame = pages.allocate() else { return nil }
+        try zeroPage(frame)
+        // All else zero: status 0, every register empty (abridged tag 0), no pointers.
+        try cpu.store16(FPUControlWord.initial.rawValue, at: linear(frame))
+        return frame
     }
 }
 /*:*/

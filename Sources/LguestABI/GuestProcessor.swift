@@ -13,6 +13,8 @@ touch goes through one narrow interface, `GuestProcessor`, which the Switcher im
 * it may trap into the Host with a hypercall (`hypercall`);
 * it may *try* a privileged instruction, which faults into the Host like the real thing (`native`);
 * it may use the unprivileged instructions `cpuid` and `rdtsc`;
+* it may save and load the FPU's state with `fxsave` and `fxrstor`, as a kernel's context switch does
+  (`saveFPU`, `restoreFPU`);
 * and it finishes every handler with `iret` (`returnFromInterrupt`).
 
 There is no other door. The Guest target imports this module and the Machine's value types, never
@@ -113,6 +115,13 @@ public protocol GuestProcessor: AnyObject {
     /// Host, which emulates it (in/out), or reflects the fault to the Guest's own handler.
     /// Operands come from, and results go to, `registers`.
     func native(_ instruction: NativeInstruction) throws(GuestStopped)
+
+    /// Executes `fxsave` (or `fnsave`) at ring 1: the whole FPU state to the area at `address`
+    /// (`G:094`). Page faults are taken as for a store; the Host kills a Guest that saves with
+    /// cr0.TS still set or to a misaligned area.
+    func saveFPU(_ format: FPUSaveFormat, at address: GuestVirtualAddress) throws(GuestStopped)
+    /// Executes `fxrstor` (or `frstor`) at ring 1: the whole FPU state from the area at `address`.
+    func restoreFPU(_ format: FPUSaveFormat, from address: GuestVirtualAddress) throws(GuestStopped)
 
     /// Executes `cpuid` for `leaf`: unprivileged, answered by the machine itself.
     func cpuid(_ leaf: UInt32) -> CPUIDResult

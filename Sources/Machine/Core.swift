@@ -37,6 +37,9 @@ let tlbSlotCount = 256
 
 struct Core {
     var cpu: CPUState
+    /// The x87 (X:610). Beside `cpu`, not in it: a world switch swaps `CPUState`, and the FPU belongs
+    /// to whoever last loaded it, as on the hardware (G:040).
+    var fpu = FPUState()
     var clock = VirtualClock()
     var statistics = MachineStatistics()
     /// The start of RAM, borrowed from `PhysicalMemory`, which the owning `Machine` keeps alive.

@@ -316,5 +316,40 @@ final class SwitcherProcessor: GuestProcessor {
         machine.advance(by: Switcher.kernelOperationCost)
         return machine.clock.ticks
     }
+    /*:*/
+
+    /*S:245 Saving and loading the FPU at ring 1.
+
+    `fxsave` and `fxrstor` are not privileged: a ring-1 kernel executes them itself, which is how the
+    Guest switches FPU state between its processes (`G:094`). They are memory accesses like any other, so
+    each runs as the image's memory-access instruction and takes its page faults the same way (`S:230`).
+    What a real processor would raise besides, #NM because cr0.TS is still set or #GP for an area that
+    is not 16-byte aligned, can only be a Guest kernel bug here: the Guest is stopped with the reason. */
+
+    func saveFPU(_ format: FPUSaveFormat, at address: GuestVirtualAddress) throws(GuestStopped) {
+        try transferFPU(format, address, save: true)
+    }
+
+    func restoreFPU(_ format: FPUSaveFormat, from address: GuestVirtualAddress) throws(GuestStopped) {
+        try transferFPU(format, address, save: false)
+    }
+
+    /// One FPU save or restore, its page faults handled as `access(at:)` handles a store's.
+    private func transferFPU(_ format: FPUSaveFormat, _ address: GuestVirtualAddress, save: Bool) throws(GuestStopped) {
+        var refused: Machine.FPUTransferFault?
+        try access(at: accessSite) { () throws(PageFault) in
+            do throws(Machine.FPUTransferFault) {
+                if save { try machine.saveFPU(format, at: address) } else { try machine.restoreFPU(format, from: address) }
+            } catch {
+                if case let .pageFault(fault) = error { throw fault }
+                refused = error
+            }
+        }
+        guard let refused else { return }
+        let what = save ? "save" : "restore"
+        machine.cpu = switcher.hostState
+        try world.handleTrapDuringKernel(.kernelLost("switcher: FPU \(what) at \(address) refused: \(refused)"))
+        throw GuestStopped()
+    }
 }
 /*:*/

@@ -438,6 +438,62 @@ func runProcess(_ executable: String, arguments: [String], input: [UInt8]) throw
     }
 }
 
+// MARK: - Lazy FPU switching (G:094)
+
+/// The turns each process of the FPU workloads takes: the series programs and yield_loop read it.
+let fpuWorkloadTerms = 2_000
+
+/// One FPU workload: `programs` run together, each yielding `fpuWorkloadTerms` times, with lazy or
+/// eager FPU switching; the best CPU time of three boots and the last boot's counts.
+func fpuWorkload(_ programs: [String], lazy: Bool) throws -> (seconds: Double, result: BootResult) {
+    var files = try Launcher.programs(named: programs, in: GuestPrograms.directory.path)
+    for name in programs { files.append(InitrdFile(name: name + ".in", bytes: Array("\(fpuWorkloadTerms)\n".utf8))) }
+    var configuration = GuestConfiguration()
+    configuration.lazyFPU = lazy
+    let options = LaunchOptions(memoryMiB: 16, programs: files, commandLine: "init=" + programs.joined(separator: "+"),
+                                configuration: configuration)
+    var last: BootResult?
+    let timing = try bestTiming {
+        let result = try Launcher.boot(options)
+        guard case .poweredOff = result.exit else { throw BenchmarkFailure(reason: "fpu workload ended \(result.exit)") }
+        last = result
+    }
+    guard let last else { throw BenchmarkFailure(reason: "fpu workload never ran") }
+    return (timing.cpu, last)
+}
+
+/// The four FPU workloads, measured once: one FPU user beside an integer neighbour, and two FPU users.
+nonisolated(unsafe) var fpuWorkloads: Result<[String: (seconds: Double, result: BootResult)], Error>?
+
+/// The FPU figure `name` (`fpu_<lazy|eager>_<one|two>_<what>`), measuring the workloads on first use.
+func fpuFigure(_ name: String) throws -> Figure {
+    if fpuWorkloads == nil {
+        fpuWorkloads = Result {
+            var runs: [String: (seconds: Double, result: BootResult)] = [:]
+            for lazy in [true, false] {
+                let mode = lazy ? "lazy" : "eager"
+                runs["\(mode)_one"] = try fpuWorkload(["fpu_harmonic", "yield_loop"], lazy: lazy)
+                runs["\(mode)_two"] = try fpuWorkload(["fpu_harmonic", "fpu_squares"], lazy: lazy)
+            }
+            return runs
+        }
+    }
+    let parts = name.split(separator: "_")
+    guard parts.count >= 4, let run = try fpuWorkloads?.get()["\(parts[1])_\(parts[2])"] else {
+        throw BenchmarkFailure(reason: "no FPU workload for \(name)")
+    }
+    let stats = run.result.guestStatistics
+    switch parts[3...].joined(separator: "_") {
+    case "cpu_ms": return Figure(name: name, value: String(format: "%.1f", run.seconds * 1000), unit: "ms")
+    case "traps": return Figure(name: name, value: "\(stats.fpuTraps)", unit: "traps")
+    case "moves": return Figure(name: name, value: "\(stats.fpuSaves + stats.fpuRestores)", unit: "saves+restores")
+    case "switches":
+        let switches = run.result.statistics.first { $0.name == "world_switches" }?.value ?? 0
+        return Figure(name: name, value: "\(switches)", unit: "world switches")
+    default: throw BenchmarkFailure(reason: "unknown FPU figure \(name)")
+    }
+}
+
 // MARK: - Main
 
 /// The figures in the order they are printed: the name a note uses, and the
@@ -467,7 +523,14 @@ let figures: [(name: String, measure: () throws -> Figure)] = [
     ("device_notifications_unsuppressed_run", notificationsWithoutSuppression),
     ("console_kicks_run", consoleKicks),
     ("console_early_notifies_equivalent_run", consoleEarlyEquivalent),
-]
+] + ["lazy", "eager"].flatMap { mode in
+    ["one", "two"].flatMap { users in
+        ["cpu_ms", "traps", "moves", "switches"].map { what in
+            let name = "fpu_\(mode)_\(users)_\(what)"
+            return (name: name, measure: { try fpuFigure(name) })
+        }
+    }
+}
 
 /// Figures named on the command line, if any, restrict the run to those (`lguest-bench world_switch_ns`).
 let wanted = Set(CommandLine.arguments.dropFirst())

@@ -22,6 +22,8 @@ final class RecordingProcessor: GuestProcessor {
     var natives: [NativeInstruction] = []
     var stores: [(address: GuestVirtualAddress, value: UInt32, site: AccessSite)] = []
     var irets = 0
+    /// Every FPU save (true) and restore (false), with its area.
+    var fpuTransfers: [(save: Bool, address: GuestVirtualAddress)] = []
     var drainsRing = true
     var timeStampCounter: UInt64 = 0
     var cpuidAnswer: (UInt32) -> CPUIDResult = { _ in CPUIDResult(eax: 0, ebx: 0, ecx: 0, edx: 0) }
@@ -70,6 +72,14 @@ final class RecordingProcessor: GuestProcessor {
             memory[base + Int(LguestData.statusOffset(slot: nextSlot))] = hypercallDone
             nextSlot = (nextSlot + 1) % hypercallRingSize
         }
+    }
+
+    func saveFPU(_ format: FPUSaveFormat, at address: GuestVirtualAddress) throws(GuestStopped) {
+        fpuTransfers.append((true, address))
+    }
+
+    func restoreFPU(_ format: FPUSaveFormat, from address: GuestVirtualAddress) throws(GuestStopped) {
+        fpuTransfers.append((false, address))
     }
 
     func load8(_ address: GuestVirtualAddress) throws(GuestStopped) -> UInt8 { memory[index(address, 1)] }

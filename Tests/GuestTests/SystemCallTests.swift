@@ -67,7 +67,7 @@ func g089_systemCallErrorsAreLinuxs(name: String, program: [UInt8], errno: Int) 
     let divide = P.elf(code: P.movEAX(1) + [0x31, 0xC9, 0xF7, 0xF1])  // xor %ecx,%ecx; div %ecx
     let illegal = P.elf(code: [0x0F, 0x0B])                             // ud2
     let privileged = P.elf(code: [0xFA])                                // cli
-    let fpu = P.elf(code: [0xDB, 0xE3])                                 // fninit: #NM (TS), then #UD
+    let fpu = P.elf(code: [0xDB, 0xE3, 0xD9, 0xD1])                     // fninit (#NM, then runs); reserved: #UD
     let result = try run([("null", P.nullWrite), ("divide", divide), ("illegal", illegal), ("cli", privileged),
                           ("after", P.hello("still here\n")), ("fpu", fpu)])
     #expect(result.console.contains("[fpu (pid 6) killed by SIGILL: invalidOpcode"))

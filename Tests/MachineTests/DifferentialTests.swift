@@ -28,6 +28,7 @@ let differentialInputs: [String: String] = [
     "syscalls": "a line of input\n",
     "syscall_loop": "50\n",
     "cat": "two\nlines\n",
+    "fpu": "40\n",
 ]
 
 enum NativeRun {

@@ -163,7 +163,7 @@ let instructionCases: [InstructionCase] = [
                     given: [:], expect: [.eax: 0x1, .ebx: 0x756E6547, .edx: 0x49656E69, .ecx: 0x6C65746E], flags: nil),
     InstructionCase("cpuidSignatureAndFeatures", "mov $1,%eax; cpuid",
                     [0xB8, 0x01, 0x00, 0x00, 0x00, 0x0F, 0xA2],
-                    given: [:], expect: [.eax: 0x619, .ebx: 0x0, .ecx: 0x0, .edx: 0xA111], flags: nil),
+                    given: [:], expect: [.eax: 0x619, .ebx: 0x0, .ecx: 0x0, .edx: 0x0100_A111], flags: nil),
     InstructionCase("longNopsDoNothing", "nopl 0x0(%eax,%eax,1); nopw 0x0(%eax,%eax,1); xchg %ax,%ax; .byte 0x8d,0xb4,0x26,0,0,0,0",
                     [0x0F, 0x1F, 0x04, 0x00, 0x66, 0x0F, 0x1F, 0x04, 0x00, 0x66, 0x90, 0x8D, 0xB4, 0x26, 0x00, 0x00, 0x00, 0x00],
                     given: [.esi: 0x1234], expect: [.esi: 0x1234], flags: nil),

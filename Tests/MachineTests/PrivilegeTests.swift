@@ -63,11 +63,11 @@ private func handler(_ vector: Int) -> GuestVirtualAddress { GuestVirtualAddress
         #expect(answer.eax == after.eax && answer.ebx == after.ebx && answer.ecx == after.ecx && answer.edx == after.edx)
     }
 
-    @Test func x595_floatingPointRaisesNMOrUDAsCR0Says() {
+    @Test func x595_floatingPointRaisesNMOrUDAsCR0Says() {  // with both clear, fld runs to the int $0x80
         let fld: [UInt8] = [0xD9, 0xC0]  // fld %st(0)
         let movaps: [UInt8] = [0x0F, 0x28, 0xC1]  // movaps %xmm1,%xmm0
         let cases: [([UInt8], CR0, UInt8)] = [
-            (fld, [.taskSwitched], 7), (fld, [.emulation], 7), (fld, [], 6),
+            (fld, [.taskSwitched], 7), (fld, [.emulation], 7), (fld, [], 0x80),
             (movaps, [.taskSwitched], 7), (movaps, [.emulation], 6), (movaps, [], 6),
             ([0x9B], [.monitorCoprocessor, .taskSwitched], 7), ([0x9B], [.taskSwitched], 0x80),
         ]

@@ -9,7 +9,8 @@
  *
  * Rules the programs keep so that a native run and an emulated run print
  * the same bytes: never print a pid, an address or a time; never use 64-bit
- * division (there is no libgcc to supply __udivdi3); never touch the FPU.
+ * division (there is no libgcc to supply __udivdi3); never touch the FPU,
+ * except in the programs built for it (FPU_PROGRAMS in programs/build).
  */
 #ifndef RUNTIME_H
 #define RUNTIME_H

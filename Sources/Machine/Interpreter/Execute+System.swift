@@ -92,36 +92,34 @@ extension Core {
 }
 /*:*/
 
-/*X:595 What CPU are we? cpuid, and the missing FPU.
+/*X:595 What CPU are we? cpuid.
 
 Programs ask the CPU what it is with `cpuid`: put a leaf number in eax, get answers in eax, ebx, ecx and
 edx. This machine answers as a modest member of Intel's P6 family, the Pentium Pro (family 6, model 1,
 stepping 9), with leaf 0 naming the vendor "GenuineIntel" and the highest leaf (1), and leaf 1 giving the
-signature 0x619 and a short feature list in edx:
+signature 0x619 and a short feature list in edx. Every bit it sets is a promise the interpreter keeps,
+and every instruction the interpreter implements beyond the i386 has its bit:
 
-| bit | name | meaning | true here? |
+| bit | name | meaning | where |
 | --- | --- | --- | --- |
-| 0 | FPU | x87 floating point on chip | advertised, see below |
-| 4 | TSC | `rdtsc` | yes, from the virtual clock |
-| 8 | CX8 | `cmpxchg8b` | yes |
-| 13 | PGE | global pages (CR4.PGE) | yes |
-| 15 | CMOV | `cmovcc` | yes |
+| 0 | FPU | x87 floating point on chip | `X:610` |
+| 4 | TSC | `rdtsc` | from the virtual clock |
+| 8 | CX8 | `cmpxchg8b` | `X:585` |
+| 13 | PGE | global pages (CR4.PGE) | `X:340` |
+| 15 | CMOV | `cmovcc`, and with FPU also `fcmovcc` and `fcomi` | `X:585`, `X:620` |
+| 24 | FXSR | `fxsave` and `fxrstor` | `X:640` |
 
 Leaves above 1 answer like leaf 1, as Intel CPUs do for leaves past their maximum. No MMX, no SSE, no
-PSE, no PAE, no APIC: this CPU is older than all of them, and the MMU would not honour them anyway.
-
-About the FPU: every P6 has one, so the bit is set, but **this machine does not emulate floating point**.
-The guest kernel is expected to keep CR0.TS or CR0.EM set, as lazy-FPU kernels do and as lguest's Guest
-does (`G:038`); then every x87 instruction raises #NM, exactly as on real hardware, and the kernel can
-decide what to do. If both are clear, an x87 instruction raises #UD (where real hardware would compute),
-which is at least loud. MMX and SSE instructions follow the real rules for a CPU without them: #UD when
-CR0.EM is set or always for lack of support, except that CR0.TS alone gives #NM first. */
+SSE3 (so no `fisttp`), no PSE, no PAE, no APIC: the MMU would not honour them, and the interpreter
+raises #UD for their instructions (or #NM first, when CR0.TS is set, as a real CPU without them would
+for the instructions that share the FPU's state). `Machine.cpuidFeatures` is this one list, for anyone
+who must repeat it, such as a kernel filling in a program's hardware capabilities. */
 
 extension Core {
     /// The family/model/stepping signature returned in eax by cpuid leaf 1: a Pentium Pro.
     static let cpuSignature: UInt32 = 0x0000_0619
-    /// The leaf-1 edx feature bits: FPU, TSC, CX8, PGE, CMOV.
-    static let cpuFeatures: UInt32 = 1 << 0 | 1 << 4 | 1 << 8 | 1 << 13 | 1 << 15
+    /// The leaf-1 edx feature bits: FPU, TSC, CX8, PGE, CMOV, FXSR (the table in `X:595`).
+    static let cpuFeatures: UInt32 = 1 << 0 | 1 << 4 | 1 << 8 | 1 << 13 | 1 << 15 | 1 << 24
 
     /// cpuid: answers per the table in `X:595`.
     mutating func identifyCPU() {
@@ -137,19 +135,11 @@ extension Core {
         return (Core.cpuSignature, 0, 0, Core.cpuFeatures)
     }
 
-    /// The fault for an FPU (`x87`) or MMX/SSE instruction, per `X:595`.
+    /// The fault for an MMX or SSE instruction, which this CPU lacks: #UD, or #NM first under CR0.TS.
     func floatingPointFault(x87: Bool) -> Fault {
-        let deviceNotAvailable = Fault.exception(7, errorCode: nil)
-        if x87 {
-            return cpu.cr0.contains(.emulation) || cpu.cr0.contains(.taskSwitched) ? deviceNotAvailable : .invalidOpcode
-        }
+        if x87 && (cpu.cr0.contains(.emulation) || cpu.cr0.contains(.taskSwitched)) { return .exception(7, errorCode: nil) }
         if cpu.cr0.contains(.emulation) { return .invalidOpcode }
-        return cpu.cr0.contains(.taskSwitched) ? deviceNotAvailable : .invalidOpcode
-    }
-
-    /// wait/fwait: #NM when CR0.MP and CR0.TS are both set; otherwise nothing to wait for.
-    mutating func waitForFPU() throws(Fault) {
-        if cpu.cr0.isSuperset(of: [.monitorCoprocessor, .taskSwitched]) { throw .exception(7, errorCode: nil) }
+        return cpu.cr0.contains(.taskSwitched) ? .exception(7, errorCode: nil) : .invalidOpcode
     }
 }
 /*:*/
@@ -161,4 +151,7 @@ extension Machine {
     public func cpuid(leaf: UInt32) -> (eax: UInt32, ebx: UInt32, ecx: UInt32, edx: UInt32) {
         Core.identification(leaf: leaf)
     }
+
+    /// The feature bits of cpuid leaf 1, edx (the table in `X:595`): the one list of what this CPU does.
+    public static var cpuidFeatures: UInt32 { Core.cpuFeatures }
 }

@@ -125,8 +125,13 @@ extension Core {
             // bswap: the register number is in the opcode, as for the one-byte push and pop.
             let r = Int(opcode & 7)
             cpu.gpr[r] = cpu.gpr[r].byteSwapped
-        // The MMX, SSE and x87-state rows: report a missing FPU, as a CPU without them would.
-        case 0x0E, 0x0F, 0x10...0x17, 0x28...0x2F, 0x50...0x7F, 0xAE, 0xC2...0xC6, 0xD0...0xFE:
+        case 0xAE:
+            // fxsave and fxrstor (X:640); the rest of the group is SSE, which this CPU lacks.
+            let (reg, rm) = try decodeModRM()
+            guard reg <= 1 else { throw floatingPointFault(x87: false) }
+            try executeFXSaveRestore(restore: reg == 1, at: rm)
+        // The MMX and SSE rows: report them missing, as a CPU without them would.
+        case 0x0E, 0x0F, 0x10...0x17, 0x28...0x2F, 0x50...0x7F, 0xC2...0xC6, 0xD0...0xFE:
             throw floatingPointFault(x87: false)
         default: throw .invalidOpcode
         }

@@ -408,8 +408,8 @@ extension Core {
             // xlat: al = [ebx + al], a one-instruction table lookup.
             let linear = dataLinear(cpu.ebx &+ (cpu.eax & 0xFF))
             writeRegister(0, try readMemory(linear, 0xFF), 0xFF)
-        // x87 instructions: this CPU reports no FPU (X:595).
-        case 0xD8...0xDF: throw floatingPointFault(x87: true)
+        // x87 instructions (X:620).
+        case 0xD8...0xDF: try executeFPU(opcode)
         case 0xE0...0xE3:
             // loopne, loope, loop, jecxz: short jumps that count in ecx.
             let displacement = try fetchSigned8(0xFFFF_FFFF)

@@ -337,18 +337,7 @@ extension Machine {
     /// Copies `count` bytes out of guest-virtual memory, page by page.
     public func copyFromVirtual(_ address: GuestVirtualAddress, count: Int, privilege: Privilege) throws(PageFault) -> [UInt8] {
         precondition(count >= 0, "copyFromVirtual: negative count")
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(count)
-        var linear = address.rawValue
-        var remaining = count
-        while remaining > 0 {
-            let chunk = min(remaining, pageSize - Int(linear & pageOffsetMask))
-            let physical = try core.translate(linear, .read, user: privilege == .user)
-            bytes.append(contentsOf: UnsafeRawBufferPointer(start: core.ram + Int(physical), count: chunk))
-            linear &+= UInt32(chunk)
-            remaining -= chunk
-        }
-        return bytes
+        return try core.copyFromLinear(address.rawValue, count: count, user: privilege == .user)
     }
 
     /// Copies `bytes` into guest-virtual memory. Every page is translated for writing before any byte
@@ -356,13 +345,35 @@ extension Machine {
     public func copyToVirtual(_ bytes: some Collection<UInt8>, at address: GuestVirtualAddress,
                               privilege: Privilege) throws(PageFault)
     {
-        let user = privilege == .user
+        try core.copyToLinear(bytes, at: address.rawValue, user: privilege == .user)
+    }
+}
+
+extension Core {
+    /// Copies `count` bytes out of linear memory through the MMU, page by page.
+    mutating func copyFromLinear(_ start: UInt32, count: Int, user: Bool) throws(PageFault) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        var linear = start
+        var remaining = count
+        while remaining > 0 {
+            let chunk = min(remaining, pageSize - Int(linear & pageOffsetMask))
+            let physical = try translate(linear, .read, user: user)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(start: ram + Int(physical), count: chunk))
+            linear &+= UInt32(chunk)
+            remaining -= chunk
+        }
+        return bytes
+    }
+
+    /// Copies `bytes` into linear memory, every page translated for writing before any byte is stored.
+    mutating func copyToLinear(_ bytes: some Collection<UInt8>, at start: UInt32, user: Bool) throws(PageFault) {
         var chunks: [(physical: UInt32, count: Int)] = []
-        var linear = address.rawValue
+        var linear = start
         var remaining = bytes.count
         while remaining > 0 {
             let chunk = min(remaining, pageSize - Int(linear & pageOffsetMask))
-            chunks.append((try core.translate(linear, .write, user: user), chunk))
+            chunks.append((try translate(linear, .write, user: user), chunk))
             linear &+= UInt32(chunk)
             remaining -= chunk
         }
@@ -370,7 +381,7 @@ extension Machine {
         for (physical, count) in chunks {
             for offset in 0..<count {
                 guard let byte = source.next() else { return }
-                core.ram.storeBytes(of: byte, toByteOffset: Int(physical) + offset, as: UInt8.self)
+                ram.storeBytes(of: byte, toByteOffset: Int(physical) + offset, as: UInt8.self)
             }
         }
     }

@@ -32,10 +32,10 @@ exception the signal Linux sends for it, which ends the program:
 | #MF (16), #XM (19) floating-point errors | `SIGFPE` |
 | #AC alignment check (17) | `SIGBUS` |
 
-Linux handles #NM by giving the program the FPU; our machine has no FPU at
-all, so an FPU instruction cannot be completed, and the runner reports it as
-an instruction the machine does not have. The guest programs are built with
-`-mgeneral-regs-only` and never meet this row.
+Linux handles #NM by giving the program the FPU. The runner never sets
+CR0.TS or CR0.EM, so its programs own the FPU (`X:610`) from the start and
+never meet #NM; if one appears anyway, the runner reports it as an
+instruction the machine does not have.
 
 Before `iret()` one chore remains, easy to forget and fatal when forgotten:
 for the exceptions that push an error code, the error code sits on top of
