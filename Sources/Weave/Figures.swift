@@ -156,7 +156,7 @@ would take 0.6 s, and without the `cr3_changed` trick 1.4 s), run two at a
 time (W:456). Measured on 4 December 2026 in a debug build, on a two-core
 machine shared with other work: `weave check` took 2.2 s with every figure
 empty (an `lguest` that prints nothing) and 4.8 s with the real ones, 1.8 s
-of CPU more. A release build of `lguest` is ten times faster or so; `weave
+of CPU more. A release build of `lguest` runs them many times faster; `weave
 list`, which shows no prose, draws none.
 */
 enum Figures {
