@@ -112,7 +112,11 @@ does not is refused, the scan stops there, and the devices before it are kept.
 
 Why stop rather than skip? Because the next descriptor starts where this one ends, and a descriptor we
 do not believe has no trustworthy end. A cursor that ran off the page without meeting a type 0 stops
-the same way: a full page with no terminator is a list we cannot trust to end. */
+the same way: a full page with no terminator is a list we cannot trust to end.
+
+**Exercise** (easy; read first P:600, D:100): before believing a descriptor, check that its whole
+extent (`layout.size` bytes from `offset`) fits in the device page; refuse it with `refuse()` and stop
+the scan if it does not. */
 
 extension LguestBus {
     /// Walk the descriptors of the device page at guest-physical `page`, adding each device.
@@ -131,9 +135,11 @@ extension LguestBus {
                 featureLength: Int(try kernel.readPhysical8(descriptor &+ UInt32(DeviceDescriptorHeader.featureLength))),
                 configLength: Int(try kernel.readPhysical8(descriptor &+ UInt32(DeviceDescriptorHeader.configLength))))
             // Its whole extent must fit: three lengths of at most 255 cannot overflow an Int.
+            // exercise D:110 {
             guard offset + layout.size <= DevicePage.size else {
                 return try refuse(kernel, "device \(devices.count) at offset \(offset) runs off the device page (\(layout.size) bytes)")
             }
+            // exercise D:110 } stub: ExerciseStub.unfinished("D:110")
             let device = LguestDevice(index: devices.count, type: type, descriptor: descriptor, layout: layout)
             devices.append(device)
             try add(kernel, device)

@@ -196,7 +196,11 @@ friendly Launcher: the entry names a head and a length, and both are checked aga
 A head out of range, or one we never handed over, or a length longer than the buffers it claims to
 have filled, marks the queue *broken* (Linux's `BAD_RING`): we say so once and use it no more. The
 Guest kernel runs in the host process, so a trusting subscript here would not crash a Guest; it would
-crash everything. */
+crash everything.
+
+**Exercise** (medium; read first D:140, D:143, L:206): walk the used ring: read the next used element,
+check its head (a chain we handed over) and its length (no more than the chain's writable bytes), break
+the queue on a bad one, and otherwise give the chain's descriptors back to the free list. */
 
 extension Virtqueue {
     /// The next chain the device has used: its head and the bytes it wrote; nil when there is none,
@@ -210,6 +214,7 @@ extension Virtqueue {
             try breakQueue(kernel, "used index \(published) is more than a ring ahead of \(usedIndex)")
             return nil
         }
+        // exercise D:146 {
         let slot = at(layout.usedSlotOffset(Int(usedIndex) % layout.size))
         let id = try kernel.readPhysical32(slot)
         let length = try kernel.readPhysical32(slot &+ 4)
@@ -226,6 +231,7 @@ extension Virtqueue {
         freeDescriptors += chain.descriptors.reversed()
         counts.buffersUsed += 1
         return (UInt16(id), length)
+        // exercise D:146 } stub: try breakQueue(kernel, ExerciseStub.reason("D:146")); return nil
     }
 
     /// Give the queue up, saying why once.

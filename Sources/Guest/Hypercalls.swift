@@ -49,7 +49,11 @@ The steps are few, and their order matters:
 4. Step on to the next slot, wrapping at the end, and restore interrupts.
 
 It is one of lguest's small jewels: it is hard to think of a simpler way to batch calls between two
-worlds that share nothing but memory. */
+worlds that share nothing but memory.
+
+**Exercise** (easy; read first P:210, H:110): write the slot's status byte, the store that tells the
+Host the slot is ready, after the five words of the call. `swift test --filter g037` passes when the
+Host runs the queued calls in order. */
 
 extension GuestKernel {
     /// Store `call` in the async ring for the Host to run at its next trap; if the ring is full, make
@@ -70,7 +74,9 @@ extension GuestKernel {
             try write32(entry &+ (HypercallRingEntry.arguments + 8), a3)
             try write32(entry &+ (HypercallRingEntry.arguments + 12), 0)
             // The status byte last: once it reads "ready" the Host may run the slot.
+            // exercise G:037 {
             try write8(lguestDataField(LguestData.statusOffset(slot: slot)), hypercallReady)
+            // exercise G:037 } stub: ExerciseStub.unfinished("G:037")
             nextAsyncSlot = (slot + 1) % hypercallRingSize
             deferredCalls += 1
             statistics.asyncHypercalls += 1

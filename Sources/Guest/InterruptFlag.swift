@@ -94,16 +94,22 @@ while eip is inside them (`H:210`). The kernel text really contains them (`P:500
 followed by the `iret`. lguest's store carried an `%ss:` prefix, because ds may already hold the user's
 segment when we get here; our kernel text needs none, since the machine treats data segments as flat.
 Our Swift version does the same two steps, telling the processor that the store executes as the
-instruction inside the window, so a trap it causes arrives with eip where the Host expects it. */
+instruction inside the window, so a trap it causes arrives with eip where the Host expects it.
+
+**Exercise** (medium; read first G:033, H:210): finish `interruptReturn()`: copy the interrupt flag
+from the frame's eflags into `irqEnabled` with the store the Host knows as the no-interrupt window,
+then return from the interrupt. */
 
 extension GuestKernel {
     /// Return from an interrupt or trap: the frame (eip, cs, eflags, ...) is at the stack pointer and
     /// the general registers hold what the interrupted code should see.
     func interruptReturn() throws(GuestStopped) {
+        // exercise G:045 {
         let eflags = try read32(GuestVirtualAddress(cpu.registers.esp &+ 8))
         try cpu.store32(eflags & irqEnabledValue, at: lguestDataField(LguestData.irqEnabled),
                         site: .noInterruptWindow)
         try cpu.returnFromInterrupt()
+        // exercise G:045 } stub: ExerciseStub.unfinished("G:045"); try cpu.returnFromInterrupt()
     }
 }
 /*:*/

@@ -183,7 +183,10 @@ public final class Guest: GuestWorld {
     more than it looks: one bad request usually sets off others (a Guest whose page tables are garbage
     fails a dozen checks on its way down), and the message a person needs is the first one, the cause,
     not the last, a symptom. A Guest that asked to power off and then does something silly on its way out
-    has powered off; it was not killed. */
+    has powered off; it was not killed.
+
+    **Exercise** (easy): make `stop()` keep the first reason a Guest stopped for: a later kill or
+    shutdown must change nothing. */
 
     /// Kills the Guest with `reason`, unless it has already stopped for another reason.
     public func kill(_ reason: String) {
@@ -192,7 +195,9 @@ public final class Guest: GuestWorld {
 
     /// Records that the Guest asked to stop; ignored if it has already stopped.
     func stop(_ exit: GuestExit) {
+        // exercise H:025 {
         guard self.exit == nil else { return }
+        // exercise H:025 } stub: ExerciseStub.unfinished("H:025")
         self.exit = exit
         report(.exit(exit))
     }

@@ -186,3 +186,13 @@ public final class GuestMemory {
         throw GuestViolation("memory: unterminated string at \(address)")
     }
 }
+
+/*M:008 Guest memory that can be swapped out.
+
+`GuestMemory` is a run of host frames that the Guest owns for its whole life, which keeps every check
+in this file a simple comparison. lguest's Guests, being ordinary processes' memory, could be swapped
+out by the host kernel like any other, and lguest pinned a page only while the shadow tables pointed at
+it. To try that here, give `GuestMemory` a map from guest frame to host frame that may say "not
+present", have the Host's page-table code (`H:350`) fault such a page back in before installing a
+shadow entry, and let the Launcher's devices do the same before they touch a buffer. The hard part is
+the one lguest had: every shadow entry naming a page must go before the page does. :*/

@@ -42,6 +42,9 @@ public final class Host {
     public let switcher: Switcher
     /// Frames for shadow page tables, shared by every Guest.
     public let frames: FramePool
+    /// Whether Guests' traps may go straight to their own handlers (`H:250`). Set it before running a
+    /// Guest: false sends every trap through the Host, which is slower and otherwise changes nothing.
+    public var directTraps = true
 
     /// The longest stretch of user code the Host lets run before taking the processor back, in
     /// instructions (one virtual millisecond).
@@ -166,6 +169,7 @@ extension Guest {
         if halted { try sleepUntilInterrupt() }
         try writeWallClock()
         try maybeDeliverInterrupt()
+        report(.resume)
     }
 
     /// Jumps virtual time to the Guest's timer or its pending work (`H:045`), until an interrupt it

@@ -117,7 +117,10 @@ extension Guest {
     after a SHUTDOWN are never run, since there is nobody left to run them for.
 
     Every field is read through `GuestMemory`, so a Guest that put `lguest_data` at the very end of its
-    memory, or scribbles on the ring, finds only its own death. */
+    memory, or scribbles on the ring, finds only its own death.
+
+    **Exercise** (easy; read first G:037): after running a slot's call, mark the slot free again so
+    that the Guest may reuse it and the next drain stops there. */
 
     /// Runs every call waiting in the async ring, in order.
     func runAsyncHypercalls() throws(GuestViolation) {
@@ -140,7 +143,9 @@ extension Guest {
             report(.hypercall(call, asynchronous: true))
             _ = try perform(call, words[1], words[2], words[3], words[4])
             // Free the slot only once the call is done, so a Guest never reuses a slot in flight.
+            // exercise H:110 {
             try memory.store8(hypercallDone, at: status)
+            // exercise H:110 } stub: ExerciseStub.unfinished("H:110")
             guard isAlive else { return }
         }
     }

@@ -32,7 +32,12 @@ One more trick deserves a word. The Guest expects its entries' accessed bit to b
 used and its dirty bit when it is written, as the MMU would; but the MMU only sets those bits in the
 *shadow*. So we set them in the Guest's entry ourselves, and for a read we install the shadow entry
 read-only even if the Guest's entry is writable. The first write then faults back here, and that is
-when we set dirty. It costs one extra fault per written page, and buys the Guest exact dirty bits. */
+when we set dirty. It costs one extra fault per written page, and buys the Guest exact dirty bits.
+
+**Exercise** (hard; read first H:300, H:320, X:330): write the heart of `fillShadow()`: read the
+Guest's directory and table entries, decide whether the fault is ours (both levels allow the access) or
+the Guest's, set the accessed and dirty bits the MMU would, and install the shadow entry. Return true
+only when the Guest's tables allow the access. */
 
 extension ShadowPageTables {
     /// Handles a page fault at `va`: installs a shadow entry and returns true if the Guest's tables
@@ -60,6 +65,7 @@ extension ShadowPageTables {
             }
             return false
         }
+        // exercise H:330 {
         let write = errorCode.contains(.write), user = errorCode.contains(.user)
 
         // First step: the Guest's directory entry. Not present means not mapped.
@@ -89,6 +95,7 @@ extension ShadowPageTables {
 
         // Done: when the Guest retries the access, the MMU finds the page.
         return true
+        // exercise H:330 } stub: throw GuestViolation(ExerciseStub.reason("H:330"))
     }
 
     /// Sets the accessed bit in the Guest's directory entry for `va`, as the MMU would, unless it is set.
@@ -128,7 +135,11 @@ mappings differently, which it tells us by hypercall anyway. And the three bits 
 "available" are the Guest's private notes, which mean nothing to the MMU.
 
 The writable bit gets the special treatment `H:330` promised: it survives only if the Guest's entry is
-already dirty. */
+already dirty.
+
+**Exercise** (medium; read first H:330, H:350): build the shadow entry's flags from the Guest's: keep
+only the flags in `allowedTableFlags`, and drop writable unless the Guest's entry is already dirty, so
+that the first write faults back to `H:330`. */
 
 /// The flags a shadow page table entry may carry.
 let allowedTableFlags: PagingFlags = [.present, .writable, .user, .writeThrough, .cacheDisabled, .accessed, .dirty]
@@ -137,8 +148,10 @@ extension ShadowPageTables {
     /// The shadow entry for a checked, present Guest entry: host frame, understood flags, and writable
     /// only when the Guest's entry is both writable and dirty.
     func shadowEntry(for guestEntry: PageTableEntry) throws(GuestViolation) -> PageTableEntry {
+        // exercise H:340 {
         var flags = guestEntry.flags.intersection(allowedTableFlags)
         if !flags.contains(.dirty) { flags.remove(.writable) }
+        // exercise H:340 } stub: let flags = ExerciseStub.unfinished("H:340", guestEntry.flags)
         return PageTableEntry(frame: try guestMemory.hostFrame(guestEntry.frame), flags: flags)
     }
 }
@@ -283,3 +296,14 @@ extension ShadowPageTables {
     }
 }
 /*:*/
+
+/*M:007 Batching page lookups.
+
+Every page a Guest touches for the first time costs a fault and two world switches, even when the next
+page along is mapped in the Guest's tables just the same; a read then a write costs two (`H:330` keeps
+dirty bits exact that way). A program that walks an array takes a fault per page. While `demandPage()`
+has the Guest's page table in hand, it could fill in the neighbouring shadow entries too, read-only so
+that dirty bits stay exact, for the pages the Guest's table maps in the same table. How many neighbours
+pay for themselves, and what must `H:410`'s updates do about entries installed early? The scaffold
+`LGUEST_MASTERY=1 swift test --filter m007` runs the committed `pages` program and asks for fewer than
+64 fixed faults for its 256 pages; today it takes about 520. :*/

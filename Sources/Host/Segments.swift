@@ -112,7 +112,11 @@ one of the three defects this edition sets out to do better on. Linux never puts
 anywhere but the slots the Host reserves (`H:610`), so the rule can be blunt: a *present* system
 descriptor in any other slot kills the Guest. One that is not present is harmless (the CPU refuses to
 use a descriptor that is not present, and the null descriptor in slot 0 is one of those), so we leave it
-be, and leave it untouched by the fix-ups below, which are about code and data. */
+be, and leave it untouched by the fix-ups below, which are about code and data.
+
+**Exercise** (easy; read first H:610, X:200): refuse a present system descriptor (a call gate, a TSS,
+an LDT) outside the Host's reserved slots by killing the Guest; only code and data go on to be fixed
+up. */
 
 extension GuestGDT {
     /// The entry for `slot` as the Switcher may copy it: reserved slots and absent descriptors as
@@ -123,9 +127,11 @@ extension GuestGDT {
         if GDTLayout.isReservedForHost(slot) || !descriptor.isPresent {
             return descriptor
         }
+        // exercise H:625 {
         guard descriptor.isCodeOrData else {
             throw GuestViolation("segments: system descriptor of type \(descriptor.type) in GDT slot \(slot)")
         }
+        // exercise H:625 } stub: ExerciseStub.unfinished("H:625")
         return fixUpCodeOrData(descriptor)
     }
 }

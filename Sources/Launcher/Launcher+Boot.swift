@@ -127,13 +127,16 @@ public enum Launcher {
         let input = ConsoleInput(options.input)
         var console = ""
         var restarts = 0
+        var trace: ChromeTrace? = options.recordsTrace ? ChromeTrace() : nil
         while true {
-            var result = try bootOnce(options, disk: disk, input: input, echo: echo)
+            var result = try bootOnce(options, disk: disk, input: input, echo: echo, boot: restarts + 1)
             console += result.console
+            if let boot = result.trace { trace?.append(boot) }
             // A restart is a new machine, but the same time limit: virtual time starts again with it.
             guard case .restart = result.exit, restarts < options.maximumRestarts else {
                 result.console = console
                 result.restarts = restarts
+                result.trace = trace
                 return result
             }
             restarts += 1
@@ -142,7 +145,7 @@ public enum Launcher {
 
     /// One boot, from empty memory to the Guest's end.
     static func bootOnce(_ options: LaunchOptions, disk: DiskImage?, input: ConsoleInput,
-                         echo: @escaping (String) -> Void) throws(LaunchError) -> BootResult {
+                         echo: @escaping (String) -> Void, boot: Int = 1) throws(LaunchError) -> BootResult {
         // The user's mistakes first, before any memory is touched.
         guard (4...512).contains(options.memoryMiB) else { throw .badMemorySize(options.memoryMiB) }
         let commandLine = Array(options.commandLine.utf8)
@@ -158,6 +161,7 @@ public enum Launcher {
         let guestPages = pageCount + DevicePage.pageCount
         let machine = Machine(memory: PhysicalMemory(frameCount: Int(guestPages) + 4096))
         let host = Host(machine: machine)
+        host.directTraps = options.directTraps
         let kernel = GuestKernel(configuration: options.configuration, modules: [LguestBus()])
         let image = kernel.makeImage()
         // The devices, on the page just past the e820 map (`L:220`).
@@ -183,15 +187,25 @@ public enum Launcher {
         }
         // Every NOTIFY goes to the devices: a status change, a kick, or an early console string (`L:215`).
         guest.onNotify = { guest, address in devices.notify(guest, address) }
+        // The trace, if asked for, listens to the Host's events and to the notifications (`L:110`).
+        let recorder = options.recordsTrace ? TraceRecorder(boot: boot) { kernel.runningProcess } : nil
+        if let recorder {
+            guest.onEvent = { time, event in recorder.record(time, event) }
+            guest.onNotify = { guest, address in
+                recorder.notify(machine.clock.nanoseconds, devices.meaning(ofNotify: address))
+                devices.notify(guest, address)
+            }
+        }
         // A way to stop it from outside (`L:045`), and then run it until it is done.
         var stoppedBy: OutsideStop?
         guest.stopCheck = stopCheck(options, machine: machine) { stoppedBy = $0 }
         let exit = host.run(guest)
+        recorder?.finish(at: machine.clock.nanoseconds)
         return BootResult(exit: exit, console: output.text,
                           statistics: statistics(host: host, guest: guest, kernel: kernel, machine: machine)
                               + devices.statistics,
                           guestStatistics: kernel.statistics, lastExitStatus: kernel.lastExitStatus, restarts: 0,
-                          stoppedBy: stoppedBy)
+                          stoppedBy: stoppedBy, trace: recorder?.trace)
     }
 
     /// The kernel's virtual address for guest-physical `address` (the linear map), for the places the

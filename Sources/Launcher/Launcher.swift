@@ -47,6 +47,11 @@ public struct LaunchOptions: Sendable {
     public var input: ConsoleInputSource
     /// The seed of the rng device's generator (`L:199`).
     public var rngSeed: UInt64
+    /// Whether to record a Chrome trace of the boot in virtual time (`L:110`), in `BootResult.trace`.
+    public var recordsTrace = false
+    /// Whether the Host may let traps go straight to the Guest's handlers (`H:250`); false sends
+    /// every trap through the Host, to measure what direct traps save.
+    public var directTraps = true
 
     /// Options for a Guest of `memoryMiB` MiB running `programs` as `commandLine` says.
     public init(memoryMiB: Int = 16, programs: [InitrdFile] = [], commandLine: String = "",
@@ -80,6 +85,8 @@ public struct BootResult {
     public var restarts: Int
     /// Why the Launcher stopped the Guest itself, if it did (`L:045`).
     public var stoppedBy: OutsideStop?
+    /// Every boot's trace, when `LaunchOptions.recordsTrace` asked for one (`L:110`).
+    public var trace: ChromeTrace? = nil
 
     /// The process exit status a front end should use: 0 for a clean power-off or a restart
     /// request, 1 for a Guest that panicked or that the Host killed, 124 when its time ran out (as

@@ -11,7 +11,22 @@ floating point unit. There *is* physical memory made of page frames, the CPU's r
 8-byte descriptor formats, an MMU that walks real page tables and caches the result in a TLB,
 interrupt and exception delivery through the IDT with every privilege check that matters, and an
 interpreter that executes genuine i386 machine code produced by `gcc`. Where we cut a corner we say so,
-in the section that cuts it. :*/
+in the section that cuts it.
+
+The sources follow the appendix, one folder per part, in the order it tells them:
+
+| folder | what it holds | sections |
+| ------ | ------------- | -------- |
+| (top) | addresses, the machine as a whole, its core | X:010-X:070 |
+| `Memory` | physical RAM and its frame allocator | X:040-X:050 |
+| `CPU` | flags, control registers, the register file | X:100-X:140 |
+| `Segments` | descriptors and segment loads | X:200-X:230 |
+| `Paging` | entries, faults, the page walk and the TLB | X:300-X:350 |
+| `Interrupts` | delivery through the IDT, and `iret` | X:400-X:450 |
+| `Interpreter` | fetch, decode, lazy flags and every instruction | X:500-X:595 |
+| `Disassembler` | the machine explaining itself | X:700-X:720 |
+| `Loader` | ELF programs | X:800-X:840 |
+| `Programs` | the stand-in kernel that runs one program on the bare machine | X:850-X:899 | :*/
 
 /*X:020 Addresses, and why they get four different types.
 

@@ -8,7 +8,10 @@ what puts the Switcher "at the top of both address spaces".
 
 The three pages are mapped supervisor-only; the text and the state page are also read-only. Since the
 Guest kernel runs at ring 1, which paging counts as supervisor, "read-only" only binds it because the
-Switcher runs Guests with CR0.WP set (`P:020`). */
+Switcher runs Guests with CR0.WP set (`P:020`).
+
+**Exercise** (easy; read first X:300): map a Switcher page supervisor-only, and writable only when
+asked: the Guest must never write the Switcher's text or state. */
 
 import LguestABI
 import Machine
@@ -178,7 +181,9 @@ public final class Switcher {
 
     /// Points page `index` of the Switcher's region at `frame`.
     func mapPage(_ index: Int, frame: PageFrameNumber, writable: Bool) {
+        // exercise S:040 {
         let entry = PageTableEntry(frame: frame, flags: writable ? [.present, .writable] : [.present])
+        // exercise S:040 } stub: let entry = ExerciseStub.unfinished("S:040", PageTableEntry(frame: frame, flags: [.present, .writable, .user]))
         hostStore32(machine.memory, entry.rawValue, HostPhysicalAddress(frame: switcherPageTableFrame, offset: UInt32(index * 4)))
     }
 

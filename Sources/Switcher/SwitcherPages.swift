@@ -71,11 +71,16 @@ Real stubs do two things: push a zero for the vectors where the processor pushes
 frame has the same shape, and push the vector number; then they jump to common code that saves the rest
 of the registers and switches to the Host. We write exactly those bytes into the page, so a disassembly
 of the Switcher shows them; the "common code" is `exitToHost()` in Swift, which the Switcher runs when it
-sees the processor arrive at a stub, the same way it runs the Guest's Swift handlers (`S:200`). */
+sees the processor arrive at a stub, the same way it runs the Guest's Swift handlers (`S:200`).
+
+**Exercise** (easy; read first X:400): say which vectors the processor pushes an error code for, so
+that the stubs push a zero for all the others. */
 
 /// The vectors for which the processor itself pushes an error code (8, 10-14, 17).
 public func vectorHasErrorCode(_ vector: UInt8) -> Bool {
+    // exercise S:020 {
     vector == 8 || (10...14).contains(vector) || vector == 17
+    // exercise S:020 } stub: return ExerciseStub.unfinished("S:020", false)
 }
 
 /// The bytes of the stub for `vector`: `push $0` unless the processor pushed an error code,

@@ -120,20 +120,19 @@ final class SwitcherProcessor: GuestProcessor {
     {
         try ensureRunning()
         let returnPoint = hypercallReturn
-        // Load the registers as lguest's `hcall()` does in its inline assembly.
-        var cpu = machine.cpu
-        cpu.eax = call.rawValue
-        cpu.ebx = a1; cpu.ecx = a2; cpu.edx = a3; cpu.esi = a4
+        // Load the registers as lguest's `hcall()` does in its inline assembly: only those (`S:105`).
+        machine.setRegister(.eax, to: call.rawValue)
+        machine.setRegister(.ebx, to: a1); machine.setRegister(.ecx, to: a2)
+        machine.setRegister(.edx, to: a3); machine.setRegister(.esi, to: a4)
         // `int` is a trap: the frame it pushes names the instruction after it.
-        cpu.eip = returnPoint.rawValue
-        machine.cpu = cpu
+        machine.setInstructionPointer(returnPoint.rawValue)
         machine.advance(by: Switcher.kernelOperationCost)
         // The processor takes the gate: privilege check, stack switch to esp0, frame, stub.
         let stop = machine.deliver(vector: hypercallVector, kind: .software)
         // The world runs (Host, perhaps an interrupt handler) until the `int` has retired.
         _ = try switcher.runWorld(world, from: stop, until: ReturnPoints(first: returnPoint))
         // The Host's answer, from the register it wrote in the registers page.
-        return machine.cpu.eax
+        return machine.register(.eax)
     }
     /*:*/
 

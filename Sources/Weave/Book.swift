@@ -86,12 +86,14 @@ public struct Book: Sendable {
         // Book order. No two sections share a tag, so the order is total and
         // does not depend on the order the files were read in.
         sections.sort { (order[$0.tag.letter] ?? 0, $0.tag.number) < (order[$1.tag.letter] ?? 0, $1.tag.number) }
-        self.chapters = chapters
+        // A chapter may ask for the list of exercises (W:760), which needs every section.
+        let woven = chapters.map { $0.withExercises(of: sections, chapters: chapters) }
+        self.chapters = woven
         self.sections = sections
         self.files = files
         self.tests = tests.mapValues { Array(Set($0)).sorted() }
         // Last, the prose, which can only be checked once every tag is known.
-        let prose = Book.readProse(chapters: chapters, sections: sections, files: files, letters: letters,
+        let prose = Book.readProse(chapters: woven, sections: sections, files: files, letters: letters,
                                    defined: Set(definedAt.keys))
         self.words = prose.words
         self.leads = prose.leads

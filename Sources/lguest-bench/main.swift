@@ -175,6 +175,49 @@ func nativeSystemCallRoundTrip() throws -> Figure {
     return Figure(name: "native_syscall_roundtrip_ns", value: String(format: "%.0f", nanoseconds), unit: "ns")
 }
 
+// MARK: - System calls in a booted Guest, with and without direct traps (H:250)
+
+/// System calls per timed boot of `syscall_loop` in a Guest, and the smaller boot whose time is
+/// subtracted so that booting and powering off cancel out.
+let guestSystemCalls = 200_000
+let guestSystemCallsBaseline = 1_000
+
+/// CPU time of the best of three boots of a 16 MiB Guest running `syscall_loop` for `calls` calls,
+/// with direct traps on or off; fails unless the program made them all.
+func timeGuestSystemCalls(_ calls: Int, directTraps: Bool) throws -> Double {
+    var options = LaunchOptions(memoryMiB: 16,
+                                programs: try Launcher.programs(named: [systemCallProgram], in: GuestPrograms.directory.path),
+                                commandLine: "init=\(systemCallProgram)", maximumRestarts: 0)
+    options.input = .bytes(Array("\(calls)\n".utf8))
+    options.directTraps = directTraps
+    var console = ""
+    let timing = try bestTiming { console = try Launcher.boot(options).console }
+    guard console.contains("getpid gave the same answer \(calls) times of \(calls)") else {
+        throw BenchmarkFailure(reason: "\(systemCallProgram) in the Guest did not finish: \(console.suffix(200))")
+    }
+    // CPU time, which other work on a shared machine does not inflate (`interpreter_ips_cpu`).
+    return timing.cpu
+}
+
+/// Nanoseconds per system call round trip in the Guest (the loop's few instructions included).
+func guestSystemCallNanoseconds(directTraps: Bool) throws -> Double {
+    let long = try timeGuestSystemCalls(guestSystemCalls, directTraps: directTraps)
+    let short = try timeGuestSystemCalls(guestSystemCallsBaseline, directTraps: directTraps)
+    return (long - short) / Double(guestSystemCalls - guestSystemCallsBaseline) * 1e9
+}
+
+/// `guest_syscall_direct_ns`: `getpid` from a Guest program, through the direct-trap gate (`H:250`).
+func guestSystemCallDirect() throws -> Figure {
+    Figure(name: "guest_syscall_direct_ns", value: String(format: "%.0f", try guestSystemCallNanoseconds(directTraps: true)),
+           unit: "ns")
+}
+
+/// `guest_syscall_reflected_ns`: the same with `--no-direct-traps`: into the Host and reflected.
+func guestSystemCallReflected() throws -> Figure {
+    Figure(name: "guest_syscall_reflected_ns",
+           value: String(format: "%.0f", try guestSystemCallNanoseconds(directTraps: false)), unit: "ns")
+}
+
 // MARK: - World switches and hypercalls
 
 /// Operations per timed run of a Host workload: long enough that booting and powering off the
@@ -406,6 +449,8 @@ let figures: [(name: String, measure: () throws -> Figure)] = [
     ("qemu_ratio", qemuRatio),
     ("syscall_roundtrip_ns", systemCallRoundTrip),
     ("native_syscall_roundtrip_ns", nativeSystemCallRoundTrip),
+    ("guest_syscall_direct_ns", guestSystemCallDirect),
+    ("guest_syscall_reflected_ns", guestSystemCallReflected),
     ("world_switch_ns", worldSwitch),
     ("hypercall_sync_ns", synchronousHypercall),
     ("hypercall_async_ns", asynchronousHypercall),

@@ -86,6 +86,14 @@ struct BootCommand: ParsableCommand {
     @Flag(name: .long, help: "Flush the whole TLB on every page-table change (no cr3_changed trick).")
     var noCr3Trick = false
 
+    @Flag(name: .long, help: "Send every trap through the Host, system calls included (to see what direct traps save).")
+    var noDirectTraps = false
+
+    @Option(name: .long, help: ArgumentHelp("""
+        Write a Chrome trace-event file of the boot in virtual time, for Perfetto or chrome://tracing.
+        """, valueName: "file"))
+    var traceOut: String?
+
     /*:*/
 
     /*L:102 The devices' options.
@@ -179,6 +187,8 @@ struct BootCommand: ParsableCommand {
         configuration.cr3ChangedTrick = !noCr3Trick
         let result: BootResult
         do {
+            // A trace file we could not write is a mistake to hear about before the boot, not after.
+            let traceFile = try traceOut.map { path throws(TraceFileError) in try TraceFile(path: path) }
             let files = try Launcher.programs(named: programNames, in: GuestPrograms.directory.path)
             var options = LaunchOptions(memoryMiB: memory, programs: files, commandLine: "init=\(initScript)",
                                         configuration: configuration)
@@ -187,6 +197,8 @@ struct BootCommand: ParsableCommand {
             options.input = stdin ? .standardInput : .bytes(Array((input ?? "").utf8))
             options.rngSeed = rngSeed
             options.diskLatency = diskLatency
+            options.directTraps = !noDirectTraps
+            options.recordsTrace = traceFile != nil
             // Without --disk, a scratch image of our own, removed however the boot ends (`L:187`).
             let scratch = disk == nil ? try ScratchDisk() : nil
             defer { scratch?.remove() }
@@ -194,6 +206,7 @@ struct BootCommand: ParsableCommand {
             result = try Launcher.boot(options, echo: { text in
                 FileHandle.standardOutput.write(Data(text.utf8))
             })
+            if let traceFile, let trace = result.trace { try traceFile.write(trace.json) }
         } catch {
             FileHandle.standardError.write(Data("lguest: \(error)\n".utf8))
             throw ExitCode(1)
@@ -206,6 +219,50 @@ struct BootCommand: ParsableCommand {
         if result.exitStatus != 0 {
             FileHandle.standardError.write(Data("lguest: guest \(result.exit)\n".utf8))
             throw ExitCode(result.exitStatus)
+        }
+    }
+}
+/*:*/
+
+/*L:105 The trace file.
+
+`--trace-out FILE` is checked before the Guest boots: the file is created (or emptied) at once, so a
+directory that does not exist or a file we may not write is a one-line error and status 1 before any
+time is spent booting. The trace is written when the boot is over, however it ended: the trace of a
+Guest that was killed is the one most worth reading. */
+
+/// Why the trace file could not be written.
+struct TraceFileError: Error, CustomStringConvertible {
+    let path: String
+    let reason: String
+    var description: String { "trace: cannot write \(path): \(reason)" }
+}
+
+/// The file `--trace-out` names, opened for writing before the boot.
+struct TraceFile {
+    let handle: FileHandle
+    let path: String
+
+    /// Creates or empties the file at `path`, or says why it cannot.
+    init(path: String) throws(TraceFileError) {
+        self.path = path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw TraceFileError(path: path, reason: "it is a directory")
+        }
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: path)
+        else { throw TraceFileError(path: path, reason: "cannot create the file (does its directory exist?)") }
+        self.handle = handle
+    }
+
+    /// Writes `text` as the file's whole contents.
+    func write(_ text: String) throws(TraceFileError) {
+        do {
+            try handle.write(contentsOf: Data(text.utf8))
+            try handle.close()
+        } catch {
+            throw TraceFileError(path: path, reason: "\(error)")
         }
     }
 }
@@ -242,3 +299,11 @@ enum Interruption {
     }
 }
 /*:*/
+
+/*M:999 Farewell.
+
+That is the whole of it: a machine, a Switcher, a Host, a Guest, its drivers and the Launcher that
+ties them together, each small enough to hold in your head. You have seen how little a hypervisor
+needs when the Guest is willing to cooperate, and how much care goes into not trusting it anyway. The
+exercises in this chapter's introduction are the way to find out whether you could have written it;
+the ideas above are the way to make it better. Thank you for reading. :*/

@@ -396,7 +396,8 @@ func h225_inReadsAllOnesAndOutGoesNowhere(instruction: NativeInstruction, eax: U
     }
     let events = try trace()
     let kinds = events.map(\.1)
-    #expect(kinds.first == .trap(vector: hypercallVector))
+    #expect(kinds.first == .resume)  // the very first switch into the Guest
+    #expect(kinds.dropFirst().first == .trap(vector: hypercallVector))
     #expect(kinds.contains(.hypercall(.lguestInit, asynchronous: false)))
     let armed = try #require(kinds.firstIndex(of: .hypercall(.setClockEvent, asynchronous: false)))
     let halt = try #require(kinds.firstIndex(of: .hypercall(.halt, asynchronous: false)))
@@ -404,6 +405,11 @@ func h225_inReadsAllOnesAndOutGoesNowhere(instruction: NativeInstruction, eax: U
     #expect(armed < halt && halt < interrupt)
     #expect(events[interrupt].0 == events[armed].0 + 1000)
     #expect(kinds.last == .exit(.poweredOff("traced")))
+    // Each trap opens a visit to the Host, and the next trap comes only after a resume ends it.
+    let boundaries = kinds.filter { $0 == .resume || $0 == .trap(vector: hypercallVector) }
+    #expect(zip(boundaries, boundaries.dropFirst()).allSatisfy { $0 != $1 || $0 == .resume })
+    #expect(kinds.firstIndex(of: .resume).map { $0 < halt } == true)
+    #expect(events[interrupt].0 <= events[kinds.lastIndex(of: .resume) ?? 0].0)
     #expect(zip(events, events.dropFirst()).allSatisfy { $0.0 <= $1.0 })
     // Virtual time: the same Guest gives the same trace.
     #expect(try trace().map { "\($0.0) \($0.1)" } == events.map { "\($0.0) \($0.1)" })

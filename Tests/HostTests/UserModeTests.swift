@@ -48,6 +48,36 @@ func entryAddress(_ n: UInt32) -> GuestVirtualAddress { GuestKernelImage.base.ad
     #expect(guest.statistics.trapsReflected == 0)  // the Host never saw the system call
 }
 
+@Test func h250_withoutDirectTrapsTheSameSystemCallComesThroughTheHost() throws {
+    func run(direct: Bool) throws -> (seen: [UInt32], reflected: UInt64, traps: [UInt8]) {
+        let bed = HostTestBed()
+        bed.host.directTraps = direct
+        var seen: [UInt32] = []
+        var traps: [UInt8] = []
+        // mov $42,%ebx; mov $1,%eax; int $0x80; jmp .
+        let program: [UInt8] = [0xBB, 42, 0, 0, 0, 0xB8, 1, 0, 0, 0, 0xCD, 0x80, 0xEB, 0xFE]
+        let guest = try bed.makeGuest(userCode: program, setUp: { image in
+            _ = image.addEntry(named: "syscall") { cpu throws(GuestStopped) in
+                let registers = cpu.registers
+                seen = [registers.eax, registers.ebx, try cpu.load32(GuestVirtualAddress(registers.esp))]
+                try Bed.powerOff(cpu, "exit")
+            }
+        }) { cpu throws(GuestStopped) in
+            try bootToUser(cpu, gates: [(systemCallVector, entryAddress(0), .trap, 3)])
+        }
+        guest.onEvent = { _, event in if case let .trap(vector) = event { traps.append(vector) } }
+        #expect(bed.host.run(guest) == .poweredOff("exit"))
+        return (seen, guest.statistics.trapsReflected, traps)
+    }
+    let direct = try run(direct: true)
+    let reflected = try run(direct: false)
+    // The Guest kernel sees the very same call, frame and all, either way...
+    #expect(reflected.seen == direct.seen && direct.seen == [1, 42, Bed.userCodeVirtual.rawValue + 12])
+    // ...but only without direct traps did the Host see it, as one more trap on vector 0x80.
+    #expect(direct.reflected == 0 && !direct.traps.contains(systemCallVector))
+    #expect(reflected.reflected == 1 && reflected.traps.filter { $0 == systemCallVector }.count == 1)
+}
+
 @Test func h250_interruptGateSystemCallIsReflectedByTheHost() throws {
     let bed = HostTestBed()
     var seen: UInt32 = 0

@@ -93,6 +93,18 @@ import Testing
     #expect(guest.isAlive)
 }
 
+/// Found by `tools/fuzz devices` (Fuzz/Corpus/devices/empty-early-console): a NOTIFY of an address
+/// holding only a NUL printed an empty string, and the empty write trapped in the host process.
+@Test func l070_anEmptyEarlyConsoleStringPrintsNothing() throws {
+    let host = Host(machine: Machine(memory: PhysicalMemory(frameCount: 64)))
+    let guest = try host.makeGuest(pageCount: 16, image: GuestKernel().makeImage(),
+                                   initialPageDirectory: GuestPhysicalAddress(0x3000), stack: GuestVirtualAddress(0xC000_4000))
+    let console = ConsoleOutput()
+    console.earlyConsole(guest.memory, GuestPhysicalAddress(0x2000))
+    console.write([])
+    #expect(console.text == "" && guest.isAlive)
+}
+
 @Test func l040_onlyAnOrderlyPowerOffIsSuccess() {
     func status(_ exit: GuestExit) -> Int32 {
         BootResult(exit: exit, console: "", statistics: [], guestStatistics: KernelStatistics(), lastExitStatus: nil, restarts: 0).exitStatus

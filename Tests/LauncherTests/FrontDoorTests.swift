@@ -39,6 +39,20 @@ struct FrontDoorTests {
         #expect(run.output.contains("world_switches "))
     }
 
+    @Test func l105_traceOutWritesTheSameTraceOnEveryRun() throws {
+        let directory = FileManager.default.temporaryDirectory
+        let paths = (1...2).map { directory.appendingPathComponent("lguest-trace-\(getpid())-\($0).json").path }
+        defer { for path in paths { try? FileManager.default.removeItem(atPath: path) } }
+        for path in paths {
+            let run = try runLguest(["--programs", "hello", "--trace-out", path])
+            #expect(run.status == 0 && run.output.contains("Hello from i386 user space!"))
+        }
+        let first = try Data(contentsOf: URL(fileURLWithPath: paths[0]))
+        #expect(first == (try Data(contentsOf: URL(fileURLWithPath: paths[1]))))
+        let top = try JSONSerialization.jsonObject(with: first) as? [String: Any]
+        #expect((top?["traceEvents"] as? [Any])?.isEmpty == false)
+    }
+
     @Test func l100_theSameCommandPrintsTheSameBytes() throws {
         let first = try runLguest(["--programs", "hello,syscalls", "--stats"])
         let second = try runLguest(["--programs", "hello,syscalls", "--stats"])
@@ -56,6 +70,8 @@ struct FrontDoorTests {
         (["--programs", "hello," + #filePath], "is not an i386 program: elf: not an ELF file"),
         (["--time-limit", "0"], "--time-limit must be a number of seconds above 0"),
         (["--time-limit", "nan"], "--time-limit must be a number of seconds above 0"),
+        (["--programs", "hello", "--trace-out", "/nonexistent/dir/t.json"], "trace: cannot write /nonexistent/dir/t.json"),
+        (["--programs", "hello", "--trace-out", "/"], "trace: cannot write /: it is a directory"),
     ])
     func l100_aUsersMistakeIsAClearMessageAndANonZeroStatus(arguments: [String], message: String) throws {
         let run = try runLguest(arguments)

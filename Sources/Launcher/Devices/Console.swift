@@ -44,7 +44,9 @@ public final class ConsoleOutput {
 
     /// The length of an incomplete UTF-8 character at the end of `bytes` (0 when it ends cleanly).
     static func unfinishedSuffixLength(_ bytes: [UInt8]) -> Int {
-        // Look back at most three bytes for the lead byte of the last character.
+        // Look back at most three bytes for the lead byte of the last character. A Guest can print
+        // nothing at all (an early-console string that is just its NUL), and `1...0` would trap.
+        guard !bytes.isEmpty else { return 0 }
         for back in 1...min(3, bytes.count) {
             let byte = bytes[bytes.count - back]
             guard byte & 0xC0 == 0x80 else {

@@ -136,6 +136,17 @@ extension DeviceBus {
         }
         return nil
     }
+
+    /// What a NOTIFY of `address` means, in a few words, for the trace (`L:110`): the same ranges
+    /// `dispatch` decides by, without acting on them.
+    public func meaning(ofNotify address: GuestPhysicalAddress) -> String {
+        if pageRange.contains(UInt64(address.rawValue)) {
+            let offset = Int(address.distance(from: page))
+            return devices.first(where: { $0.offset == offset }).map { "\($0.service.name) status" } ?? "bad device"
+        }
+        if let (device, queue) = liveQueue(at: address) { return "\(device.service.name) kick queue \(queue)" }
+        return address < page ? "early console" : "bad address"
+    }
 }
 /*:*/
 

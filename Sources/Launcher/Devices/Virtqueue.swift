@@ -51,6 +51,9 @@ public struct DescriptorChain: Hashable, Sendable {
     /// The buffers the device writes, in order.
     public var writable: [GuestBuffer] = []
 
+    // The sums cannot overflow: a chain holds at most a ring's 64 buffers plus one indirect table's,
+    // and a table lies in guest memory (under 1 GiB, `Host.makeGuest`), so fewer than 2^26 buffers of
+    // under 2^32 bytes each.
     /// The total length of the readable buffers.
     public var readableLength: Int { readable.reduce(0) { $0 + Int($1.length) } }
     /// The total length of the writable buffers.
@@ -89,7 +92,10 @@ public final class Virtqueue {
     may overlap the device page, which the Launcher owns. A Guest that put a ring over the device
     descriptors would have the device write its used entries over its own configuration, and nothing
     good can come of that. The check is the usual pair: the end, computed in 64 bits so that it cannot
-    wrap, against the limit. */
+    wrap, against the limit.
+
+    **Exercise** (easy; read first L:200): check a ring as a whole before it goes live: its end must
+    not pass the end of guest memory, and it must not overlap the device page. */
 
     /// Checks that a ring of `layout` at page frame `pageFrame` lies inside `memory` and outside
     /// `forbidden`; returns its address, or throws the reason.
@@ -97,12 +103,15 @@ public final class Virtqueue {
                              forbidden: Range<UInt64>) throws(GuestViolation) -> GuestPhysicalAddress {
         let start = UInt64(pageFrame) << UInt64(pageShift)
         let end = start + UInt64(layout.byteCount)
+        // exercise L:201 {
         guard end <= memory.byteCount else {
             throw GuestViolation("virtqueue: ring at page frame \(pageFrame) outside guest memory")
         }
         guard !(start..<end).overlaps(forbidden) else {
             throw GuestViolation("virtqueue: ring at page frame \(pageFrame) overlaps the device page")
         }
+        // exercise L:201 } stub: ExerciseStub.unfinished("L:201")
+        // start < end <= the guest's byte count, under 1 GiB: the conversion cannot trap.
         return GuestPhysicalAddress(UInt32(start))
     }
 }
@@ -113,7 +122,10 @@ public final class Virtqueue {
 The available index is the Guest's: it counts every chain the driver has ever offered, wrapping at
 2^16, and we count every chain we have taken. The difference, in wrapping 16-bit arithmetic, is how
 many are waiting. It can never honestly exceed the ring's size, because the ring has only that many
-slots; a Guest that claims more is either confused or probing, and dies. */
+slots; a Guest that claims more is either confused or probing, and dies.
+
+**Exercise** (easy; read first L:201): kill a Guest whose available index claims more waiting chains
+than the ring has slots. */
 
 extension Virtqueue {
     /// The number of chains waiting in the available ring, or a violation when the Guest's index is
@@ -121,9 +133,11 @@ extension Virtqueue {
     public func waitingCount() throws(GuestViolation) -> Int {
         let available = try memory.load16(at(layout.availableIndexOffset))
         let waiting = Int(available &- lastAvailable)
+        // exercise L:202 {
         guard waiting <= layout.size else {
             throw GuestViolation("virtqueue: available index \(available) jumped \(waiting) past \(lastAvailable)")
         }
+        // exercise L:202 } stub: ExerciseStub.unfinished("L:202")
         return waiting
     }
 
@@ -149,7 +163,10 @@ there is, since it needs no memory of where we have been.)
 
 Each descriptor is copied out of guest memory once, into a `VirtqueueDescriptor`, before anything is
 decided from it: a Guest that rewrites the descriptor while we look at it changes nothing we have
-already checked. */
+already checked.
+
+**Exercise** (medium; read first L:202): stop a chain whose `next` links go round in a circle: count
+the descriptors the walk visits and kill the Guest once the count passes the table's size. */
 
 extension Virtqueue {
     /// Takes the next available chain and checks all of it; nil when none is waiting.
@@ -173,10 +190,12 @@ extension Virtqueue {
         var index = index
         var visited = 0
         while true {
+            // exercise L:203 {
             visited += 1
             guard visited <= count else {
                 throw GuestViolation("virtqueue: chain from head \(chain.head) loops (longer than \(count))")
             }
+            // exercise L:203 } stub: throw GuestViolation(ExerciseStub.reason("L:203"))
             let descriptor = try load(index, table: table)
             if descriptor.flags.contains(.indirect) {
                 try followIndirect(descriptor, alreadyIndirect: indirect, into: &chain)
@@ -214,7 +233,10 @@ any end past the Guest's memory. Only then does the buffer become a `GuestBuffer
 
 The order rule comes here too: once a chain has had a buffer the device writes, a buffer it reads
 is out of place. A driver that mixed them would have the device read a reply buffer as if it were
-part of the request. */
+part of the request.
+
+**Exercise** (medium; read first L:203, H:032): write `checkedBuffer()`: refuse a buffer whose end
+overflows 64 bits or passes the end of guest memory, and return the checked `GuestBuffer` otherwise. */
 
 extension Virtqueue {
     /// Checks `descriptor`'s buffer and adds it to `chain` on the right side.
@@ -232,6 +254,7 @@ extension Virtqueue {
 
     /// The buffer of `length` bytes at `address`, or a violation when it wraps or leaves guest memory.
     func checkedBuffer(address: UInt64, length: UInt32) throws(GuestViolation) -> GuestBuffer {
+        // exercise L:204 {
         let (end, wraps) = address.addingReportingOverflow(UInt64(length))
         guard !wraps else {
             throw GuestViolation("virtqueue: buffer \(hex64(address)) length \(length) wraps")
@@ -241,6 +264,7 @@ extension Virtqueue {
         }
         // Below the limit, which is below 4 GiB: the address fits in 32 bits.
         return GuestBuffer(address: GuestPhysicalAddress(UInt32(address)), length: length)
+        // exercise L:204 } stub: throw GuestViolation(ExerciseStub.reason("L:204"))
     }
 }
 
@@ -261,12 +285,17 @@ slot of the ring. lguest's rules for it, which we keep:
   memory (the same check as any buffer: it *is* a buffer, one the device reads).
 
 Inside the table, `next` indices are checked against the table's own size, and the loop counter starts
-again at the table's size. */
+again at the table's size.
+
+**Exercise** (medium; read first L:203, L:204): follow an indirect descriptor by lguest's three rules
+(not inside another indirect table, never with `next`, a length that is a whole number of descriptors
+and a checked buffer), then walk the table from entry 0. */
 
 extension Virtqueue {
     /// Continues `chain` in the indirect table that `descriptor` points at.
     private func followIndirect(_ descriptor: VirtqueueDescriptor, alreadyIndirect: Bool,
                                 into chain: inout DescriptorChain) throws(GuestViolation) {
+        // exercise L:205 {
         guard !alreadyIndirect else {
             throw GuestViolation("virtqueue: indirect descriptor inside an indirect table in chain \(chain.head)")
         }
@@ -279,6 +308,7 @@ extension Virtqueue {
         }
         let table = try checkedBuffer(address: descriptor.address, length: descriptor.length)
         try walk(from: 0, table: table.address, count: length / VirtqueueDescriptor.size, indirect: true, into: &chain)
+        // exercise L:205 } stub: throw GuestViolation(ExerciseStub.reason("L:205"))
     }
 }
 /*:*/
@@ -292,17 +322,22 @@ hardware a write barrier goes between the two; here each store is complete befor
 
 Reading and writing the buffers themselves is also the engine's job, through the same checked memory:
 `gather` copies out the readable bytes (up to a limit the device chooses, since a Guest can point many
-buffers at the same page), `scatter` fills the writable buffers in order. */
+buffers at the same page), `scatter` fills the writable buffers in order.
+
+**Exercise** (easy; read first L:200, D:146): give a chain back: write its head and length into the
+next used element, and only then advance the used index. */
 
 extension Virtqueue {
     /// Puts `chain` in the used ring with `length` bytes written, then advances the used index.
     public func addUsed(_ chain: DescriptorChain, length: UInt32) throws(GuestViolation) {
+        // exercise L:206 {
         let slot = Int(nextUsed) % layout.size
         let element = at(layout.usedSlotOffset(slot))
         try memory.store32(UInt32(chain.head), at: element)
         try memory.store32(length, at: element.advanced(by: 4))
         nextUsed &+= 1
         try memory.store16(nextUsed, at: at(layout.usedIndexOffset))
+        // exercise L:206 } stub: throw GuestViolation(ExerciseStub.reason("L:206"))
     }
 }
 

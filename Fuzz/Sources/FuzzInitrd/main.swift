@@ -1,0 +1,17 @@
+// Fuzz target (c): the fuzz bytes are an initial ramdisk, as the Guest reads it. Decoding must give
+// files or an `InitrdError`; files it gives, written again by the Launcher's encoder, must decode to
+// the same files.
+
+import FuzzSupport
+import Guest
+
+/// One fuzz input.
+func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    guard case let .success(files) = CPIOArchive.decode(FuzzBytes(start, count).bytes) else { return 0 }
+    guard case let .success(again) = CPIOArchive.decode(CPIOArchive.encode(files)), again == files else {
+        fatalError("fuzz: initrd files did not survive encoding again")
+    }
+    return 0
+}
+
+runFuzzer { start, count in fuzzTestOneInput(start, count) }
