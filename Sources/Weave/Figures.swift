@@ -166,7 +166,9 @@ enum Figures {
         -> (prose: String, origins: [Int], problems: [(offset: Int, message: String)]) {
         guard prose.contains(FigureRequest.marker) else { return (prose, origins, []) }
         var lines = prose.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        var newOrigins = origins
+        // One origin per line, as `Prose` makes them; any other caller's list is fitted to the lines.
+        var newOrigins = Array((origins + Array(repeating: origins.last ?? 0, count: max(0, lines.count - origins.count)))
+            .prefix(lines.count))
         var problems: [(Int, String)] = []
         // Bottom up, so the line numbers of the blocks still to do do not move.
         for block in blocks(in: prose).reversed() {
