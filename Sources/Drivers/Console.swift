@@ -41,7 +41,7 @@ The console has two queues (`ConsoleQueue`): receive, whose buffers the device f
 transmit, whose buffers it prints. Once it is up, it is *the* console: descriptors 0, 1 and 2,
 `/dev/console` and the kernel's own `printk()` (`attachConsole()`, `G:072`).
 
-*Output* is where it pays. The early console costs a world switch per 16 bytes (`G:044`); here a
+*Output* is where it pays. The early console costs a world switch per 16 bytes (`G:047`); here a
 `write()` of up to a page is one buffer and one kick, and a long write is several buffers and still
 one kick. The transmit queue never needs an interrupt: we set `noInterrupt` on it, and take back used
 buffers at the start of the next write, as Linux's virtio console does. Only when every transmit
@@ -119,7 +119,7 @@ public final class VirtioConsole: VirtioDriver, ConsoleDevice {
 
 `send()` takes back what the device has finished with, then puts as much as fits into free transmit
 pages, one buffer each, and kicks once. `printk()` may not wait, so for it the console answers false
-when the whole message does not fit, and the kernel falls back on the early console (`G:044`). */
+when the whole message does not fit, and the kernel falls back on the early console (`G:047`). */
 
 extension VirtioConsole {
     /// Write `bytes` for `file`, or say to wait.

@@ -82,7 +82,7 @@ order, and each meets an operation from this chapter:
 
 1. Keep clear of the top of the address space, where the Host told us the Switcher lives
    (`reserveMemory`).
-2. Find our memory in the boot parameters' e820 map (`G:044`).
+2. Find our memory in the boot parameters' e820 map (`G:048`).
 3. Detect the processor through our filtered `cpuid` (`G:039`).
 4. Install the trap and interrupt gates (`G:034`, `G:042`) and our GDT.
 5. Build the kernel's own page tables, mapping all of memory at `pageOffset`, one `setPTE()` per page,
@@ -104,7 +104,7 @@ somewhere worth knowing. Linux switched off features a Guest cannot have, machin
 them: our kernel never had them, and the processor features it may use are decided once, by the filtered
 `cpuid` of `G:039`, which is why step 3 only reads, prints and obeys them. Linux registered the `hvc`
 console as the preferred one and an early console that speaks through hypercalls: our `printk()` uses the
-early console of `G:044` until the console driver attaches in step 9 and takes over (`G:072`). And Linux
+early console of `G:047` until the console driver attaches in step 9 and takes over (`G:072`). And Linux
 pointed its power-off and restart hooks at lguest's functions, so that a `halt` or `reboot` becomes a
 `SHUTDOWN` hypercall: ours has no hooks to point, because `LguestPlatform.powerOff()` and
 `LguestPlatform.restart()` are already the only ways the kernel stops (`G:044`), called by the scheduler

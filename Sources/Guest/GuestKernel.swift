@@ -121,14 +121,14 @@ public final class GuestKernel {
     var pvOps = PVOps.native
     var patchSites = PatchSites()
 
-    // Memory (G:044, G:082).
+    // Memory (G:048, G:082).
     var pages = PageAllocator(free: [])
     var kernelPageDirectory = GuestPhysicalAddress(0)
 
     // Time (G:043).
     var clock = GuestClock()
 
-    // The console (G:044): everything printed, kept for the tests and the figures.
+    // The console (G:047): everything printed, kept for the tests and the figures.
     var console = ConsoleBuffer()
 
     // The kernel text's entry points (G:020).
@@ -218,7 +218,7 @@ public struct KernelStatistics: Sendable, Equatable {
     public var wakeups = 0
     /// Bytes printed through a console driver (`D:162`).
     public var consoleDriverBytes = 0
-    /// Bytes printed through the early console (`G:044`).
+    /// Bytes printed through the early console (`G:047`).
     public var earlyConsoleBytes = 0
 }
 /*:*/

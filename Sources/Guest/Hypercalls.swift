@@ -108,19 +108,20 @@ trap at all.
 
 When the Launcher turns lazy mode off (`GuestConfiguration.lazyMode`, the `--no-lazy` option), the
 sections still mark themselves but every call is made synchronously, so the world switches a boot costs
-can be counted both ways. These two figures are drawn by running the machine as the book is woven, the
-default boot first with lazy mode:
+can be counted both ways. These two figures are drawn by running the machine as the book is woven, for
+a small boot (4 MiB, and two programs: `hello`, and `pages`, which fills 256 pages of heap and stack),
+first with lazy mode:
 
-```lguest-run --stats | grep -e world_switches -e FLUSH_ASYNC -e SET_PTE
+```lguest-run --memory 4 --programs hello,pages --stats | grep -e world_switches -e FLUSH_ASYNC -e SET_PTE
 ```
 
 and then without it:
 
-```lguest-run --stats --no-lazy | grep -e world_switches -e FLUSH_ASYNC -e SET_PTE
+```lguest-run --memory 4 --programs hello,pages --stats --no-lazy | grep -e world_switches -e FLUSH_ASYNC -e SET_PTE
 ```
 
 Nearly every `SET_PTE`, from loading programs and growing their heaps and stacks, rides the async ring
-in the first run, and a few dozen `FLUSH_ASYNC`s take the whole ring to the Host at once. In host
+in the first run, and a handful of `FLUSH_ASYNC`s take the whole ring to the Host at once. In host
 time, a call through the ring is several times cheaper than a trap of its own: `lguest-bench` measures
 both (`world_switch_ns`, `hypercall_async_ns`, `H:050`; `boot_switches_lazy` against
 `boot_switches_eager`, computed by `Launcher.optimisationFigures`, `L:095`), and BENCHMARKS.md keeps

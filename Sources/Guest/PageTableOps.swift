@@ -51,14 +51,15 @@ that made booting take 1.83 seconds. The fix is the `cr3Changed` trick: until th
 page directory, nothing it is building is in use yet (the Launcher's initial tables are), so there is
 nothing to flush. With the trick, boot took 0.25 seconds. Ours builds its linear map with `setPTE()`
 just the same (`G:070`), and the Launcher's `--no-cr3-trick` turns the trick off, so the difference can
-be counted. Here is the default boot with the trick, drawn by running the machine as this book was woven:
+be counted. Here is a small boot with the trick (4 MiB, the programs `hello` and `pages`), drawn by
+running the machine as this book was woven:
 
-```lguest-run --stats | grep -e world_switches -e FLUSH_TLB -e page_faults_fixed
+```lguest-run --memory 4 --programs hello,pages --stats | grep -e world_switches -e FLUSH_TLB -e page_faults_fixed
 ```
 
 and the same boot without it, where nearly every page of memory costs a flush of its own:
 
-```lguest-run --stats --no-cr3-trick | grep -e world_switches -e FLUSH_TLB -e page_faults_fixed
+```lguest-run --memory 4 --programs hello,pages --stats --no-cr3-trick | grep -e world_switches -e FLUSH_TLB -e page_faults_fixed
 ```
 
 Every one of those flushes also throws away every shadow page table, so the faults that rebuild them

@@ -19,10 +19,10 @@ lookup and the call through a function value, exactly the shape of the original'
 
 What does it buy? Counted, not guessed: `KernelStatistics` counts the calls that went through the table
 and the ones that ran patched, and `swift run lguest --stats` prints both (`guest.pvop_indirect_calls`,
-`guest.pvop_patched_calls`). Here they are for the default boot, drawn by running the machine as this
-book was woven (`W:450`): every call inline, once patched.
+`guest.pvop_patched_calls`). Here they are for the small boot of `G:035`, drawn by running the machine
+as this book was woven (`W:450`): every call inline, once patched.
 
-```lguest-run --stats | grep pvop
+```lguest-run --memory 4 --programs hello,pages --stats | grep pvop
 ```
 
 Timed in a release build inside a real Guest under the real Host (the workload of `G:065`, two million

@@ -1,4 +1,4 @@
-/*G:044 Odds and ends: the stack, halting, stopping, memory and the first console.
+/*G:044 Odds and ends: the stack, halting and stopping.
 
 An oddball collection, each simple.
 
@@ -17,18 +17,7 @@ our interrupt flag back on when it wakes us, and delivers the interrupt before t
 restart; panicking is powering off with the panic message as the reason. Programs ask for the first two
 with the `reboot` system call (`G:089`). Like everything we hand the Host, the string is given by its
 guest-physical address: the Host prefers physical addresses because it need not walk our page tables to
-use them.
-
-*Memory.* The Launcher describes our memory in the boot parameters with an *e820 map* (named after
-the BIOS call that produces it on a PC): a list of ranges marked usable or reserved. We believe it,
-except where it overlaps what we already own.
-
-*The early console.* Until a real console driver exists (the Drivers chapter's virtio console), the
-kernel prints with `NOTIFY`, handing the Launcher the address of a NUL-terminated string. We copy at
-most 16 bytes at a time into a scratch buffer to add the NUL: an extra copy nobody loves, and one the
-virtio console will make unnecessary. Sixteen is lguest's number too; nothing depends on it but the
-count of NOTIFYs, which is why a program that prints a lot costs a lot of world switches until the
-Drivers chapter's console arrives with a ring to batch them. */
+use them. */
 
 import LguestABI
 import Machine
@@ -79,6 +68,20 @@ extension GuestKernel {
         preconditionFailure("guest: the Host returned from SHUTDOWN")
     }
 
+    /*:*/
+
+    /*G:047 The first console.
+
+    Until a real console driver exists (the Drivers chapter's virtio console), the
+    kernel prints with `NOTIFY`, handing the Launcher the address of a NUL-terminated string. We copy at
+    most 16 bytes at a time into a scratch buffer to add the NUL: an extra copy nobody loves, and one the
+    virtio console will make unnecessary. Sixteen is lguest's number too; nothing depends on it but the
+    count of NOTIFYs, which is why a program that prints a lot costs a lot of world switches until the
+    Drivers chapter's console arrives with a ring to batch them. `printk()` is the kernel's one way to
+    print: through the console driver once one has attached and can take the message (`G:072`), through
+    the early console before, and `consoleWrite()` is the same choice for a program writing to its
+    terminal. */
+
     /// Print on the early console, 16 bytes per NOTIFY (lguest's `early_put_chars`).
     func earlyPutChars(_ bytes: [UInt8]) throws(GuestStopped) {
         var rest = bytes[...]
@@ -120,6 +123,17 @@ extension GuestKernel {
         }
         return result
     }
+
+    /*:*/
+
+    /*G:048 Memory, as the Launcher describes it.
+
+    The Launcher describes our memory in the boot parameters with an *e820 map* (named after
+    the BIOS call that produces it on a PC): a list of ranges marked usable or reserved. We believe it,
+    except where it overlaps what we already own, and even that much belief is checked: the map is the
+    Launcher's, so `readBootParameters()` caps every count and checks every address before it uses
+    them. No test is named after this section; the memory it finds is tested by the boot tests of
+    `G:020` and `G:070`. */
 
     /// Read the boot parameters the Launcher left at guest-physical 0: the memory map, the command
     /// line and the initial ramdisk (lguest's `memory_setup` and Linux's boot-parameter parsing).

@@ -165,7 +165,7 @@ whose rate the Host publishes in `tscKHz`; and a one-shot timer the Guest arms w
 `Hypercall.setClockEvent`, which raises IRQ 0 when it expires.
 
 Reading two words is not atomic, so the Host writes the seconds last and the Guest reads seconds,
-nanoseconds, seconds again, and retries if the seconds changed (`G:038`): a reader never sees half of
+nanoseconds, seconds again, and retries if the seconds changed (`G:043`): a reader never sees half of
 an update. */
 
 /// The wall-clock time the Guest's virtual clock starts at: 2009-06-10, when Linux 2.6.30 came out.

@@ -148,11 +148,16 @@ wrote: search finds words in it, both books print it, and the line origins
 that diagnostics use still point at the figure's opening fence.
 
 Each distinct command line runs once per weaving, however many sections ask
-for it; a cache keyed by the arguments sees to that. A boot of the
-default programs takes about 0.6 s in a debug build and 0.1 s for
-`--programs hello`, so the handful of figures in this book add about a
-second to `weave build` and `weave check` in a debug build, and a fraction of
-that in a release one; `weave list`, which shows no prose, draws none.
+for it; a cache keyed by the arguments sees to that, and figures that only
+filter the same run differently cost one run between them. So the book's
+figures use small boots: seven distinct commands, each a tenth to a third of
+a second of CPU in a debug build (the boot of the ten default programs
+would take 0.6 s, and without the `cr3_changed` trick 1.4 s), run two at a
+time (W:456). Measured on 4 December 2026 in a debug build, on a two-core
+machine shared with other work: `weave check` took 2.2 s with every figure
+empty (an `lguest` that prints nothing) and 4.8 s with the real ones, 1.8 s
+of CPU more. A release build of `lguest` runs them many times faster; `weave
+list`, which shows no prose, draws none.
 */
 enum Figures {
     /// `prose` (with `origins`, the file offset of each line) with every figure filled in by `run`;
@@ -161,7 +166,9 @@ enum Figures {
         -> (prose: String, origins: [Int], problems: [(offset: Int, message: String)]) {
         guard prose.contains(FigureRequest.marker) else { return (prose, origins, []) }
         var lines = prose.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        var newOrigins = origins
+        // One origin per line, as `Prose` makes them; any other caller's list is fitted to the lines.
+        var newOrigins = Array((origins + Array(repeating: origins.last ?? 0, count: max(0, lines.count - origins.count)))
+            .prefix(lines.count))
         var problems: [(Int, String)] = []
         // Bottom up, so the line numbers of the blocks still to do do not move.
         for block in blocks(in: prose).reversed() {

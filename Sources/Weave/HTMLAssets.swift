@@ -8,8 +8,9 @@ A print rule hides what only makes sense on a screen (the sidebar, the
 search box, the previous and next links), lets long lines of code wrap
 instead of being cut off at the margin, and keeps a section's heading with
 the text that follows it. A long excerpt may split across pages, between
-lines: each line of an excerpt is an element of its own, so a wrapped line
-keeps a hanging indent and reads as the one line it is.
+lines: each line of an excerpt is an element of its own, carrying its own
+indentation (`--i`, in characters), so the wrapped part of a line hangs four
+characters in from the line's own text and reads as the one line it is.
 
 On a narrow screen, a phone's 390 pixels, the text comes first: the sidebar
 hides behind a *Contents* button at the top of the page, a link to the
@@ -125,7 +126,8 @@ enum HTMLAssets {
           body { font-size: 11pt; background: #fff; color: #000; }
           a { color: inherit; }
           pre { white-space: pre-wrap; overflow: visible; break-inside: auto; }
-          pre .cl { display: block; padding-left: 4ch; text-indent: -4ch; break-inside: avoid; }
+          pre .cl { display: block; --hang: calc(var(--i, 0) * 1ch + 4ch); padding-left: var(--hang);
+            text-indent: calc(-1 * var(--hang)); break-inside: avoid; }
           table { display: table; }
           h1, h2 { break-after: avoid; }
           .section { break-inside: auto; }

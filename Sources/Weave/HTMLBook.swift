@@ -248,7 +248,14 @@ struct HTMLBook {
         if !section.codeLines.isEmpty, let file = book.files[section.file] {
             // Each line is a span that ends with its newline: one element per line lets print
             // give wrapped lines a hanging indent (W:640), and copying still gives the source text.
-            let code = file.highlighted(section.codeLines, hiding: section.storyMarkerColon).map { "<span class=\"cl\">\($0)\n</span>" }.joined()
+            // A line's own indentation, in characters, lets print hang its wrapped part under its text.
+            let indents = section.codeLines.map { range in
+                file.bytes[range].prefix { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+                    .reduce(0) { $0 + ($1 == UInt8(ascii: "\t") ? 4 : 1) }
+            }
+            let code = zip(file.highlighted(section.codeLines, hiding: section.storyMarkerColon), indents).map { line, indent in
+                "<span class=\"cl\"\(indent > 0 ? " style=\"--i:\(indent)\"" : "")>\(line)\n</span>"
+            }.joined()
             html += "<pre class=\"code\"><code class=\"language-\(file.language.fenceName)\">\(code)</code></pre>\n"
         }
         // The source link aims at the section's block in the source page, not

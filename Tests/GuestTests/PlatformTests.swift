@@ -104,7 +104,7 @@ func g043_theCounterConvertsToNanosecondsWithoutOverflow(khz: UInt32, cycles: UI
     #expect(try kernel.now() == expected)
 }
 
-@Test func g044_theEarlyConsoleNotifiesSixteenBytesAtATime() throws {
+@Test func g047_theEarlyConsoleNotifiesSixteenBytesAtATime() throws {
     let cpu = RecordingProcessor()
     var printed: [UInt8] = []
     let kernel = try cpu.kernel()

@@ -152,3 +152,8 @@ func p200_lguestDataOffsetsAreFixed(offset: UInt32, expected: UInt32) {
     #expect(image.entry(at: image.hypercallSite) == nil)
     #expect(image.contains(second) && !image.contains(second.advanced(by: 4)))
 }
+
+@Test func p230_theVirtualClockStartsWhenLinux2630CameOut() {
+    // 2009-06-10 00:00:00 UTC, in seconds since 1970: 14,405 days.
+    #expect(bootWallClockSeconds == 14_405 * 86_400)
+}

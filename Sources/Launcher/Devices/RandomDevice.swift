@@ -4,8 +4,8 @@ A kernel needs unpredictable bytes for many things (address-space layout, hash s
 virtual machine has little of the hardware noise a real one collects them from. lguest's answer was a
 virtio rng device whose Launcher read `/dev/urandom` on the host and handed the bytes over.
 
-This edition makes a different promise: the same command prints the same bytes, every time (DESIGN.md,
-"Time is virtual"). A Guest that read the host's `/dev/urandom` could print a different line on every
+This edition makes a different promise: the same command prints the same bytes, every time, because
+time is virtual (`X:600`). A Guest that read the host's `/dev/urandom` could print a different line on every
 run, and every test that looked at its output would become a test of luck. So our device draws from a
 *seeded* generator, SplitMix64: sixty-four bits of state, a constant added each step and the result
 mixed by two multiply-xorshift rounds. It passes the usual statistical tests and is nothing like
