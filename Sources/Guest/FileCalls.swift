@@ -23,7 +23,11 @@ extension GuestKernel {
         guard let file = currentProcess.files[Int(fd)], file.readable else { return Errno.badFileDescriptor.returnValue }
         let directory = currentProcess.directory
         var wanted = Int(min(count, 0x7FFF_FFFF))
-        if case .initrdInput = file.node {} else { wanted = min(wanted, deviceTransferLimit) }
+        switch file.node {
+        case .initrdInput, .file: break
+        case .directory: return Errno.isDirectory.returnValue
+        default: wanted = min(wanted, deviceTransferLimit)
+        }
         guard wanted > 0 else { return 0 }
         // The whole buffer must be writable before anything is consumed.
         guard try userRangeWritable(directory, GuestVirtualAddress(buffer), count: wanted) else {
@@ -35,6 +39,10 @@ extension GuestKernel {
             let input = currentProcess.input
             let start = Int(min(file.offset, UInt64(input.count)))
             answer = .bytes(Array(input[start..<min(input.count, start + wanted)]))
+        case .file(let contents):
+            let start = Int(min(file.offset, UInt64(contents.bytes.count)))
+            answer = .bytes(Array(contents.bytes[start..<min(contents.bytes.count, start + wanted)]))
+        case .directory: return Errno.isDirectory.returnValue
         case .console:
             guard let driver = devices.console else { return 0 }
             answer = try driver.read(self, file: file.id, offset: 0, count: wanted)
@@ -67,7 +75,7 @@ extension GuestKernel {
         }
         let answer: DeviceWriteResult
         switch file.node {
-        case .initrdInput: return Errno.badFileDescriptor.returnValue
+        case .initrdInput, .file, .directory: return Errno.badFileDescriptor.returnValue
         case .console: answer = try consoleWrite(file.id, bytes)
         case .device(_, let device): answer = try device.write(self, file: file.id, offset: file.offset, bytes: bytes)
         }
@@ -99,26 +107,29 @@ flush request (`D:174`), and it may wait like any other. A console cannot be syn
 Linux says for a terminal), and the `.in` file has nothing to sync, so it succeeds at once. */
 
 extension GuestKernel {
-    /// `open(path, flags)`: the console or a registered device; the mode argument is ignored, as it is
-    /// for any file that already exists.
-    func sysOpen(path: UInt32, flags: UInt32) throws(GuestStopped) -> UInt32 {
-        guard let name = try copyStringFromUser(currentProcess.directory, GuestVirtualAddress(path)) else {
-            return Errno.fault.returnValue
-        }
-        guard name.count < pageSize else { return Errno.nameTooLong.returnValue }
+    /// `open(path, flags)` for an absolute `path` (the personality has read it and made it absolute):
+    /// the console, a registered device, or a file or directory of the ramdisk's root (`G:094`). The
+    /// mode argument is ignored, as it is for any file that already exists.
+    func sysOpen(path: String, flags: UInt32) throws(GuestStopped) -> UInt32 {
         // O_ACCMODE: 0 read-only, 1 write-only, 2 both; 3 means nothing.
         let mode = flags & 3
         guard mode != 3 else { return Errno.invalidArgument.returnValue }
         let readable = mode != 1, writable = mode != 0
         let node: FileNode
-        let path = String(decoding: name, as: UTF8.self)
         if path == "/dev/console" {
             node = .console
         } else if path.hasPrefix("/dev/"), let device = devices.files[String(path.dropFirst(5))] {
             if let refusal = device.refusal(readable: readable, writable: writable) { return refusal.errno.returnValue }
             node = .device(name: path, device)
         } else {
-            return Errno.noEntry.returnValue
+            switch rootNode(path) {
+            case .failure(let error): return error.returnValue
+            case .success(let found):
+                // The root file system is read-only; O_DIRECTORY (0x10000) insists on a directory.
+                guard !writable else { return Errno.readOnlyFileSystem.returnValue }
+                if flags & 0x10000 != 0, case .file = found { return Errno.notDirectory.returnValue }
+                node = found
+            }
         }
         // The lowest free descriptor, as Linux always gives.
         guard let fd = (0..<maximumOpenFiles).first(where: { currentProcess.files[$0] == nil }) else {
@@ -140,7 +151,7 @@ extension GuestKernel {
         guard let file = currentProcess.files[Int(fd)] else { return Errno.badFileDescriptor.returnValue }
         switch file.node {
         case .console: return Errno.invalidArgument.returnValue
-        case .initrdInput: return 0
+        case .initrdInput, .file, .directory: return 0
         case .device(_, let device):
             switch try device.flush(self, file: file.id) {
             case .wait(let channel):
@@ -186,6 +197,8 @@ extension GuestKernel {
         switch file.node {
         case .console: return .failure(.illegalSeek)
         case .initrdInput: (size, limit) = (Int64(currentProcess.input.count), Int64.max)
+        case .file(let contents): (size, limit) = (Int64(contents.bytes.count), Int64.max)
+        case .directory: (size, limit) = (0, Int64.max)
         case .device(_, let device):
             guard let bytes = device.size else { return .failure(.illegalSeek) }
             (size, limit) = (Int64(clamping: bytes), Int64(clamping: bytes))

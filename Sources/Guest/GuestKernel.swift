@@ -162,6 +162,8 @@ public struct KernelStatistics: Sendable, Equatable {
     public var spuriousInterrupts = 0
     /// System calls handled.
     public var systemCalls = 0
+    /// System calls answered `ENOSYS` because the personality does not know them (`X:879`).
+    public var unknownSystemCalls = 0
     /// Programs started.
     public var programsStarted = 0
     /// Programs that ran to `exit`.

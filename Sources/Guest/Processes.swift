@@ -62,6 +62,9 @@ struct Process {
     var input: [UInt8]
     /// The open files, by descriptor (`G:090`).
     var files: [Int: OpenFile] = [:]
+    /// What the shared Linux personality keeps for the process (`X:878`): its TLS entries, signal
+    /// actions, `mmap2` cursor and random stream.
+    var linux = LinuxProcessState(pid: 0)
 }
 
 /// The kernel's processes.
@@ -95,23 +98,27 @@ extension GuestKernel {
             try printk("init: no program named \(name)\n")
             return
         }
-        switch try load(file.bytes) {
+        let pid = processes.nextPID
+        var linux = LinuxProcessState(pid: pid)
+        switch try load(file.bytes, name: name, linux: &linux) {
         case .failure(.malformed(let reason)):
             try printk("init: \(name): \(reason)\n")
         case .failure(.outOfMemory):
             try printk("init: \(name): out of memory\n")
+        case .failure(.argumentsTooLong):
+            try printk("init: \(name): argument list too long\n")
         case .success(let program):
             // A new process "returns" to its entry point, with its stack and interrupts on.
             var context = GuestRegisters()
             context.eip = program.entry
             context.esp = program.stackPointer
             context.eflags = [.alwaysOne, .interruptEnable]
-            let pid = processes.nextPID
             processes.nextPID += 1
             let input = initrdFile(name + ".in")?.bytes
             processes.processes.append(Process(pid: pid, name: name, directory: program.directory, context: context,
                                                breakStart: program.initialBreak, currentBreak: program.initialBreak,
-                                               input: input ?? [], files: standardFiles(hasInput: input != nil)))
+                                               input: input ?? [], files: standardFiles(hasInput: input != nil),
+                                               linux: linux))
             statistics.programsStarted += 1
         }
     }
@@ -225,7 +232,7 @@ extension GuestKernel {
         if switching || loaded != process.directory {
             try lazySection { () throws(GuestStopped) in
                 try pvOps.writeCR3(self, process.directory)
-                try loadTLS(layout.scratch &+ tlsOffset)
+                try loadProcessTLS(process)
                 // Lazy FPU switching: the next floating-point instruction traps (G:040).
                 try pvOps.writeCR0(self, pvOps.readCR0(self).union(.taskSwitched))
             }
@@ -278,7 +285,7 @@ extension GuestKernel {
 }
 /*:*/
 
-/// The offset in the scratch page of the three (empty) TLS descriptors every process loads.
+/// The offset in the scratch page where a process's three TLS descriptors are put for LOAD_TLS (`G:099`).
 let tlsOffset: UInt32 = 0x800
 
 /// The four bytes of `value`, least significant first.
