@@ -153,7 +153,7 @@ public final class ProgramRunner {
     /// - Parameters:
     ///   - image: the program.
     ///   - input: the bytes `read(0, ...)` returns, then end of file.
-    ///   - programName: `argv[0]`, and the path `/proc/self/exe` names.
+    ///   - programName: `argv[0]`; its last component, under `/`, is what `/proc/self/exe` names.
     ///   - arguments: `argv[1...]`.
     ///   - environment: the `NAME=value` strings of `envp`.
     ///   - frameCount: RAM for the whole machine, kernel tables included.
@@ -164,7 +164,8 @@ public final class ProgramRunner {
         let memory = PhysicalMemory(frameCount: frameCount)
         self.machine = Machine(memory: memory)
         self.input = input
-        self.executablePath = programName
+        // Linux's answer for /proc/self/exe is absolute; as in the Guest, the program lives at the root.
+        self.executablePath = "/" + (programName.split(separator: "/").last.map(String.init) ?? programName)
         self.space = try AddressSpace(memory: memory)
         try loadSegments(of: image)
         try buildKernelHalf()

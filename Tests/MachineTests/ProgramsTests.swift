@@ -150,7 +150,7 @@ private func pageTableEntry(_ runner: ProgramRunner, _ address: GuestVirtualAddr
     #expect(auxiliary[5] == image.programHeaderCount && auxiliary[4] == 32 && auxiliary[3] == image.programHeaderAddress)
     #expect(auxiliary[16] == runner.machine.cpuid(leaf: 1).edx, "AT_HWCAP is what cpuid says")
     #expect(auxiliary[23] == 0 && auxiliary[11] == 0 && auxiliary[12] == 0 && auxiliary[13] == 0 && auxiliary[14] == 0)
-    #expect(runner.copyFromUser(try #require(auxiliary[31]), count: 6) == Array("hello\0".utf8), "AT_EXECFN")
+    #expect(runner.copyFromUser(try #require(auxiliary[31]), count: 7) == Array("/hello\0".utf8), "AT_EXECFN")
     #expect(runner.copyFromUser(try #require(auxiliary[25]), count: 16).count == 16, "AT_RANDOM")
 }
 

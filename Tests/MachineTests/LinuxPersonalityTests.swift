@@ -1,0 +1,133 @@
+// The shared Linux personality (X:876-X:879, X:896-X:898) under the stand-in kernel: static glibc
+// programs built at test time (GlibcPrograms.swift) must print what they print natively.
+import Foundation
+@testable import Machine
+import Testing
+
+/// Run the glibc program at `url` under the stand-in kernel with `arguments`.
+private func runUnderRunner(_ url: URL, _ arguments: [String] = []) throws -> ProgramResult {
+    let image = try ELFImage(bytes: Array(try Data(contentsOf: url)))
+    let runner = try ProgramRunner(image: image, programName: url.lastPathComponent, arguments: arguments,
+                                   environment: ["HOME=/", "TERM=linux"])
+    return runner.run(maxInstructions: 200_000_000)
+}
+
+/// Whether the runner computes with the x87 (the FPU is another part of the machine's work).
+private let machineHasX87: Bool = {
+    guard Glibc.available, let probe = try? Glibc.build("x87probe", Glibc.x87Probe, flags: ["-O0"]),
+          let result = try? runUnderRunner(probe) else { return false }
+    return result.termination == .exited(status: 3)
+}()
+
+@Suite(.enabled(if: Glibc.available, "\(Glibc.unavailableReason ?? "")"))
+struct GlibcUnderTheRunnerTests {
+    @Test func x876_aStaticGlibcProgramPrintsWhatItPrintsNatively() throws {
+        let hello = try Glibc.build("hello", Glibc.helloSource)
+        let arguments = ["one", "two words", "x,y"]
+        let native = try Glibc.run(hello, arguments)
+        let result = try runUnderRunner(hello, arguments)
+        #expect(String(decoding: result.output, as: UTF8.self) == native.output)
+        #expect(result.termination == .exited(status: UInt8(native.status)))
+        #expect(native.output.contains("tls 42"), "thread-local storage through set_thread_area and %gs")
+    }
+
+    @Test(.enabled(if: machineHasX87, "the machine does not compute with the x87 yet (issue 9, items 1-2)"))
+    func x876_floatsPrintAsNatively() throws {
+        let program = try Glibc.build("floats", Glibc.floatSource)
+        let native = try Glibc.run(program, [])
+        #expect(String(decoding: try runUnderRunner(program).output, as: UTF8.self) == native.output)
+    }
+
+    @Test func x879_unknownCallsAreENOSYSAndCounted() throws {
+        // syscall(9999) and syscall(172, PR_GET_NAME): the first is no call at all, the second one we lack.
+        let program = try Glibc.build("unknown", """
+            #include <stdio.h>
+            #include <unistd.h>
+            #include <errno.h>
+            int main(void) {
+                long r = syscall(9999);
+                printf("%ld %d\\n", r, errno);
+                return 0;
+            }
+            """)
+        let result = try runUnderRunner(program)
+        #expect(String(decoding: result.output, as: UTF8.self) == "-1 38\n")
+        #expect(result.unknownSystemCalls >= 1)
+    }
+
+    @Test func x896_informationCallsAnswerDeterministically() throws {
+        let program = try Glibc.build("information", """
+            #include <stdio.h>
+            #include <time.h>
+            #include <sys/time.h>
+            #include <sys/utsname.h>
+            #include <sys/resource.h>
+            #include <sys/random.h>
+            #include <unistd.h>
+            int main(void) {
+                struct utsname u; uname(&u);
+                printf("%s %s %s\\n", u.sysname, u.nodename, u.machine);
+                struct rlimit r; getrlimit(RLIMIT_STACK, &r);
+                printf("stack %lu %d\\n", (unsigned long)r.rlim_cur, r.rlim_max == RLIM_INFINITY);
+                struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+                printf("time %d\\n", t.tv_sec == 0 && t.tv_nsec > 0);
+                unsigned char b[4]; printf("random %zd\\n", getrandom(b, 4, 0));
+                printf("ids %d %d %d\\n", getuid(), getegid(), getpid());
+                char path[64]; ssize_t n = readlink("/proc/self/exe", path, sizeof path);
+                printf("exe %.*s\\n", (int)n, path);
+                return 0;
+            }
+            """)
+        let first = try runUnderRunner(program), second = try runUnderRunner(program)
+        #expect(String(decoding: first.output, as: UTF8.self) == """
+            Linux lguest i686
+            stack 8388608 1
+            time 1
+            random 4
+            ids 0 0 1
+            exe /information
+
+            """)
+        #expect(first.output == second.output && first.virtualTime == second.virtualTime)
+    }
+
+    @Test func x897_memoryFromMmapAndTheBreak() throws {
+        let program = try Glibc.build("memory", """
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <string.h>
+            #include <sys/mman.h>
+            int main(void) {
+                char *big = malloc(1 << 20);          /* large: mmap2 */
+                memset(big, 7, 1 << 20);
+                char *small = malloc(100);            /* small: brk */
+                strcpy(small, "small");
+                char *page = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                page[8191] = 1;
+                printf("%d %s %d %d\\n", big[12345], small, page[0], page[8191]);
+                printf("mprotect %d munmap %d\\n", mprotect(page, 4096, PROT_READ), munmap(page, 8192));
+                printf("bad %p\\n", mmap(0, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+                free(big);
+                return 0;
+            }
+            """)
+        let native = try Glibc.run(program, [])
+        #expect(String(decoding: try runUnderRunner(program).output, as: UTF8.self) == native.output)
+    }
+}
+
+@Test func x876_theStackRefusesArgumentsThatDoNotFit() throws {
+    let image = try GuestPrograms.load("hello")
+    #expect(throws: ProgramRunnerError.argumentsTooLong) {
+        _ = try ProgramRunner(image: image, programName: "hello", arguments: [String(repeating: "x", count: 3 * 4096)])
+    }
+}
+
+@Test func x897_setThreadAreaBuildsARingThreeDataSegment() throws {
+    // base 0x1000, limit 0xFFFFF pages, seg_32bit, limit_in_pages, useable: what glibc asks for.
+    let descriptor = try #require(RunnerPersonality.threadDescriptor(base: 0x1000, limit: 0xFFFFF, flags: 1 | 1 << 4 | 1 << 6))
+    #expect(descriptor.base == 0x1000 && descriptor.dpl == 3 && descriptor.isPresent && descriptor.granularity)
+    #expect(descriptor.type == 3, "writable data, accessed")
+    #expect(RunnerPersonality.threadDescriptor(base: 0, limit: 0, flags: 3 << 1) == nil, "contents 3 is refused")
+    #expect(RunnerPersonality.threadDescriptor(base: 0, limit: 0, flags: 1 << 3 | 1 << 5)?.rawValue == 0, "empty")
+}
