@@ -1,0 +1,186 @@
+// The Linux personality inside the Guest (G:094, G:098, G:099): static glibc programs built at test
+// time (GlibcPrograms.swift) and Debian's busybox-static, booted under the real Host, must print what
+// they print natively.
+import Foundation
+import Guest
+@testable import Launcher
+import LguestABI
+import Testing
+
+/// Boot `files` (program `name` first) with `init=name`; the program's output and exit status as
+/// the console shows them, and the whole result.
+private func boot(_ name: String, _ files: [InitrdFile], memoryMiB: Int = 32) throws
+    -> (output: String, status: Int?, result: BootResult) {
+    let result = try Launcher.boot(LaunchOptions(memoryMiB: memoryMiB, programs: files, commandLine: "init=\(name)"))
+    // The program's own output lies between the ramdisk's line and the kernel's line about its end.
+    let console = result.console
+    var output = ""
+    var status: Int?
+    var started = false
+    for line in console.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.hasPrefix("initrd: ") { started = true; continue }
+        guard started else { continue }
+        if line.hasPrefix("[\(name) (pid 1) exited with status ") {
+            status = Int(line.dropFirst("[\(name) (pid 1) exited with status ".count).dropLast())
+            break
+        }
+        output += line + "\n"
+    }
+    return (output, status, result)
+}
+
+/// Program `url` as ramdisk files: itself, its arguments (`G:098`) and its standard input.
+private func files(_ url: URL, arguments: [String] = [], input: String? = nil) throws -> [InitrdFile] {
+    let name = url.lastPathComponent
+    var files = [InitrdFile(name: name, bytes: Array(try Data(contentsOf: url)))]
+    if !arguments.isEmpty { files.append(InitrdFile(name: name + ".args", bytes: Array(arguments.joined(separator: "\n").utf8))) }
+    if let input { files.append(InitrdFile(name: name + ".in", bytes: Array(input.utf8))) }
+    return files
+}
+
+/// Whether the Guest computes with the x87: the probe multiplies a double and exits with it.
+private let guestHasX87: Bool = {
+    guard Glibc.available, let probe = try? Glibc.build("x87probe", Glibc.x87Probe, flags: ["-O0"]),
+          let run = try? boot("x87probe", files(probe)) else { return false }
+    return run.status == 3
+}()
+
+@Suite(.enabled(if: Glibc.available, "\(Glibc.unavailableReason ?? "")"))
+struct GlibcInsideTheGuestTests {
+    @Test func g098_aStaticGlibcProgramGetsItsArgumentsAsNatively() throws {
+        let hello = try Glibc.build("hello", Glibc.helloSource)
+        let arguments = ["one", "two words", "x,y"]
+        let native = try Glibc.run(hello, arguments)
+        let run = try boot("hello", files(hello, arguments: arguments))
+        #expect(run.output == native.output)
+        #expect(run.status == Int(native.status))
+    }
+
+    @Test func g099_threadLocalStorageReachesGsThroughLoadTLS() throws {
+        let run = try boot("hello", files(try Glibc.build("hello", Glibc.helloSource)))
+        #expect(run.output.contains("tls 42\n"), "a __thread variable, read through %gs")
+        let loads = run.result.statistics.first { $0.name == "hypercall.LOAD_TLS" }?.value ?? 0
+        #expect(loads >= 1)
+    }
+
+    @Test(.enabled(if: guestHasX87, "the machine does not compute with the x87 yet (issue 9, items 1-2)"))
+    func g098_floatsPrintAsNatively() throws {
+        let program = try Glibc.build("floats", Glibc.floatSource)
+        #expect(try boot("floats", files(program)).output == Glibc.run(program, []).output)
+    }
+
+    @Test func g094_theRamdiskIsAReadOnlyRootFileSystem() throws {
+        let program = try Glibc.build("files", """
+            #include <stdio.h>
+            #include <fcntl.h>
+            #include <unistd.h>
+            #include <dirent.h>
+            #include <errno.h>
+            #include <sys/stat.h>
+            int main(void) {
+                DIR *d = opendir("/");
+                struct dirent *e;
+                while ((e = readdir(d))) printf("entry %s type %d\\n", e->d_name, e->d_type);
+                closedir(d);
+                char buf[64];
+                int fd = open("files.in", O_RDONLY);
+                int n = read(fd, buf, sizeof buf);
+                printf("read %d: %.*s", n, n, buf);
+                printf("lseek %ld\\n", (long)lseek(fd, 4, SEEK_SET));
+                n = read(fd, buf, 3);
+                printf("again %.*s\\n", n, buf);
+                struct stat st;
+                fstat(fd, &st);
+                printf("size %ld regular %d\\n", (long)st.st_size, S_ISREG(st.st_mode));
+                close(fd);
+                int w = open("/files.in", O_WRONLY);
+                printf("write-open %d errno %d\\n", w, errno);
+                int m = open("/nothing", O_RDONLY);
+                printf("missing %d errno %d\\n", m, errno);
+                int s = stat("/dev", &st);
+                printf("stat /dev %d directory %d\\n", s, S_ISDIR(st.st_mode));
+                printf("isatty %d\\n", isatty(1));
+                return 0;
+            }
+            """)
+        let run = try boot("files", files(program, input: "one two\n"))
+        #expect(run.output == """
+            entry . type 4
+            entry .. type 4
+            entry dev type 4
+            entry files type 8
+            entry files.in type 8
+            read 8: one two
+            lseek 4
+            again two
+            size 8 regular 1
+            write-open -1 errno 30
+            missing -1 errno 2
+            stat /dev 0 directory 1
+            isatty 1
+
+            """)
+    }
+}
+
+private typealias P = TinyProgram
+
+/// A program that makes system call `number` with `ebx`, `ecx`, `edx` and exits with -eax (the errno).
+private func errnoOf(_ number: UInt32, _ ebx: UInt32, _ ecx: UInt32, _ edx: UInt32) -> [UInt8] {
+    P.elf(code: P.movEAX(number) + P.movEBX(ebx) + P.movECX(ecx) + P.movEDX(edx) + P.int80
+          + [0x89, 0xC3, 0xF7, 0xDB] + P.movEAX(1) + P.int80)  // mov %eax,%ebx; neg %ebx; exit
+}
+
+@Test(arguments: [
+    ("rseq is left to glibc to do without", errnoOf(386, 0, 0, 0), 38),
+    ("set_robust_list with the wrong size", errnoOf(311, 0x0804_8000, 5, 0), 22),
+    ("set_thread_area from a bad pointer", errnoOf(243, 16, 0, 0), 14),
+    ("get_thread_area from a bad pointer", errnoOf(244, 16, 0, 0), 14),
+    ("mmap2 of nothing", errnoOf(192, 0, 0, 3), 22),
+    ("munmap of an unaligned address", errnoOf(91, 1, 4096, 0), 22),
+    ("mprotect of an unaligned address", errnoOf(125, 1, 4096, 1), 22),
+    ("getrandom with unknown flags", errnoOf(355, 0x0804_8000, 4, 8), 22),
+    ("clock_gettime of no clock", errnoOf(265, 99, 0x0804_8000, 0), 22),
+    ("ugetrlimit of no resource", errnoOf(191, 99, 0x0804_8000, 0), 22),
+    ("ioctl of a closed descriptor", errnoOf(54, 99, 0x5401, 0), 9),
+    ("TCGETS into a bad pointer", errnoOf(54, 1, 0x5401, 16), 14),
+    ("an ioctl a console does not know", errnoOf(54, 1, 0x1234, 0), 25),
+    ("uname into read-only text", errnoOf(122, 0x0804_8000, 0, 0), 14),
+    ("fstat64 of a closed descriptor", errnoOf(197, 42, 0x0804_8000, 0), 9),
+    ("getdents64 of the console", errnoOf(220, 1, 0x0804_8000, 64), 20),
+    ("exit_group", errnoOf(252, 0xFFFF_FFF9, 0, 0), 0xF9),
+] as [(String, [UInt8], Int)])
+func g098_theNewCallsAnswerLinuxsErrors(name: String, program: [UInt8], errno: Int) throws {
+    // exit_group's status is its argument, not an errno: 0xF9 from -7, Linux's low eight bits.
+    let run = try boot("p", [InitrdFile(name: "p", bytes: program)], memoryMiB: 8)
+    #expect(run.status == (name == "exit_group" ? 0xF9 : errno), "\(name)")
+}
+
+@Test func g098_unknownCallsAreENOSYSAndCounted() throws {
+    let run = try boot("p", [InitrdFile(name: "p", bytes: errnoOf(9999, 0, 0, 0))], memoryMiB: 8)
+    #expect(run.status == 38)
+    #expect(run.result.guestStatistics.unknownSystemCalls == 1)
+    #expect(run.result.statistics.contains { $0.name == "guest.unknown_system_calls" && $0.value == 1 })
+}
+
+@Suite(.enabled(if: Glibc.busybox != nil, "\(Glibc.busyboxMissing)"))
+struct BusyboxInsideTheGuestTests {
+    /// Run applet `arguments` with `input` natively (in a folder holding `busybox.in`) and in the Guest.
+    private func compare(_ arguments: [String], input: String = "") throws {
+        let busybox = try #require(Glibc.busybox)
+        let folder = Glibc.folder.appendingPathComponent("busybox-\(arguments[0])")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let inputFile = folder.appendingPathComponent("busybox.in")
+        try Data(input.utf8).write(to: inputFile)
+        let native = try Glibc.run(busybox, arguments, input: inputFile, directory: folder)
+        let run = try boot("busybox", files(busybox, arguments: arguments, input: input))
+        #expect(run.output == native.output, "busybox \(arguments.joined(separator: " "))")
+        #expect(run.status == Int(native.status))
+    }
+
+    @Test func g098_busyboxEcho() throws { try compare(["echo", "hello,", "world"]) }
+    @Test func g098_busyboxExpr() throws { try compare(["expr", "6", "*", "7"]) }
+    @Test func g098_busyboxWcCountsStandardInput() throws { try compare(["wc"], input: "one two\nthree\n") }
+    @Test func g094_busyboxSha256sumOfAFile() throws { try compare(["sha256sum", "busybox.in"], input: "abc\n") }
+    @Test func g094_busyboxSha256sumOfStandardInput() throws { try compare(["sha256sum"], input: "abc\n") }
+}
