@@ -95,8 +95,8 @@ extension GuestKernel {
 
 /*G:096 Opening, closing and syncing.
 
-`open` reads the path from the program (a NUL-terminated string, checked a page at a time like every
-user copy), checks the access mode (3 is not one: `EINVAL`), finds the name, asks the device whether
+`open` gets the path already read from the program and made absolute by the personality (`X:898`:
+a NUL-terminated string, checked a page at a time like every user copy), checks the access mode (3 is not one: `EINVAL`), finds the name, asks the device whether
 it may be opened that way (a read-only disk says `EROFS`, the rng refuses writers with `EINVAL`), and
 gives the lowest free descriptor, as Linux always does: closing 2 and opening again gives 2, which is
 how a shell redirects standard error. `close` forgets the descriptor and tells the driver, which may be
@@ -241,7 +241,7 @@ extension GuestKernel {
 }
 /*:*/
 
-// User-memory helpers the file calls need beyond `copyFromUser()` and `copyToUser()` (G:084).
+// The user-memory helper the file calls need beyond `copyFromUser()` and `copyToUser()` (G:084).
 extension GuestKernel {
     /// Whether all `count` bytes at user `address` may be written, checked page by page.
     func userRangeWritable(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress,
@@ -254,22 +254,5 @@ extension GuestKernel {
             if page == last.pageBase { return true }
             page = page &+ UInt32(pageSize)
         }
-    }
-
-    /// The NUL-terminated string at user `address`, without its NUL and at most a page long (one
-    /// byte more than that means "too long"); nil when it runs into memory the program cannot read.
-    func copyStringFromUser(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress) throws(GuestStopped) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var cursor = address
-        while bytes.count <= pageSize {
-            // To the end of this page at most: the next may not be mapped.
-            let chunk = pageSize - Int(cursor.pageOffset)
-            guard let piece = try copyFromUser(directory, cursor, count: chunk) else { return nil }
-            if let end = piece.firstIndex(of: 0) { return bytes + piece[..<end] }
-            bytes += piece
-            guard let next = cursor.checkedAdvanced(by: UInt32(chunk)) else { return nil }
-            cursor = next
-        }
-        return bytes
     }
 }

@@ -52,7 +52,7 @@ extension GuestKernel {
             guard bytes.count + length <= Int(min(count, 0x10000)) else { break }
             var record = littleEndianBytes(UInt32(index + 1)) + [0, 0, 0, 0]        // d_ino, 64-bit
             record += littleEndianBytes(UInt32(index + 1)) + [0, 0, 0, 0]          // d_off: the next index
-            record += [UInt8(length & 0xFF), UInt8(length >> 8), entries[index].type] + name
+            record += [UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8), entries[index].type] + name
             bytes += record + [UInt8](repeating: 0, count: length - record.count)
             index += 1
         }

@@ -3,7 +3,8 @@
 lguest's Guest chapter ends once Linux is booting; Linux takes it from there. We have no Linux to hand
 over to, so we finish the job with a kernel just big enough to run the project's i386 programs: it
 loads them from the initial ramdisk (`G:086`), gives each its own address space (`G:084`), answers
-thirteen system calls (`G:089`), kills a program that faults the way Linux would, with a signal (`G:092`),
+Linux's system calls through the personality it shares with Appendix X (`G:089`, `X:878`), enough
+for a static glibc program and busybox, kills a program that faults the way Linux would, with a signal (`G:092`),
 lets programs open the devices the drivers offer (`G:090`), and shares the processor between programs
 that sleep, yield, wait for a device or run out their time slice (`G:088`).
 

@@ -18,7 +18,7 @@ Linux's errors, a negative errno in eax; the personality adds the rest a static 
 | `exit` | 1 | end the program with a status |
 | `read` | 3 | an open file (`G:090`): standard input is the program's `.in` file from the ramdisk if it has one, else the console |
 | `write` | 4 | an open file: standard output and error are the console |
-| `open` | 5 | `/dev/console`, and the devices drivers registered (`/dev/vda`, `/dev/hwrng`) |
+| `open` | 5 | `/dev/console`, the devices drivers registered (`/dev/vda`, `/dev/hwrng`), and the ramdisk's files (`G:094`) |
 | `close` | 6 | forget a descriptor |
 | `lseek` | 19 | move in a disk (or a redirected standard input); `ESPIPE` on a stream |
 | `getpid` | 20 | the process id |
@@ -28,6 +28,24 @@ Linux's errors, a negative errno in eax; the personality adds the rest a static 
 | `_llseek` | 140 | `lseek` with a 64-bit offset and result, for disks past 2 GiB |
 | `sched_yield` | 158 | let another process run |
 | `nanosleep` | 162 | sleep on the virtual clock |
+
+The personality answers the rest itself, from the process's memory and the little it keeps per
+process, and these are what let an unmodified static glibc program, or Debian's busybox, start and
+run here (`X:896`–`X:898`, `G:094`, `G:099`):
+
+| calls | numbers |
+| ----- | ------- |
+| `exit_group`, `set_tid_address`, `set_robust_list`, `rseq` (`ENOSYS`, as glibc allows) | 252, 258, 311, 386 |
+| `set_thread_area`, `get_thread_area`: thread-local storage through `LOAD_TLS` | 243, 244 |
+| `mmap2`, `munmap`, `mprotect`: anonymous memory | 192, 91, 125 |
+| `uname`, `ugetrlimit`, `readlink` of `/proc/self/exe`, `getrandom` (deterministic) | 122, 191, 85, 355 |
+| `clock_gettime`, `clock_gettime64`, `gettimeofday`: the virtual clock | 265, 403, 78 |
+| `getuid32` and friends (root), `getppid`, `gettid` | 199-202, 24, 47, 49, 50, 64, 224 |
+| `ioctl` (`TCGETS`, `TIOCGWINSZ` on the console), `writev` | 54, 146 |
+| `open`, `openat`, `getdents64`, `stat64`, `lstat64`, `fstat64`, `fstatat64` on the ramdisk's root | 5, 295, 220, 195-197, 300 |
+| `rt_sigaction`, `rt_sigprocmask`: recorded, as start-up needs | 174, 175 |
+
+Anything else is `ENOSYS`, counted in `guest.unknown_system_calls` for `--stats`.
 
 `reboot` is how a program reaches the last of lguest's replacements: power-off and restart
 (`G:044`). Linux guards it with two magic numbers, so that a stray call cannot take the machine down,

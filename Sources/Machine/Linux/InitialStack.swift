@@ -82,6 +82,9 @@ public enum InitialStack {
     public static func build(top: UInt32, arguments: [String], environment: [String], executable: String,
                              program: ProgramFacts, random: [UInt8]) -> (stackPointer: UInt32, bytes: [UInt8])? {
         precondition(random.count == 16, "initial stack: AT_RANDOM is 16 bytes")
+        // Refuse an oversized list before any arithmetic on addresses, so nothing can wrap.
+        let stringBytes = (arguments + environment + [executable]).reduce(0) { $0 + $1.utf8.count + 1 }
+        guard stringBytes <= maximumSize else { return nil }
         // The strings first, from the top down; each remembers its address.
         var strings: [UInt8] = []
         var cursor = top
