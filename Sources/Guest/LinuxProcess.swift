@@ -133,9 +133,13 @@ they must be in the GDT, because the process just changed them or because we are
 for is a ring-3 data segment with a base, which passes the Host's checks unchanged.
 
 One subtlety is worth knowing. A segment register caches its descriptor when it is loaded: changing
-the GDT entry does not change a gs that was loaded before. glibc loads gs right after
-`set_thread_area`, so a single program is fine; two glibc programs sharing the processor would each
-need their own gs loaded on every switch, which is `M:041`. */
+the GDT entry does not change a gs loaded before. So how does a process switch give the next glibc
+program *its* base in gs? Through the Host, as in lguest: the `LOAD_TLS` is flushed with a world
+switch, and on its way back into the Guest the Switcher reloads the segment registers it saved
+(the Switcher chapter, `lguest_regs`), which re-reads the new descriptor. Two glibc programs sharing the
+processor each see their own `__thread` variables (the `g099_` tests run two). What we do not do is
+keep gs's *selector* per process, as Linux's `__switch_to` does; every glibc program uses the same
+slot, so it has not mattered yet (`M:041`). */
 
 extension GuestKernel {
     /// Put `process`'s TLS descriptors in the scratch page and load them into the GDT.
@@ -163,8 +167,9 @@ extension GuestKernel {
 
 /*M:041 Where the Linux personality could go next.
 
-* *Two glibc programs at once.* Each needs its own gs: save the selector on entry to the kernel and
-  reload it in `resume()` after `LOAD_TLS`, as Linux's `__switch_to` does with `loadsegment(gs, ...)`.
+* *A gs selector per process.* Programs that pick different TLS slots, or one that clears gs, need
+  the selector saved with the process and reloaded in `resume()`, as Linux's `__switch_to` does with
+  `loadsegment(gs, ...)`.
 * *A shell with pipelines.* busybox `sh -c 'echo hi | wc -c'` needs `fork` (or `vfork`/`clone`),
   `execve`, `wait4`, `pipe` and `dup2`. `fork` is the big one: copy the address space, ideally
   copy-on-write (`M:040`); `execve` is `spawn()` over the current process, with the start-up stack of

@@ -40,6 +40,7 @@ run here (`X:896`–`X:898`, `G:094`, `G:099`):
 | `mmap2`, `munmap`, `mprotect`: anonymous memory | 192, 91, 125 |
 | `uname`, `ugetrlimit`, `readlink` of `/proc/self/exe`, `getrandom` (deterministic) | 122, 191, 85, 355 |
 | `clock_gettime`, `clock_gettime64`, `gettimeofday`: the virtual clock | 265, 403, 78 |
+| `clock_nanosleep`, `clock_nanosleep_time64`: glibc's `nanosleep()`, on the virtual clock | 267, 407 |
 | `getuid32` and friends (root), `getppid`, `gettid` | 199-202, 24, 47, 49, 50, 64, 224 |
 | `ioctl` (`TCGETS`, `TIOCGWINSZ` on the console), `writev` | 54, 146 |
 | `open`, `openat`, `getdents64`, `stat64`, `lstat64`, `fstat64`, `fstatat64` on the ramdisk's root | 5, 295, 220, 195-197, 300 |

@@ -63,6 +63,29 @@ struct GlibcInsideTheGuestTests {
         #expect(loads >= 1)
     }
 
+    @Test func g099_twoGlibcProgramsAtOnceEachSeeTheirOwnThreadStorage() throws {
+        // Each sleeps between its lines (clock_nanosleep), so the two take turns on the processor.
+        let source = """
+            #include <stdio.h>
+            #include <time.h>
+            static __thread int mine = 5;
+            int main(int argc, char **argv) {
+                mine = argc * 100;
+                for (int i = 0; i < 3; i++) {
+                    struct timespec pause = {0, 5000000};
+                    nanosleep(&pause, 0);
+                    printf("%s %d\\n", argv[0], mine);
+                }
+                return 0;
+            }
+            """
+        let first = try Glibc.build("turns", source), second = try Glibc.build("turns2", source)
+        let programs = try files(first) + files(second, arguments: ["x", "y"])
+        let result = try Launcher.boot(LaunchOptions(memoryMiB: 32, programs: programs, commandLine: "init=turns+turns2"))
+        let lines = result.console.split(separator: "\n").filter { $0.hasPrefix("turns") }
+        #expect(lines == ["turns 100", "turns2 300", "turns 100", "turns2 300", "turns 100", "turns2 300"])
+    }
+
     @Test(.enabled(if: guestHasX87, "the machine does not compute with the x87 yet (issue 9, items 1-2)"))
     func g098_floatsPrintAsNatively() throws {
         let program = try Glibc.build("floats", Glibc.floatSource)
@@ -183,4 +206,39 @@ struct BusyboxInsideTheGuestTests {
     @Test func g098_busyboxWcCountsStandardInput() throws { try compare(["wc"], input: "one two\nthree\n") }
     @Test func g094_busyboxSha256sumOfAFile() throws { try compare(["sha256sum", "busybox.in"], input: "abc\n") }
     @Test func g094_busyboxSha256sumOfStandardInput() throws { try compare(["sha256sum"], input: "abc\n") }
+}
+
+/// A program that asks `set_thread_area` for a segment at `base`, loads gs with the slot it is given
+/// and exits with the word at gs:0 (hand-assembled, so it needs no compiler).
+private func threadAreaProgram(base: UInt32?) -> [UInt8] {
+    func code(_ info: UInt32) -> [UInt8] {
+        P.movEAX(243) + P.movEBX(info) + P.int80
+            + [0xA1] + P.le32(info)          // mov info.entry_number, %eax
+            + [0xC1, 0xE0, 0x03]             // shl $3, %eax
+            + [0x83, 0xC8, 0x03]             // or $3, %eax: a ring-3 GDT selector
+            + [0x8E, 0xE8]                   // mov %ax, %gs
+            + [0x65, 0xA1, 0, 0, 0, 0]       // mov %gs:0, %eax
+            + [0x89, 0xC3] + P.movEAX(1) + P.int80
+    }
+    let info = P.dataAddress(codeCount: code(0).count)
+    // struct user_desc: entry -1 (pick one), base, limit 0xFFFFF pages, seg_32bit | limit_in_pages | useable;
+    // then the word the segment points at when `base` is nil.
+    let data = P.le32(0xFFFF_FFFF) + P.le32(base ?? info + 16) + P.le32(0xFFFFF) + P.le32(0x51) + P.le32(42)
+    return P.elf(code: code(info), data: data, writable: true)
+}
+
+@Test func g099_aSegmentFromSetThreadAreaReachesGs() throws {
+    let run = try boot("tls", [InitrdFile(name: "tls", bytes: threadAreaProgram(base: nil))], memoryMiB: 8)
+    #expect(run.status == 42, "gs:0 is the word the program's own segment points at")
+}
+
+@Test func g099_aThreadSegmentOverTheKernelFaultsTheProgramNotTheGuest() throws {
+    // A base in the kernel's half passes the Host's checks (it is a ring-3 data segment), but every
+    // access through it lands on supervisor pages: the program dies, the kernel and the next program live.
+    let files = [InitrdFile(name: "tls", bytes: threadAreaProgram(base: 0xC000_0000)),
+                 InitrdFile(name: "ok", bytes: threadAreaProgram(base: nil))]
+    let result = try Launcher.boot(LaunchOptions(memoryMiB: 8, programs: files, commandLine: "init=tls,ok"))
+    #expect(result.console.contains("[tls (pid 1) killed by SIGSEGV"), "console was: \(result.console)")
+    #expect(result.console.contains("[ok (pid 2) exited with status 42]"))
+    #expect(result.exit == .poweredOff("Power down"))
 }

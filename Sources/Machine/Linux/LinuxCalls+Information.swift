@@ -113,6 +113,28 @@ extension LinuxPersonality {
         return try sysSleep(nanoseconds: UInt64(seconds) * 1_000_000_000 + UInt64(nanoseconds))
     }
 
+    /// `clock_nanosleep(clock, flags, request, remain)`: a relative sleep, or with `TIMER_ABSTIME` (1)
+    /// a sleep until the clock reads `request`; 64-bit fields when `wide` (`clock_nanosleep_time64`),
+    /// which is what glibc's `nanosleep()` calls first.
+    func clockNanosleep(clock: UInt32, flags: UInt32, request: UInt32, wide: Bool) throws(Stop) -> UInt32 {
+        // CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID and CLOCK_BOOTTIME; others are EINVAL.
+        guard [0, 1, 2, 7].contains(clock) else { return Errno.invalidArgument.returnValue }
+        guard let bytes = try readUserMemory(request, count: wide ? 16 : 8) else { return Errno.fault.returnValue }
+        let seconds = wide ? Int64(bitPattern: UInt64(word(bytes, at: 0)) | UInt64(word(bytes, at: 4)) << 32)
+            : Int64(Int32(bitPattern: word(bytes, at: 0)))
+        let nanoseconds = wide ? Int64(bitPattern: UInt64(word(bytes, at: 8)) | UInt64(word(bytes, at: 12)) << 32)
+            : Int64(Int32(bitPattern: word(bytes, at: 4)))
+        guard seconds >= 0, (0 ..< 1_000_000_000).contains(nanoseconds) else { return Errno.invalidArgument.returnValue }
+        // Centuries of sleep are as good as for ever: clamp instead of overflowing.
+        let (scaled, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        var duration = overflow ? UInt64.max / 2 : min(scaled, UInt64.max / 2) + UInt64(nanoseconds)
+        if flags & 1 != 0 {
+            let now = try currentTime()
+            duration = duration > now ? duration - now : 0
+        }
+        return try sysSleep(nanoseconds: duration)
+    }
+
     /// The NUL-terminated string at user `address` (at most a page), or nil when it is unreadable.
     func userString(_ address: UInt32) throws(Stop) -> String? {
         var bytes: [UInt8] = []

@@ -43,8 +43,8 @@ public enum LinuxSystemCall: UInt32, Sendable, CaseIterable {
     case ugetrlimit = 191, mmap2 = 192, stat64 = 195, lstat64 = 196, fstat64 = 197
     case getuid32 = 199, getgid32 = 200, geteuid32 = 201, getegid32 = 202, getdents64 = 220, gettid = 224
     case setThreadArea = 243, getThreadArea = 244, exitGroup = 252, setTidAddress = 258, clockGettime = 265
-    case openat = 295, fstatat64 = 300, setRobustList = 311, getrandom = 355, statx = 383, rseq = 386
-    case clockGettime64 = 403
+    case clockNanosleep = 267, openat = 295, fstatat64 = 300, setRobustList = 311, getrandom = 355, statx = 383
+    case rseq = 386, clockGettime64 = 403, clockNanosleep64 = 407
 }
 
 /// Linux's error numbers, returned negated in eax (`errno(3)`). A C library turns -n into -1 and
@@ -284,6 +284,8 @@ extension LinuxPersonality {
             sysYield()
             answer = 0
         case .nanosleep: answer = try nanosleep(request: a.ebx)
+        case .clockNanosleep: answer = try clockNanosleep(clock: a.ebx, flags: a.ecx, request: a.edx, wide: false)
+        case .clockNanosleep64: answer = try clockNanosleep(clock: a.ebx, flags: a.ecx, request: a.edx, wide: true)
         case .reboot: answer = try sysReboot(magic1: a.ebx, magic2: a.ecx, command: a.edx)
         case .ioctl: answer = try ioctl(fd: a.ebx, command: a.ecx, argument: a.edx)
         case .gettimeofday: answer = try gettimeofday(a.ebx, zone: a.ecx)
