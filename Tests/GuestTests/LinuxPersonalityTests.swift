@@ -5,6 +5,7 @@ import Foundation
 import Guest
 @testable import Launcher
 import LguestABI
+import Machine
 import Testing
 
 /// Boot `files` (program `name` first) with `init=name`; the program's output and exit status as
@@ -241,4 +242,30 @@ private func threadAreaProgram(base: UInt32?) -> [UInt8] {
     #expect(result.console.contains("[tls (pid 1) killed by SIGSEGV"), "console was: \(result.console)")
     #expect(result.console.contains("[ok (pid 2) exited with status 42]"))
     #expect(result.exit == .poweredOff("Power down"))
+}
+
+@Test func g098_everyCallSurvivesHostileArgumentsAndTheNextProgramRuns() throws {
+    // One program makes every call the personality knows, with hostile pointers and sizes in all six
+    // registers, and then exits; the calls that change its own memory come last, since they may
+    // legitimately take its code away (then it dies of SIGSEGV, as on Linux). Calls that would wait
+    // for ever (reads of the console, sleeps of centuries) and those that end the process are left out.
+    let hostile: [UInt32] = [0, 0xFFFF_FFFF, 0xC000_0000, 0xBFFF_FFFC, 0x7FFF_FFFF, 0xFFFF_F000, 1]
+    let excluded: Set<LinuxSystemCall> = [.exit, .exitGroup, .read, .nanosleep, .clockNanosleep, .clockNanosleep64, .reboot]
+    let selfHarm: [LinuxSystemCall] = [.brk, .mprotect, .munmap]
+    let calls = LinuxSystemCall.allCases.filter { !excluded.contains($0) && !selfHarm.contains($0) } + selfHarm
+    var code: [UInt8] = []
+    for call in calls {
+        for (index, value) in hostile.enumerated() {
+            let other = hostile[(index + 2) % hostile.count]
+            code += P.movEAX(call.rawValue) + P.movEBX(value) + P.movECX(other) + P.movEDX(value)
+            code += [0xBE] + P.le32(other) + [0xBF] + P.le32(value) + [0xBD] + P.le32(other) + P.int80
+        }
+    }
+    code += P.movEBX(0) + P.movEAX(1) + P.int80
+    let files = [InitrdFile(name: "sweep", bytes: P.elf(code: code)), InitrdFile(name: "hello", bytes: P.hello("still here\n"))]
+    let result = try Launcher.boot(LaunchOptions(memoryMiB: 16, programs: files, commandLine: "init=sweep,hello"))
+    #expect(result.exit == .poweredOff("Power down"), "console was: \(result.console)")
+    #expect(result.console.contains("[sweep (pid 1) "))
+    #expect(result.guestStatistics.systemCalls >= (calls.count - selfHarm.count) * hostile.count, "it got past the harmless calls")
+    #expect(result.console.contains("still here"))
 }

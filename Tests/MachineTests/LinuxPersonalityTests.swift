@@ -131,3 +131,20 @@ struct GlibcUnderTheRunnerTests {
     #expect(RunnerPersonality.threadDescriptor(base: 0, limit: 0, flags: 3 << 1) == nil, "contents 3 is refused")
     #expect(RunnerPersonality.threadDescriptor(base: 0, limit: 0, flags: 1 << 3 | 1 << 5)?.rawValue == 0, "empty")
 }
+
+@Test func x879_everyCallSurvivesHostileArguments() throws {
+    // Every call the personality knows, with the pointers and sizes a hostile program would try:
+    // null, the kernel's half, the top of memory, a stack word, a huge count. Each answer must be a
+    // result or an errno (never a crash), and the runner must still be able to run afterwards.
+    let hostile: [UInt32] = [0, 1, 0xFFFF_FFFF, 0xC000_0000, 0xBFFF_FFFC, 0x7FFF_FFFF, 0xFFFF_F000]
+    for call in LinuxSystemCall.allCases where call != .exit && call != .exitGroup {
+        for (index, value) in hostile.enumerated() {
+            let other = hostile[(index + 3) % hostile.count]
+            let runner = try ProgramRunner(image: try GuestPrograms.load("hello"), programName: "hello")
+            let arguments = SystemCallArguments(ebx: value, ecx: other, edx: value, esi: other, edi: value, ebp: other)
+            let outcome = RunnerPersonality(runner: runner).performSystemCall(call.rawValue, arguments)
+            #expect(outcome != .blocked, "\(call) never waits here")
+            #expect(runner.run(maxInstructions: 1_000_000).termination != .budgetExhausted, "\(call) \(hex(value))")
+        }
+    }
+}
