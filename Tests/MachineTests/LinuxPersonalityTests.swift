@@ -148,3 +148,23 @@ struct GlibcUnderTheRunnerTests {
         }
     }
 }
+
+/// Debian's busybox-static for i386, where `tools/setup --optional` unpacks it.
+private let busyboxPresent = Glibc.busybox != nil
+
+@Test(.enabled(if: busyboxPresent, "\(Glibc.busyboxMissing)"),
+      arguments: [["echo", "hello,", "world"], ["expr", "6", "*", "7"], ["wc"], ["sha256sum"], ["uname", "-m"]])
+func x876_busyboxUnderTheRunnerPrintsWhatItPrintsNatively(arguments: [String]) throws {
+    let busybox = try #require(Glibc.busybox)
+    let input = "one two\nthree\n"
+    let inputFile = Glibc.folder.appendingPathComponent("runner-busybox.in")
+    try Data(input.utf8).write(to: inputFile)
+    let native = try Glibc.run(busybox, arguments, input: inputFile)
+    let image = try ELFImage(bytes: Array(try Data(contentsOf: busybox)))
+    let runner = try ProgramRunner(image: image, input: Array(input.utf8), programName: "busybox", arguments: arguments)
+    let result = runner.run(maxInstructions: 500_000_000)
+    // uname -m is the machine's own answer, i686, where the host says x86_64 or i686.
+    let expected = arguments == ["uname", "-m"] ? "i686\n" : native.output
+    #expect(String(decoding: result.output + result.errorOutput, as: UTF8.self) == expected)
+    #expect(result.termination == .exited(status: UInt8(native.status)))
+}
