@@ -1,7 +1,7 @@
 /*G:098 The kernel's side of the Linux personality.
 
 The system calls are answered by the Linux personality this kernel shares with Appendix X's stand-in
-(`X:878`); what it needs from us is the short list of things only a kernel owns, and
+(`X:877`); what it needs from us is the short list of things only a kernel owns, and
 `GuestPersonality` is that list, each item a line or two forwarding to the part of the kernel that
 does the work: user memory through our own page-table walk (`G:084`), files through the descriptor
 table (`G:090`), memory for `mmap2` through the page allocator and `mapUserPage()`, sleeping through

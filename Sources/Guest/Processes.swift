@@ -3,7 +3,7 @@
 lguest's Guest chapter ends once Linux is booting; Linux takes it from there. We have no Linux to hand
 over to, so we finish the job with a kernel just big enough to run the project's i386 programs: it
 loads them from the initial ramdisk (`G:086`), gives each its own address space (`G:084`), answers
-Linux's system calls through the personality it shares with Appendix X (`G:089`, `X:878`), enough
+Linux's system calls through the personality it shares with Appendix X (`G:089`, `X:877`), enough
 for a static glibc program and busybox, kills a program that faults the way Linux would, with a signal (`G:092`),
 lets programs open the devices the drivers offer (`G:090`), and shares the processor between programs
 that sleep, yield, wait for a device or run out their time slice (`G:088`).
@@ -63,7 +63,7 @@ struct Process {
     var input: [UInt8]
     /// The open files, by descriptor (`G:090`).
     var files: [Int: OpenFile] = [:]
-    /// What the shared Linux personality keeps for the process (`X:878`): its TLS entries, signal
+    /// What the shared Linux personality keeps for the process (`X:877`): its TLS entries, signal
     /// actions, `mmap2` cursor and random stream.
     var linux = LinuxProcessState(pid: 0)
 }

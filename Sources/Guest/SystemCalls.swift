@@ -7,7 +7,7 @@ near the Host: our IDT gate for vector 0x80 is a trap gate the Host copies as a 
 metal. lguest measured this at 270 ns against 1750 ns for the trip through the Host.
 
 The answers come from the Linux personality this kernel shares with the stand-in kernel of
-Appendix X (`X:878`): one dispatcher for both, so a program cannot tell them apart. The kernel's own
+Appendix X (`X:877`): one dispatcher for both, so a program cannot tell them apart. The kernel's own
 part is what the personality asks of it (`GuestPersonality`): its processes' memory, their files, their
 page tables, the scheduler. Here are the calls whose work is the kernel's, with Linux's numbers and
 Linux's errors, a negative errno in eax; the personality adds the rest a static glibc program needs

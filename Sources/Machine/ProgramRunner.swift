@@ -17,7 +17,7 @@ it runs on i386 Linux:
   find Linux's (`X:870`);
 - Linux's start-up stack, with arguments, environment and auxiliary vector
   (`X:875`, `X:876`);
-- the system calls of the shared Linux personality (`X:878`), the same code
+- the system calls of the shared Linux personality (`X:877`), the same code
   the Guest chapter's kernel answers with: enough for a static glibc program,
   with Linux's numbers, argument registers and error values (`X:880`); the
   runner itself supplies only what a kernel owns, its one process's input,
@@ -129,7 +129,7 @@ public final class ProgramRunner {
     var demandFaults: UInt64 = 0
     /// System calls the personality did not know (`X:879`).
     var unknownSystemCalls: UInt64 = 0
-    /// The process's Linux personality state (`X:878`).
+    /// The process's Linux personality state (`X:877`).
     var linuxState = LinuxProcessState(pid: ProgramRunner.processID)
     /// The program's path, for `AT_EXECFN` and `/proc/self/exe`.
     let executablePath: String

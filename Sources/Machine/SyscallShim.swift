@@ -23,7 +23,7 @@ exit path (`X:890`) executes `iret()`.
 
 The runner does not decode the call itself: it hands the number and the six
 argument registers to the Linux personality that the Guest's kernel uses too
-(`X:878`), which answers most calls on its own and asks the runner for the
+(`X:877`), which answers most calls on its own and asks the runner for the
 few that touch what only the runner has (its input and output, its heap, its
 page tables: `X:884` to `X:888`, and `ProgramRunner+Linux`). An unknown
 number is `ENOSYS`, as on any kernel, and never a crash. With a trace
@@ -36,7 +36,7 @@ extension ProgramRunner {
     /// The pid every program sees: it is the first and only process.
     static let processID: UInt32 = 1
 
-    /// Performs the system call the registers describe, through the shared personality (`X:878`),
+    /// Performs the system call the registers describe, through the shared personality (`X:877`),
     /// and stores its result in `eax`.
     func systemCall() {
         systemCalls &+= 1

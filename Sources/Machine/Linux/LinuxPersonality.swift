@@ -1,4 +1,4 @@
-/*X:878 One Linux personality for two kernels.
+/*X:877 One Linux personality for two kernels.
 
 This book has two kernels that run Linux programs. The stand-in of this appendix, `ProgramRunner`
 (`X:850`), runs one program on the bare machine; the Guest chapter's kernel (`G:080`) runs many, at
@@ -110,6 +110,22 @@ public enum LinuxFileKind: Equatable, Sendable {
     case characterDevice
 }
 
+/*:*/
+
+/*X:878 What a kernel owes the personality.
+
+Two things, and the second is the protocol itself. First, a little state per process, kept by the
+kernel with each process but owned by the personality: `LinuxProcessState`, which holds what Linux
+keeps in a task for the calls of `X:896`–`X:898` (the address `set_tid_address` names, the TLS
+descriptors, signal records, the `mmap2` cursor and a deterministic random stream). A kernel stores
+it and hands it back through `linux`; it never looks inside.
+
+Second, `LinuxPersonality`'s requirements: the user-memory copies, the calls whose work is a kernel's
+own, and four primitives of page tables and segments. Each kernel conforms with a small view type
+(`RunnerPersonality` for the stand-in, `GuestPersonality` for the Guest, `G:098`) that forwards each
+requirement to the code that already does the job, so the protocol adds no second copy of anything.
+*/
+
 /// The per-process state the personality keeps: what Linux keeps in a task for the calls below.
 public struct LinuxProcessState: Sendable {
     /// `set_tid_address`: where the C library wants its thread id cleared at exit.
@@ -162,7 +178,7 @@ public struct DeterministicRandom: Sendable {
     }
 }
 
-/// A kernel that runs Linux programs: what the shared personality needs from it (`X:878`).
+/// A kernel that runs Linux programs: what the shared personality needs from it (`X:877`).
 public protocol LinuxPersonality {
     /// How a requirement fails without answering (the Guest: `GuestStopped`; the stand-in: `Never`).
     associatedtype Stop: Error

@@ -1,4 +1,4 @@
-// The stand-in kernel's side of the shared Linux personality (`X:878`): what only it owns, its one
+// The stand-in kernel's side of the shared Linux personality (`X:877`): what only it owns, its one
 // process's memory, files and tables, behind the personality's protocol. The calls themselves are
 // answered by the personality; see `X:880` for how they arrive.
 
