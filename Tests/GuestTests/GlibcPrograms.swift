@@ -91,6 +91,31 @@ enum Glibc {
         }
         """
 
+    /// A program whose output is the personality's answers: the same under both kernels (`X:877`).
+    static let personalitySource = """
+        #include <stdio.h>
+        #include <time.h>
+        #include <sys/utsname.h>
+        #include <sys/resource.h>
+        #include <sys/random.h>
+        #include <unistd.h>
+        int main(int argc, char **argv) {
+            struct utsname u;
+            uname(&u);
+            printf("%s %s %s %s\\n", u.sysname, u.nodename, u.release, u.machine);
+            struct rlimit r;
+            getrlimit(RLIMIT_NOFILE, &r);
+            printf("argc %d pid %d uid %d files %lu\\n", argc, getpid(), getuid(), (unsigned long)r.rlim_cur);
+            unsigned char b[8];
+            getrandom(b, sizeof b, 0);
+            for (int i = 0; i < 8; i++) printf("%02x", b[i]);
+            char path[64];
+            ssize_t n = readlink("/proc/self/exe", path, sizeof path);
+            printf(" %.*s\\n", (int)n, path);
+            return 0;
+        }
+        """
+
     /// A program that prints floats and doubles: needs the x87 FPU.
     static let floatSource = """
         #include <stdio.h>

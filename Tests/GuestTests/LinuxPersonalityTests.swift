@@ -57,6 +57,19 @@ struct GlibcInsideTheGuestTests {
         #expect(run.status == Int(native.status))
     }
 
+    @Test func g098_theGuestAndTheStandInAnswerAlike() throws {
+        // One personality, two kernels: the same program gets the same answers from both, down to
+        // the random bytes, except for what each kernel owns (here, how many files a process may open).
+        let program = try Glibc.build("personality", Glibc.personalitySource)
+        let image = try ELFImage(bytes: Array(try Data(contentsOf: program)))
+        let runner = try ProgramRunner(image: image, programName: "personality", arguments: ["a"])
+        let bare = String(decoding: runner.run(maxInstructions: 100_000_000).output, as: UTF8.self)
+        let guest = try boot("personality", files(program, arguments: ["a"])).output
+        #expect(bare.replacingOccurrences(of: "files 3", with: "files 32") == guest)
+        #expect(guest.hasPrefix("Linux lguest 6.1.0-lguest i686\nargc 2 pid 1 uid 0 files 32\n"))
+        #expect(guest.hasSuffix(" /personality\n"))
+    }
+
     @Test func g099_threadLocalStorageReachesGsThroughLoadTLS() throws {
         let run = try boot("hello", files(try Glibc.build("hello", Glibc.helloSource)))
         #expect(run.output.contains("tls 42\n"), "a __thread variable, read through %gs")

@@ -91,6 +91,48 @@ struct GlibcUnderTheRunnerTests {
         #expect(first.output == second.output && first.virtualTime == second.virtualTime)
     }
 
+    @Test func x898_filesTerminalsAndSignalsAsNatively() throws {
+        // Standard output is a pipe both natively (the test's) and under the runner.
+        let program = try Glibc.build("streams", """
+            #include <stdio.h>
+            #include <errno.h>
+            #include <signal.h>
+            #include <string.h>
+            #include <unistd.h>
+            #include <termios.h>
+            #include <sys/stat.h>
+            #include <sys/uio.h>
+            int main(void) {
+                struct iovec parts[3] = {{"wri", 3}, {"", 0}, {"tev\\n", 4}};
+                ssize_t n = writev(1, parts, 3);
+                struct stat st;
+                int f = fstat(1, &st);
+                printf("writev %zd fstat %d fifo %d\\n", n, f, S_ISFIFO(st.st_mode));
+                struct termios t;
+                int r = tcgetattr(1, &t);
+                printf("tcgetattr %d errno %d isatty %d\\n", r, errno, isatty(1));
+                struct sigaction action, old;
+                memset(&action, 0, sizeof action);
+                action.sa_handler = SIG_IGN;
+                sigaction(SIGUSR1, &action, 0);
+                sigaction(SIGUSR1, 0, &old);
+                printf("ignored %d\\n", old.sa_handler == SIG_IGN);
+                printf("kill %d errno %d\\n", sigaction(SIGKILL, &action, 0), errno);
+                sigset_t set, back;
+                sigemptyset(&set);
+                sigaddset(&set, SIGUSR2);
+                sigaddset(&set, SIGKILL);
+                sigprocmask(SIG_BLOCK, &set, 0);
+                sigprocmask(SIG_BLOCK, 0, &back);
+                printf("blocked %d %d\\n", sigismember(&back, SIGUSR2), sigismember(&back, SIGKILL));
+                return 0;
+            }
+            """)
+        let native = try Glibc.run(program, [])
+        #expect(String(decoding: try runUnderRunner(program).output, as: UTF8.self) == native.output)
+        #expect(native.output.hasPrefix("writev\nwritev 7 fstat 0 fifo 1\n"))
+    }
+
     @Test func x897_memoryFromMmapAndTheBreak() throws {
         let program = try Glibc.build("memory", """
             #include <stdio.h>
