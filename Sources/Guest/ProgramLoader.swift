@@ -242,7 +242,7 @@ struct LoadedProgram {
     var entry: UInt32
     /// Where its heap starts.
     var initialBreak: UInt32
-    /// Its first stack pointer, at the empty argument vector.
+    /// Its first stack pointer, at `argc` (`X:876`).
     var stackPointer: UInt32
 }
 /*:*/

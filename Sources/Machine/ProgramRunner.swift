@@ -211,14 +211,16 @@ piece it lacks is a good exercise, each checkable against the host with the
 differential test (`X:895`):
 
 - **Signal handlers.** Today a fault kills. Linux instead looks for a handler
-  the program registered with `sigaction`, builds a signal frame on the user
+  the program registered with `sigaction` (which the personality already
+  records, `X:898`), builds a signal frame on the user
   stack (the saved registers and a return address pointing at a tiny
   `sigreturn` trampoline), and `iret`s into the handler; `sigreturn` later
   restores the frame. Start with `SIGSEGV` and a program that catches its own
   null-pointer write.
-- **`mmap` and `munmap`.** Anonymous mappings are `brk` without the single
-  break: a list of regions, each with its permissions, searched by the page
-  fault handler instead of the two fixed regions of `X:865`.
+- **`mmap` on demand.** Anonymous mappings (`X:897`) are mapped eagerly,
+  page by page. Mapping them lazily means a list of regions, each with its
+  permissions, searched by the page fault handler beside the two fixed
+  regions of `X:865`.
 - **A guard gap.** Linux keeps an unmapped gap between the stack and whatever
   lies below it, so a runaway recursion cannot walk into the heap. Here the
   heap is far away; make `mmap` bring it close and watch why the gap exists.

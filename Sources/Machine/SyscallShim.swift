@@ -11,8 +11,9 @@ and executing `int $0x80`:
 A result between -4095 and -1 is an error: the negated `errno`. Everything
 else is success. (That is why `mmap` can return addresses above 2 GiB: they
 are "negative" but not in the error range.) The C library turns the error
-range into `-1` and `errno`; our programs have no C library and look at the
-raw value, which makes them strict judges of the runner.
+range into `-1` and `errno`; the project's own programs have no C library and
+look at the raw value, which makes them strict judges of the runner, while a
+static glibc program (`X:876`) sees the errors as `errno`, as it would on Linux.
 
 By the time the Swift code below runs, the CPU has already done its part: it
 checked gate 0x80's DPL, switched to the kernel stack, pushed the program's
