@@ -162,12 +162,6 @@ struct GlibcInsideTheGuestTests {
 
 private typealias P = TinyProgram
 
-/// A program that makes system call `number` with `ebx`, `ecx`, `edx` and exits with -eax (the errno).
-private func errnoOf(_ number: UInt32, _ ebx: UInt32, _ ecx: UInt32, _ edx: UInt32) -> [UInt8] {
-    P.elf(code: P.movEAX(number) + P.movEBX(ebx) + P.movECX(ecx) + P.movEDX(edx) + P.int80
-          + [0x89, 0xC3, 0xF7, 0xDB] + P.movEAX(1) + P.int80)  // mov %eax,%ebx; neg %ebx; exit
-}
-
 @Test(arguments: [
     ("rseq is left to glibc to do without", errnoOf(386, 0, 0, 0), 38),
     ("set_robust_list with the wrong size", errnoOf(311, 0x0804_8000, 5, 0), 22),
