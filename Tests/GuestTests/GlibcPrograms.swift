@@ -32,8 +32,13 @@ enum Glibc {
         let description: String
     }
 
+    /// Serialises builds: tests run in parallel, and two may want the same program at once.
+    private static let buildLock = NSLock()
+
     /// Compile `source` as program `name` (cached for the process); the executable's path.
     static func build(_ name: String, _ source: String, flags: [String] = ["-O1"]) throws -> URL {
+        buildLock.lock()
+        defer { buildLock.unlock() }
         let executable = folder.appendingPathComponent(name)
         if FileManager.default.fileExists(atPath: executable.path) { return executable }
         let sourceFile = folder.appendingPathComponent(name + ".c")

@@ -199,7 +199,7 @@ struct BusyboxInsideTheGuestTests {
     /// Run applet `arguments` with `input` natively (in a folder holding `busybox.in`) and in the Guest.
     private func compare(_ arguments: [String], input: String = "") throws {
         let busybox = try #require(Glibc.busybox)
-        let folder = Glibc.folder.appendingPathComponent("busybox-\(arguments[0])")
+        let folder = Glibc.folder.appendingPathComponent("busybox-" + arguments.joined(separator: "-"))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let inputFile = folder.appendingPathComponent("busybox.in")
         try Data(input.utf8).write(to: inputFile)

@@ -199,7 +199,7 @@ private let busyboxPresent = Glibc.busybox != nil
 func x876_busyboxUnderTheRunnerPrintsWhatItPrintsNatively(arguments: [String]) throws {
     let busybox = try #require(Glibc.busybox)
     let input = "one two\nthree\n"
-    let inputFile = Glibc.folder.appendingPathComponent("runner-busybox.in")
+    let inputFile = Glibc.folder.appendingPathComponent("runner-busybox-\(arguments[0]).in")
     try Data(input.utf8).write(to: inputFile)
     let native = try Glibc.run(busybox, arguments, input: inputFile)
     let image = try ELFImage(bytes: Array(try Data(contentsOf: busybox)))
