@@ -132,7 +132,7 @@ Each is privileged to write and, for us, to read, so each gets a replacement.
 *cr0* switches basic features on and off, but Linux only ever changes one bit of it: TS, *task
 switched*, bit 3. While TS is set, the first floating-point instruction traps (vector 7, "device not
 available"), which lets a kernel save and restore the FPU registers lazily, only for processes that use
-them (`G:094`). The Host must know about TS, because it is the real cr0 that counts, so writing cr0 sends the TS
+them (`G:049`). The Host must know about TS, because it is the real cr0 that counts, so writing cr0 sends the TS
 bit with the `TS` hypercall. Nothing else in cr0 ever changes, so we keep our own copy and answer reads
 from it. `clts`, the instruction that clears TS alone, becomes the same hypercall with 0.
 

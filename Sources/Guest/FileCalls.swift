@@ -23,7 +23,11 @@ extension GuestKernel {
         guard let file = currentProcess.files[Int(fd)], file.readable else { return Errno.badFileDescriptor.returnValue }
         let directory = currentProcess.directory
         var wanted = Int(min(count, 0x7FFF_FFFF))
-        if case .initrdInput = file.node {} else { wanted = min(wanted, deviceTransferLimit) }
+        switch file.node {
+        case .initrdInput, .file: break
+        case .directory: return Errno.isDirectory.returnValue
+        default: wanted = min(wanted, deviceTransferLimit)
+        }
         guard wanted > 0 else { return 0 }
         // The whole buffer must be writable before anything is consumed.
         guard try userRangeWritable(directory, GuestVirtualAddress(buffer), count: wanted) else {
@@ -35,6 +39,10 @@ extension GuestKernel {
             let input = currentProcess.input
             let start = Int(min(file.offset, UInt64(input.count)))
             answer = .bytes(Array(input[start..<min(input.count, start + wanted)]))
+        case .file(let contents):
+            let start = Int(min(file.offset, UInt64(contents.bytes.count)))
+            answer = .bytes(Array(contents.bytes[start..<min(contents.bytes.count, start + wanted)]))
+        case .directory: return Errno.isDirectory.returnValue
         case .console:
             guard let driver = devices.console else { return 0 }
             answer = try driver.read(self, file: file.id, offset: 0, count: wanted)
@@ -67,7 +75,7 @@ extension GuestKernel {
         }
         let answer: DeviceWriteResult
         switch file.node {
-        case .initrdInput: return Errno.badFileDescriptor.returnValue
+        case .initrdInput, .file, .directory: return Errno.badFileDescriptor.returnValue
         case .console: answer = try consoleWrite(file.id, bytes)
         case .device(_, let device): answer = try device.write(self, file: file.id, offset: file.offset, bytes: bytes)
         }
@@ -87,8 +95,8 @@ extension GuestKernel {
 
 /*G:096 Opening, closing and syncing.
 
-`open` reads the path from the program (a NUL-terminated string, checked a page at a time like every
-user copy), checks the access mode (3 is not one: `EINVAL`), finds the name, asks the device whether
+`open` gets the path already read from the program and made absolute by the personality (`X:898`:
+a NUL-terminated string, checked a page at a time like every user copy), checks the access mode (3 is not one: `EINVAL`), finds the name, asks the device whether
 it may be opened that way (a read-only disk says `EROFS`, the rng refuses writers with `EINVAL`), and
 gives the lowest free descriptor, as Linux always does: closing 2 and opening again gives 2, which is
 how a shell redirects standard error. `close` forgets the descriptor and tells the driver, which may be
@@ -99,26 +107,29 @@ flush request (`D:174`), and it may wait like any other. A console cannot be syn
 Linux says for a terminal), and the `.in` file has nothing to sync, so it succeeds at once. */
 
 extension GuestKernel {
-    /// `open(path, flags)`: the console or a registered device; the mode argument is ignored, as it is
-    /// for any file that already exists.
-    func sysOpen(path: UInt32, flags: UInt32) throws(GuestStopped) -> UInt32 {
-        guard let name = try copyStringFromUser(currentProcess.directory, GuestVirtualAddress(path)) else {
-            return Errno.fault.returnValue
-        }
-        guard name.count < pageSize else { return Errno.nameTooLong.returnValue }
+    /// `open(path, flags)` for an absolute `path` (the personality has read it and made it absolute):
+    /// the console, a registered device, or a file or directory of the ramdisk's root (`G:094`). The
+    /// mode argument is ignored, as it is for any file that already exists.
+    func sysOpen(path: String, flags: UInt32) throws(GuestStopped) -> UInt32 {
         // O_ACCMODE: 0 read-only, 1 write-only, 2 both; 3 means nothing.
         let mode = flags & 3
         guard mode != 3 else { return Errno.invalidArgument.returnValue }
         let readable = mode != 1, writable = mode != 0
         let node: FileNode
-        let path = String(decoding: name, as: UTF8.self)
         if path == "/dev/console" {
             node = .console
         } else if path.hasPrefix("/dev/"), let device = devices.files[String(path.dropFirst(5))] {
             if let refusal = device.refusal(readable: readable, writable: writable) { return refusal.errno.returnValue }
             node = .device(name: path, device)
         } else {
-            return Errno.noEntry.returnValue
+            switch rootNode(path) {
+            case .failure(let error): return error.returnValue
+            case .success(let found):
+                // The root file system is read-only; O_DIRECTORY (0x10000) insists on a directory.
+                guard !writable else { return Errno.readOnlyFileSystem.returnValue }
+                if flags & 0x10000 != 0, case .file = found { return Errno.notDirectory.returnValue }
+                node = found
+            }
         }
         // The lowest free descriptor, as Linux always gives.
         guard let fd = (0..<maximumOpenFiles).first(where: { currentProcess.files[$0] == nil }) else {
@@ -140,7 +151,7 @@ extension GuestKernel {
         guard let file = currentProcess.files[Int(fd)] else { return Errno.badFileDescriptor.returnValue }
         switch file.node {
         case .console: return Errno.invalidArgument.returnValue
-        case .initrdInput: return 0
+        case .initrdInput, .file, .directory: return 0
         case .device(_, let device):
             switch try device.flush(self, file: file.id) {
             case .wait(let channel):
@@ -186,6 +197,8 @@ extension GuestKernel {
         switch file.node {
         case .console: return .failure(.illegalSeek)
         case .initrdInput: (size, limit) = (Int64(currentProcess.input.count), Int64.max)
+        case .file(let contents): (size, limit) = (Int64(contents.bytes.count), Int64.max)
+        case .directory: (size, limit) = (0, Int64.max)
         case .device(_, let device):
             guard let bytes = device.size else { return .failure(.illegalSeek) }
             (size, limit) = (Int64(clamping: bytes), Int64(clamping: bytes))
@@ -228,7 +241,7 @@ extension GuestKernel {
 }
 /*:*/
 
-// User-memory helpers the file calls need beyond `copyFromUser()` and `copyToUser()` (G:084).
+// The user-memory helper the file calls need beyond `copyFromUser()` and `copyToUser()` (G:084).
 extension GuestKernel {
     /// Whether all `count` bytes at user `address` may be written, checked page by page.
     func userRangeWritable(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress,
@@ -241,22 +254,5 @@ extension GuestKernel {
             if page == last.pageBase { return true }
             page = page &+ UInt32(pageSize)
         }
-    }
-
-    /// The NUL-terminated string at user `address`, without its NUL and at most a page long (one
-    /// byte more than that means "too long"); nil when it runs into memory the program cannot read.
-    func copyStringFromUser(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress) throws(GuestStopped) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var cursor = address
-        while bytes.count <= pageSize {
-            // To the end of this page at most: the next may not be mapped.
-            let chunk = pageSize - Int(cursor.pageOffset)
-            guard let piece = try copyFromUser(directory, cursor, count: chunk) else { return nil }
-            if let end = piece.firstIndex(of: 0) { return bytes + piece[..<end] }
-            bytes += piece
-            guard let next = cursor.checkedAdvanced(by: UInt32(chunk)) else { return nil }
-            cursor = next
-        }
-        return bytes
     }
 }

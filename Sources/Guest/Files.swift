@@ -106,6 +106,10 @@ enum FileNode {
     case initrdInput
     /// A device file.
     case device(name: String, any DeviceFile)
+    /// A file of the ramdisk, read-only (`G:094`).
+    case file(InitrdFile)
+    /// A directory: `/` or `/dev` (`G:094`).
+    case directory(String)
 }
 
 /// An open file: what it refers to, how it was opened, and where it is.

@@ -53,7 +53,7 @@ public struct GuestConfiguration: Sendable, Equatable {
     /// this many `irqDisable()`/`irqEnable()` pairs through their patch sites, and powers off
     /// (`G:065`). Zero, the default, boots normally.
     public var pvOpWorkloadPairs: Int
-    /// Switch FPU state lazily, on the first FPU instruction after a process switch (`G:094`). When
+    /// Switch FPU state lazily, on the first FPU instruction after a process switch (`G:049`). When
     /// false, the state is saved and restored on every switch between processes.
     public var lazyFPU: Bool = true
 
@@ -201,15 +201,17 @@ public struct KernelStatistics: Sendable, Equatable {
     public var spuriousInterrupts = 0
     /// System calls handled.
     public var systemCalls = 0
+    /// System calls answered `ENOSYS` because the personality does not know them (`X:879`).
+    public var unknownSystemCalls = 0
     /// Programs started.
     public var programsStarted = 0
     /// Programs that ran to `exit`.
     public var programsExited = 0
     /// Programs killed by a fault.
     public var programsKilled = 0
-    /// #NM traps taken for lazy FPU switching (`G:094`).
+    /// #NM traps taken for lazy FPU switching (`G:049`).
     public var fpuTraps = 0
-    /// FPU states saved to, and loaded from, a process's save area (`G:094`).
+    /// FPU states saved to, and loaded from, a process's save area (`G:049`).
     public var fpuSaves = 0
     public var fpuRestores = 0
     /// System calls that had to wait for a device (`G:091`).

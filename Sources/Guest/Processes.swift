@@ -3,7 +3,8 @@
 lguest's Guest chapter ends once Linux is booting; Linux takes it from there. We have no Linux to hand
 over to, so we finish the job with a kernel just big enough to run the project's i386 programs: it
 loads them from the initial ramdisk (`G:086`), gives each its own address space (`G:084`), answers
-thirteen system calls (`G:089`), kills a program that faults the way Linux would, with a signal (`G:092`),
+Linux's system calls through the personality it shares with Appendix X (`G:089`, `X:877`), enough
+for a static glibc program and busybox, kills a program that faults the way Linux would, with a signal (`G:092`),
 lets programs open the devices the drivers offer (`G:090`), and shares the processor between programs
 that sleep, yield, wait for a device or run out their time slice (`G:088`).
 
@@ -62,9 +63,12 @@ struct Process {
     var input: [UInt8]
     /// The open files, by descriptor (`G:090`).
     var files: [Int: OpenFile] = [:]
-    /// The page holding this process's FPU state while another process owns the FPU (`G:094`).
+    /// The page holding this process's FPU state while another process owns the FPU (`G:049`).
     /// Set when the process is created; nil only for processes made by hand in tests.
     var fpuArea: GuestPhysicalAddress? = nil
+    /// What the shared Linux personality keeps for the process (`X:877`): its TLS entries, signal
+    /// actions, `mmap2` cursor and random stream.
+    var linux = LinuxProcessState(pid: 0)
 }
 
 /// The kernel's processes.
@@ -75,7 +79,7 @@ struct ProcessTable {
     var nextPID: UInt32 = 1
     /// Set when the running process should give up the processor at its next return to user mode.
     var needsReschedule = false
-    /// The pid of the process whose state the FPU holds now, if any (`G:094`).
+    /// The pid of the process whose state the FPU holds now, if any (`G:049`).
     var fpuOwner: UInt32?
 }
 
@@ -100,13 +104,17 @@ extension GuestKernel {
             try printk("init: no program named \(name)\n")
             return
         }
-        switch try load(file.bytes) {
+        let pid = processes.nextPID
+        var linux = LinuxProcessState(pid: pid)
+        switch try load(file.bytes, name: name, linux: &linux) {
         case .failure(.malformed(let reason)):
             try printk("init: \(name): \(reason)\n")
         case .failure(.outOfMemory):
             try printk("init: \(name): out of memory\n")
+        case .failure(.argumentsTooLong):
+            try printk("init: \(name): argument list too long\n")
         case .success(let program):
-            // Its FPU state starts as `fninit` leaves the FPU (G:094).
+            // Its FPU state starts as `fninit` leaves the FPU (G:049).
             guard let fpuArea = try newFPUArea() else {
                 try destroyAddressSpace(program.directory)
                 try printk("init: \(name): out of memory\n")
@@ -117,13 +125,12 @@ extension GuestKernel {
             context.eip = program.entry
             context.esp = program.stackPointer
             context.eflags = [.alwaysOne, .interruptEnable]
-            let pid = processes.nextPID
             processes.nextPID += 1
             let input = initrdFile(name + ".in")?.bytes
             processes.processes.append(Process(pid: pid, name: name, directory: program.directory, context: context,
                                                breakStart: program.initialBreak, currentBreak: program.initialBreak,
                                                input: input ?? [], files: standardFiles(hasInput: input != nil),
-                                               fpuArea: fpuArea))
+                                               fpuArea: fpuArea, linux: linux))
             statistics.programsStarted += 1
         }
     }
@@ -158,7 +165,7 @@ named on the command line starts; and when there are none left, the kernel power
 
 Switching to a process is Linux's context switch in miniature: load its page directory (`writeCR3`,
 `G:040`) and its thread-local storage (`G:034`), and set cr0's TS bit so that the first floating-point
-instruction the new process runs traps and the kernel can switch FPU state lazily (`G:094`; TS is
+instruction the new process runs traps and the kernel can switch FPU state lazily (`G:049`; TS is
 cleared instead for the process whose state the FPU still holds). All three
 go through the async ring inside a lazy section, and the section's end flushes them with one world
 switch. Then build the frame that `iret` pops to
@@ -241,8 +248,8 @@ extension GuestKernel {
         if switching || loaded != process.directory {
             try lazySection { () throws(GuestStopped) in
                 try pvOps.writeCR3(self, process.directory)
-                try loadTLS(layout.scratch &+ tlsOffset)
-                // Lazy FPU switching: the next floating-point instruction traps (G:094). Or, with
+                try loadProcessTLS(process)
+                // Lazy FPU switching: the next floating-point instruction traps (G:049). Or, with
                 // lazy switching off, the FPU changes hands now, used or not.
                 if configuration.lazyFPU {
                     // A process that still owns the FPU finds its state there: no trap needed.
@@ -302,7 +309,7 @@ extension GuestKernel {
 }
 /*:*/
 
-/// The offset in the scratch page of the three (empty) TLS descriptors every process loads.
+/// The offset in the scratch page where a process's three TLS descriptors are put for LOAD_TLS (`G:099`).
 let tlsOffset: UInt32 = 0x800
 
 /// The four bytes of `value`, least significant first.

@@ -14,8 +14,8 @@ kernel keeps its own, shorter reader because a kernel must not depend on its hos
 because it needs less: the program headers, each checked before use, and nothing else.
 
 After the segments, the stack: four pages just below `pageOffset` (more grow on demand, `G:093`), with
-the stack pointer at the top pointing at an empty argument vector (`argc` 0, then the terminators of
-`argv`, the environment and the auxiliary vector), which is what Linux hands a static program. The
+Linux's start-up vector at the top: `argc`, the arguments, the environment and the auxiliary vector,
+built by the shared `InitialStack.build()` (`X:876`, `G:098`). The
 *break*, the end of the heap that `brk` moves (`G:089`), starts at the first page past the highest
 segment.
 
@@ -56,20 +56,8 @@ A page at the boundary between the file's bytes and the `.bss` is the one that n
 `copySegmentBytes()` copies only the part of the page that overlaps `[p_vaddr, p_vaddr + p_filesz)`,
 and the rest keeps the zeroes the frame was given, which is all the `.bss` needs.
 
-And the top of the new stack, where the program's `_start` finds it (each cell four bytes, all zero
-because the stack pages were zeroed when mapped):
-
-```
- 0xC0000000  +-------------+  stackTop
-             | (unused)    |  12 bytes, rounding the vector to a 32-byte frame
- 0xBFFFFFEC  | AT_NULL, 0  |  the auxiliary vector's terminating pair
-             | NULL        |  the end of envp: no environment
-             | NULL        |  the end of argv: no arguments
- 0xBFFFFFE0  | argc = 0    |  <- esp
-```
-
-A real Linux would put the program's name and environment strings above this vector; our programs take
-their input from the ramdisk instead (`G:086`), so an empty vector is the whole of it. */
+The stack's top is laid out exactly as `X:876` draws it, by the same code that lays out the stand-in
+kernel's, so a program finds its `argc` at `esp` in both. */
 
 import LguestABI
 import Machine
@@ -94,6 +82,8 @@ struct ProgramImage {
     var entry: UInt32
     /// The loadable segments, in file order.
     var segments: [LoadSegment]
+    /// What the start-up stack says about the program (`X:876`): entry and program headers.
+    var facts: ProgramFacts
 
     /// The stack pages mapped when a program starts; the rest grow on demand (`G:093`).
     static let stackPages: UInt32 = 4
@@ -147,9 +137,15 @@ struct ProgramImage {
         }
         // Something to run, and the first instruction inside it.
         guard !segments.isEmpty else { throw .malformed("no loadable segment") }
-        guard segments.contains(where: { entry >= $0.address && entry - $0.address < $0.memorySize }) else {
-            throw .malformed("entry point \(hex(entry)) is in no segment")
+        let start = entry
+        guard segments.contains(where: { start >= $0.address && start - $0.address < $0.memorySize }) else {
+            throw .malformed("entry point \(hex(start)) is in no segment")
         }
+        // Where the program header table lands in memory, for AT_PHDR.
+        let table = ProgramFacts.programHeaderAddress(
+            tableOffset: UInt32(headerOffset), count: UInt32(headerCount),
+            segments: segments.map { (UInt32($0.fileOffset), $0.address, UInt32($0.fileSize)) })
+        facts = ProgramFacts(entry: entry, programHeaders: table, programHeaderCount: UInt32(headerCount))
     }
 
     /// The first page past every segment: where the heap begins.
@@ -165,11 +161,14 @@ enum ProgramError: Error {
     case malformed(String)
     /// Memory ran out while loading it.
     case outOfMemory
+    /// Its arguments do not fit on the start-up stack (`E2BIG`).
+    case argumentsTooLong
 }
 
 extension GuestKernel {
-    /// Load `file` into a new address space; returns the directory, entry, break and stack pointer.
-    func load(_ file: [UInt8]) throws(GuestStopped) -> Result<LoadedProgram, ProgramError> {
+    /// Load `file` into a new address space for program `name`, with its start-up stack (`G:098`);
+    /// returns the directory, entry, break and stack pointer.
+    func load(_ file: [UInt8], name: String, linux: inout LinuxProcessState) throws(GuestStopped) -> Result<LoadedProgram, ProgramError> {
         let image: ProgramImage
         do { image = try ProgramImage(file) } catch { return .failure(error) }
         guard let directory = try createAddressSpace() else { return .failure(.outOfMemory) }
@@ -213,8 +212,11 @@ extension GuestKernel {
             try destroyAddressSpace(directory)
             return .failure(.outOfMemory)
         }
-        // argc = 0, argv's NULL, envp's NULL, auxv's AT_NULL pair: the stack is zeroed, so they are there.
-        let stackPointer = ProgramImage.stackTop - 32
+        // argc, argv, envp and the auxiliary vector, as Linux lays them out (X:876).
+        guard let stackPointer = try buildInitialStack(directory, name: name, image: image, state: &linux) else {
+            try destroyAddressSpace(directory)
+            return .failure(.argumentsTooLong)
+        }
         return .success(LoadedProgram(directory: directory, entry: image.entry, initialBreak: image.initialBreak,
                                       stackPointer: stackPointer))
     }
@@ -240,7 +242,7 @@ struct LoadedProgram {
     var entry: UInt32
     /// Where its heap starts.
     var initialBreak: UInt32
-    /// Its first stack pointer, at the empty argument vector.
+    /// Its first stack pointer, at `argc` (`X:876`).
     var stackPointer: UInt32
 }
 /*:*/

@@ -203,7 +203,7 @@ extension GuestKernel {
             return word.dropFirst(5).split(separator: ",").map { $0.split(separator: "+").map(String.init) }
         }
         // No init=: every program in archive order, each in a group of its own; inputs are not programs.
-        return programs.map(\.name).filter { !$0.hasSuffix(".in") }.map { [$0] }
+        return programs.map(\.name).filter { !$0.hasSuffix(".in") && !$0.hasSuffix(".args") }.map { [$0] }
     }
 
     /// The file named `name` in the initial ramdisk, if the archive had one.

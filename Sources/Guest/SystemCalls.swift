@@ -6,14 +6,19 @@ near the Host: our IDT gate for vector 0x80 is a trap gate the Host copies as a 
 (`H:240`), so the processor goes straight from the program to our handler at ring 1, as fast as on
 metal. lguest measured this at 270 ns against 1750 ns for the trip through the Host.
 
-We offer Linux's numbers for thirteen calls, and Linux's errors: a negative errno in eax.
+The answers come from the Linux personality this kernel shares with the stand-in kernel of
+Appendix X (`X:877`): one dispatcher for both, so a program cannot tell them apart. The kernel's own
+part is what the personality asks of it (`GuestPersonality`): its processes' memory, their files, their
+page tables, the scheduler. Here are the calls whose work is the kernel's, with Linux's numbers and
+Linux's errors, a negative errno in eax; the personality adds the rest a static glibc program needs
+(`G:098`, `G:099`).
 
 | call | number | what it does here |
 | ---- | ------ | ----------------- |
 | `exit` | 1 | end the program with a status |
 | `read` | 3 | an open file (`G:090`): standard input is the program's `.in` file from the ramdisk if it has one, else the console |
 | `write` | 4 | an open file: standard output and error are the console |
-| `open` | 5 | `/dev/console`, and the devices drivers registered (`/dev/vda`, `/dev/hwrng`) |
+| `open` | 5 | `/dev/console`, the devices drivers registered (`/dev/vda`, `/dev/hwrng`), and the ramdisk's files (`G:094`) |
 | `close` | 6 | forget a descriptor |
 | `lseek` | 19 | move in a disk (or a redirected standard input); `ESPIPE` on a stream |
 | `getpid` | 20 | the process id |
@@ -23,6 +28,25 @@ We offer Linux's numbers for thirteen calls, and Linux's errors: a negative errn
 | `_llseek` | 140 | `lseek` with a 64-bit offset and result, for disks past 2 GiB |
 | `sched_yield` | 158 | let another process run |
 | `nanosleep` | 162 | sleep on the virtual clock |
+
+The personality answers the rest itself, from the process's memory and the little it keeps per
+process, and these are what let an unmodified static glibc program, or Debian's busybox, start and
+run here (`X:896`–`X:898`, `G:094`, `G:099`):
+
+| calls | numbers |
+| ----- | ------- |
+| `exit_group`, `set_tid_address`, `set_robust_list`, `rseq` (`ENOSYS`, as glibc allows) | 252, 258, 311, 386 |
+| `set_thread_area`, `get_thread_area`: thread-local storage through `LOAD_TLS` | 243, 244 |
+| `mmap2`, `munmap`, `mprotect`: anonymous memory | 192, 91, 125 |
+| `uname`, `ugetrlimit`, `readlink` of `/proc/self/exe`, `getrandom` (deterministic) | 122, 191, 85, 355 |
+| `clock_gettime`, `clock_gettime64`, `gettimeofday`: the virtual clock | 265, 403, 78 |
+| `clock_nanosleep`, `clock_nanosleep_time64`: glibc's `nanosleep()`, on the virtual clock | 267, 407 |
+| `getuid32` and friends (root), `getppid`, `gettid` | 199-202, 24, 47, 49, 50, 64, 224 |
+| `ioctl` (`TCGETS`, `TIOCGWINSZ` on the console), `writev` | 54, 146 |
+| `open`, `openat`, `getdents64`, `stat64`, `lstat64`, `fstat64`, `fstatat64` on the ramdisk's root | 5, 295, 220, 195-197, 300 |
+| `rt_sigaction`, `rt_sigprocmask`: recorded, as start-up needs | 174, 175 |
+
+Anything else is `ENOSYS`, counted in `guest.unknown_system_calls` for `--stats`.
 
 `reboot` is how a program reaches the last of lguest's replacements: power-off and restart
 (`G:044`). Linux guards it with two magic numbers, so that a stray call cannot take the machine down,
@@ -41,13 +65,6 @@ whatever it is, but programs print "getpid ok", not the number. */
 import LguestABI
 import Machine
 
-/// Linux's i386 system call numbers for the calls this kernel offers (`arch/x86/entry/syscalls/
-/// syscall_32.tbl` in today's Linux, `unistd_32.h` in lguest's day).
-enum SystemCall: UInt32 {
-    case exit = 1, read = 3, write = 4, open = 5, close = 6, lseek = 19, getpid = 20, brk = 45, reboot = 88
-    case fsync = 118, llseek = 140, schedYield = 158, nanosleep = 162
-}
-
 /// The arguments `reboot` insists on (`LINUX_REBOOT_MAGIC1`, `LINUX_REBOOT_MAGIC2`) and the commands
 /// it understands (`LINUX_REBOOT_CMD_RESTART`, `LINUX_REBOOT_CMD_POWER_OFF`).
 enum RebootCommand: UInt32 {
@@ -57,66 +74,20 @@ enum RebootCommand: UInt32 {
     case powerOff = 0x4321_FEDC
 }
 
-/// Linux's error numbers, returned negated in eax (`errno(3)`). A C library turns -n into -1 and
-/// sets `errno`; our programs have no C library and look at eax themselves.
-enum Errno: UInt32, Error {
-    case noEntry = 2             // ENOENT
-    case ioError = 5             // EIO
-    case badFileDescriptor = 9   // EBADF
-    case fault = 14              // EFAULT
-    case invalidArgument = 22    // EINVAL
-    case tooManyFiles = 24       // EMFILE
-    case noSpace = 28            // ENOSPC
-    case illegalSeek = 29        // ESPIPE
-    case readOnlyFileSystem = 30 // EROFS
-    case nameTooLong = 36        // ENAMETOOLONG
-    case noSuchCall = 38         // ENOSYS
-    case overflow = 75           // EOVERFLOW
-
-    /// The value eax carries back: -errno.
-    var returnValue: UInt32 { 0 &- rawValue }
-}
-
 extension GuestKernel {
     /// Handle the system call in the current process's saved registers, leaving the result in its eax
-    /// (a non-negative answer, or a negated errno).
+    /// (a non-negative answer, or a negated errno): the shared personality decides (`X:879`).
     func systemCall() throws(GuestStopped) {
         // The arguments are the registers the program trapped with, saved on entry (G:092).
-        let context = currentProcess.context
-        guard let call = SystemCall(rawValue: context.eax) else {
-            currentProcess.context.eax = Errno.noSuchCall.returnValue
-            return
-        }
+        let c = currentProcess.context
         statistics.systemCalls += 1
-        let result: UInt32?
-        switch call {
-        case .exit:
-            // The only call that does not return: there is no process left to return to.
-            try exitCurrent(status: context.ebx & 0xFF, reason: "exited with status \(context.ebx & 0xFF)")
-            statistics.programsExited += 1
-            return
-        // The rest answer at once, or (nil) block the process until a driver wakes it, when the call
-        // is made again (G:091); a result goes back in eax when the process next runs, which for all
-        // but nanosleep and a blocked call is straight away.
-        case .read: result = try sysRead(fd: context.ebx, buffer: context.ecx, count: context.edx)
-        case .write: result = try sysWrite(fd: context.ebx, buffer: context.ecx, count: context.edx)
-        case .open: result = try sysOpen(path: context.ebx, flags: context.ecx)
-        case .close: result = sysClose(fd: context.ebx)
-        case .fsync: result = try sysFsync(fd: context.ebx)
-        case .lseek: result = sysLseek(fd: context.ebx, offset: context.ecx, whence: context.edx)
-        case .llseek:
-            result = try sysLlseek(fd: context.ebx, high: context.ecx, low: context.edx, result: context.esi,
-                                   whence: context.edi)
-        case .getpid: result = currentProcess.pid
-        case .brk: result = try sysBrk(context.ebx)
-        case .schedYield:
-            // Nothing to do now: exitToUser() will pick the next process on the way out.
-            processes.needsReschedule = true
-            result = 0
-        case .nanosleep: result = try sysNanosleep(context.ebx)
-        case .reboot: result = try sysReboot(magic1: context.ebx, magic2: context.ecx, command: context.edx)
+        let arguments = SystemCallArguments(ebx: c.ebx, ecx: c.ecx, edx: c.edx, esi: c.esi, edi: c.edi, ebp: c.ebp)
+        // A result goes back in eax when the process next runs, which for all but nanosleep and a
+        // blocked call is straight away; a blocked call is made again when its process is woken
+        // (G:091), and an exit leaves no process to answer.
+        if case .result(let result) = try GuestPersonality(kernel: self).performSystemCall(c.eax, arguments) {
+            currentProcess.context.eax = result
         }
-        if let result { currentProcess.context.eax = result }
     }
 
     /// The highest break allowed: one unmapped guard page below the stack's limit, so that a heap
@@ -165,18 +136,10 @@ extension GuestKernel {
         }
     }
 
-    /// `nanosleep(request, remainder)`: sleep on the virtual clock. Sleeps are never interrupted
-    /// (there are no signals), so the remainder is never written.
-    func sysNanosleep(_ request: UInt32) throws(GuestStopped) -> UInt32 {
-        guard let bytes = try copyFromUser(currentProcess.directory, GuestVirtualAddress(request), count: 8) else {
-            return Errno.fault.returnValue
-        }
-        // Linux refuses a negative time and nanoseconds outside 0...999,999,999 with EINVAL.
-        // struct timespec on the i386: two signed 32-bit words, seconds then nanoseconds.
-        let seconds = Int32(bitPattern: bytes[0..<4].reversed().reduce(0) { $0 << 8 | UInt32($1) })
-        let nanoseconds = Int32(bitPattern: bytes[4..<8].reversed().reduce(0) { $0 << 8 | UInt32($1) })
-        guard seconds >= 0, (0..<1_000_000_000).contains(nanoseconds) else { return Errno.invalidArgument.returnValue }
-        let duration = UInt64(seconds) * 1_000_000_000 + UInt64(nanoseconds)
+    /// Sleep `duration` nanoseconds on the virtual clock (`nanosleep`, whose request the shared
+    /// `nanosleep()` has checked). Sleeps are never interrupted (there are no signals), so the
+    /// remainder is never written.
+    func sysSleep(_ duration: UInt64) throws(GuestStopped) -> UInt32 {
         guard duration > 0 else { return 0 }
         // Mark the process asleep and make sure the alarm goes off in time for it; the timer
         // interrupt wakes it (G:088). The answer, 0, waits in its registers until then.

@@ -127,7 +127,7 @@ extension GuestKernel {
         let exception = ExceptionVector(rawValue: vector)
         // Not every exception is a program's mistake: the kernel asked for the first two.
         if exception == .deviceNotAvailable, frame.fromUser {
-            // The lazy FPU switch of G:094: the FPU changes hands, and the instruction runs again.
+            // The lazy FPU switch of G:049: the FPU changes hands, and the instruction runs again.
             try deviceNotAvailable()
             return
         }
@@ -199,7 +199,7 @@ extension GuestKernel {
 }
 /*:*/
 
-/*G:094 Lazy FPU switching.
+/*G:049 Lazy FPU switching.
 
 Each process has its own FPU: its own eight registers, its own rounding mode, its own pending
 exceptions. A process switch must therefore also switch the FPU's 108 bytes of state, and saving and
@@ -242,7 +242,7 @@ dear, is why Linux itself gave up lazy FPU switching on x86 in 2016. lguest's Gu
 the balance lay the other way. */
 
 extension GuestKernel {
-    /// #NM from a program: clear TS and give the FPU to the current process (`G:094`).
+    /// #NM from a program: clear TS and give the FPU to the current process (`G:049`).
     func deviceNotAvailable() throws(GuestStopped) {
         statistics.fpuTraps += 1
         try pvOps.clts(self)

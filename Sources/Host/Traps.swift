@@ -7,7 +7,7 @@ with, and `handleTrap(_:)` decides what it means (lguest's `lguest_arch_handle_t
 | ------ | ------------------ |
 | 13, #GP | if the Guest kernel tried `in` or `out`, emulate it (`H:225`); otherwise reflect it |
 | 14, #PF | let the shadow page tables fix it (`H:330`); if they cannot, tell the Guest: cr2 into `lguest_data`, and reflect |
-| 7, #NM | the Guest set the task-switched bit and touched the FPU: reflect, for its lazy FPU switch (`G:094`) |
+| 7, #NM | the Guest set the task-switched bit and touched the FPU: reflect, for its lazy FPU switch (`G:049`) |
 | 0x1F | a hypercall (`H:100`) |
 | 0xEF | the Host's own timer took the processor back (`S:120`): nothing to do |
 | anything else | reflect it to the Guest's handler; a Guest with no handler for it is killed |
@@ -60,7 +60,7 @@ extension Guest {
             statistics.hostInterrupts &+= 1
         default:
             // #NM included: the processor raises it only when the Guest asked for cr0.TS, so it is the
-            // Guest's to handle (G:094). lguest had to tell the Host's own lazy-FPU traps apart here; we
+            // Guest's to handle (G:049). lguest had to tell the Host's own lazy-FPU traps apart here; we
             // have none, since the world switch never touches the FPU's registers (X:610).
             try reflectTrap(vector)
         }

@@ -52,6 +52,7 @@ extension Launcher {
             ("instructions_emulated", counts.instructionsEmulated),
             ("guest.timer_interrupts", UInt64(kernel.statistics.timerInterrupts)),
             ("guest.system_calls", UInt64(kernel.statistics.systemCalls)),
+            ("guest.unknown_system_calls", UInt64(kernel.statistics.unknownSystemCalls)),
             ("guest.programs_started", UInt64(kernel.statistics.programsStarted)),
             ("guest.programs_exited", UInt64(kernel.statistics.programsExited)),
             ("guest.programs_killed", UInt64(kernel.statistics.programsKilled)),

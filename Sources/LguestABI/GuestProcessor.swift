@@ -117,7 +117,7 @@ public protocol GuestProcessor: AnyObject {
     func native(_ instruction: NativeInstruction) throws(GuestStopped)
 
     /// Executes `fxsave` (or `fnsave`) at ring 1: the whole FPU state to the area at `address`
-    /// (`G:094`). Page faults are taken as for a store; the Host kills a Guest that saves with
+    /// (`G:049`). Page faults are taken as for a store; the Host kills a Guest that saves with
     /// cr0.TS still set or to a misaligned area.
     func saveFPU(_ format: FPUSaveFormat, at address: GuestVirtualAddress) throws(GuestStopped)
     /// Executes `fxrstor` (or `frstor`) at ring 1: the whole FPU state from the area at `address`.

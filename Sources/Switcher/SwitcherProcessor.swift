@@ -321,7 +321,7 @@ final class SwitcherProcessor: GuestProcessor {
     /*S:245 Saving and loading the FPU at ring 1.
 
     `fxsave` and `fxrstor` are not privileged: a ring-1 kernel executes them itself, which is how the
-    Guest switches FPU state between its processes (`G:094`). They are memory accesses like any other, so
+    Guest switches FPU state between its processes (`G:049`). They are memory accesses like any other, so
     each runs as the image's memory-access instruction and takes its page faults the same way (`S:230`).
     What a real processor would raise besides, #NM because cr0.TS is still set or #GP for an area that
     is not 16-byte aligned, can only be a Guest kernel bug here: the Guest is stopped with the reason. */

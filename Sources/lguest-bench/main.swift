@@ -438,7 +438,7 @@ func runProcess(_ executable: String, arguments: [String], input: [UInt8]) throw
     }
 }
 
-// MARK: - Lazy FPU switching (G:094)
+// MARK: - Lazy FPU switching (G:049)
 
 /// The turns each process of the FPU workloads takes: the series programs and yield_loop read it.
 let fpuWorkloadTerms = 2_000

@@ -66,6 +66,13 @@ struct BootCommand: ParsableCommand {
         """)
     var programs = defaultPrograms
 
+    @Option(name: .customLong("arguments"), help: ArgumentHelp("""
+        Arguments for one of the programs, as NAME=ARG ARG...: split at spaces into argv[1...] of \
+        program NAME (its file name). Repeat the option for more programs: \
+        --arguments 'busybox=echo hi' --arguments 'hello=x'.
+        """, valueName: "NAME=ARGS"))
+    var arguments: [String] = []
+
     // Unconditional, so that `--memory -1` is read as the number it is and refused for its value,
     // rather than mistaken for an option and reported as a missing value.
     @Option(name: .long, parsing: .unconditional, help: "The Guest's memory in MiB (4...512).")
@@ -157,6 +164,18 @@ struct BootCommand: ParsableCommand {
         }
     }
 
+    /// The `NAME.args` files of `--arguments` (`G:098`): one argument per line.
+    func argumentFiles() throws -> [InitrdFile] {
+        try arguments.map { option in
+            guard let equals = option.firstIndex(of: "="), equals != option.startIndex else {
+                throw ValidationError("--arguments wants NAME=ARGS, not '\(option)'")
+            }
+            let name = String(option[..<equals]).split(separator: "/").last.map(String.init) ?? ""
+            let words = option[option.index(after: equals)...].split(separator: " ").map(String.init)
+            return InitrdFile(name: name + ".args", bytes: Array(words.joined(separator: "\n").utf8))
+        }
+    }
+
     /// The kernel's `init=` script: `--programs` with each path cut to the program's name, which is
     /// what the program is called in the Guest's ramdisk (`L:050`).
     var initScript: String {
@@ -190,6 +209,7 @@ struct BootCommand: ParsableCommand {
             // A trace file we could not write is a mistake to hear about before the boot, not after.
             let traceFile = try traceOut.map { path throws(TraceFileError) in try TraceFile(path: path) }
             let files = try Launcher.programs(named: programNames, in: GuestPrograms.directory.path)
+                + argumentFiles()
             var options = LaunchOptions(memoryMiB: memory, programs: files, commandLine: "init=\(initScript)",
                                         configuration: configuration)
             options.timeLimit = timeLimit.map { UInt64(($0 * 1e9).rounded()) }

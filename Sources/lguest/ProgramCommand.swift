@@ -10,6 +10,9 @@ struct ProgramCommand: ParsableCommand {
         commandName: "program",
         abstract: "Run one i386 Linux program on the bare emulated machine, without the Guest.",
         discussion: """
+            Everything after the program is its arguments (argv[1...]), so options for lguest go \
+            before it: 'lguest program --stats PATH ARG...'. The program starts as Linux starts it, \
+            with argv, envp and the auxiliary vector on its stack. \
             The program's standard output and standard error pass through; a line on standard error \
             reports how it ended. The exit status is the program's own, or 128 + the signal that \
             killed it, or 124 when the instruction budget runs out.
@@ -17,6 +20,13 @@ struct ProgramCommand: ParsableCommand {
 
     @Argument(help: "A committed guest program (see --list) or a path to an i386 ELF file.")
     var program = "hello"
+
+    @Argument(parsing: .captureForPassthrough, help: "The program's arguments, argv[1...].")
+    var arguments: [String] = []
+
+    @Option(name: .customLong("env"), help: ArgumentHelp(
+        "An environment variable for the program, NAME=value (repeatable; default: none).", valueName: "NAME=value"))
+    var environment: [String] = []
 
     @Option(name: .long, help: "The text the program reads from standard input (default: none).")
     var input = ""
@@ -45,7 +55,8 @@ struct ProgramCommand: ParsableCommand {
             throw LguestError(message: "\(error)")
         }
         let name = program.split(separator: "/").last.map(String.init) ?? program
-        let runner = try ProgramRunner(image: image, input: Array(input.utf8), programName: name)
+        let runner = try ProgramRunner(image: image, input: Array(input.utf8), programName: program,
+                                       arguments: arguments, environment: environment)
         if trace { runner.trace = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
         let result = runner.run(maxInstructions: maxInstructions)
         FileHandle.standardOutput.write(Data(result.output))
@@ -75,6 +86,7 @@ struct ProgramCommand: ParsableCommand {
         lines += [
             "system_calls \(result.systemCalls)",
             "demand_faults \(result.demandFaults)",
+            "unknown_system_calls \(result.unknownSystemCalls)",
             "virtual_time_ns \(result.virtualTime)",
         ]
         return lines

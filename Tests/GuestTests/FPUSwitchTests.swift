@@ -25,7 +25,7 @@ private func runBoth(lazyFPU: Bool, _ programs: [String] = ["fpu_harmonic", "fpu
                                            configuration: configuration))
 }
 
-@Test func g094_twoProcessesComputingWithFloatsKeepTheirOwnFPU() throws {
+@Test func g049_twoProcessesComputingWithFloatsKeepTheirOwnFPU() throws {
     let result = try runBoth(lazyFPU: true)
     #expect(result.exit == .poweredOff("Power down"))
     // Each sum is right, in its own rounding and precision, although the two were computed turn about.
@@ -37,14 +37,14 @@ private func runBoth(lazyFPU: Bool, _ programs: [String] = ["fpu_harmonic", "fpu
     #expect(stats.fpuSaves > 100 && (stats.fpuSaves...stats.fpuSaves + 2).contains(stats.fpuRestores))
 }
 
-@Test func g094_eagerSwitchingGivesTheSameAnswersWithoutTraps() throws {
+@Test func g049_eagerSwitchingGivesTheSameAnswersWithoutTraps() throws {
     let result = try runBoth(lazyFPU: false)
     #expect(result.console.contains(harmonic) && result.console.contains(squares), "\(result.console)")
     #expect(result.guestStatistics.fpuTraps == 0)
     #expect(result.guestStatistics.fpuRestores > 100)
 }
 
-@Test func g094_theOwnerComingBackFindsItsStateWithoutATrap() throws {
+@Test func g049_theOwnerComingBackFindsItsStateWithoutATrap() throws {
     // yield_loop never touches the FPU, so fpu_harmonic keeps owning it across all 120 switches.
     let result = try runBoth(lazyFPU: true, ["fpu_harmonic", "yield_loop"])
     #expect(result.console.contains(harmonic) && result.console.contains("yield_loop: done\n"), "\(result.console)")
@@ -58,7 +58,7 @@ private let fpuChecksums = """
     state fcf27a52\nfloat  4088e9d4\ndouble 3ff9ec84ef0a7fe1\nlong   00003fff99d3036e67bbf36e\nints   0000f148\n
     """
 
-@Test func g094_theFPUTestProgramMatchesNativeWhileOthersComputeBesideIt() throws {
+@Test func g049_theFPUTestProgramMatchesNativeWhileOthersComputeBesideIt() throws {
     let input = InitrdFile(name: "fpu.in", bytes: Array("40\n".utf8))
     let result = try runBoth(lazyFPU: true, ["fpu", "fpu_harmonic", "fpu_squares"], extraFiles: [input])
     #expect(result.console.contains(fpuChecksums + "[fpu (pid 1) exited with status 0]"), "\(result.console)")

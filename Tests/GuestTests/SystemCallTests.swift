@@ -16,7 +16,7 @@ private func run(_ programs: [(String, [UInt8])], commandLine: String = "") thro
 }
 
 /// A program that makes system call `number` with `ebx`, `ecx`, `edx` and exits with -eax (the errno).
-private func errnoOf(_ number: UInt32, _ ebx: UInt32, _ ecx: UInt32, _ edx: UInt32) -> [UInt8] {
+func errnoOf(_ number: UInt32, _ ebx: UInt32, _ ecx: UInt32, _ edx: UInt32) -> [UInt8] {
     P.elf(code: P.movEAX(number) + P.movEBX(ebx) + P.movECX(ecx) + P.movEDX(edx) + P.int80
           + [0x89, 0xC3, 0xF7, 0xDB] + P.movEAX(1) + P.int80)  // mov %eax,%ebx; neg %ebx; exit
 }

@@ -8,6 +8,10 @@ private let lguestExecutable: URL = URL(fileURLWithPath: CommandLine.arguments[0
 
 private let executableExists = FileManager.default.isExecutableFile(atPath: lguestExecutable.path)
 
+/// Debian's busybox-static for i386, where `tools/setup --optional` unpacks it.
+private let busyboxPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent(".optional/busybox-static/bin/busybox").path
+
 /// Runs `lguest` with `arguments` (and `environment` added to ours) and returns its status, standard
 /// output and standard error.
 private func runLguest(_ arguments: [String], environment: [String: String] = [:]) throws
@@ -72,6 +76,9 @@ struct FrontDoorTests {
         (["--time-limit", "nan"], "--time-limit must be a number of seconds above 0"),
         (["--programs", "hello", "--trace-out", "/nonexistent/dir/t.json"], "trace: cannot write /nonexistent/dir/t.json"),
         (["--programs", "hello", "--trace-out", "/"], "trace: cannot write /: it is a directory"),
+        (["--arguments", "no-equals-sign"], "--arguments wants NAME=ARGS, not 'no-equals-sign'"),
+        (["--arguments", "=a b"], "--arguments wants NAME=ARGS, not '=a b'"),
+        (["program", "hello", String(repeating: "x", count: 20_000)], "argument list too long"),
     ])
     func l100_aUsersMistakeIsAClearMessageAndANonZeroStatus(arguments: [String], message: String) throws {
         let run = try runLguest(arguments)
@@ -100,6 +107,18 @@ struct FrontDoorTests {
         #expect(run.status == 0)
         #expect(run.output.contains("Hello from i386 user space!"))
         #expect(run.output.contains("[hello (pid 1) exited with status 0]"))
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: busyboxPath),
+                   "needs Debian's busybox-static for i386 in .optional/ (tools/setup --optional)"))
+    func l050_argumentsReachEachProgramInTheGuestAndOnTheBareMachine() throws {
+        let boot = try runLguest(["--programs", busyboxPath + ",hello", "--arguments", "busybox=echo a,b  c"])
+        #expect(boot.status == 0)
+        #expect(boot.output.contains("a,b c\n[busybox (pid 1) exited with status 0]"), "stdout was: \(boot.output)")
+        #expect(boot.output.contains("Hello from i386 user space!"))
+        let bare = try runLguest(["program", busyboxPath, "echo", "a,b", "--stats"])
+        #expect(bare.status == 0)
+        #expect(bare.output == "a,b --stats\n", "everything after the program is its arguments")
     }
 
     @Test func l106_ctrlCStopsTheRunCleanlyWithTheCountsSoFar() throws {

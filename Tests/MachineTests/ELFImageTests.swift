@@ -113,9 +113,6 @@ let elfRefusals: [ELFRefusalCase] = [
         name: "interpreter", bytes: { mutated(programHeaderField(codeSegment, 0), 3, width: 4) },
         expected: .needsDynamicLinking(segment: codeSegment)),
     .init(
-        name: "thread-local storage", bytes: { mutated(programHeaderField(codeSegment, 0), 7, width: 4) },
-        expected: .threadLocalStorage(segment: codeSegment)),
-    .init(
         name: "unknown segment flags", bytes: { mutated(programHeaderField(codeSegment, 24), 0x15, width: 4) },
         expected: .unknownSegmentFlags(segment: codeSegment, flags: 0x15)),
     .init(
@@ -196,7 +193,7 @@ private func section(of error: ELFImageError) -> Int {
          .programHeaderCount, .programHeadersOutsideFile, .wrongSectionHeaderSize, .sectionHeadersOutsideFile,
          .sectionNameIndex:
         820
-    case .needsDynamicLinking, .threadLocalStorage, .unknownSegmentFlags, .badAlignment, .misaligned,
+    case .needsDynamicLinking, .unknownSegmentFlags, .badAlignment, .misaligned,
          .fileSizeExceedsMemorySize, .segmentOutsideFile, .segmentWrapsAround, .segmentInKernelHalf,
          .segmentMapsPageZero, .segmentsOutOfOrder, .segmentsOverlap, .noLoadableSegment:
         830

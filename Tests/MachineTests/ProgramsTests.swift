@@ -129,16 +129,29 @@ private func pageTableEntry(_ runner: ProgramRunner, _ address: GuestVirtualAddr
 
 @Test func x875_theInitialStackHoldsArgcArgvAndAuxv() throws {
     let image = try GuestPrograms.load("hello")
-    let runner = try ProgramRunner(image: image, programName: "hello")
+    let runner = try ProgramRunner(image: image, programName: "hello", arguments: ["one"], environment: ["A=b"])
     let esp = runner.machine.cpu.esp
     #expect(esp % 16 == 0)
-    let words = runner.copyFromUser(esp, count: 40)
+    let words = runner.copyFromUser(esp, count: 4 * 46)
     func word(_ i: Int) -> UInt32 { (0 ..< 4).reduce(0) { $0 | UInt32(words[i * 4 + $1]) << (8 * UInt32($1)) } }
-    #expect(word(0) == 1)
+    // argc, argv[0], argv[1], NULL, envp[0], NULL, then the auxiliary vector's pairs.
+    #expect(word(0) == 2)
     #expect(runner.copyFromUser(word(1), count: 6) == Array("hello\0".utf8))
-    #expect(word(2) == 0 && word(3) == 0)
-    #expect(word(4) == 6 && word(5) == 4096 && word(6) == 9 && word(7) == image.entry.rawValue)
-    #expect(word(8) == 0)
+    #expect(runner.copyFromUser(word(2), count: 4) == Array("one\0".utf8))
+    #expect(word(3) == 0 && word(5) == 0)
+    #expect(runner.copyFromUser(word(4), count: 4) == Array("A=b\0".utf8))
+    var auxiliary: [UInt32: UInt32] = [:]
+    var index = 6
+    while word(index) != 0 {
+        auxiliary[word(index)] = word(index + 1)
+        index += 2
+    }
+    #expect(auxiliary[6] == 4096 && auxiliary[9] == image.entry.rawValue)
+    #expect(auxiliary[5] == image.programHeaderCount && auxiliary[4] == 32 && auxiliary[3] == image.programHeaderAddress)
+    #expect(auxiliary[16] == runner.machine.cpuid(leaf: 1).edx, "AT_HWCAP is what cpuid says")
+    #expect(auxiliary[23] == 0 && auxiliary[11] == 0 && auxiliary[12] == 0 && auxiliary[13] == 0 && auxiliary[14] == 0)
+    #expect(runner.copyFromUser(try #require(auxiliary[31]), count: 7) == Array("/hello\0".utf8), "AT_EXECFN")
+    #expect(runner.copyFromUser(try #require(auxiliary[25]), count: 16).count == 16, "AT_RANDOM")
 }
 
 // MARK: - Hostile programs, assembled by hand
@@ -291,25 +304,25 @@ func x890_hostileProgramsEndAsLinuxWouldEndThem(_ testCase: HostileCase) throws 
 
 @Test func x886_brkMovesTheBreakWithinItsLimits() throws {
     let runner = try ProgramRunner(image: tinyProgram([0xEB, 0xFE]))
-    let start = runner.brk(0)
+    let start = runner.sysBrk(0)
     #expect(start == runner.space.heapStart && start % 4096 == 0)
-    #expect(runner.brk(start + 10) == start + 10)
-    #expect(runner.brk(start + AddressSpace.heapLimit + 1) == start + 10)
-    #expect(runner.brk(start - 4096) == start + 10)
-    #expect(runner.brk(start + AddressSpace.heapLimit) == start + AddressSpace.heapLimit)
-    #expect(runner.brk(start) == start)
+    #expect(runner.sysBrk(start + 10) == start + 10)
+    #expect(runner.sysBrk(start + AddressSpace.heapLimit + 1) == start + 10)
+    #expect(runner.sysBrk(start - 4096) == start + 10)
+    #expect(runner.sysBrk(start + AddressSpace.heapLimit) == start + AddressSpace.heapLimit)
+    #expect(runner.sysBrk(start) == start)
 }
 
 @Test func x886_shrinkingTheHeapUnmapsItsPages() throws {
     let runner = try ProgramRunner(image: tinyProgram([0xEB, 0xFE]))
-    let start = runner.brk(0)
-    _ = runner.brk(start + 3 * 4096)
+    let start = runner.sysBrk(0)
+    _ = runner.sysBrk(start + 3 * 4096)
     #expect(runner.copyToUser([1, 2, 3], at: GuestVirtualAddress(start + 2 * 4096)) == 3)
     #expect(pageTableEntry(runner, GuestVirtualAddress(start + 2 * 4096)) != nil)
-    _ = runner.brk(start + 4096 + 1)
+    _ = runner.sysBrk(start + 4096 + 1)
     #expect(pageTableEntry(runner, GuestVirtualAddress(start + 2 * 4096)) == nil)
     #expect(runner.copyFromUser(start + 2 * 4096, count: 1).isEmpty)
-    _ = runner.brk(start + 3 * 4096)
+    _ = runner.sysBrk(start + 3 * 4096)
     #expect(runner.copyFromUser(start + 2 * 4096, count: 3) == [0, 0, 0], "a regrown heap page starts zeroed")
 }
 

@@ -60,6 +60,11 @@ extension ELFImage {
         self.entry = GuestVirtualAddress(rawValue: entry)
         self.segments = segments
         self.bytes = bytes
+        // Where the program header table lands in memory, for AT_PHDR (X:876).
+        programHeaderCount = UInt32(reader.u16(44))
+        programHeaderAddress = ProgramFacts.programHeaderAddress(
+            tableOffset: reader.u32(28), count: programHeaderCount,
+            segments: segments.map { ($0.fileOffset, $0.virtualAddress.rawValue, $0.fileSize) })
     }
 
     private static func checkIdentification(_ r: LittleEndianReader) throws(ELFImageError) {
@@ -128,11 +133,14 @@ Each program header is 32 bytes:
 
 Only `PT_LOAD` entries put anything in memory. The others are notes to other
 readers: `PT_NOTE` for tools, `PT_GNU_STACK` to ask for a non-executable
-stack, `PT_PHDR` to say where the table itself lands. We ignore those. Three
-we must not ignore, because ignoring them would run the program wrongly:
-`PT_INTERP` and `PT_DYNAMIC` ask for a dynamic linker, and `PT_TLS` for
-thread-local storage that a C library would set up. Our programs have no
-C library, so a file carrying them was not built for this loader.
+stack, `PT_PHDR` to say where the table itself lands, and `PT_TLS`, the
+template of each thread's thread-local storage, which is the C library's
+business, not the kernel's: a static glibc finds the header itself through
+`AT_PHDR` (`X:876`) and asks for a segment to reach it with
+`set_thread_area` (`X:897`). We ignore those. Two we must not ignore,
+because ignoring them would run the program wrongly: `PT_INTERP` and
+`PT_DYNAMIC` ask for a dynamic linker, and this loader runs only static
+programs.
 
 For each `PT_LOAD` the rules are the ones a careful kernel enforces:
 
@@ -179,7 +187,6 @@ extension ELFImage {
         switch r.u32(base) {
         case 1: break
         case 2, 3: throw .needsDynamicLinking(segment: index)
-        case 7: throw .threadLocalStorage(segment: index)
         default: return nil
         }
         let offset = r.u32(base + 4), address = r.u32(base + 8)

@@ -79,6 +79,15 @@ public struct ELFImage: Sendable {
     public let segments: [Segment]
     /// The whole file, kept so the loader can copy segment contents.
     public let bytes: [UInt8]
+    /// Where the program header table is in memory (`AT_PHDR`), or 0 when no segment loads it.
+    public let programHeaderAddress: UInt32
+    /// How many program headers there are (`AT_PHNUM`).
+    public let programHeaderCount: UInt32
+
+    /// What the start-up stack tells the program about itself (`X:876`).
+    public var facts: ProgramFacts {
+        ProgramFacts(entry: entry.rawValue, programHeaders: programHeaderAddress, programHeaderCount: programHeaderCount)
+    }
 
     /// The initialised bytes of `segment`, straight from the file.
     public func fileContents(of segment: Segment) -> ArraySlice<UInt8> {
@@ -162,8 +171,6 @@ public enum ELFImageError: Error, Equatable, CustomStringConvertible {
     case sectionNameIndex(UInt16, count: UInt16)
     /// A `PT_INTERP` or `PT_DYNAMIC` header: the program needs a dynamic linker.
     case needsDynamicLinking(segment: Int)
-    /// A `PT_TLS` header: the program needs thread-local storage.
-    case threadLocalStorage(segment: Int)
     /// `p_flags` has bits other than `PF_R`, `PF_W`, `PF_X`.
     case unknownSegmentFlags(segment: Int, flags: UInt32)
     /// `p_align` is not 0 or a power of two.
@@ -233,8 +240,6 @@ public enum ELFImageError: Error, Equatable, CustomStringConvertible {
             return "section name table index \(index) is not below the section count \(count)"
         case let .needsDynamicLinking(segment):
             return "segment \(segment) asks for dynamic linking, which this loader does not do"
-        case let .threadLocalStorage(segment):
-            return "segment \(segment) holds thread-local storage, which this loader does not set up"
         case let .unknownSegmentFlags(segment, flags):
             return "segment \(segment) has unknown flags \(hex(flags))"
         case let .badAlignment(segment, alignment):

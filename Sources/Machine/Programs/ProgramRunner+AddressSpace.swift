@@ -121,6 +121,17 @@ extension AddressSpace {
         return entry.flags.contains(.present) ? entry.frame : nil
     }
 
+    /// Sets or clears the writable bit of the mapped page holding `address`; false if none is mapped.
+    /// The caller must flush the TLB entry.
+    mutating func setWritable(_ address: GuestVirtualAddress, _ writable: Bool) -> Bool {
+        guard let slot = tableSlot(for: address) else { return false }
+        let old = PageTableEntry(rawValue: load(slot))
+        guard old.flags.contains(.present) else { return false }
+        let flags = writable ? old.flags.union(.writable) : old.flags.subtracting(.writable)
+        store(PageTableEntry(frame: old.frame, flags: flags).rawValue, at: slot)
+        return true
+    }
+
     /// Removes the mapping of the page holding `address`, recycling its frame.
     /// Returns whether there was one; the caller must flush the TLB entry.
     mutating func unmap(_ address: GuestVirtualAddress) -> Bool {

@@ -100,8 +100,9 @@ extension ProgramRunner {
     static let userCode = SegmentSelector(index: 3, rpl: 3)
     /// Selector `0x23`: GDT slot 4, the program's data and stack.
     static let userData = SegmentSelector(index: 4, rpl: 3)
-    /// Slots in the GDT, the null descriptor in slot 0 included.
-    static let gdtEntries = 5
+    /// Slots in the GDT, the null descriptor in slot 0 included: 5 and 6 stay empty, and 6 to 8 are
+    /// the thread-local-storage slots of `set_thread_area` (`X:897`), at Linux's numbers.
+    static let gdtEntries = 9
     /// The software-interrupt vector of Linux's i386 system calls.
     static let systemCallVector: UInt8 = 0x80
 
@@ -141,7 +142,7 @@ extension ProgramRunner {
     }
 
     /// Stores an 8-byte descriptor in slot `slot` of the table in `frame`, low half first.
-    private func writeDescriptor(_ raw: UInt64, frame: PageFrameNumber, slot: Int) {
+    func writeDescriptor(_ raw: UInt64, frame: PageFrameNumber, slot: Int) {
         let at = HostPhysicalAddress(frame: frame, offset: UInt32(slot * 8))
         space.store(UInt32(truncatingIfNeeded: raw), at: at)
         space.store(UInt32(truncatingIfNeeded: raw >> 32), at: at &+ 4)
@@ -153,22 +154,12 @@ extension ProgramRunner {
 
 Linux starts a program at ring 3 with the registers nearly empty and the
 stack holding what `main` would need: the argument count, the argument
-pointers, the environment pointers, and the *auxiliary vector*, pairs of
-numbers through which the kernel tells the C library facts like the page
-size. Our programs have no C library and ignore all of it, but they are
-honest Linux programs, so they get an honest stack:
-
-```
- higher    "program\0"                  <- argv[0] points here
-           (padding to 16 bytes)
-           AT_NULL   0                   end of the auxiliary vector
-           AT_ENTRY  entry point
-           AT_PAGESZ 4096
-           NULL                          end of envp (no environment)
-           NULL                          end of argv
-           argv[0]
- esp ->    argc = 1
-```
+pointers, the environment pointers, and the *auxiliary vector*. The Guest's
+kernel builds exactly the same stack, so the builder is part of the shared
+Linux personality: `InitialStack.build()` (`X:876`), which shows the layout.
+The runner's part is to write the bytes it returns at the top of the stack,
+through the MMU like any copy to user memory: the stack pages appear on
+demand as they are touched (`X:865`).
 
 Then the CPU state: paging on with write protection (so even the kernel
 cannot write a read-only page by accident), cr3 at the page directory, the
@@ -178,25 +169,17 @@ from here on the program only ever leaves ring 3 through a gate.
 */
 
 extension ProgramRunner {
-    /// Linux's `AT_PAGESZ`, `AT_ENTRY` and `AT_NULL` auxiliary-vector keys.
-    static let auxiliaryPageSize: UInt32 = 6, auxiliaryEntry: UInt32 = 9, auxiliaryEnd: UInt32 = 0
-
     /// Loads the CPU state for the program's first instruction and builds its initial stack.
-    func startProcess(entry: GuestVirtualAddress, programName: String) throws(ProgramRunnerError) {
-        let name = Array(programName.utf8) + [0]
-        let nameAddress = (AddressSpace.stackTop - UInt32(name.count)) & ~15
-        let words: [UInt32] = [
-            1, nameAddress, 0, 0,
-            Self.auxiliaryPageSize, UInt32(pageSize), Self.auxiliaryEntry, entry.rawValue,
-            Self.auxiliaryEnd, 0,
-        ]
-        let stackPointer = (nameAddress - UInt32(words.count * 4)) & ~15
-        let bytes = words.flatMap { word in (0 ..< 4).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } }
+    func startProcess(_ image: ELFImage, arguments: [String], environment: [String]) throws(ProgramRunnerError) {
+        guard let stack = InitialStack.build(top: AddressSpace.stackTop, arguments: arguments, environment: environment,
+                                             executable: executablePath, program: image.facts,
+                                             random: linuxState.random.bytes(16)) else {
+            throw .argumentsTooLong
+        }
         // The CPU state comes first: the stack is written through the MMU,
         // which needs cr3 and paging to find the program's pages.
-        machine.cpu = initialCPU(entry: entry, stackPointer: stackPointer)
-        guard copyToUser(name, at: GuestVirtualAddress(nameAddress)) == name.count,
-              copyToUser(bytes, at: GuestVirtualAddress(stackPointer)) == bytes.count
+        machine.cpu = initialCPU(entry: image.entry, stackPointer: stack.stackPointer)
+        guard copyToUser(stack.bytes, at: GuestVirtualAddress(stack.stackPointer)) == stack.bytes.count
         else { throw .outOfMemory(neededFor: "the initial stack") }
     }
 

@@ -15,9 +15,13 @@ it runs on i386 Linux:
 - a kernel half above `0xC0000000` holding a GDT, an IDT and a kernel stack,
   mapped for the supervisor only, so the CPU finds them exactly as it would
   find Linux's (`X:870`);
-- the seven system calls of the Guest chapter's kernel (`exit`, `read`,
-  `write`, `getpid`, `brk`, `sched_yield`, `nanosleep`) with Linux's numbers,
-  argument registers and error values (`X:880`);
+- Linux's start-up stack, with arguments, environment and auxiliary vector
+  (`X:875`, `X:876`);
+- the system calls of the shared Linux personality (`X:877`), the same code
+  the Guest chapter's kernel answers with: enough for a static glibc program,
+  with Linux's numbers, argument registers and error values (`X:880`); the
+  runner itself supplies only what a kernel owns, its one process's input,
+  output, heap and page tables;
 - demand paging for the heap and the stack, and Linux's verdict for every
   other fault: a signal that ends the program (`X:890`).
 
@@ -84,16 +88,21 @@ public struct ProgramResult: Sendable {
     public var systemCalls: UInt64
     /// Page faults the runner resolved by mapping a fresh page (heap and stack growth).
     public var demandFaults: UInt64
+    /// System calls answered `ENOSYS` because the personality does not know them (`X:879`).
+    public var unknownSystemCalls: UInt64
 }
 
 /// A refusal before the program starts.
 public enum ProgramRunnerError: Error, Equatable, CustomStringConvertible {
     /// RAM ran out while building the address space.
     case outOfMemory(neededFor: String)
+    /// The arguments and environment do not fit on the start-up stack (Linux's `E2BIG`).
+    case argumentsTooLong
 
     public var description: String {
         switch self {
         case let .outOfMemory(what): "runner: out of memory for \(what)"
+        case .argumentsTooLong: "runner: argument list too long (at most \(InitialStack.maximumSize) bytes)"
         }
     }
 }
@@ -118,6 +127,12 @@ public final class ProgramRunner {
     var faultDescription: String?
     var systemCalls: UInt64 = 0
     var demandFaults: UInt64 = 0
+    /// System calls the personality did not know (`X:879`).
+    var unknownSystemCalls: UInt64 = 0
+    /// The process's Linux personality state (`X:877`).
+    var linuxState = LinuxProcessState(pid: ProgramRunner.processID)
+    /// The program's path, for `AT_EXECFN` and `/proc/self/exe`.
+    let executablePath: String
 
     /// When set, receives one line per instruction (the machine's trace,
     /// `X:720`) and one line per trip into the runner: each system call with
@@ -138,19 +153,23 @@ public final class ProgramRunner {
     /// - Parameters:
     ///   - image: the program.
     ///   - input: the bytes `read(0, ...)` returns, then end of file.
-    ///   - programName: `argv[0]`.
+    ///   - programName: `argv[0]`; its last component, under `/`, is what `/proc/self/exe` names.
+    ///   - arguments: `argv[1...]`.
+    ///   - environment: the `NAME=value` strings of `envp`.
     ///   - frameCount: RAM for the whole machine, kernel tables included.
     public init(
-        image: ELFImage, input: [UInt8] = [], programName: String = "program",
-        frameCount: Int = ProgramRunner.defaultFrameCount
+        image: ELFImage, input: [UInt8] = [], programName: String = "program", arguments: [String] = [],
+        environment: [String] = [], frameCount: Int = ProgramRunner.defaultFrameCount
     ) throws(ProgramRunnerError) {
         let memory = PhysicalMemory(frameCount: frameCount)
         self.machine = Machine(memory: memory)
         self.input = input
+        // Linux's answer for /proc/self/exe is absolute; as in the Guest, the program lives at the root.
+        self.executablePath = "/" + (programName.split(separator: "/").last.map(String.init) ?? programName)
         self.space = try AddressSpace(memory: memory)
         try loadSegments(of: image)
         try buildKernelHalf()
-        try startProcess(entry: image.entry, programName: programName)
+        try startProcess(image, arguments: [programName] + arguments, environment: environment)
     }
 
     /// Runs the program until it exits, is killed, or `maxInstructions` more
@@ -167,7 +186,8 @@ public final class ProgramRunner {
         return ProgramResult(
             output: output, errorOutput: errorOutput, termination: termination ?? .budgetExhausted,
             faultDescription: faultDescription, statistics: machine.statistics,
-            virtualTime: machine.clock.nanoseconds, systemCalls: systemCalls, demandFaults: demandFaults)
+            virtualTime: machine.clock.nanoseconds, systemCalls: systemCalls, demandFaults: demandFaults,
+            unknownSystemCalls: unknownSystemCalls)
     }
 
     /// Acts on one reason the interpreter stopped.
@@ -191,14 +211,16 @@ piece it lacks is a good exercise, each checkable against the host with the
 differential test (`X:895`):
 
 - **Signal handlers.** Today a fault kills. Linux instead looks for a handler
-  the program registered with `sigaction`, builds a signal frame on the user
+  the program registered with `sigaction` (which the personality already
+  records, `X:898`), builds a signal frame on the user
   stack (the saved registers and a return address pointing at a tiny
   `sigreturn` trampoline), and `iret`s into the handler; `sigreturn` later
   restores the frame. Start with `SIGSEGV` and a program that catches its own
   null-pointer write.
-- **`mmap` and `munmap`.** Anonymous mappings are `brk` without the single
-  break: a list of regions, each with its permissions, searched by the page
-  fault handler instead of the two fixed regions of `X:865`.
+- **`mmap` on demand.** Anonymous mappings (`X:897`) are mapped eagerly,
+  page by page. Mapping them lazily means a list of regions, each with its
+  permissions, searched by the page fault handler beside the two fixed
+  regions of `X:865`.
 - **A guard gap.** Linux keeps an unmapped gap between the stack and whatever
   lies below it, so a runaway recursion cannot walk into the heap. Here the
   heap is far away; make `mmap` bring it close and watch why the gap exists.

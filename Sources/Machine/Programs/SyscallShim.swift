@@ -11,8 +11,9 @@ and executing `int $0x80`:
 A result between -4095 and -1 is an error: the negated `errno`. Everything
 else is success. (That is why `mmap` can return addresses above 2 GiB: they
 are "negative" but not in the error range.) The C library turns the error
-range into `-1` and `errno`; our programs have no C library and look at the
-raw value, which makes them strict judges of the runner.
+range into `-1` and `errno`; the project's own programs have no C library and
+look at the raw value, which makes them strict judges of the runner, while a
+static glibc program (`X:876`) sees the errors as `errno`, as it would on Linux.
 
 By the time the Swift code below runs, the CPU has already done its part: it
 checked gate 0x80's DPL, switched to the kernel stack, pushed the program's
@@ -21,61 +22,38 @@ program's general registers are untouched, so the shim reads the arguments
 straight out of `machine.cpu`, writes the result into `eax`, and the common
 exit path (`X:890`) executes `iret()`.
 
-Decoding goes through an enum, so an unknown number is a value that fails to
-decode, answered with `ENOSYS` like any kernel, and never a crash. With a
-trace attached (`ProgramRunner.trace`, which `lguest --trace` sets), every
-call is reported with its arguments and result, much as `strace` reports a
-real process's: `kernel: write(0x1, 0x804a000, 0x1c) = 28`.
+The runner does not decode the call itself: it hands the number and the six
+argument registers to the Linux personality that the Guest's kernel uses too
+(`X:877`), which answers most calls on its own and asks the runner for the
+few that touch what only the runner has (its input and output, its heap, its
+page tables: `X:884` to `X:888`, and `ProgramRunner+Linux`). An unknown
+number is `ENOSYS`, as on any kernel, and never a crash. With a trace
+attached (`ProgramRunner.trace`, which `lguest --trace` sets), every call is
+reported with its arguments and result, much as `strace` reports a real
+process's: `kernel: write(0x1, 0x804a000, 0x1c) = 28`.
 */
-
-/// The system calls the stand-in kernel implements, with their i386 Linux numbers.
-enum SystemCall: UInt32 {
-    case exit = 1, read = 3, write = 4, getpid = 20, brk = 45, schedYield = 158, nanosleep = 162
-}
-
-/// The `errno` values the shim returns (negated, in `eax`).
-enum Errno: Int32 {
-    /// `EBADF`: not an open file descriptor, or not open for this direction.
-    case badFileDescriptor = 9
-    /// `EFAULT`: a buffer the program may not access.
-    case badAddress = 14
-    /// `EINVAL`: an argument out of range.
-    case invalidArgument = 22
-    /// `EFBIG`: the runner's output limit is reached.
-    case fileTooLarge = 27
-    /// `ENOSYS`: no such system call.
-    case noSuchSystemCall = 38
-
-    /// The value a failing call leaves in `eax`.
-    var result: UInt32 { UInt32(bitPattern: -rawValue) }
-}
 
 extension ProgramRunner {
     /// The pid every program sees: it is the first and only process.
     static let processID: UInt32 = 1
 
-    /// Performs the system call the registers describe and stores its result in `eax`.
+    /// Performs the system call the registers describe, through the shared personality (`X:877`),
+    /// and stores its result in `eax`.
     func systemCall() {
         systemCalls &+= 1
         let cpu = machine.cpu
-        let result: UInt32
-        let call = SystemCall(rawValue: cpu.eax)
-        switch call {
-        case .exit:
-            trace?("kernel: exit(\(cpu.ebx & 0xFF))")
-            termination = .exited(status: UInt8(truncatingIfNeeded: cpu.ebx))
-            return
-        case .read: result = read(fd: cpu.ebx, buffer: cpu.ecx, count: cpu.edx)
-        case .write: result = write(fd: cpu.ebx, buffer: cpu.ecx, count: cpu.edx)
-        case .getpid: result = Self.processID
-        case .brk: result = brk(cpu.ebx)
-        case .schedYield: result = 0  // the only process yields to itself
-        case .nanosleep: result = nanosleep(request: cpu.ebx)
-        case nil: result = Errno.noSuchSystemCall.result
+        let arguments = SystemCallArguments(ebx: cpu.ebx, ecx: cpu.ecx, edx: cpu.edx, esi: cpu.esi, edi: cpu.edi, ebp: cpu.ebp)
+        let name = LinuxSystemCall(rawValue: cpu.eax).map { "\($0)" } ?? "system call \(cpu.eax)"
+        switch RunnerPersonality(runner: self).performSystemCall(cpu.eax, arguments) {
+        case .exited:
+            trace?("kernel: \(name)(\(cpu.ebx & 0xFF))")
+        case .blocked:
+            // Nothing here ever waits: a call that would is a bug in the runner.
+            preconditionFailure("runner: \(name) blocked")
+        case .result(let result):
+            trace?("kernel: \(name)(\(hex(cpu.ebx)), \(hex(cpu.ecx)), \(hex(cpu.edx))) = \(Int32(bitPattern: result))")
+            machine.cpu.eax = result
         }
-        trace?("kernel: \(call.map { "\($0)" } ?? "system call \(cpu.eax)")"
-            + "(\(hex(cpu.ebx)), \(hex(cpu.ecx)), \(hex(cpu.edx))) = \(Int32(bitPattern: result))")
-        machine.cpu.eax = result
     }
 }
 /*:*/
@@ -178,26 +156,28 @@ buffer whose first page is bad yields `EFAULT`.
 */
 
 extension ProgramRunner {
-    func read(fd: UInt32, buffer: UInt32, count: UInt32) -> UInt32 {
-        guard fd == 0 else { return Errno.badFileDescriptor.result }
-        guard userRangeIsPlausible(buffer, count: count) else { return Errno.badAddress.result }
+    /// `read(fd, buffer, count)`: fd 0 is the runner's input.
+    func sysRead(fd: UInt32, buffer: UInt32, count: UInt32) -> UInt32? {
+        guard fd == 0 else { return Errno.badFileDescriptor.returnValue }
+        guard userRangeIsPlausible(buffer, count: count) else { return Errno.fault.returnValue }
         let available = min(Int(count), input.count - inputPosition)
         guard available > 0 else { return 0 }
         let bytes = Array(input[inputPosition ..< inputPosition + available])
         let copied = copyToUser(bytes, at: GuestVirtualAddress(buffer))
-        guard copied > 0 else { return Errno.badAddress.result }
+        guard copied > 0 else { return Errno.fault.returnValue }
         inputPosition += copied
         return UInt32(copied)
     }
 
-    func write(fd: UInt32, buffer: UInt32, count: UInt32) -> UInt32 {
-        guard fd == 1 || fd == 2 else { return Errno.badFileDescriptor.result }
-        guard userRangeIsPlausible(buffer, count: count) else { return Errno.badAddress.result }
+    /// `write(fd, buffer, count)`: fds 1 and 2 collect the output.
+    func sysWrite(fd: UInt32, buffer: UInt32, count: UInt32) -> UInt32? {
+        guard fd == 1 || fd == 2 else { return Errno.badFileDescriptor.returnValue }
+        guard userRangeIsPlausible(buffer, count: count) else { return Errno.fault.returnValue }
         guard count > 0 else { return 0 }
         let room = Self.outputLimit - output.count - errorOutput.count
-        guard room > 0 else { return Errno.fileTooLarge.result }
+        guard room > 0 else { return Errno.fileTooLarge.returnValue }
         let bytes = copyFromUser(buffer, count: min(Int(count), room))
-        guard !bytes.isEmpty else { return Errno.badAddress.result }
+        guard !bytes.isEmpty else { return Errno.fault.returnValue }
         if fd == 1 { output += bytes } else { errorOutput += bytes }
         return UInt32(bytes.count)
     }
@@ -221,7 +201,8 @@ Linux's rules, which the runner follows:
 */
 
 extension ProgramRunner {
-    func brk(_ requested: UInt32) -> UInt32 {
+    /// `brk(address)`: the break as it stands afterwards.
+    func sysBrk(_ requested: UInt32) -> UInt32 {
         let start = space.heapStart
         guard requested >= start else { return space.programBreak }
         guard requested - start <= AddressSpace.heapLimit else { return space.programBreak }
@@ -247,28 +228,18 @@ the program carries on. A test that sleeps for an hour takes no time at all,
 and every run reports the same virtual time.
 
 The request is a `struct timespec`, two 32-bit words on i386: seconds and
-nanoseconds. It is read from the program's memory like any other buffer
-(`EFAULT` if that fails) and checked as Linux checks it: negative seconds, or
-nanoseconds outside 0 ... 999,999,999, are `EINVAL`. The second argument,
+nanoseconds. The shared `nanosleep()` (`X:896`) reads it and checks it as
+Linux does (`EFAULT`, `EINVAL`), so all that is left here is the sleep
+itself. The second argument,
 where Linux writes the unslept remainder if a signal cuts the sleep short, is
 never needed: nothing here interrupts a sleep.
 */
 
 extension ProgramRunner {
-    func nanosleep(request: UInt32) -> UInt32 {
-        let bytes = copyFromUser(request, count: 8)
-        guard bytes.count == 8 else { return Errno.badAddress.result }
-        let seconds = Int32(bitPattern: littleEndianWord(bytes, at: 0))
-        let nanoseconds = Int32(bitPattern: littleEndianWord(bytes, at: 4))
-        guard seconds >= 0, (0 ..< 1_000_000_000).contains(nanoseconds) else {
-            return Errno.invalidArgument.result
-        }
-        machine.advance(by: UInt64(seconds) * VirtualClock.ticksPerSecond + UInt64(nanoseconds))
+    /// Sleep by moving the clock: the shared `nanosleep()` has already checked the request.
+    func sysSleep(nanoseconds: UInt64) -> UInt32 {
+        machine.advance(by: nanoseconds)
         return 0
-    }
-
-    private func littleEndianWord(_ bytes: [UInt8], at offset: Int) -> UInt32 {
-        (0 ..< 4).reduce(0) { $0 | UInt32(bytes[offset + $1]) << (8 * UInt32($1)) }
     }
 }
 /*:*/
