@@ -15,8 +15,8 @@ back. The i386 has three generations of instructions for it, and this machine im
   why it is the faster one for a context switch. This CPU has FXSR but no SSE, like a Pentium II: the
   MXCSR fields are written as zero and ignored on restore, and the XMM area is neither written nor read.
 
-Whatever comes in from memory is passed once through the host's `frstor`/`fnsave` (`hostfpu_normalize`),
-so the state is kept the way the processor keeps it: the tag word recomputed from the registers'
+Whatever comes in from memory is passed once through the host's own `fldenv`, or its `frstor` and
+`fnsave` (`hostfpu_normalize`), so the state is kept the way the processor keeps it: the tag word recomputed from the registers'
 contents, the control word's reserved bits as the hardware forces them. A guest cannot put the FPU into
 a state the processor could not be in.
 
