@@ -35,6 +35,15 @@
     HOSTFPU_ROW8(op, 0xd8) HOSTFPU_ROW8(op, 0xe0) HOSTFPU_ROW8(op, 0xe8)        \
     HOSTFPU_ROW8(op, 0xf0) HOSTFPU_ROW8(op, 0xf8)
 
+// The instruction and operand pointers FNSAVE stored are the host's own
+// addresses: never leave them in the guest's state (the Machine keeps the
+// guest's pointers itself), so the state is the same on every run.
+static void forget_host_pointers(hostfpu_image *image)
+{
+    for (int i = 12; i < 28; i++)
+        image->bytes[i] = 0;
+}
+
 uint32_t hostfpu_execute(hostfpu_image *image, uint16_t instruction, uint8_t *operand, int carry)
 {
     uint16_t hostControl;
@@ -48,6 +57,7 @@ uint32_t hostfpu_execute(hostfpu_image *image, uint16_t instruction, uint8_t *op
         break;
     }
     __asm__ volatile("fldcw %0" : : "m"(hostControl));
+    forget_host_pointers(image);
     return (uint32_t)flags;
 }
 
@@ -57,4 +67,5 @@ void hostfpu_normalize(hostfpu_image *image)
     __asm__ volatile("fnstcw %0" : "=m"(hostControl));
     __asm__ volatile("frstor %0\n\tfnsave %0" : "+m"(*image) : : "memory");
     __asm__ volatile("fldcw %0" : : "m"(hostControl));
+    forget_host_pointers(image);
 }

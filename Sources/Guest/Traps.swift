@@ -236,8 +236,8 @@ that `giveFPU(to:)` runs on every switch instead, and lguest-bench measures the 
 floating point, 4,000 switches cost the lazy kernel one trap and one restore in all, and the eager
 kernel 8,000 saves and restores. With two FPU users taking turns, every switch must move the state
 either way, and lazy switching adds a trap and a `clts` hypercall, two world switches, to each one.
-On this machine a save or a restore costs about 1 µs (Swift copying 512 bytes through the MMU) and a
-trap with its `clts` about 3.6 µs, so there lazy switching loses clearly; the same arithmetic, with `xsaveopt` making saves cheap and traps staying
+On this machine a save or a restore costs about 0.5 µs (Swift copying 512 bytes through the MMU) and
+a trap with its `clts` about 3.6 µs, so there lazy switching loses clearly; the same arithmetic, with `xsaveopt` making saves cheap and traps staying
 dear, is why Linux itself gave up lazy FPU switching on x86 in 2016. lguest's Guest was written when
 the balance lay the other way. */
 

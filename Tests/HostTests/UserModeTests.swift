@@ -319,3 +319,16 @@ func h250_onlyTrapGatesBelow32AndNotTheHostsOwnGoDirect(vector: UInt8, direct: B
     #expect((installed.selector == GDTLayout.switcherCodeSelector) == !direct)
     #expect(installed.dpl == 3)  // the Guest's privilege choice survives either way
 }
+
+@Test func h220_theNextGuestNeverSeesTheLastGuestsFPU() throws {
+    let bed = HostTestBed()
+    // fld1; fldpi; ud2: two numbers on the FPU stack, then a #UD whose handler powers off.
+    let guest = try bed.makeGuest(userCode: [0xD9, 0xE8, 0xD9, 0xEB, 0x0F, 0x0B], setUp: { image in
+        _ = image.addEntry(named: "invalid opcode") { cpu throws(GuestStopped) in try Bed.powerOff(cpu, "ud2") }
+    }) { cpu throws(GuestStopped) in
+        try bootToUser(cpu, gates: [(6, entryAddress(0), .interrupt, 0)]) { _ throws(GuestStopped) in }
+    }
+    #expect(bed.host.run(guest) == .poweredOff("ud2"))
+    // The Guest's numbers went with it: the machine's FPU is as fninit leaves it.
+    #expect(bed.host.machine.fpu == FPUState())
+}

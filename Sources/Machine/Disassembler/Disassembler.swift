@@ -420,10 +420,7 @@ extension InstructionDecoder {
         case 0xCE: return "into"
         case 0xCF: return "iret"
         case 0xD7: return "xlat " + (segment ?? "%ds") + ":(%ebx)"
-        case 0xD8...0xDF:
-            // The x87 escapes: this machine has no FPU (X:595), so we only measure them.
-            guard modrm(.long) != nil else { return nil }
-            return "(fpu)"
+        case 0xD8...0xDF: return x87(opcode)  // the x87 escapes (X:648)
         case 0xE0...0xE3:
             guard let displacement = signedByte() else { return nil }
             return format(["loopne", "loope", "loop", "jecxz"][Int(opcode & 3)], [target(displacement)])

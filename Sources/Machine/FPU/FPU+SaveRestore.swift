@@ -15,8 +15,8 @@ back. The i386 has three generations of instructions for it, and this machine im
   why it is the faster one for a context switch. This CPU has FXSR but no SSE, like a Pentium II: the
   MXCSR fields are written as zero and ignored on restore, and the XMM area is neither written nor read.
 
-Whatever comes in from memory is passed once through the host's `frstor`/`fnsave` (`hostfpu_normalize`),
-so the state is kept the way the processor keeps it: the tag word recomputed from the registers'
+Whatever comes in from memory is passed once through the host's own `fldenv`, or its `frstor` and
+`fnsave` (`hostfpu_normalize`), so the state is kept the way the processor keeps it: the tag word recomputed from the registers'
 contents, the control word's reserved bits as the hardware forces them. A guest cannot put the FPU into
 a state the processor could not be in.
 
@@ -207,4 +207,23 @@ extension Machine {
         }
     }
 }
+/*:*/
+
+/*M:060 Where the FPU could go next.
+
+The x87 here is complete for what gcc and a libm emit on a CPU without SSE, and it is exact because
+the host's processor does the arithmetic (`X:630`). That choice has edges a student could push on:
+
+* **Other hosts.** `CHostFPU` needs an x86-64 host. On any other processor the machine would need its
+  own extended-precision arithmetic: a software floating-point library in Swift (Berkeley SoftFloat is
+  the classic model, and it has an 80-bit type) with the x87's rounding to 24 and 53 bits, its NaN
+  rules and its stack faults. The differential program `fpu` would then be the judge, since its
+  checksums must not change.
+* **SSE and SSE2.** `movss`, `addsd`, `cvttsd2si` and friends, the XMM registers in the FXSAVE area
+  (bytes 160-287) and MXCSR, then the cpuid bits 25 and 26 (`X:595`); with SSE3, `fisttp`. gcc would
+  then be allowed `-msse2 -mfpmath=sse`, and glibc's i686 libm its faster paths.
+* **The 16-bit layouts** of `fnstenv` and `fnsave`, for completeness; no 32-bit code needs them.
+* **Cheaper restores.** Each `fxrstor` and `frstor` passes the incoming state once through the host's
+  FPU to normalize it (`X:640`); a restore of a state the machine itself saved could skip that. The
+  figures in BENCHMARKS.md ("Lazy FPU switching") show what a save and a restore cost now. */
 /*:*/

@@ -15,8 +15,8 @@ remembers it for exception handlers. The ModR/M byte is read as everywhere else 
 
 `FPUInstruction.decode` sorts the 2,048 encodings into what the machine does with them. Most go to the
 host's processor (`.host`), with the width of the memory operand they read or write. A handful move the
-FPU's state to or from memory in formats that hold pointers, which the host would fill with its own
-addresses, so the machine does them itself. The undefined encodings, and the undocumented aliases
+FPU's state to or from memory in formats that hold the instruction and operand pointers, which the host
+would fill with its own addresses, so the machine puts the guest's own in (`X:635`, `X:640`). The undefined encodings, and the undocumented aliases
 (`D9 D8+i`, a second `fstp`; `DD C8+i`, a second `fxch` ...) which no compiler emits, raise #UD. So does
 `fisttp` (DB /1, DD /1, DF /1): it came with SSE3, which this CPU does not claim (`X:595`).
 
