@@ -88,8 +88,9 @@ final class DriverProgram {
 func littleEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }
 func littleEndian16(_ value: UInt16) -> [UInt8] { [UInt8(truncatingIfNeeded: value), UInt8(value >> 8)] }
 
-/// One fuzz input.
-func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+/// One fuzz input (exported for libFuzzer's own `main`, which a debug build links).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let input = FuzzBytes(start, count)
     let output = ConsoleOutput()
     let services: [any DeviceService] = [
@@ -112,4 +113,5 @@ func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     return 0
 }
 
+// A release build links this module's own `main`, which hands the same function to libFuzzer.
 runFuzzer { start, count in fuzzTestOneInput(start, count) }

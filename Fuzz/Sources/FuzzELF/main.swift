@@ -5,8 +5,9 @@
 import FuzzSupport
 import Machine
 
-/// One fuzz input.
-func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+/// One fuzz input (exported for libFuzzer's own `main`, which a debug build links).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let bytes = FuzzBytes(start, count).bytes
     guard let image = try? ELFImage(bytes: bytes) else { return 0 }
     for segment in image.segments { _ = image.fileContents(of: segment).count }
@@ -15,4 +16,5 @@ func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     return 0
 }
 
+// A release build links this module's own `main`, which hands the same function to libFuzzer.
 runFuzzer { start, count in fuzzTestOneInput(start, count) }

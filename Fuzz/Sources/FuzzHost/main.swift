@@ -158,10 +158,12 @@ func runOne(_ bytes: FuzzBytes) {
     world.checkAfterGuest("a hostile guest")
 }
 
-/// One fuzz input.
-func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+/// One fuzz input (exported for libFuzzer's own `main`, which a debug build links).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     runOne(FuzzBytes(start, count))
     return 0
 }
 
+// A release build links this module's own `main`, which hands the same function to libFuzzer.
 runFuzzer { start, count in fuzzTestOneInput(start, count) }

@@ -5,8 +5,9 @@
 import FuzzSupport
 import Guest
 
-/// One fuzz input.
-func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+/// One fuzz input (exported for libFuzzer's own `main`, which a debug build links).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     guard case let .success(files) = CPIOArchive.decode(FuzzBytes(start, count).bytes) else { return 0 }
     guard case let .success(again) = CPIOArchive.decode(CPIOArchive.encode(files)), again == files else {
         fatalError("fuzz: initrd files did not survive encoding again")
@@ -14,4 +15,5 @@ func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     return 0
 }
 
+// A release build links this module's own `main`, which hands the same function to libFuzzer.
 runFuzzer { start, count in fuzzTestOneInput(start, count) }

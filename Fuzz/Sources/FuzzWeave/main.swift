@@ -10,8 +10,9 @@ let chapterFiles: [InputFile] = Array("PGDLHSMXW").enumerated().map { order, let
     InputFile(path: "chapters/\(letter).md", text: "---\nletter: \(letter)\ntitle: Chapter \(letter)\norder: \(order)\n---\nIntro.\n")
 }
 
-/// One fuzz input.
-func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+/// One fuzz input (exported for libFuzzer's own `main`, which a debug build links).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let input = FuzzBytes(start, count)
     let choice = input.byte()
     let path = choice & 1 == 0 ? "Sources/Fuzz/Input.swift" : "reference/input.c"
@@ -21,4 +22,5 @@ func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     return 0
 }
 
+// A release build links this module's own `main`, which hands the same function to libFuzzer.
 runFuzzer { start, count in fuzzTestOneInput(start, count) }
