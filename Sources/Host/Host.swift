@@ -127,7 +127,7 @@ long as you like, on a fixed amount of RAM. */
         guest.pageTables.release()
         guest.registerPage.release()
         guest.memory.release()
-        // And the FPU's registers, which the world switch never touches (G:094): the next Guest
+        // And the FPU's registers, which the world switch never touches (G:049): the next Guest
         // must find them as `fninit` leaves them, not full of this one's numbers.
         machine.fpu = FPUState()
         guard let exit = guest.exit else { preconditionFailure("host: loop ended with the guest alive") }
