@@ -19,6 +19,8 @@ import Switcher
 extension Guest {
     /// Marks IRQ `irq` pending; it is delivered when the Guest can take it.
     public func raiseInterrupt(_ irq: Int) {
+        // No Guest value reaches here: only the Host (the timer's IRQ 0) and the Launcher (each device's
+        // index + 1, fixed when its bus is built) name an IRQ, so a bad one is a host bug.
         precondition((0..<irqCount).contains(irq), "interrupts: irq \(irq)")
         pendingInterrupts |= 1 << UInt32(irq)
     }
