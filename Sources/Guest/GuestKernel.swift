@@ -21,7 +21,17 @@ Our kernel reaches the machine in only three ways, and this chapter is about all
 
 The order of this chapter follows lguest's own tour of its Guest: the boot path first, then each
 replacement operation, then patching, then the rest of boot. At the end we go further than lguest's
-Guest chapter did, and build the little kernel that runs real i386 programs on top of it all (`G:080`). */
+Guest chapter did, and build the little kernel that runs real i386 programs on top of it all (`G:080`).
+
+The sources keep the same order, a folder for each part of the story:
+
+| folder | what it holds | sections |
+| ------ | ------------- | -------- |
+| (top) | the kernel object, its memory layout, and the boot path | G:010-G:020, G:070 |
+| `PVOps` | the replacements for privileged operations, and patching | G:028-G:065 |
+| `Devices` | the seam for drivers, device files, waiting for a device | G:072-G:074, G:090-G:097 |
+| `Processes` | pages, address spaces, programs, scheduling, traps | G:080-G:093 |
+| `Linux` | the system calls and the Linux personality | G:089, G:094-G:099 | */
 
 import LguestABI
 import Machine
