@@ -221,6 +221,13 @@ extension Core {
         (carry ? EFLAGS.carry.rawValue : 0) | (overflow ? EFLAGS.overflow.rawValue : 0)
     }
 
+    /*X:562 Rotates.
+
+    A rotate loses no bits, so its count can wrap: rotating a byte by 9 is rotating it by 1. For `rol`
+    and `ror` the wrap is at the operand's width; for `rcl` and `rcr` it is one more, because CF is a bit
+    of the ring. Since rotates leave SF, ZF, AF and PF as they were, the function first makes the lazy
+    flags real (`X:520`) and then changes only CF and OF; it is marked `@inline(never)` because rotates are
+    rare in compiled code and not worth growing every caller for. */
     /// rol, ror, rcl, rcr: only CF and OF change.
     @inline(never)
     mutating func rotate(_ operation: Int, _ value: UInt32, _ count: UInt32, _ width: UInt32,
@@ -269,6 +276,12 @@ extension Core {
         return result
     }
 
+    /*X:564 Double shifts.
+
+    `shld` and `shrd` shift one operand while filling the vacated bits from a second one instead of with
+    zeros, which is how compilers shift a 64-bit value held in two registers. The trick here is to join
+    the two operands into one 64-bit integer, do a single ordinary shift, and keep the half that is the
+    destination; the last bit pushed out of that half becomes CF, exactly as for `shl` and `shr`. */
     /// shld and shrd: shift `destination` by `count`, filling from `source`.
     mutating func doubleShift(left: Bool, _ destination: UInt32, _ source: UInt32, _ rawCount: UInt32,
                               _ mask: UInt32) -> UInt32? {
