@@ -217,6 +217,14 @@ extension Core {
 
     // MARK: Decoding operands
 
+    /*X:511 Decoding the operands, and the registers' narrow names.
+
+    `decodeModRM()` is the table above turned into code, split in two on purpose. The common case, a
+    register operand (mod 11), returns at once from the small inlined part; the memory forms, with their
+    SIB byte and escapes, live in `effectiveOffset(_:)`, kept out of line so that every instruction that
+    inlines the decoder does not also carry the whole address calculation. The segment is chosen last:
+    an override prefix wins, otherwise ss for operands based on esp or ebp and ds for the rest. Below it,
+    `readRegister` and `writeRegister` do the al/ah shuffle described at the end of `X:510`. */
     /// Decodes a ModR/M byte (and SIB and displacement) into its reg field and r/m operand.
     @inline(__always)
     mutating func decodeModRM() throws(Fault) -> (reg: Int, rm: Operand) {
