@@ -410,6 +410,14 @@ extension Core {
         setFlags(.precomputed, low, accumulator, operand, mask, aux: shiftAux(upperMatters, upperMatters))
     }
 
+    /*X:571 Division, where a guest could crash the host.
+
+    Division is the one arithmetic instruction that can fail, with a divide error (#DE, vector 0) for a
+    zero divisor or a quotient too wide for its half of the register pair, and it is also where careless
+    Swift would trap. `Int64.min / -1` overflows even in 64 bits, and Swift stops the program on
+    overflow, so a guest that divided the right numbers would take down the host. `divideWide` asks
+    `dividedReportingOverflow(by:)` instead and turns the overflow into the guest's #DE. As everywhere,
+    every check comes before the first register is written. */
     /// One-operand div/idiv of ax, dx:ax or edx:eax; #DE on zero or overflow.
     @inline(never)
     mutating func divideWide(_ divisor: UInt32, signed: Bool, _ mask: UInt32) throws(Fault) {
