@@ -372,6 +372,13 @@ extension Core {
         } catch { throw .pageFault(error) }
     }
 
+    /*X:514 Operands and the stack, on top of the fast path.
+
+    Everything an instruction touches is built from the three accessors above. `readOperand` and
+    `writeOperand` hide whether a ModR/M operand is a register or memory, so an instruction is written
+    once for both. `push`, `peek` and `pop` are memory accesses at ss:esp, and they keep the order that
+    makes a fault harmless: `push` writes before it moves esp, `pop` reads before it moves it, so an
+    instruction that faults on an unmapped stack page can run again, unchanged, once the page is there. */
     /// Reads an r/m operand; `forUpdate` when the instruction will write it back (see
     /// `readMemoryForUpdate`).
     @inline(__always)
