@@ -71,8 +71,9 @@ extension Core {
     register, where only a later use faults, and refused for ss at once. Then the descriptor is fetched,
     and ss and the data registers part ways: the stack must be writable data at exactly the current
     privilege, while a data register takes data or readable code no more privileged than both CPL and
-    RPL. A descriptor that passes but is not present raises #SS (12) for the stack and #NP (11) for the
-    rest. Only then is the accessed bit written and the register, with its cached base, changed. */
+    RPL (conforming code excepted). A descriptor that passes but is not present raises #SS (12) for the
+    stack and #NP (11) for the rest. Only then is the accessed bit written and the register, with its
+    cached base, changed. */
     /// Loads a data segment register (ds, es, fs, gs) or ss with the checks of `X:230`.
     mutating func loadSegment(_ name: SegmentRegisterName, _ selector: SegmentSelector) throws(Fault) {
         precondition(name != .cs, "loadSegment: cs is loaded only by control transfers")
