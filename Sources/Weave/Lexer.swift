@@ -331,6 +331,15 @@ struct Lexer {
         emit(.string, from: piece)
     }
 
+    /*W:047 Regex literals, and the small questions underneath.
+
+    Swift 5.7 added regex literals, and the extended form `#/.../#` matters to a lexer for the same
+    reason raw strings do: inside it, a quote or a comment opener is just a character. So the lexer
+    treats it as one more kind of string, ended by a slash followed by the same number of `#`s. The
+    bare form `/.../` is deliberately not recognised, since telling it from two divisions needs a
+    parser, and a missed regex costs nothing worse than some punctuation painted plainly. The two small
+    helpers below answer the questions all of this code keeps asking: do enough `#`s follow here, and do
+    these bytes spell this text. Both answer false at the end of the file instead of reading past it. */
     /// A Swift regex literal `#/.../#`; its body is painted as a string. Bare `/.../`
     /// literals cannot be told from division without parsing expressions, so they are
     /// left to the main loop, where their bytes are harmless punctuation.
