@@ -123,6 +123,15 @@ struct Lexer {
         if cursor > start { tokens.append(Token(kind: kind, range: start..<cursor)) }
     }
 
+    /*W:037 One byte decides.
+
+    The main loop looks at the current byte, and sometimes the next one, and hands over to the scanner
+    for whatever starts there. The order of the cases is the whole grammar that matters for finding
+    comments: a slash is a comment only when a slash or a star follows; a quote starts a string, and so
+    does a `#` in Swift, where it may open a raw string; a `#` in C is a directive only at the start of a
+    line. The parenthesis count is what lets an interpolation end at the right `)`: only the one that
+    brings `parens` below zero belongs to the `\(` that called us. Everything else is stepped over one
+    byte at a time, which is why a multi-byte character needs no special care. */
     private mutating func code(untilParen: Bool) {
         // Parentheses opened since we started: only the one that brings this
         // back below zero closes an interpolation.
