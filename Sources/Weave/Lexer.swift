@@ -497,6 +497,14 @@ struct Lexer {
     }
 }
 
+/*W:057 The keyword lists. Each language's keywords are a set of byte
+slices, so looking a name up needs no `String` at all: the lexer hands over
+the bytes it already has. The lists are written as one long string and split
+once, which keeps them readable as the lists they are. The C list is not
+quite C's: it adds the Linux kernel's `u8` to `s64` and its `__init` markers,
+because in the original lguest sources those read as part of the language.
+Assembly has no keywords here; its mnemonics stay plain names.
+*/
 /// The reserved words painted as keywords. The C list adds the kernel's fixed-width
 /// integer names, which read as keywords in lguest's sources.
 enum Keywords {
