@@ -67,6 +67,15 @@ public final class VirtioRNG: VirtioDriver, DeviceFile {
         .failed(.invalidArgument)
     }
 
+    /*D:182 A read, and the interrupt that answers it.
+
+    `read` and `filled` are two halves of one conversation. A read first takes whatever bytes are already
+    there; only when there are none does it post the page to the device, once (`posted` stops a second
+    reader from posting it again), and kick. It may then find bytes at once, if the device answered
+    during the kick, or return `.wait`, and the reader sleeps on `readers` until the interrupt runs
+    `filled`, which collects every used buffer and wakes it. The read is then made again from the top.
+    `cameBackEmpty` is the livelock guard of `D:180`: an empty answer becomes one `EIO`, then is
+    forgotten. */
     /// Read up to `count` bytes for `file`, or say to wait.
     public func read(_ kernel: GuestKernel, file: OpenFileID, offset: UInt64, count: Int) throws(GuestStopped) -> DeviceReadResult {
         if let answer = take(count) { return answer }

@@ -162,6 +162,14 @@ extension GuestKernel {
         }
     }
 
+    /*G:071 The kernel's own page tables, and the first tick.
+
+    `pagingInit` maps every page of usable memory into the kernel half, a page table per 4 MiB, and only
+    then loads the new directory into cr3. The order is the point. Until that switch the Host shadows
+    none of these tables, so the thousands of `setPTE()` calls of this loop need no TLB flush, which is
+    what the cr3 trick of `G:041` saves; after it, our tables are live and every change must be told.
+    `calibrate` then arms the clock for one millisecond of virtual time and halts until the tick comes,
+    so that the boot's first timer interrupt is also proof that the clock event path works. */
     /// Build the kernel's page directory, mapping all usable memory at `pageOffset`, and switch to it
     /// (Linux's `paging_init`).
     func pagingInit() throws(GuestStopped) {

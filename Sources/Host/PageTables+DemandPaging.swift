@@ -98,6 +98,14 @@ extension ShadowPageTables {
         // exercise H:330 } stub: throw GuestViolation(ExerciseStub.reason("H:330"))
     }
 
+    /*H:335 The two helpers behind the fix.
+
+    `markAccessed` does for the Guest's directory entry what the MMU would have done on real hardware,
+    and writes only when the bit was not yet set, so a Guest that watches its accessed bits (as Linux
+    does, to choose pages to evict) sees the same story it would see without a Host. The second helper
+    finds or makes the shadow page table that will hold the new entry. Its flags are the Guest's own,
+    filtered through `allowedDirectoryFlags`, so a Guest cannot smuggle a bit the Host does not allow
+    into its shadow, and a Host out of frames kills the Guest with a reason instead of crashing. */
     /// Sets the accessed bit in the Guest's directory entry for `va`, as the MMU would, unless it is set.
     private func markAccessed(_ entry: PageDirectoryEntry, for va: GuestVirtualAddress) throws(GuestViolation) {
         guard !entry.flags.contains(.accessed) else { return }

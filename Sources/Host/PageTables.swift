@@ -155,6 +155,14 @@ public struct PageTableStatistics: Hashable, Sendable {
     public init() {}
 }
 
+/*H:317 The class that owns it all.
+
+`ShadowPageTables` is a class, one per Guest, because it owns frames: every shadow directory and
+table it holds came from the `FramePool` and must go back exactly once, which `release()` and the
+`deinit` see to. Its limits are lguest's own, and they are there for a hostile Guest: four cached
+directories however many processes the Guest runs, and at most two pinned stack pages however large a
+stack it names. `installsEntriesEagerly` is the one switch; it exists only so a benchmark can show
+what the eager install of `H:420` saves. */
 /// The shadow page tables of one Guest: a cache of shadow directories built from the Guest's own
 /// page tables, which the Switcher loads into cr3 while the Guest runs.
 ///

@@ -92,6 +92,14 @@ public enum HostWorkload {
         return (Double(seconds) * 1e9 + Double(attoseconds) / 1e9) / Double(count)
     }
 
+    /*H:055 The synthetic Guest's few pieces.
+
+    The workload's Guest has no Guest kernel behind it, only what the Host insists on: an `LGUEST_INIT`
+    pointing at an `lguest_data` page, one page table mapping its first 272 pages into the kernel half,
+    and the kernel text. `queueHypercalls` is the async ring seen from the Guest's side, written out
+    plainly: fill a slot's call number and argument, and only then store its status byte as ready, so the
+    Host never sees a half-written entry; flush when the ring is full. `layOut` marks every slot done to
+    start with, which is how a freshly booted Guest's ring looks to the Host. */
     /// LGUEST_INIT with the synthetic `lguest_data`.
     static func initialize(_ cpu: any GuestProcessor) throws(GuestStopped) {
         try cpu.hypercall(.lguestInit, data.rawValue)

@@ -143,6 +143,16 @@ public enum Launcher {
         }
     }
 
+    /*L:042 One boot, step by step.
+
+    `bootOnce` reads top to bottom in the order things must happen. First the checks on what the user
+    asked for (a memory size, a command line, programs that fit in half the Guest's memory), all before
+    anything is allocated, so a refusal leaves nothing behind. Then the machine, with 16 MiB beyond the
+    Guest's pages for the Host's own use; the Host; the Guest kernel and its text; the devices on their
+    page; and the Guest itself, created with its memory already laid out. Only then are the listeners
+    attached (notifications, and the trace when asked for) and the Guest run. The restart loop above calls
+    this once per boot, so each boot starts on a fresh machine while the disk and the console input carry
+    over. */
     /// One boot, from empty memory to the Guest's end.
     static func bootOnce(_ options: LaunchOptions, disk: DiskImage?, input: ConsoleInput,
                          echo: @escaping (String) -> Void, boot: Int = 1) throws(LaunchError) -> BootResult {

@@ -69,6 +69,13 @@ public struct LaunchOptions: Sendable {
     }
 }
 
+/*L:015 What a boot hands back, and how it fails.
+
+A boot ends in a `BootResult`: why the Guest stopped, what it printed, and the counters of both sides.
+Its `exitStatus` is where the Guest's fate becomes a Unix exit status, and the numbers are borrowed
+from tools people already know: 124 for a time limit, as `timeout(1)` reports it, and 130 for an
+interrupt, as a shell reports SIGINT. `LaunchError` is the other way out, before any Guest exists:
+every case prints as one line that starts with `launcher:` and names the value that was wrong. */
 /// How a boot ended, and what it printed and counted.
 public struct BootResult {
     /// Why the Guest stopped.

@@ -78,6 +78,13 @@ public enum BootParameters {
     }
 }
 
+/*P:310 One entry of the memory map.
+
+An e820 entry is twenty bytes: a 64-bit start, a 64-bit length and a 32-bit type, even on a 32-bit
+machine, because the BIOS interface was designed to describe memory above 4 GiB. Only two types
+matter here, usable RAM and reserved. Decoding is the side to read carefully: a type this code does
+not know becomes nil rather than a guess, and the rule that goes with it is the safe one, that a range
+of unknown type is not RAM and must be left alone. */
 /// The kind of an e820 memory range.
 public enum E820Type: UInt32, Sendable {
     /// Usable RAM.

@@ -100,6 +100,14 @@ public struct VirtqueueConfig: Hashable, Sendable {
     public var ringAddress: GuestPhysicalAddress { GuestPhysicalAddress(pageFrame << pageShift) }
 }
 
+/*P:610 Walking a descriptor.
+
+Only the header of a descriptor has fixed offsets; the rest depends on three lengths found in the
+header itself: the queue entries, then the feature bits the device offers, then the ones the driver
+accepts (the same length twice), then the configuration. `DeviceDescriptorLayout` turns those three
+numbers into offsets, and its `size` is where the next device's descriptor begins, which is how a
+driver steps through the page until it meets a type of 0. Both sides use this one type, so the
+Launcher cannot write a layout the Guest reads differently. */
 /// Where each variable part of one device descriptor lies, given its three lengths: the layout a
 /// driver walks and the Launcher writes.
 public struct DeviceDescriptorLayout: Hashable, Sendable {

@@ -80,6 +80,16 @@ public enum AccessSite: Sendable {
     case noInterruptWindow
 }
 
+/*P:410 The door itself.
+
+Here is the whole of `GuestProcessor`, and it is short on purpose: each requirement is one thing ring-1
+machine code could do, from the list above. Notice what is missing. There is no way to set cr3, load
+a descriptor table or read a host address; the only way to ask for those is `native(_:)`, which
+really faults into the Host, or a hypercall. Every memory access takes a `GuestVirtualAddress`,
+because the Guest kernel never sees a physical address it could use directly: it runs with paging on,
+through the Host's shadow tables. The extension at the end only supplies defaults, so the Guest's
+code can write `hypercall(.flushTLB)` without four zeros, and an ordinary `store32` without naming its
+site. */
 /// What Swift Guest code "at ring 1" can do with the processor. The Switcher implements it.
 ///
 /// Every operation that can trap into the Host throws `GuestStopped` if the Guest does not survive

@@ -98,6 +98,13 @@ public enum NativeInstruction: CaseIterable, Hashable, Sendable {
     }
 }
 
+/*P:510 Entry points and the fixed sites.
+
+An entry point is a Swift closure with a name, and `GuestKernelImage` keeps them by the address the
+processor will arrive at. Its stored properties are the offsets of the diagram, given names so that
+nobody writes `base + 4` by hand: the Switcher knows a hypercall returns two bytes past
+`hypercallSite`, the Guest's interrupt-flag code hands `noInterruptWindow` to the Host (`G:045`), and
+`iretSite` is the one `iret` the Switcher runs for the Guest kernel and watches for. */
 /// A Swift function the processor "runs" when it arrives at ring 1 at its entry address.
 public typealias GuestEntryPoint = (any GuestProcessor) throws(GuestStopped) -> Void
 
@@ -147,6 +154,14 @@ public struct GuestKernelImage {
     /// The entry the Guest starts at; set it to one of `entries`' addresses.
     public var bootEntry: GuestVirtualAddress?
 
+    /*P:520 Laying out the text.
+
+    The initialiser writes the picture above into bytes, in its order: the four fixed sites, one copy of
+    each `NativeInstruction`, then nops up to offset 0x40. The padding is there so that the entry
+    addresses never move when someone adds a privileged instruction to the list; the precondition
+    catches the day the list outgrows its room, which would be a bug in this file, not anything a Guest
+    did. After that, each `addEntry(named:_:)` appends four bytes and remembers the Swift body under
+    their address, which is all the Switcher needs to find it again (`S:200`). */
     /// An image with the fixed sites laid out and no entry points yet.
     public init() {
         // The fixed sites first, at the offsets the properties above promise: int, mov, mov, iret, nop.

@@ -85,6 +85,14 @@ public struct VirtqueueDescriptor: Hashable, Sendable {
     }
 }
 
+/*P:625 Where each part of the ring lies.
+
+Nothing in guest memory says where the available or used ring starts; both sides compute it from the
+ring's size, by the same rule, and `VirtqueueLayout` is that rule written once for the Launcher and
+the Guest's drivers alike. The descriptors come first, sixteen bytes each; the available ring follows
+at once; the used ring starts at the next page boundary, so the part the device writes never shares a
+page with the parts the driver writes. The size must be a power of two, because ring indices run
+freely and are reduced modulo the size, which only a power of two does cleanly when they wrap at 65536. */
 /// The flag of the available ring (`VRING_AVAIL_F_NO_INTERRUPT`): the driver needs no interrupt.
 public let availableNoInterrupt: UInt16 = 1
 /// The flag of the used ring (`VRING_USED_F_NO_NOTIFY`): the device needs no notification.

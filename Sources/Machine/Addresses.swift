@@ -107,6 +107,14 @@ extension MachineAddress {
     public var description: String { "\(Self.spaceName):\(hex32(rawValue))" }
 }
 
+/*X:025 The four types, and what only physical addresses can do.
+
+With the shared behaviour in `MachineAddress`, each address type is three lines: its value, an
+initialiser, and the short name it prints with (`gva:`, `gpa:`, `hpa:`), so a trace or an error
+message says which space a number lives in. A frame number is deliberately *not* a `MachineAddress`:
+it is not an address, and has no page offset. Only the two physical kinds can be made from a frame
+or asked for theirs, through `PhysicalAddress`; a virtual address has no frame until the MMU says
+which, and the compiler keeps it that way. */
 /// An address as a guest program or guest kernel sees it: translated by the MMU before use.
 public struct GuestVirtualAddress: MachineAddress {
     public var rawValue: UInt32

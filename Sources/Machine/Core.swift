@@ -93,6 +93,13 @@ struct Core {
     /// Frees the TLB; called once, by the owning machine's deinit.
     func deallocate() { tlb.deallocate() }
 
+    /*X:075 A new state from outside.
+
+    `replaceCPU(with:)` is the one door through which a whole `CPUState` comes in, and every cache listed
+    above is dropped on the way through. The TLB is the expensive one, so it is flushed only when
+    something paging depends on changed: cr3, the paging and write-protect bits of cr0, or CR4.PGE. Note
+    which flush keeps global entries: only a new cr3 with cr0 and cr4 unchanged, exactly the case the
+    hardware spares them. */
     /// Installs a new CPU state, flushing the TLB when the paging configuration changed.
     mutating func replaceCPU(with newValue: CPUState) {
         let pagingChanged = newValue.cr3 != cpu.cr3
@@ -107,6 +114,13 @@ struct Core {
         if pagingChanged { flushTLB(keepingGlobal: keepGlobal && cpu.cr4.contains(.pageGlobalEnable)) }
     }
 
+    /*X:077 Flushing, and what survives a flush.
+
+    The generation trick of `X:340` shows here in its full form. A flush normally costs one increment of
+    `tlbGeneration`; only when the 12 bits that hold it are used up does it walk the 256 slots. Global
+    entries (pages marked global, under CR4.PGE) must outlive a cr3 load, which is the whole point of
+    them: the kernel half stays cached across process switches. `retagGlobals(from:)` carries them into
+    the new generation by rewriting their tags, so they match again without a page walk. */
     /// Empties the TLB, keeping global entries when asked (a cr3 load under CR4.PGE).
     mutating func flushTLB(keepingGlobal: Bool = false) {
         statistics.tlbFlushes &+= 1

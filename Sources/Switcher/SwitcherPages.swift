@@ -142,6 +142,15 @@ public enum RegisterWord: UInt32, CaseIterable, Sendable {
     case eax = 0, ebx, ecx, edx, esi, edi, ebp, gs, fs, ds, es, trapNumber, errorCode, eip, cs, eflags, esp, ss
 }
 
+/*S:035 The page that holds them.
+
+Each Guest has a `RegisterPage` of its own, one host frame, with the frame above laid out at its very
+top so that the processor's pushes end exactly at the page's end. It is a class because there is one
+page per Guest and the Host and the Switcher must see the same one. Two ways in are offered, and the
+difference is speed: the subscript reads or writes one word, which is all most world switches need
+(an eip to advance, a return value in eax), while `registers` copies the whole frame for code that
+wants to look at everything. Both go through `hostLoad32` and `hostStore32`, which treat a failure as
+a host bug, because the Host chose the address and the Guest cannot move it. */
 /// One Guest's registers page: a host frame whose top holds a `GuestRegisterFrame`.
 public final class RegisterPage {
     /// The machine's RAM.

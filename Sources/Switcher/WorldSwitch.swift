@@ -228,6 +228,15 @@ extension Switcher {
     /// The most Guest kernel entries in a row before the Host's timer takes the processor back.
     static let kernelEntryLimit = 10_000
 
+    /*S:125 The world's loop.
+
+    `runWorld` is a loop with two halves. First it deals with what the processor just did: a trap the
+    Host must see, or a direct entry into the Guest kernel. Then it looks at where the processor is now:
+    at ring 3 the interpreter runs; at ring 1 on a registered entry address the Swift handler runs; at a
+    return point the Swift code waiting further up the stack gets control back (`S:200`). The counter
+    `entriesInARow` is the other half of the fairness promise above: after `kernelEntryLimit` Guest kernel
+    entries without a trap, the Host's timer is delivered anyway. And ring 1 anywhere else means the
+    processor is executing bytes no Swift stands for, so the Guest is given up as lost. */
     /// Runs `world`'s world from the processor's current state (after `event`, if any).
     ///
     /// With `returnPoints` empty this is the top level: the first trap to the Host is returned. With
@@ -294,6 +303,14 @@ extension Switcher {
         }
     }
 
+    /*S:130 Which stops are traps.
+
+    Not every stop of the interpreter concerns the Host. `takeTrap` sorts them: an entry into ring 0
+    through one of the Switcher's stubs is a trap, and the Guest's registers are saved for the Host; an
+    entry anywhere else is a direct trap into the Guest kernel, so the answer is nil and the world goes
+    on. A spent budget becomes the Host's timer interrupt, delivered through the IDT like a real one, so
+    it arrives at its stub and comes back here as a trap. Note the check on the frame: if the stack the
+    processor pushed on is not where `esp0` said, the Guest is lost rather than trusted. */
     /// Turns a stop of the machine into a trap for the Host when it is one (saving the Guest's
     /// registers), or returns nil when the processor simply entered the Guest kernel directly.
     func takeTrap(_ world: GuestWorld, _ stop: StopReason) -> Trap? {

@@ -135,6 +135,14 @@ enum HTMLAssets {
 
         """
 
+    /*W:645 The search box's script is small enough to read whole. Every word of
+    the query must occur somewhere in a section's tag, title or body for it to
+    match at all; the matches are then ranked, twenty points for a word in the
+    tag or title and one for each time it occurs in the body (counted up to ten),
+    so a section about a thing beats one that only mentions it. The first twenty
+    are listed and the rest are counted, with a hint to add a word. Enter follows
+    the first result, Escape clears the box, and the arrow keys walk the list, all
+    without a library, so it runs from the disk in any browser. */
     /// The search box's code, appended to the index in book/html/search.js (W:630).
     /// Plain JavaScript with no dependencies, so it runs in any browser from the disk.
     static let searchCode = """

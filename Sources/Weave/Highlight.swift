@@ -40,6 +40,14 @@ extension ParsedFile {
     }
     private static let closingSpan = Array("</span>".utf8)
 
+    /*W:505 The walk, in one pass. `highlighted(_:hiding:)` keeps two cursors
+    in step, one over the lines it was asked for and one over the tokens, and
+    neither ever moves back, so painting a whole source page costs one pass over
+    its tokens. A binary search finds where to start, which is what makes a short
+    excerpt from the middle of a long file cheap. The loop body is the
+    clipping rule from W:500 in code: a token is cut to the line, the plain bytes
+    before it are escaped and copied, and the span closes before the line ends.
+    */
     /// Each of `ranges` (in increasing order, within the file) as highlighted, escaped HTML.
     /// The byte at offset `hidden`, if any, is left out (a story marker's colon, W:110).
     func highlighted(_ ranges: [Range<Int>], hiding hidden: Int? = nil) -> [String] {

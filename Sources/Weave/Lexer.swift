@@ -123,6 +123,15 @@ struct Lexer {
         if cursor > start { tokens.append(Token(kind: kind, range: start..<cursor)) }
     }
 
+    /*W:037 One byte decides.
+
+    The main loop looks at the current byte, and sometimes the next one, and hands over to the scanner
+    for whatever starts there. The order of the cases is the whole grammar that matters for finding
+    comments: a slash is a comment only when a slash or a star follows; a quote starts a string, and so
+    does a `#` in Swift, where it may open a raw string; a `#` in C is a directive only at the start of a
+    line. The parenthesis count is what lets an interpolation end at the right `)`: only the one that
+    brings `parens` below zero belongs to the `\(` that called us. Everything else is stepped over one
+    byte at a time, which is why a multi-byte character needs no special care. */
     private mutating func code(untilParen: Bool) {
         // Parentheses opened since we started: only the one that brings this
         // back below zero closes an interpolation.
@@ -331,6 +340,15 @@ struct Lexer {
         emit(.string, from: piece)
     }
 
+    /*W:047 Regex literals, and the small questions underneath.
+
+    Swift 5.7 added regex literals, and the extended form `#/.../#` matters to a lexer for the same
+    reason raw strings do: inside it, a quote or a comment opener is just a character. So the lexer
+    treats it as one more kind of string, ended by a slash followed by the same number of `#`s. The
+    bare form `/.../` is deliberately not recognised, since telling it from two divisions needs a
+    parser, and a missed regex costs nothing worse than some punctuation painted plainly. The two small
+    helpers below answer the questions all of this code keeps asking: do enough `#`s follow here, and do
+    these bytes spell this text. Both answer false at the end of the file instead of reading past it. */
     /// A Swift regex literal `#/.../#`; its body is painted as a string. Bare `/.../`
     /// literals cannot be told from division without parsing expressions, so they are
     /// left to the main loop, where their bytes are harmless punctuation.
@@ -479,6 +497,14 @@ struct Lexer {
     }
 }
 
+/*W:057 The keyword lists. Each language's keywords are a set of byte
+slices, so looking a name up needs no `String` at all: the lexer hands over
+the bytes it already has. The lists are written as one long string and split
+once, which keeps them readable as the lists they are. The C list is not
+quite C's: it adds the Linux kernel's `u8` to `s64` and its `__init` markers,
+because in the original lguest sources those read as part of the language.
+Assembly has no keywords here; its mnemonics stay plain names.
+*/
 /// The reserved words painted as keywords. The C list adds the kernel's fixed-width
 /// integer names, which read as keywords in lguest's sources.
 enum Keywords {

@@ -100,6 +100,16 @@ struct MarkdownBook {
         return links.joined(separator: " · ")
     }
 
+    /*W:652 One section, as Markdown. The order is the HTML book's: anchor,
+    heading, prose, code, and a last line with the source link and the command
+    that runs the section's tests. Two details keep it correct on any code host.
+    The anchor is an explicit `a id`, because the ids hosts invent for headings
+    differ from host to host. And the code fence is made one backtick longer than
+    the longest run of backticks in the excerpt, never fewer than three, so code
+    that itself prints a fence (the weaver's own sources do) cannot close it early.
+    The source link ends in `#L10-L24`, the line-range form GitHub and its
+    imitators highlight.
+    */
     /// One section, in the same order as the HTML book: anchor, file label, heading,
     /// prose, fenced code, and the line with the source link and the test command.
     private func section(_ view: SectionView, on page: String, showFile: Bool) -> String {

@@ -77,6 +77,16 @@ struct SectionView {
     var testCount: String { tests.count == 1 ? "1 test" : "\(tests.count) tests" }
 }
 
+/*W:605 Every mention becomes a link. When the prose says `H:330`, the
+reader should be one click from it, and `SectionAddresses` is the map that
+makes that possible: the page each tag lives on, built once per book. A link
+to a section on the same page is a bare `#anchor`, so following it scrolls
+instead of reloading. `linked(_:on:tables:)` parses a piece of Markdown and
+rewrites the mentions in cmark's tree rather than in the text (`linkTags`,
+W:410), so a code block stays code and text that is already a link is
+not linked twice. A tag with no section gets no link; reporting those is the
+checker's job (W:310), not the renderer's.
+*/
 /// Where each section lives in one of the books, for the links that mentions become.
 struct SectionAddresses {
     /// The page of every section, such as `guest.html`, by tag.

@@ -165,6 +165,15 @@ extension MarkdownTree {
         cmark_node_free(paragraph)
     }
 
+    /*W:434 Rows, cells, and blocks cmark does not know.
+
+    cmark has no table node, so a table is made of *custom blocks*: nodes that print a fixed string on
+    entry and another on exit, here `<table>` and `</table>`, `<tr>` and so on, with their children
+    rendered as usual in between. That is what lets the cells keep cmark's own inline rendering, links
+    and code spans included. A row always has exactly as many cells as the header has columns, padding
+    a short line with empty cells and dropping the extra ones of a long line, which is the rule the GFM
+    spec gives. `inlineParagraph` is where a cell that looks like a block stays text: unless cmark reads
+    it as exactly one paragraph, the cell gets the text literally. */
     /// One row: a cell for each column, empty where the line has too few, extra cells dropped.
     private func row(_ cells: [String], _ alignments: [Alignment], cell tag: String) -> OpaquePointer {
         let row = MarkdownTree.block("<tr>", "</tr>")

@@ -123,6 +123,15 @@ extension Tag {
     }
 }
 
+/*W:027 The byte classes everything else leans on. The scanner above,
+the lexer (W:035) and the prose cleaner all ask the same few questions of a
+byte: is it a capital, a digit, part of a name, a space? They are answered
+once, here. Note what counts as part of a name: every byte of a multi-byte
+UTF-8 character does, since Swift allows `café` as an identifier and a
+lexer that split it in two would see a stray symbol. The same thinking
+explains the space helpers that follow: a no-break space is two bytes, so
+"how wide is the space here" has three answers, not two.
+*/
 extension UInt8 {
     var isASCIICapital: Bool { self >= UInt8(ascii: "A") && self <= UInt8(ascii: "Z") }
     var isASCIILower: Bool { self >= UInt8(ascii: "a") && self <= UInt8(ascii: "z") }

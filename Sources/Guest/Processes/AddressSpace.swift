@@ -107,6 +107,15 @@ extension GuestKernel {
         return GuestPhysicalAddress(frame: table.frame, offset: UInt32(page.pageTableIndex) &* 4)
     }
 
+    /*G:085 Touching a program's memory, and giving it all back.
+
+    A system call's arguments are often pointers into the program, and the kernel must never trust one.
+    `translateUser` answers "may the program itself read (or write) this byte?", and the two copies ask
+    it for every page they touch, since a buffer that starts on a good page may run onto a bad one or off
+    the end of the address space (`checkedAdvanced` catches the wrap). A bad pointer is the program's
+    mistake, so the answer is nil or false, which becomes `EFAULT`, never a fault in the kernel.
+    `destroyAddressSpace` frees only the user half, since the kernel's tables are shared by everyone,
+    and then tells the Host, which may still hold shadows of the freed tables. */
     /// The frame behind user address `address`, if the program may read it (and write it, if `write`):
     /// the walk the processor would make, done by the kernel in software.
     func translateUser(_ directory: GuestPhysicalAddress, _ address: GuestVirtualAddress,

@@ -67,6 +67,15 @@ struct PageAllocator {
     }
 }
 
+/*G:083 Filling the list at boot.
+
+`setUpMemory` reads the e820 map the Launcher wrote (`P:310`) and keeps only whole pages of RAM that
+the kernel can also reach through its linear map: the map ends where the Host's reservation at the top
+of the address space begins, and never above the Switcher. The map is input from outside the kernel,
+so the end of each range is computed with `addingReportingOverflow` rather than trusted, and a range
+that wraps is clipped to the limit. A page survives only if `isFreeAtBoot` agrees that
+neither the kernel's own layout nor the initial ramdisk owns it; with nothing left, the kernel panics,
+the one honest answer a kernel without memory can give. */
 extension GuestKernel {
     /// Build the allocator from the boot parameters' memory map.
     func setUpMemory(reservedAtTop: UInt32) throws(GuestStopped) {

@@ -83,6 +83,14 @@ struct ProcessTable {
     var fpuOwner: UInt32?
 }
 
+/*G:081 Birth and death of a process.
+
+`spawn` is this kernel's `fork` and `exec` in one, since there is no parent to copy: find the program
+in the ramdisk, load it into a fresh address space (`G:087`), give it an FPU area, and set up the
+registers it will "return" to, with interrupts on. A program that cannot be started is reported on the
+console and skipped, because one bad file should not stop the others. `exitCurrent` undoes it in a
+careful order. The processor first switches to the kernel's own page directory, because freeing the
+directory it is running on would pull the floor from under it; only then do the pages go back. */
 extension GuestKernel {
     /// The process the processor is running, which must exist (a trap from user mode names it).
     var currentProcess: Process {

@@ -52,6 +52,15 @@ extension DeviceService {
     public var latency: UInt64 { 0 }
 }
 
+/*L:208 What a device counts, and what it holds.
+
+The counts are the evidence for the two hints of `P:620`: besides requests, bytes, kicks and
+interrupts, each device counts the interrupts it did not raise because the driver asked for none, and
+the requests it found without being kicked because it had said it needed no kick. `--stats` prints
+them, so the hints' effect can be read off a boot. `VirtioDevice` is a class because the bus, the
+notification handler and the queues all refer to the same device; its `queues` exist only between
+the driver's `driverOK` and the next reset, so no request can be served from rings the driver has
+not finished setting up. */
 /// The counts one device keeps, printed by `--stats` as `device.NAME.*` (`L:225`).
 public struct DeviceStatistics: Hashable, Sendable {
     /// Requests served (chains given back).

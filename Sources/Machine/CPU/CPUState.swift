@@ -157,6 +157,14 @@ public struct CPUState: Hashable, Sendable {
     /// A CPU with every register zero, flat nothing, protected mode on and paging off.
     public init() {}
 
+    /*X:150 Reading the state: the CPL and registers by name.
+
+    Two things here are worth a second look. The current privilege level is not a field at all: it is the
+    low two bits (the RPL) of the selector in cs, which is why only a far transfer, an interrupt or an
+    `iret` can change a program's ring. And the eight general registers live in one small array, so the
+    interpreter can index them by the three-bit numbers of the encoding, while everyone else writes
+    `cpu.eax`; both spellings reach the same storage. Equality and hashing are written out by hand at the
+    end only because `InlineArray` provides neither. */
     /// The current privilege level: the RPL of the selector in cs (0 = most privileged).
     @inlinable public var cpl: UInt8 { @inline(__always) get { cs.selector.rpl } }
 

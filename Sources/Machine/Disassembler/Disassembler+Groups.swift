@@ -155,6 +155,14 @@ extension InstructionDecoder {
         case 0x31: return "rdtsc"
         case 0x32: return "rdmsr"
         case 0x33: return "rdpmc"
+        /*X:718 The instructions compilers use.
+
+        From `cmovcc` on, the cases are the part of the second map that turns up in ordinary programs. Every
+        one of them decodes through the same `modrm(_:)` helper as the one-byte map, and the interesting work
+        is only in choosing the width to decode at: `setcc` and the byte forms of `cmpxchg` and `xadd` always
+        take a byte, `movzx` and `movsx` print their r/m operand at the source width, and group 8's immediate
+        bit tests add a size suffix only for a memory operand, where no register name says how wide it is.
+        Every `guard` that returns nil is a truncated or undefined encoding, printed as `(bad)`. */
         case 0x40...0x4F:
             // cmovcc: the condition spliced into the name, from the low four bits.
             guard let (reg, rm) = modrm(w) else { return nil }

@@ -112,6 +112,13 @@ enum Width {
     }
 }
 
+/*X:706 The decoder's cursor.
+
+`InstructionDecoder` walks a copy of the instruction's bytes with an index, and every way of taking
+bytes (`next()`, `immediate(_:)`, `signedByte()`) answers nil when the buffer ends, so a truncated
+instruction becomes `(bad)` instead of reading past the end. The index has a second use that is easy
+to miss: once an instruction is decoded it is the instruction's length, and `target(_:)` adds it to
+the address because a relative branch counts from the end of the instruction (`X:549`). */
 /// A decoded ModR/M operand: its text and whether it names a register.
 struct RMOperand {
     /// The operand as AT&T writes it: `%ecx`, or `%gs:-0x4(%ebp,%ecx,4)`.
@@ -173,6 +180,14 @@ struct InstructionDecoder {
         hex(address &+ UInt32(index) &+ UInt32(bitPattern: displacement))
     }
 
+    /*X:707 The ModR/M byte, printed.
+
+    This is the interpreter's `decodeModRM()` (`X:510`) a second time, with one difference in purpose:
+    the interpreter wants an address, the disassembler wants the text AT&T would write for it. The two
+    escapes of the encoding are the places to look. An r/m of 4 means "a SIB byte follows", and a base
+    of 5 with mod 0 means "no base register, just four bytes of address"; both show up in compiled code
+    all the time (`(%esp)` needs the first, a global variable the second). The sign rule at the end
+    explains a small puzzle of disassembly listings: `0x20000` is an address, `-0x4(%ebp)` a distance. */
     /// Decodes a ModR/M byte into its reg field and r/m operand at `width`.
     mutating func modrm(_ width: Width) -> (reg: Int, rm: RMOperand)? {
         guard let byte = next() else { return nil }

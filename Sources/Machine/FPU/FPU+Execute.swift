@@ -62,6 +62,15 @@ extension Core {
         fpu.dataSelector = cpu[SegmentRegisterName(rawValue: segment) ?? .ds].selector.rawValue
     }
 
+    /*X:627 Carrying it out.
+
+    Once the checks have passed, `perform` sorts the decoded instruction into a few kinds. Most of the
+    x87 runs on the host's own FPU (`X:630`), with the guest's state loaded around it; the cases here are
+    the ones that need the guest's integer side too. `fcmov` asks the guest's flags whether to move;
+    `fcomi` writes its answer into the guest's ZF, PF and CF, so the lazy flags are made real first; and
+    `fnstsw %ax` writes a register. The environment and state instructions go through guest memory with
+    their own layouts (`X:640`), and only in their 32-bit forms: a 16-bit one is refused with #UD rather
+    than done wrong. */
     /// Carries out a decoded instruction whose checks have passed.
     private mutating func perform(_ instruction: FPUInstruction, escape: UInt8, modrm: UInt8,
                                   operand: Operand) throws(Fault) {

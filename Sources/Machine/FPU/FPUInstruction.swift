@@ -82,6 +82,14 @@ enum FPUInstruction: Equatable {
         }
     }
 
+    /*X:621 The register forms.
+
+    With mod 11 there is no memory operand, and the ModR/M byte's other six bits become part of the
+    opcode: `D9 E8` is `fld1`, not "`D9` with some register". So the register half of the map is decoded
+    on those six bits, escape by escape, and it is much less regular than the memory half. Most slots are
+    plain computation on the stack and need nothing from the guest. The few that do are singled out by
+    name: the conditional moves, whose condition comes from the guest's EFLAGS; `fcomi`, which writes
+    them; and `fnstsw %ax`. Anything this table does not name is `.undefined` and becomes #UD. */
     /// The register forms, by escape and the low six bits of the ModR/M byte.
     private static func decodeRegister(escape: UInt8, low: UInt8) -> FPUInstruction {
         switch escape {

@@ -231,6 +231,14 @@ public struct FPUState: Hashable, Sendable {
         image.store(value.signAndExponent, at: offset + 8)
     }
 
+    /*X:618 The pointers, in and out of the image.
+
+    Why keep the five pointers outside the image at all? Because the host's x87 runs the guest's
+    arithmetic (`X:630`), and its own pointers would name host addresses; a guest must only ever see its
+    own. So the image holds whatever the host left there, and these two functions are the only bridge:
+    `imageForGuest()` patches the guest's values into a copy at the environment's offsets 12 to 24, and
+    `takePointers(from:)` reads them back from an image the guest supplied. The opcode keeps only its
+    eleven bits, as the hardware stores it. */
     /// Writes the guest's pointers into the image's environment, for `fnstenv` and `fnsave`.
     func imageForGuest() -> FPUImage {
         var copy = image

@@ -68,6 +68,15 @@ extension Core {
         return result & mask
     }
 
+    /*X:555 The four ways in.
+
+    `alu(_:_:_:_:)` above does the arithmetic; these helpers are the encodings that lead to it, one per
+    column of the ALU row, plus group 1. Each follows the same three steps: fetch the operands, call
+    `alu`, store the result. `cmp` (operation 7) is the exception everywhere: it is a subtraction that
+    keeps only the flags, so it neither asks for write permission when reading its operand nor writes one
+    back. In `aluImmediate` the operation comes from the ModR/M byte at run time, and the `switch` that
+    turns it back into eight literal calls is there so each inlined copy of `alu` still sees a constant,
+    the trick of `X:545`. */
     /// ALU forms Eb,Gb and Ev,Gv: the r/m operand is the destination.
     @_transparent
     mutating func aluToOperand(_ operation: Int, _ width: UInt32) throws(Fault) {
@@ -221,6 +230,13 @@ extension Core {
         (carry ? EFLAGS.carry.rawValue : 0) | (overflow ? EFLAGS.overflow.rawValue : 0)
     }
 
+    /*X:562 Rotates.
+
+    A rotate loses no bits, so its count can wrap: rotating a byte by 9 is rotating it by 1. For `rol`
+    and `ror` the wrap is at the operand's width; for `rcl` and `rcr` it is one more, because CF is a bit
+    of the ring. Since rotates leave SF, ZF, AF and PF as they were, the function first makes the lazy
+    flags real (`X:520`) and then changes only CF and OF; it is marked `@inline(never)` because rotates are
+    rare in compiled code and not worth growing every caller for. */
     /// rol, ror, rcl, rcr: only CF and OF change.
     @inline(never)
     mutating func rotate(_ operation: Int, _ value: UInt32, _ count: UInt32, _ width: UInt32,
@@ -269,6 +285,12 @@ extension Core {
         return result
     }
 
+    /*X:564 Double shifts.
+
+    `shld` and `shrd` shift one operand while filling the vacated bits from a second one instead of with
+    zeros, which is how compilers shift a 64-bit value held in two registers. The trick here is to join
+    the two operands into one 64-bit integer, do a single ordinary shift, and keep the half that is the
+    destination; the last bit pushed out of that half becomes CF, exactly as for `shl` and `shr`. */
     /// shld and shrd: shift `destination` by `count`, filling from `source`.
     mutating func doubleShift(left: Bool, _ destination: UInt32, _ source: UInt32, _ rawCount: UInt32,
                               _ mask: UInt32) -> UInt32? {
@@ -388,6 +410,14 @@ extension Core {
         setFlags(.precomputed, low, accumulator, operand, mask, aux: shiftAux(upperMatters, upperMatters))
     }
 
+    /*X:571 Division, where a guest could crash the host.
+
+    Division is the one arithmetic instruction that can fail, with a divide error (#DE, vector 0) for a
+    zero divisor or a quotient too wide for its half of the register pair, and it is also where careless
+    Swift would trap. `Int64.min / -1` overflows even in 64 bits, and Swift stops the program on
+    overflow, so a guest that divided the right numbers would take down the host. `divideWide` asks
+    `dividedReportingOverflow(by:)` instead and turns the overflow into the guest's #DE. As everywhere,
+    every check comes before the first register is written. */
     /// One-operand div/idiv of ax, dx:ax or edx:eax; #DE on zero or overflow.
     @inline(never)
     mutating func divideWide(_ divisor: UInt32, signed: Bool, _ mask: UInt32) throws(Fault) {

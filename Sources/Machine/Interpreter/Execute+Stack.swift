@@ -87,6 +87,14 @@ extension Core {
         cpu.esp &+= 8 &* size
     }
 
+    /*X:577 Pops that can fail halfway.
+
+    These three show the fault rule of `X:540` under pressure. `popToMemory` must move esp *before* it
+    decodes its operand, because `popl 4(%esp)` means four above the new esp, and yet a fault in the
+    write must leave esp as it was; so it saves esp and puts it back on the way out of a failure.
+    `popSegment` loads the selector, with every check of `X:230`, before esp moves at all. And `enter`
+    works on a local copy of esp for its writes, so that a page fault halfway through a nested frame
+    leaves ebp and esp untouched and the instruction can simply run again. */
     /// pop to an r/m operand (0x8F /0); the address is computed with esp already incremented.
     mutating func popToMemory(_ mask: UInt32) throws(Fault) {
         // Read the value without moving esp, then move esp before decoding the operand's address,

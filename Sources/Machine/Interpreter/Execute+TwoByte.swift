@@ -85,6 +85,15 @@ extension Core {
             }
         case 0xA8: try push(UInt32(cpu.gs.selector.rawValue), mask)
         case 0xA9: try popSegment(.gs)
+        /*X:586 Widening, searching, and updating in one step.
+
+        The second half of the map is where a compiler's everyday helpers live: two-operand `imul`, `movzx`
+        and `movsx` for every `unsigned char` a C program loads, `bsf` and `bsr` for finding a set bit, and
+        `bswap` for byte order. `xadd`, `cmpxchg` and `cmpxchg8b` are the read-modify-write instructions that
+        locks and atomic counters are built from. On one CPU without interrupts in the middle of an
+        instruction they need no locking here, but they keep one promise that matters: each reads its
+        destination with write permission checked and writes only after every read, so a fault leaves memory
+        as it was. The rows the map gives to MMX and SSE end in a fault, as on a CPU without them. */
         case 0xAF:
             // imul r/m, reg: the two-operand form, keeping only the low half of the product.
             let (reg, rm) = try decodeModRM()

@@ -153,6 +153,15 @@ extension Core {
         throw .generalProtection(0)  // longer than 15 bytes
     }
 
+    /*X:546 The ALU rows and the 8086's leftovers.
+
+    The switch opens with the eight ALU rows of the opcode map: add, or, adc, sbb, and, sub, xor and
+    cmp, in that order, each in six forms (byte or full width, into r/m, into a register, or from an
+    immediate into the accumulator). The row is the first argument of each helper, so `0x28` to `0x2D`
+    all pass 5, sub. The two spare slots at the end of each row hold instructions from an older age:
+    pushes and pops of segment registers and the BCD adjustments. One of them is not an instruction at
+    all. `0x0F` is the escape into a second map of 256 opcodes (X:585), which is how later processors found
+    room for everything Intel added. */
     /// Executes the instruction whose (first) opcode byte is `opcode`, prefixes already consumed,
     /// at operand width `mask` (0xFFFF or 0xFFFF_FFFF).
     @inline(__always)
@@ -247,6 +256,14 @@ extension Core {
         case 0x6A: try push(try fetchSigned8(mask), mask)
         // in, out, ins and outs: port I/O belongs to the kernel (X:590).
         case 0x6C...0x6F, 0xE4...0xE7, 0xEC...0xEF: throw ioFault()
+        /*X:547 Jumps and moves.
+
+        The 0x70 row is sixteen short conditional jumps, one per condition code in the opcode's low four
+        bits; writing each case out hands `jumpShort(if:)` a constant, so the condition test folds to one
+        flag check. Then comes group 1, where the ALU operation sits in the ModR/M byte's reg field instead
+        of the opcode, and the `mov` family that compiled code executes more than anything else. Read
+        `0x8A, 0x8B` as the shape of a typical instruction here: decode the ModR/M byte, read the operand,
+        write the register. Three lines, and the width is one more parameter. */
         // Short conditional jumps: one case per condition, so `condition(_:)` sees a constant.
         case 0x70: try jumpShort(if: 0x0)
         case 0x71: try jumpShort(if: 0x1)
@@ -334,6 +351,15 @@ extension Core {
                 cpu.edx = cpu.eax & 0x8000_0000 != 0 ? 0xFFFF_FFFF : 0
             }
         case 0x9B: try waitForFPU()
+        /*X:548 The last half of the map: flags, immediates, returns and the doors out.
+
+        From `pushf` on, the cases are a tour of everything that is not arithmetic. Three kinds are worth
+        slowing down for. `pushf` and `popf` are where the lazy flags (X:520) meet the real EFLAGS: pushing
+        must first compute what was deferred, and popping must refuse to let ring 3 change IOPL. The software
+        interrupts (`int3`, `int $n`, `into`) do not run anything here; they throw, and delivery through the
+        IDT (X:410) takes over. And the relative `call` and `jmp` fetch their displacement before anything
+        reads eip, for the reason X:549 draws. The last line is the honest default: an opcode we do not
+        implement is a #UD, exactly what a real CPU gives for a hole in its map. */
         case 0x9C:
             // pushf needs the real flags, so the lazy ones are computed first. VM and RF read as 0.
             materializeFlags()
@@ -451,7 +477,7 @@ extension Core {
         }
     }
 
-    /*X:548 Relative jumps, and where they count from.
+    /*X:549 Relative jumps, and where they count from.
 
     Every near jump and call in 32-bit code is *relative*: the instruction carries a signed distance,
     not an address. The distance counts from the end of the instruction, that is, from the eip the CPU

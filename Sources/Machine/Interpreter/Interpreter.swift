@@ -217,6 +217,14 @@ extension Core {
 
     // MARK: Decoding operands
 
+    /*X:511 Decoding the operands, and the registers' narrow names.
+
+    `decodeModRM()` is the table above turned into code, split in two on purpose. The common case, a
+    register operand (mod 11), returns at once from the small inlined part; the memory forms, with their
+    SIB byte and escapes, live in `effectiveOffset(_:)`, kept out of line so that every instruction that
+    inlines the decoder does not also carry the whole address calculation. The segment is chosen last:
+    an override prefix wins, otherwise ss for operands based on esp or ebp and ds for the rest. Below it,
+    `readRegister` and `writeRegister` do the al/ah shuffle described at the end of `X:510`. */
     /// Decodes a ModR/M byte (and SIB and displacement) into its reg field and r/m operand.
     @inline(__always)
     mutating func decodeModRM() throws(Fault) -> (reg: Int, rm: Operand) {
@@ -364,6 +372,13 @@ extension Core {
         } catch { throw .pageFault(error) }
     }
 
+    /*X:514 Operands and the stack, on top of the fast path.
+
+    Everything an instruction touches is built from the three accessors above. `readOperand` and
+    `writeOperand` hide whether a ModR/M operand is a register or memory, so an instruction is written
+    once for both. `push`, `peek` and `pop` are memory accesses at ss:esp, and they keep the order that
+    makes a fault harmless: `push` writes before it moves esp, `pop` reads before it moves it, so an
+    instruction that faults on an unmapped stack page can run again, unchanged, once the page is there. */
     /// Reads an r/m operand; `forUpdate` when the instruction will write it back (see
     /// `readMemoryForUpdate`).
     @inline(__always)

@@ -58,6 +58,14 @@ extension Core {
 
     @inline(__always) var flagSign: UInt32 { mutating get { flagMask ^ (flagMask >> 1) } }
 
+    /*X:525 One rule per flag.
+
+    Each flag is a computed property with a `switch` on the recorded operation, and each case is the
+    rule from the list above, written in Swift. Read `carryFlag` against that list: `add` is
+    `flagResult < flagDst`, `sub` is `flagDst < flagSrc`, and `adc` and `sbb` look at `flagAux` to learn
+    whether a carry came in. The `.none` case reads the real register, because then nothing is pending.
+    These are marked `@inline(__always)` because a conditional jump usually asks for one or two flags, and
+    inlined into it the question costs a comparison or two. */
     /// CF, the carry flag.
     @inline(__always) var carryFlag: Bool { mutating get {
         switch flagOp {
@@ -107,6 +115,14 @@ extension Core {
         }
     } }
 
+    /*X:527 Making the flags real.
+
+    Sooner or later someone wants the whole register: `pushf`, an interrupt frame, a switch back to the
+    Host. `eflags` rebuilds the six status bits from the recorded operation, and `materializeFlags()`
+    writes them back and marks nothing pending (`FlagOp.none`), which is the state in which the stored
+    value is exact. An instruction that changes a single flag, such as `stc`, materializes first and then
+    edits the real register; recording "the last operation, except CF is now 1" would need another case
+    in every rule above. */
     /// The full EFLAGS value, with the status flags evaluated.
     var eflags: EFLAGS { mutating get {
         // Nothing pending: the stored value is exact. Otherwise rebuild the six status bits.

@@ -92,6 +92,13 @@ extension Core {
         invalidateFetchPage()
     }
 
+    /*X:415 The inner stack, and why its faults are #TS.
+
+    When delivery goes inward, the new stack comes from the task state fields of `X:140`, and it is
+    checked exactly like a hand-written load of ss (`X:230`): not null, the right RPL, writable data at
+    the target ring's privilege, present. The difference is whom the fault blames. A bad selector here is
+    not the interrupted program's mistake but the kernel's, which filled in the TSS, so it raises #TS
+    (vector 10, invalid TSS) instead of #GP; only a stack segment that is not present raises #SS. */
     /// The stack for entering `ring` from an outer ring: ss0/esp0 or ss1/esp1, checked like a stack
     /// segment load. A bad stack selector raises #TS; a stack segment that is not present, #SS.
     mutating func innerStack(ring: UInt8, external: UInt32) throws(Fault) -> (segment: SegmentRegister, esp: UInt32) {

@@ -67,6 +67,14 @@ extension ELFImage {
             segments: segments.map { ($0.fileOffset, $0.virtualAddress.rawValue, $0.fileSize) })
     }
 
+    /*X:825 The checks, field by field.
+
+    Each check reads like a line of the ELF specification with the answer we insist on: magic `7f 45 4c
+    46`, class 1 (32-bit), data 1 (little-endian), type 2 (an executable, not a shared object), machine 3
+    (the i386). The OS ABI byte may be 0 or 3, because toolchains write either for a Linux program.
+    The tables come last, and they show the overflow rule of `X:820` at work: a count is checked against
+    a small maximum first, so the product of two 16-bit fields is small, and `fits(offset:size:in:)` adds
+    in 64 bits, where a hostile offset near 4 GiB cannot wrap round to a small number. */
     private static func checkIdentification(_ r: LittleEndianReader) throws(ELFImageError) {
         let magic = [r.u8(0), r.u8(1), r.u8(2), r.u8(3)]
         guard magic == [0x7F, 0x45, 0x4C, 0x46] else { throw .badMagic(magic) }

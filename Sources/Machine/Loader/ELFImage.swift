@@ -196,6 +196,13 @@ public enum ELFImageError: Error, Equatable, CustomStringConvertible {
     /// `e_entry` is not inside an executable segment.
     case entryNotExecutable(UInt32)
 
+    /*X:817 Each refusal as one line.
+
+    The messages follow the project's rule for every error a user sees: the subsystem first (`elf:`),
+    then the reason with the values that caused it, numbers in hex as they appear in `readelf` output,
+    so the line can be checked against the file. Where a limit was broken, the message names the limit
+    too: "reaches into the kernel's half" is followed by the boundary itself, so nobody has to look up
+    what `ELFImage.userLimit` is. */
     public var description: String {
         "elf: " + reason
     }

@@ -71,6 +71,15 @@ public final class PhysicalMemory {
         _ = memset(base.advanced(by: offset), 0, count)
     }
 
+    /*X:045 The check every access makes.
+
+    All the loads and stores below begin with `check(_:_:)`, and it is worth reading how `contains` is
+    written: `address <= byteCount - count`, not `address + count <= byteCount`. The second form is the
+    obvious one, and it is wrong for a hostile caller: it adds two numbers the caller chooses, and a
+    large enough count makes the sum overflow, which in Swift is a trap, a guest crashing the host.
+    Testing `count >= 0` first and then subtracting from RAM's size cannot overflow at all. The
+    multi-byte accesses then use `loadUnaligned` and convert from little-endian, the two promises of
+    `X:040`. */
     /// True when `count` bytes at `address` lie inside RAM.
     @inlinable public func contains(_ address: HostPhysicalAddress, count: Int = 1) -> Bool {
         count >= 0 && Int(address.rawValue) <= byteCount - count

@@ -289,6 +289,13 @@ extension Core {
     }
 }
 
+/*X:360 The public face: typed addresses and a privilege.
+
+Code outside the machine (the Host, the Guest kernel, the tests) uses these `Machine` methods rather
+than the `Core` ones. They take a `GuestVirtualAddress` rather than a bare integer, so a physical
+address cannot be passed by mistake (`X:020`), and a `Privilege` rather than a "user" flag, because
+what paging cares about is only whether the access comes from ring 3. Each is a one-line wrapper:
+there is still only one page walk. */
 extension Machine {
     /// Translates `address` as the CPU would for `access` at `privilege`, setting accessed/dirty bits
     /// and filling the TLB. Throws the page fault the CPU would raise (nothing is written to cr2).
@@ -349,6 +356,12 @@ extension Machine {
     }
 }
 
+/*X:370 Copies of any length, a page at a time.
+
+A buffer in guest memory is contiguous only in virtual addresses; its pages may lie anywhere in RAM.
+So both copies cut the range at page boundaries and translate each piece on its own. Look at the
+order in `copyToLinear(_:at:user:)`: it translates every piece first and writes only afterwards,
+the same rule as a straddling `writeLinear`, so a copy that faults halfway has written nothing. */
 extension Core {
     /// Copies `count` bytes out of linear memory through the MMU, page by page.
     mutating func copyFromLinear(_ start: UInt32, count: Int, user: Bool) throws(PageFault) -> [UInt8] {

@@ -64,6 +64,14 @@ public struct PagingFlags: OptionSet, Hashable, Sendable, CustomStringConvertibl
     }
 }
 
+/*X:305 Two entry types with one set of rules.
+
+A directory entry and a table entry have the same shape, a frame number above the twelve flag bits,
+and so one protocol, `PagingEntry`, supplies the frame and the flags to both. They stay two types all
+the same, because mixing them up is a real bug: storing a page's frame where a page table's belongs
+gives the guest a "page table" made of whatever data the page holds. With two types the compiler
+refuses it. Bits 11 to 9 are free for the operating system, and setting `flags` changes only bits 8
+to 0, so the software bits survive and an entry read from guest memory and written back is unchanged. */
 /// What a page directory entry and a page table entry share: a frame number in bits 31-12 and
 /// `PagingFlags` in bits 8-0, with the three software bits 11-9 left alone in the raw value. The two
 /// entry types conform separately, so one can never be stored where the other belongs.

@@ -143,6 +143,15 @@ extension AddressSpace {
         return true
     }
 
+    /*X:861 Where the entries live, and where frames come from.
+
+    The private helpers compute the two slots of the walk, the directory entry and the table entry, and
+    make a missing page table on the way. The directory flags depend on the half: a table for the kernel's
+    half gets no user bit, so nothing it maps is reachable from ring 3 whatever its entries say. Frames
+    freed by `unmap` are kept in `recycled` and zeroed again before reuse, so a new page never shows a
+    program the bytes of an old one. The last three helpers turn a memory error into a precondition, and
+    the reason is worth seeing: every address they touch is a frame the runner allocated, so a failure
+    would be the runner's bug, never the program's. */
     /// The page table covering `address`, created (zeroed) if there is none.
     private mutating func pageTable(for address: GuestVirtualAddress) throws(ProgramRunnerError) -> PageFrameNumber {
         let slot = directorySlot(for: address)

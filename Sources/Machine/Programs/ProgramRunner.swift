@@ -33,6 +33,14 @@ runner to the standard of the real Linux on the host: same input, same
 output, same exit status, byte for byte.
 */
 
+/*X:851 How a run ends, and what it reports.
+
+Before the runner itself, the words it reports in. A program ends in one of four ways: it exits with
+a status, Linux's rules kill it with a signal, it uses up its instruction budget, or the machine
+itself stops. Only the first two happen on real Linux; the budget exists so a test of a runaway
+loop finishes, and a machine stop means the CPU could not even deliver a fault. The signals are
+the few a fault can turn into, with their i386 numbers, because the differential test (`X:895`)
+compares them with what the host's Linux reports. */
 /// How a program's run ended.
 public enum Termination: Hashable, Sendable, CustomStringConvertible {
     /// The program called `exit` with this status (the low 8 bits, as Linux keeps).
@@ -107,6 +115,14 @@ public enum ProgramRunnerError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/*X:852 The process, as one object.
+
+`ProgramRunner` is a class because it is the one process there is: the machine, the address space,
+the input still to be read and the output written so far belong together, and a copy would be a
+second process sharing one RAM. Most of its stored properties are counters and buffers that end up
+in the `ProgramResult`. The one to notice is `linuxState`: it is the part of a process that the
+shared Linux personality keeps (`X:877`), so the runner and the Guest's kernel can answer system
+calls with the same code. */
 /// Runs one i386 Linux program on a fresh `Machine`, standing in for its kernel.
 ///
 /// A class because it *is* the process: it owns the machine, the address space
@@ -148,6 +164,15 @@ public final class ProgramRunner {
     /// full heap and a full stack at once, plus the segments and tables.
     public static let defaultFrameCount = 8_192
 
+    /*X:853 Starting and running.
+
+    The initialiser does what `execve` does in a real kernel, in the same order: a fresh address space,
+    the program's segments loaded into it (`X:860`), the kernel half that the CPU needs before it can
+    take a trap (`X:870`), and the start-up stack (`X:875`). Any of them may fail, for want of RAM or
+    because the arguments are too long, and then there is no runner at all: a refusal, not a half-built
+    process. `run(maxInstructions:)` is then the whole of a kernel's main loop. It lets the interpreter
+    go until something stops it, acts on the reason in `handle(_:)`, and goes again, until the program
+    has ended or the budget is spent. */
     /// Builds the machine and the address space and loads `image`, ready to run.
     ///
     /// - Parameters:

@@ -130,6 +130,14 @@ public struct SegmentDescriptor: RawRepresentable, Hashable, Sendable, CustomStr
         return SegmentDescriptor(base: 0, limit: 0xFFFFF, type: type.rawValue, dpl: dpl)
     }
 
+    /*X:215 Every field, computed from the raw bits.
+
+    Two small helpers, `get(bits:at:)` and `set(_:bits:at:)`, pull a field out of the 64-bit value or put
+    one in, and every property below is written with them, so each line reads like a row of the diagram:
+    the base is 16 bits at 16, then 8 at 32, then 8 at 56. Setting a field touches only its own bits,
+    which is what lets odd descriptors round-trip unchanged. `effectiveLimit` is the one the checks of
+    `X:230` use: with G set, a limit of 0xFFFFF means "up to 0xFFFFFFFF", because the scaled limit names
+    the last byte of the last 4 KiB unit, not the first. */
     /// Bytes 0-3.
     @inlinable public var low: UInt32 { UInt32(truncatingIfNeeded: rawValue) }
     /// Bytes 4-7.

@@ -64,6 +64,16 @@ extension Core {
         do { try writeLinear(descriptor.high, linear, width: 4, user: false) } catch { throw .pageFault(error) }
     }
 
+    /*X:235 The load itself, in the order the checks are made.
+
+    `loadSegment` is the list of `X:230` in code, and the order is part of the contract, because it
+    decides which fault a bad selector gets. The null selector is settled first: allowed in a data
+    register, where only a later use faults, and refused for ss at once. Then the descriptor is fetched,
+    and ss and the data registers part ways: the stack must be writable data at exactly the current
+    privilege, while a data register takes data or readable code no more privileged than both CPL and
+    RPL (conforming code excepted). A descriptor that passes but is not present raises #SS (12) for the
+    stack and #NP (11) for the rest. Only then is the accessed bit written and the register, with its
+    cached base, changed. */
     /// Loads a data segment register (ds, es, fs, gs) or ss with the checks of `X:230`.
     mutating func loadSegment(_ name: SegmentRegisterName, _ selector: SegmentSelector) throws(Fault) {
         precondition(name != .cs, "loadSegment: cs is loaded only by control transfers")
