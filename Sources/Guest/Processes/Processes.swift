@@ -104,7 +104,6 @@ extension GuestKernel {
         }
     }
 
-    /// Load program `name` from the initial ramdisk and make it a runnable process.
     /// Load program `name` from the ramdisk and make it a runnable process; a program that cannot
     /// be loaded is reported on the console and skipped.
     func spawn(_ name: String) throws(GuestStopped) {
@@ -143,7 +142,6 @@ extension GuestKernel {
         }
     }
 
-    /// End the current process: free its memory and forget it.
     /// End the current process: free its memory and forget it. `status` is what a parent would see
     /// (the exit status, or 128 + the signal for a program that was killed).
     func exitCurrent(status: UInt32, reason: String) throws(GuestStopped) {
