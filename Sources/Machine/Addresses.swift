@@ -6,12 +6,12 @@ protected mode, segments, two-level paging and an interrupt descriptor table. Th
 PC in Swift, piece by piece, so that the chapters can talk about "the CPU" and "the page tables" and
 mean something you can read, test and step through.
 
-We build only what lguest leans on. There is no BIOS, no real mode, no floppy controller and no
-floating point unit. There *is* physical memory made of page frames, the CPU's register file, the real
-8-byte descriptor formats, an MMU that walks real page tables and caches the result in a TLB,
-interrupt and exception delivery through the IDT with every privilege check that matters, and an
-interpreter that executes genuine i386 machine code produced by `gcc`. Where we cut a corner we say so,
-in the section that cuts it.
+We build only what lguest leans on. There is no BIOS, no real mode and no floppy controller. There
+*is* physical memory made of page frames, the CPU's register file, the real 8-byte descriptor formats,
+an MMU that walks real page tables and caches the result in a TLB, interrupt and exception delivery
+through the IDT with every privilege check that matters, an x87 floating-point unit, and an interpreter
+that executes genuine i386 machine code produced by `gcc`. Where we cut a corner we say so, in the
+section that cuts it.
 
 The sources follow the appendix, one folder per part, in the order it tells them:
 
@@ -24,9 +24,11 @@ The sources follow the appendix, one folder per part, in the order it tells them
 | `Paging` | entries, faults, the page walk and the TLB | X:300-X:350 |
 | `Interrupts` | delivery through the IDT, and `iret` | X:400-X:450 |
 | `Interpreter` | fetch, decode, lazy flags and every instruction | X:500-X:595 |
+| `FPU` | the x87: its registers, its instructions, saving and restoring it | X:610-X:648 |
 | `Disassembler` | the machine explaining itself | X:700-X:720 |
 | `Loader` | ELF programs | X:800-X:840 |
-| `Programs` | the stand-in kernel that runs one program on the bare machine | X:850-X:899 | :*/
+| `Programs` | the stand-in kernel that runs one program on the bare machine | X:850-X:895 |
+| `Linux` | the system calls both kernels share, and a process's first stack | X:876-X:899 | :*/
 
 /*X:020 Addresses, and why they get four different types.
 
