@@ -1,0 +1,103 @@
+// Tests of Appendix X sections that had none named after them: the machine as a whole (X:060), the
+// core's caches (X:070), the stack fields kept in the CPU (X:140), the exception vectors (X:400) and
+// the regions that grow on demand (X:865).
+
+import Testing
+@testable import Machine
+
+@Test func x060_runFoldsTheLazyFlagsIntoTheCPUStateItReturns() {
+    let test = TestMachine()
+    // xor %eax,%eax (sets ZF); mov $0xFF,%bl; add $1,%bl (sets CF and ZF)
+    test.load([0x31, 0xC0, 0xB3, 0xFF, 0x80, 0xC3, 0x01])
+    #expect(test.machine.run(maxInstructions: 1) == .budgetExhausted)
+    #expect(status(test.machine.cpu.eflags) == [.zero, .parity])
+    #expect(test.machine.run(maxInstructions: 2) == .budgetExhausted)
+    #expect(status(test.machine.cpu.eflags).isSuperset(of: [.carry, .zero]))
+    // The state is a value: a copy taken now does not change when the machine runs on.
+    let snapshot = test.machine.cpu
+    test.load([0xB8, 1, 0, 0, 0], at: test.machine.cpu.eip)
+    _ = test.machine.run(maxInstructions: 1)
+    #expect(snapshot.eax == 0 && test.machine.cpu.eax == 1)
+}
+
+@Test func x070_installingTheCPUFlushesTheTLBOnlyWhenThePagingRegistersChange() throws {
+    let test = TestMachine()
+    let page = GuestVirtualAddress(TestMachine.dataBase)
+    try test.memory.store32(0xAAAA_AAAA, at: HostPhysicalAddress(TestMachine.dataBase))
+    try test.memory.store32(0xBBBB_BBBB, at: HostPhysicalAddress(TestMachine.dataBase + 0x1000))
+    #expect(try test.machine.readVirtual32(page, privilege: .user) == 0xAAAA_AAAA)
+    // Remap the page behind the TLB's back: like the hardware, the machine keeps the stale translation...
+    test.map(TestMachine.dataBase, to: TestMachine.dataBase + 0x1000, [.present, .writable, .user])
+    #expect(try test.machine.readVirtual32(page, privilege: .user) == 0xAAAA_AAAA)
+    // ...also when the same CPU state is installed again, since no paging register changed...
+    test.machine.cpu = test.machine.cpu
+    #expect(try test.machine.readVirtual32(page, privilege: .user) == 0xAAAA_AAAA)
+    // ...but a new cr3 (a copy of the directory in another frame) drops the cached translation.
+    let copy = HostPhysicalAddress(0x2000)
+    try test.memory.store32(try test.memory.load32(at: HostPhysicalAddress(0)), at: copy)
+    let flushes = test.machine.statistics.tlbFlushes
+    var cpu = test.machine.cpu
+    cpu.cr3 = copy
+    test.machine.cpu = cpu
+    #expect(test.machine.statistics.tlbFlushes == flushes + 1)
+    #expect(try test.machine.readVirtual32(page, privilege: .user) == 0xBBBB_BBBB)
+}
+
+@Test func x140_anInterruptFromRing3SwitchesToTheStackTheKernelLastSet() {
+    let test = TestMachine()
+    test.load([0xCD, 0x80])  // int $0x80
+    var cpu = test.machine.cpu
+    cpu.esp1 = TestMachine.ring1StackTop - 0x800
+    test.machine.cpu = cpu
+    guard case .enteredKernel(vector: 0x80, errorCode: nil, _) = test.machine.run(maxInstructions: 10) else {
+        Issue.record("int $0x80 did not enter the kernel")
+        return
+    }
+    // The frame (eip, cs, eflags, esp, ss) sits just below the new esp1, on ss1, not on the user's stack.
+    #expect(test.machine.cpu.esp == TestMachine.ring1StackTop - 0x800 - 20)
+    #expect(test.machine.cpu.ss.selector == TestMachine.ring1Data)
+    #expect(test.stackWord(0) == TestMachine.codeBase + 2)
+    #expect(test.stackWord(3) == TestMachine.userStackTop)
+}
+
+@Test func x400_theTablesErrorCodeColumnIsWhatTheMachinePushes() {
+    let withCode: Set<UInt8> = [8, 10, 11, 12, 13, 14]
+    #expect(ExceptionVector.allCases.map(\.rawValue) == [0, 1, 3, 4, 6, 7, 8, 10, 11, 12, 13, 14])
+    for vector in ExceptionVector.allCases {
+        #expect(vector.pushesErrorCode == withCode.contains(vector.rawValue), "\(vector)")
+    }
+}
+
+@Test(arguments: [
+    // xor %ecx,%ecx; div %ecx
+    ([UInt8]([0x31, 0xC9, 0xF7, 0xF1]), UInt8(0), UInt32?.none),
+    ([0xCC], 3, nil),                                  // int3
+    ([0xB0, 0x7F, 0x04, 0x01, 0xCE], 4, nil),          // mov $0x7f,%al; add $1,%al; into
+    ([0x0F, 0x0B], 6, nil),                            // ud2
+    ([0xF4], 13, 0),                                   // hlt at ring 3
+])
+func x400_eachExceptionArrivesOnItsVectorWithOrWithoutAnErrorCode(code: [UInt8], vector: UInt8, errorCode: UInt32?) {
+    let test = TestMachine()
+    test.load(code)
+    let stop = test.machine.run(maxInstructions: 10)
+    guard case let .enteredKernel(raised, pushed, _) = stop else {
+        Issue.record("no exception: \(stop)")
+        return
+    }
+    #expect(raised == vector)
+    #expect(pushed == errorCode)
+}
+
+@Test func x865_onlyTheHeapUpToTheRoundedBreakAndTheStackGrowOnDemand() throws {
+    var space = try AddressSpace(memory: PhysicalMemory(frameCount: 4))
+    space.heapStart = 0x0804_A000
+    space.programBreak = 0x0804_A001
+    let grows = { (address: UInt32) in space.growsOnDemand(GuestVirtualAddress(address)) }
+    #expect(!grows(0x0804_9FFF))                    // below the heap: a segment's page or a wild pointer
+    #expect(grows(0x0804_A000) && grows(0x0804_AFFF))  // the break rounds up to a whole page
+    #expect(!grows(0x0804_B000))
+    let top = AddressSpace.stackTop, limit = AddressSpace.stackLimit
+    #expect(grows(top - 1) && grows(top - limit))
+    #expect(!grows(top - limit - 1))                // past the 8 MiB stack limit
+    #expect(!grows(top))                            // the kernel's half never grows
+}
