@@ -274,3 +274,18 @@ func x840_entryOutsideExecutableCodeIsRefused(_ testCase: ELFRefusalCase) {
         try GuestPrograms.load(path)
     }
 }
+
+@Test func x815_aFileWithSeveralFaultsIsRefusedForTheEarliestInFileOrder() {
+    // A 64-bit class (offset 4) and an x86-64 machine (offset 18): the class comes first.
+    var both = mutated(18, 0x3E, width: 2)
+    both[4] = 2
+    #expect(refusal(both) == .wrongClass(2))
+    #expect(refusal(both) == refusal(both))  // every time
+    // Without the bad class, the machine is the earliest fault, ahead of the flags at offset 36.
+    var later = mutated(18, 0x3E, width: 2)
+    later[36] = 1
+    #expect(refusal(later) == .wrongMachine(0x3E))
+    // And each refusal is one line that begins with its subsystem.
+    let line = refusal(later).map { "\($0)" } ?? ""
+    #expect(line.hasPrefix("elf: ") && !line.contains("\n"))
+}

@@ -1,0 +1,52 @@
+// Tests of Host and Switcher sections that had none named after them: the IDT the processor really
+// uses (H:240) and the way back out of the Guest's world (S:110).
+
+import LguestABI
+import Machine
+import Switcher
+import Testing
+@testable import Host
+
+@Test func h240_stubGatesTakeTheGuestsPrivilegeAndTheHypercallGateGetsRing1() throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest { _ throws(GuestStopped) in }
+    // An interrupt gate never goes direct: its stub gate keeps the Guest's privilege, 3 here.
+    let open = GateDescriptor(offset: 0xC010_0040, selector: GDTLayout.kernelCodeSelector, kind: .interrupt, dpl: 3)
+    try guest.loadIDTEntry(vector: 0x30, low: open.low, high: open.high)
+    let installed = guest.switcherGate(vector: 0x30)
+    #expect(installed.offset == SwitcherLayout.stub(vector: 0x30).rawValue)
+    #expect(installed.selector == GDTLayout.switcherCodeSelector && installed.kind == .interrupt)
+    #expect(installed.dpl == 3)
+    // A vector the Guest left empty still leads to the Host, but no user program may `int` to it.
+    let empty = guest.switcherGate(vector: 0x31)
+    #expect(empty.offset == SwitcherLayout.stub(vector: 0x31).rawValue && empty.dpl == 0)
+    // The hypercall gate is for the Guest kernel at ring 1, and for nobody at ring 3.
+    let hypercall = guest.switcherGate(vector: hypercallVector)
+    #expect(hypercall.offset == SwitcherLayout.stub(vector: hypercallVector).rawValue)
+    #expect(hypercall.dpl == guestKernelRing)
+}
+
+@Test func s110_aTrapThroughTheHostSavesEveryGeneralRegister() throws {
+    let bed = HostTestBed()
+    var seen: [UInt32] = []
+    var traps: [UInt8] = []
+    // mov $1..$7 into eax, ebx, ecx, edx, esi, edi, ebp; int $0x80; jmp .
+    let program: [UInt8] = [0xB8, 1, 0, 0, 0, 0xBB, 2, 0, 0, 0, 0xB9, 3, 0, 0, 0, 0xBA, 4, 0, 0, 0,
+                            0xBE, 5, 0, 0, 0, 0xBF, 6, 0, 0, 0, 0xBD, 7, 0, 0, 0, 0xCD, 0x80, 0xEB, 0xFE]
+    let guest = try bed.makeGuest(userCode: program, setUp: { image in
+        _ = image.addEntry(named: "syscall") { cpu throws(GuestStopped) in
+            let r = cpu.registers
+            seen = [r.eax, r.ebx, r.ecx, r.edx, r.esi, r.edi, r.ebp]
+            try Bed.powerOff(cpu, "exit")
+        }
+    }) { cpu throws(GuestStopped) in
+        // An interrupt gate: the trap goes out to the Host through the stub, and the Host reflects it.
+        try bootToUser(cpu, gates: [(systemCallVector, entryAddress(0), .interrupt, 3)])
+    }
+    guest.onEvent = { _, event in if case let .trap(vector) = event { traps.append(vector) } }
+    #expect(bed.host.run(guest) == .poweredOff("exit"))
+    // The Host ran in between with its own registers, so these came back from the registers page.
+    #expect(seen == [1, 2, 3, 4, 5, 6, 7])
+    #expect(traps.contains(systemCallVector))
+    #expect(guest.statistics.trapsReflected == 1)
+}
