@@ -1,5 +1,6 @@
 // Tests of Host and Switcher sections that had none named after them: the IDT the processor really
-// uses (H:240) and the way back out of the Guest's world (S:110).
+// uses (H:240), the way back out of the Guest's world (S:110), and the shadow page tables' cache, flags
+// and frames (H:315, H:317, H:335, H:350).
 
 import LguestABI
 import Machine
@@ -49,4 +50,59 @@ import Testing
     #expect(seen == [1, 2, 3, 4, 5, 6, 7])
     #expect(traps.contains(systemCallVector))
     #expect(guest.statistics.trapsReflected == 1)
+}
+
+@Test func h315_switchingBackToACachedShadowCostsNoFaultsAndNoFrames() throws {
+    let world = try PageTableWorld()
+    try world.map(userAddress, to: 45, [.present, .writable, .user])
+    #expect(try world.tables.demandPage(GuestVirtualAddress(userAddress), [.user]))
+    let second = GuestPhysicalAddress(frame: world.newGuestFrame())
+    try world.tables.newPageTable(second)
+    let frames = world.pool.framesInUse
+    let fixed = world.tables.statistics.faultsFixed
+    try world.tables.newPageTable(world.directory)
+    // The shadow built before the switch is whole: no frame allocated, no fault needed to use the page.
+    #expect(world.pool.framesInUse == frames)
+    #expect(try world.shadowEntry(userAddress)?.flags.contains(.present) == true)
+    #expect(world.tables.statistics.faultsFixed == fixed)
+    #expect(world.tables.currentGuestDirectory == world.directory)
+}
+
+@Test func h317_noMatterHowManyDirectoriesTheCacheHoldsFour() throws {
+    let world = try PageTableWorld()
+    for _ in 0..<7 { try world.tables.newPageTable(GuestPhysicalAddress(frame: world.newGuestFrame())) }
+    #expect(world.tables.directories.count == ShadowPageTables.cacheSize)
+    #expect(ShadowPageTables.cacheSize == 4 && ShadowPageTables.maximumStackPages == 2)
+    #expect(world.tables.installsEntriesEagerly)
+}
+
+@Test func h335_aFaultMarksTheGuestDirectoryAccessedAndTheShadowTakesItsPermissions() throws {
+    let world = try PageTableWorld()
+    // A read-only directory entry above a writable table entry: the directory's word is final.
+    try world.map(userAddress, to: 45, [.present, .writable, .user], directoryFlags: [.present, .user])
+    #expect(try !world.guestDirectoryEntry(userAddress).flags.contains(.accessed))
+    #expect(try world.tables.demandPage(GuestVirtualAddress(userAddress), [.user]))
+    #expect(try world.guestDirectoryEntry(userAddress).flags.contains(.accessed))
+    let shadow = try world.shadowDirectoryEntry(userAddress).flags
+    #expect(shadow.isSuperset(of: [.present, .user]))
+    #expect(!shadow.contains(.writable))
+    #expect(shadow.isSubset(of: allowedDirectoryFlags))
+}
+
+@Test func h335_aHostOutOfFramesKillsTheGuestWithAReason() throws {
+    let world = try PageTableWorld(poolLimit: 1)
+    try world.map(userAddress, to: 45, [.present, .writable, .user])
+    expectViolation("host out of memory for a shadow page table") { () throws(GuestViolation) in
+        _ = try world.tables.demandPage(GuestVirtualAddress(userAddress), [.user])
+    }
+}
+
+@Test func h350_guestFrameNIsHostFrameBasePlusN() throws {
+    let world = try PageTableWorld()
+    for frame: UInt32 in [40, 45, 63] {
+        let va = userAddress + frame * UInt32(pageSize)
+        try world.map(va, to: frame, [.present, .writable, .user])
+        #expect(try world.tables.demandPage(GuestVirtualAddress(va), [.user]))
+        #expect(try world.shadowEntry(va)?.frame == world.memory.baseFrame.advanced(by: frame))
+    }
 }
