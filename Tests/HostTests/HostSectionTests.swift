@@ -1,6 +1,6 @@
 // Tests of Host and Switcher sections that had none named after them: the IDT the processor really
 // uses (H:240), the way back out of the Guest's world (S:110), and the shadow page tables' cache, flags
-// and frames (H:315, H:317, H:335, H:350).
+// and frames (H:315, H:317, H:335, H:350), and the processor as the Guest kernel sees it (S:215-S:245).
 
 import LguestABI
 import Machine
@@ -105,4 +105,77 @@ import Testing
         #expect(try world.tables.demandPage(GuestVirtualAddress(va), [.user]))
         #expect(try world.shadowEntry(va)?.frame == world.memory.baseFrame.advanced(by: frame))
     }
+}
+
+@Test func s215_writingTheRegistersChangesEverythingButTheInterruptFlag() throws {
+    let bed = HostTestBed()
+    var before = EFLAGS(), after = GuestRegisters()
+    let guest = try bed.makeGuest { cpu throws(GuestStopped) in
+        try Bed.initialize(cpu)
+        var registers = cpu.registers
+        before = registers.eflags
+        registers.eax = 0x1234_5678
+        registers.eflags = registers.eflags.symmetricDifference([.interruptEnable, .direction, .carry])
+        cpu.registers = registers
+        after = cpu.registers
+        registers.eflags = before  // put the direction flag back before going on
+        cpu.registers = registers
+        try Bed.powerOff(cpu)
+    }
+    #expect(bed.host.run(guest) == .poweredOff("done"))
+    #expect(after.eax == 0x1234_5678)
+    #expect(after.eflags.contains(.direction) != before.contains(.direction))
+    #expect(after.eflags.contains(.carry) != before.contains(.carry))
+    #expect(after.eflags.contains(.interruptEnable) == before.contains(.interruptEnable))
+}
+
+@Test func s220_aUserProgramMayNotMakeAHypercall() throws {
+    let bed = HostTestBed()
+    var errorCode: UInt32 = 0
+    let guest = try bed.makeGuest(userCode: [0xCD, hypercallVector, 0xEB, 0xFE], setUp: { image in  // int $0x1f
+        _ = image.addEntry(named: "general protection") { cpu throws(GuestStopped) in
+            errorCode = try cpu.load32(GuestVirtualAddress(cpu.registers.esp))
+            try Bed.powerOff(cpu, "gp")
+        }
+    }) { cpu throws(GuestStopped) in
+        try bootToUser(cpu, gates: [(13, entryAddress(0), .interrupt, 0)])
+    }
+    #expect(bed.host.run(guest) == .poweredOff("gp"))
+    // The gate's privilege (1) refused ring 3: #GP with the gate's IDT index in the error code.
+    #expect(errorCode == UInt32(hypercallVector) * 8 + 2)
+}
+
+@Test func s240_aPrivilegedInstructionFaultsToTheGuestAndCPUIDDoesNot() throws {
+    let bed = HostTestBed()
+    var traps: [UInt8] = []
+    var trapsAroundCPUID = (0, 0)
+    let guest = try bed.makeGuest(setUp: { image in
+        _ = image.addEntry(named: "general protection") { cpu throws(GuestStopped) in try Bed.powerOff(cpu, "gp") }
+    }) { cpu throws(GuestStopped) in
+        try Bed.initialize(cpu)
+        try Bed.setGate(cpu, vector: 13, handler: entryAddress(0))
+        trapsAroundCPUID.0 = traps.count
+        _ = cpu.cpuid(0)
+        trapsAroundCPUID.1 = traps.count
+        try cpu.native(.wbinvd)
+        try Bed.powerOff(cpu, "wbinvd did not fault")
+    }
+    guest.onEvent = { _, event in if case let .trap(vector) = event { traps.append(vector) } }
+    #expect(bed.host.run(guest) == .poweredOff("gp"))
+    #expect(trapsAroundCPUID.0 == trapsAroundCPUID.1)  // cpuid went straight to the machine
+    #expect(traps.contains(13))
+}
+
+@Test func s245_anUnalignedFXSaveStopsTheGuestWithTheReasonAndTheHostGoesOn() throws {
+    let bed = HostTestBed()
+    let area = Bed.kva(GuestPhysicalAddress(0x20000))
+    let reason = try bed.killReason { cpu throws(GuestStopped) in
+        try Bed.initialize(cpu)
+        try cpu.saveFPU(.fxsave, at: area)               // aligned: fine
+        try cpu.restoreFPU(.fxsave, from: area)
+        try cpu.saveFPU(.fxsave, at: area.advanced(by: 8))  // not 16-byte aligned
+        try Bed.powerOff(cpu, "unaligned fxsave was accepted")
+    }
+    #expect(reason.contains("switcher: FPU save at") && reason.contains("refused"))
+    #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
 }
