@@ -1,6 +1,6 @@
 // Tests of Appendix X sections that had none named after them: the machine as a whole (X:060), the
 // core's caches (X:070), the stack fields kept in the CPU (X:140), the exception vectors (X:400) and
-// the regions that grow on demand (X:865).
+// the shape of a process's address space (X:855) and the regions that grow on demand (X:865).
 
 import Testing
 @testable import Machine
@@ -100,4 +100,28 @@ func x400_eachExceptionArrivesOnItsVectorWithOrWithoutAnErrorCode(code: [UInt8],
     #expect(grows(top - 1) && grows(top - limit))
     #expect(!grows(top - limit - 1))                // past the 8 MiB stack limit
     #expect(!grows(top))                            // the kernel's half never grows
+}
+
+@Test func x855_theProcessSeesTheMapOfItsAddressSpace() throws {
+    let image = try GuestPrograms.load("hello")
+    let runner = try ProgramRunner(image: image, programName: "hello")
+    func may(_ address: UInt32, _ access: AccessKind, _ privilege: Privilege) -> Bool {
+        (try? runner.machine.translate(GuestVirtualAddress(address), access: access, privilege: privilege)) != nil
+    }
+    // The kernel's half: text, GDT and IDT read-only for the supervisor, the stack writable, all
+    // invisible to the program, and nothing past the top of the kernel stack.
+    for address: UInt32 in [0xC000_0000, 0xC000_1000, 0xC000_2000] {
+        #expect(may(address, .read, .supervisor) && !may(address, .write, .supervisor), "\(address)")
+        #expect(!may(address, .read, .user), "\(address)")
+    }
+    for address: UInt32 in [0xC000_3000, 0xC000_4FFC] {
+        #expect(may(address, .write, .supervisor) && !may(address, .read, .user), "\(address)")
+    }
+    #expect(!may(0xC000_5000, .read, .supervisor))
+    // The program's half: its text where the linker put it, read-only; no page 0 for null pointers.
+    #expect(may(image.entry.rawValue, .fetch, .user) && !may(image.entry.rawValue, .write, .user))
+    #expect(!may(0, .read, .user) && !may(0xFFC, .read, .supervisor))
+    // The stack is mapped only where the process's start wrote it; the rest comes on demand (X:865).
+    #expect(may(runner.machine.cpu.esp, .write, .user))
+    #expect(!may(AddressSpace.stackTop - AddressSpace.stackLimit, .read, .user))
 }
