@@ -1,6 +1,7 @@
 // Tests of Appendix X sections that had none named after them: the machine as a whole (X:060), the
 // core's caches (X:070), the stack fields kept in the CPU (X:140), the exception vectors (X:400) and
-// the shape of a process's address space (X:855) and the regions that grow on demand (X:865).
+// the shape of a process's address space (X:855), the regions that grow on demand (X:865), the range
+// check of RAM (X:045), the software bits of paging entries (X:305) and the inner stack's faults (X:415).
 
 import Testing
 @testable import Machine
@@ -124,4 +125,49 @@ func x400_eachExceptionArrivesOnItsVectorWithOrWithoutAnErrorCode(code: [UInt8],
     // The stack is mapped only where the process's start wrote it; the rest comes on demand (X:865).
     #expect(may(runner.machine.cpu.esp, .write, .user))
     #expect(!may(AddressSpace.stackTop - AddressSpace.stackLimit, .read, .user))
+}
+
+@Test func x045_theRangeCheckCannotOverflowWhateverTheCount() throws {
+    let memory = PhysicalMemory(frameCount: 2)
+    let last = HostPhysicalAddress(UInt32(2 * pageSize - 4))
+    #expect(memory.contains(last, count: 4) && !memory.contains(last, count: 5))
+    #expect(!memory.contains(HostPhysicalAddress(0xFFFF_FFFF), count: Int.max))  // a sum would trap here
+    #expect(!memory.contains(HostPhysicalAddress(0), count: -1))
+    #expect(throws: MemoryError.outOfRange(address: last, count: Int.max)) {
+        _ = try memory.copyOut(from: last, count: Int.max)
+    }
+    // Multi-byte accesses are little-endian and need no alignment.
+    try memory.store32(0x4433_2211, at: HostPhysicalAddress(1))
+    #expect(try memory.load8(at: HostPhysicalAddress(1)) == 0x11 && memory.load16(at: HostPhysicalAddress(3)) == 0x4433)
+}
+
+@Test func x305_settingTheFlagsKeepsTheSoftwareBitsAndTheFrame() {
+    let raw: UInt32 = 0x0012_3000 | 0xE00 | PagingFlags([.present, .user]).rawValue
+    var entry = PageTableEntry(rawValue: raw)
+    #expect(entry.frame == PageFrameNumber(0x123) && entry.flags.isSuperset(of: [.present, .user]))
+    entry.flags = entry.flags
+    #expect(entry.rawValue == raw)
+    entry.flags = [.present, .writable, .dirty]
+    #expect(entry.rawValue == 0x0012_3000 | 0xE00 | PagingFlags([.present, .writable, .dirty]).rawValue)
+    // Read from guest memory and written back unchanged: the same value.
+    #expect(PageDirectoryEntry(rawValue: raw).rawValue == raw)
+}
+
+@Test func x415_aBadInnerStackSelectorIsTheKernelsFaultAnInvalidTSS() {
+    for (ss1, expectedCode) in [(SegmentSelector(rawValue: 0), UInt32(0)), (TestMachine.kernelData, 16)] {
+        let test = TestMachine()
+        // #TS goes to ring 0 on ss0, which is good, so it can be delivered at all.
+        test.setGate(10, GateDescriptor(offset: TestMachine.handlerBase, selector: TestMachine.kernelCode,
+                                        kind: .interrupt, dpl: 0))
+        test.load([0xCD, 0x80])  // int $0x80, whose ring-1 gate needs ss1
+        var cpu = test.machine.cpu
+        cpu.ss1 = ss1
+        test.machine.cpu = cpu
+        let stop = test.machine.run(maxInstructions: 10)
+        guard case let .enteredKernel(vector, errorCode, _) = stop else {
+            Issue.record("no delivery: \(stop)")
+            continue
+        }
+        #expect(vector == 10 && errorCode == expectedCode, "ss1 \(ss1)")
+    }
 }
