@@ -1,7 +1,8 @@
 // Tests of Appendix X sections that had none named after them: the machine as a whole (X:060), the
 // core's caches (X:070), the stack fields kept in the CPU (X:140), the exception vectors (X:400) and
 // the shape of a process's address space (X:855), the regions that grow on demand (X:865), the range
-// check of RAM (X:045), the software bits of paging entries (X:305) and the inner stack's faults (X:415).
+// check of RAM (X:045), the software bits of paging entries (X:305), the inner stack's faults (X:415),
+// copies a page at a time (X:370), the stack (X:575) and string instructions (X:580).
 
 import Testing
 @testable import Machine
@@ -170,4 +171,51 @@ func x400_eachExceptionArrivesOnItsVectorWithOrWithoutAnErrorCode(code: [UInt8],
         }
         #expect(vector == 10 && errorCode == expectedCode, "ss1 \(ss1)")
     }
+}
+
+@Test func x370_copiesCutAtPagesAndAFaultingCopyWritesNothing() throws {
+    let test = TestMachine()
+    // Virtual 0x21000 lives in physical 0x25000: the buffer is contiguous only in virtual addresses.
+    test.map(0x21000, to: 0x25000, [.present, .writable, .user])
+    try test.memory.copyIn([1, 2, 3, 4], at: HostPhysicalAddress(0x20FFC))
+    try test.memory.copyIn([5, 6, 7, 8], at: HostPhysicalAddress(0x25000))
+    #expect(try test.machine.copyFromVirtual(GuestVirtualAddress(0x20FFC), count: 8, privilege: .user) == [1, 2, 3, 4, 5, 6, 7, 8])
+    // The last 4 bytes would land on 0x38000, which is not mapped: nothing is written, even below it.
+    let below = GuestVirtualAddress(TestMachine.userStackTop - 4)
+    #expect(throws: PageFault.self) {
+        try test.machine.copyToVirtual([UInt8](repeating: 0xEE, count: 8), at: below, privilege: .user)
+    }
+    #expect(try test.machine.copyFromVirtual(below, count: 4, privilege: .user) == [0, 0, 0, 0])
+}
+
+@Test func x575_pushESPPushesTheOldValueAndPopToTheStackUsesTheNewOne() {
+    // push %esp; pop %eax
+    #expect(execute([0x54, 0x58]).cpu.eax == TestMachine.userStackTop)
+    // push $0x11; push $0x22; popl (%esp); pop %ebx: the pop wrote where 0x11 was.
+    let outcome = execute([0x6A, 0x11, 0x6A, 0x22, 0x8F, 0x04, 0x24, 0x5B])
+    #expect(outcome.cpu.ebx == 0x22 && outcome.cpu.esp == TestMachine.userStackTop)
+    // push %ebp; mov %esp,%ebp; sub $8,%esp; leave: the frame comes down again, ebp restored.
+    let frame = execute([0x55, 0x89, 0xE5, 0x83, 0xEC, 0x08, 0xC9]) { _, cpu in cpu.ebp = 0x1234 }
+    #expect(frame.cpu.ebp == 0x1234 && frame.cpu.esp == TestMachine.userStackTop)
+}
+
+@Test func x580_repMovsCopiesAndAFaultMidwayLeavesTheRegistersAtTheFailingByte() throws {
+    let copy = execute([0xF3, 0xA4]) { test, cpu in  // rep movsb
+        try? test.memory.copyIn(Array("abcdefgh".utf8), at: HostPhysicalAddress(TestMachine.dataBase))
+        cpu.esi = TestMachine.dataBase; cpu.edi = TestMachine.dataBase + 0x100; cpu.ecx = 8
+    }
+    #expect(copy.cpu.ecx == 0 && copy.cpu.esi == TestMachine.dataBase + 8 && copy.cpu.edi == TestMachine.dataBase + 0x108)
+    // Now towards the unmapped page at 0x38000: four bytes go, then the fault, with eip still on rep.
+    let test = TestMachine()
+    test.load([0xF3, 0xA4])
+    var cpu = test.machine.cpu
+    cpu.esi = TestMachine.dataBase; cpu.edi = TestMachine.userStackTop - 4; cpu.ecx = 8
+    test.machine.cpu = cpu
+    guard case .enteredKernel(vector: 14, _, _) = test.machine.run(maxInstructions: 100) else {
+        Issue.record("rep movsb did not fault")
+        return
+    }
+    #expect(test.machine.cpu.ecx == 4 && test.machine.cpu.edi == TestMachine.userStackTop)
+    #expect(test.machine.cpu.esi == TestMachine.dataBase + 4)
+    #expect(test.stackWord(1) == TestMachine.codeBase)  // the frame: error code, then eip
 }
