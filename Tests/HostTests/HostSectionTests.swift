@@ -1,6 +1,6 @@
 // Tests of Host and Switcher sections that had none named after them: the IDT the processor really
 // uses (H:240), the way back out of the Guest's world (S:110), and the shadow page tables' cache, flags
-// and frames (H:315, H:317, H:335, H:350), and the processor as the Guest kernel sees it (S:215-S:245).
+// and frames (H:315, H:317, H:335, H:350, H:470), and the processor as the Guest kernel sees it (S:215-S:245).
 
 import LguestABI
 import Machine
@@ -178,4 +178,26 @@ import Testing
     }
     #expect(reason.contains("switcher: FPU save at") && reason.contains("refused"))
     #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
+}
+
+@Test func h470_aFullFlushEmptiesEveryCachedShadowNotJustTheCurrentOne() throws {
+    let world = try PageTableWorld()
+    try world.tables.setKernelAddress(pageOffset)
+    let second = GuestPhysicalAddress(frame: world.newGuestFrame())
+    var shadows: [HostPhysicalAddress] = []
+    for directory in [world.directory, second] {
+        try world.map(kernelAddress, to: 44, [.present, .writable], in: directory)
+        try world.map(userAddress, to: 45, [.present, .writable, .user], in: directory)
+        try world.tables.newPageTable(directory)
+        #expect(try world.tables.demandPage(GuestVirtualAddress(kernelAddress), []))
+        #expect(try world.tables.demandPage(GuestVirtualAddress(userAddress), [.user]))
+        shadows.append(world.tables.currentDirectory)
+    }
+    try world.tables.flush(kernelToo: true)
+    for shadow in shadows {  // the first is cached but not current, and it is emptied too
+        #expect(try world.shadowEntry(kernelAddress, shadow: shadow) == nil)
+        #expect(try world.shadowEntry(userAddress, shadow: shadow) == nil)
+        #expect(try world.shadowDirectoryEntry(switcherAddress.rawValue, shadow: shadow).frame == world.switcherTable)
+    }
+    #expect(world.pool.framesInUse == world.baselineFrames + shadows.count)  // only the directories remain
 }
