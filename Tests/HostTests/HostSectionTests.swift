@@ -201,3 +201,27 @@ import Testing
     }
     #expect(world.pool.framesInUse == world.baselineFrames + shadows.count)  // only the directories remain
 }
+
+@Test func s235_aCopyAcrossPagesNotYetShadowedFaultsInEachPageAndArrivesWhole() throws {
+    func faultsFixed(copying bytes: [UInt8]) throws -> (fixed: UInt64, readBack: [UInt8]) {
+        let bed = HostTestBed()
+        var readBack: [UInt8] = []
+        let start = Bed.kva(GuestPhysicalAddress(0x20FF0))  // 16 bytes before a page boundary
+        let guest = try bed.makeGuest { cpu throws(GuestStopped) in
+            try Bed.initialize(cpu)
+            if !bytes.isEmpty {
+                try cpu.storeBytes(bytes, at: start)
+                readBack = try cpu.loadBytes(start, count: bytes.count)
+            }
+            try Bed.powerOff(cpu)
+        }
+        #expect(bed.host.run(guest) == .poweredOff("done"))
+        return (guest.statistics.pageFaultsFixed, readBack)
+    }
+    // 16 bytes in one page, two whole pages, 16 bytes in a fourth: four pages the shadow lacks.
+    let bytes = (0..<(2 * pageSize + 32)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+    let baseline = try faultsFixed(copying: [])
+    let copied = try faultsFixed(copying: bytes)
+    #expect(copied.readBack == bytes)
+    #expect(copied.fixed - baseline.fixed == 4)
+}
