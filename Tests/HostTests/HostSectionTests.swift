@@ -225,3 +225,23 @@ import Testing
     #expect(copied.readBack == bytes)
     #expect(copied.fixed - baseline.fixed == 4)
 }
+
+@Test func s238_anIretToRing0IsRefusedAndTheGuestDiesNotTheHost() throws {
+    let bed = HostTestBed()
+    let reason = try bed.killReason { cpu throws(GuestStopped) in
+        try Bed.initialize(cpu)
+        // A frame that would return to ring 0: the Switcher's own code selector.
+        var registers = cpu.registers
+        let frame = GuestVirtualAddress(registers.esp &- 12)
+        let words = [Bed.kva(GuestPhysicalAddress(0x100000)).rawValue,
+                     UInt32(GDTLayout.switcherCodeSelector.rawValue), irqEnabledValue | 2]
+        for (index, word) in words.enumerated() { try cpu.store32(word, at: frame.advanced(by: UInt32(index * 4))) }
+        registers.esp = frame.rawValue
+        cpu.registers = registers
+        try cpu.returnFromInterrupt()
+    }
+    // The processor refused the frame with #GP at the image's `iret`, and this Guest has no handler.
+    #expect(reason == "traps: unhandled trap 13 at \(GuestKernelImage().iretSite)")
+    #expect(bed.machine.cpu.cpl == 0)  // the processor is the Host's again
+    #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
+}
