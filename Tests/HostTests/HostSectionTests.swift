@@ -1,10 +1,11 @@
 // Tests of Host and Switcher sections that had none named after them: the IDT the processor really
 // uses (H:240), the way back out of the Guest's world (S:110), and the shadow page tables' cache, flags
-// and frames (H:315, H:317, H:335, H:350, H:470), and the processor as the Guest kernel sees it (S:215-S:245).
+// and frames (H:315, H:317, H:335, H:350, H:470), and the processor as the Guest kernel sees it (S:215-S:245), with
+// its registers page, the Host's side of the processor and one view per Guest (S:035, S:045, S:047).
 
 import LguestABI
 import Machine
-import Switcher
+@testable import Switcher
 import Testing
 @testable import Host
 
@@ -244,4 +245,42 @@ import Testing
     #expect(reason == "traps: unhandled trap 13 at \(GuestKernelImage().iretSite)")
     #expect(bed.machine.cpu.cpl == 0)  // the processor is the Host's again
     #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
+}
+
+@Test func s035_theWordSubscriptAndTheWholeFrameSeeTheSamePage() throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest { _ throws(GuestStopped) in }
+    let page = guest.registerPage
+    page[.eax] = 0xCAFE_F00D
+    page[.trapNumber] = 14
+    #expect(page.registers.eax == 0xCAFE_F00D && page.registers.trapNumber == 14)
+    var frame = page.registers
+    frame.ebx = 0x0BAD_BEEF
+    page.registers = frame
+    #expect(page[.ebx] == 0x0BAD_BEEF && page[.eax] == 0xCAFE_F00D)
+}
+
+@Test func s045_afterAGuestTheProcessorIsInTheHostsStateAgain() throws {
+    let bed = HostTestBed()
+    #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
+    let cpu = bed.machine.cpu
+    #expect(cpu == bed.host.switcher.hostState)
+    #expect(cpu.cpl == 0 && cpu.cs.selector == GDTLayout.switcherCodeSelector)
+    #expect(cpu.cr0.isSuperset(of: [.paging, .writeProtect]))
+    #expect(cpu.esp0 == SwitcherLayout.ringZeroStackTop.rawValue)
+}
+
+@Test func s047_oneProcessorViewPerGuestUntilTheHostForgetsIt() throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest { _ throws(GuestStopped) in }
+    let switcher = bed.host.switcher
+    let first = switcher.switcherProcessor(for: guest)  // held, so its address cannot be reused
+    let again = first === switcher.switcherProcessor(for: guest)
+    let other = try bed.makeGuest { _ throws(GuestStopped) in }
+    let sharedWithOther = first === switcher.switcherProcessor(for: other)
+    switcher.forget(guest)
+    let keptAfterForget = first === switcher.switcherProcessor(for: guest)
+    #expect(again)
+    #expect(!sharedWithOther)
+    #expect(!keptAfterForget)
 }
