@@ -1,7 +1,8 @@
 // Tests of Host and Switcher sections that had none named after them: the IDT the processor really
-// uses (H:240), the way back out of the Guest's world (S:110), and the shadow page tables' cache, flags
-// and frames (H:315, H:317, H:335, H:350, H:470), and the processor as the Guest kernel sees it (S:215-S:245), with
-// its registers page, the Host's side of the processor and one view per Guest (S:035, S:045, S:047).
+// uses (H:240); the shadow page tables' cache, flags, frames and full flush (H:315, H:317, H:335,
+// H:350, H:470); the way out of the Guest's world (S:110, S:130), its registers page (S:035), the Host's
+// side of the processor (S:045), one view per Guest (S:047), and the processor as the Guest kernel's
+// Swift code sees it (S:215-S:245).
 
 import LguestABI
 import Machine
@@ -283,4 +284,28 @@ import Testing
     #expect(again)
     #expect(!sharedWithOther)
     #expect(!keptAfterForget)
+}
+
+@Test func s130_onlyARing0EntryAtAStubIsATrapAndItsFrameMustBeWhereEsp0Put() throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest { _ throws(GuestStopped) in }
+    let switcher = bed.host.switcher
+    let stub = SwitcherLayout.stub(vector: 13)
+    // The frame a trap with an error code leaves: five words and the code below the ring-0 stack top.
+    var cpu = switcher.hostState
+    cpu.esp = SwitcherLayout.ringZeroStackTop.rawValue - 24
+    cpu.eax = 0x5555
+    bed.machine.cpu = cpu
+    #expect(switcher.takeTrap(guest, .enteredKernel(vector: 13, errorCode: 0x18, handler: stub)) == .vector(13))
+    #expect(guest.registerPage[.errorCode] == 0x18 && guest.registerPage[.eax] == 0x5555)
+    // An entry that is not at a stub is a direct trap into the Guest kernel: nothing for the Host.
+    bed.machine.cpu = cpu
+    #expect(switcher.takeTrap(guest, .enteredKernel(vector: 13, errorCode: 0, handler: GuestKernelImage.base)) == nil)
+    // A frame anywhere else is not trusted: the Guest is lost, and the processor is the Host's again.
+    cpu.esp = 0x1234
+    bed.machine.cpu = cpu
+    let lost = switcher.takeTrap(guest, .enteredKernel(vector: 13, errorCode: 0, handler: stub))
+    guard case let .kernelLost(reason)? = lost else { Issue.record("got \(String(describing: lost))"); return }
+    #expect(reason.hasPrefix("switcher: trap 13 frame not where esp0 put it"))
+    #expect(bed.machine.cpu == switcher.hostState)
 }
