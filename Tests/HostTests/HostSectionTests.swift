@@ -1,8 +1,8 @@
-// Tests of Host and Switcher sections that had none named after them: the IDT the processor really
-// uses (H:240); the shadow page tables' cache, flags, frames and full flush (H:315, H:317, H:335,
-// H:350, H:470); the way out of the Guest's world (S:110, S:130), its registers page (S:035), the Host's
-// side of the processor (S:045), one view per Guest (S:047), and the processor as the Guest kernel's
-// Swift code sees it (S:215-S:245).
+// Tests of Host and Switcher sections that had none named after them: a Guest's first registers
+// (H:028), a stop from outside (H:042), the IDT the processor really uses (H:240); the shadow page
+// tables' cache, flags, frames and full flush (H:315, H:317, H:335, H:350, H:470); the way out of the
+// Guest's world (S:110, S:130), its registers page (S:035), the Host's side of the processor (S:045),
+// one view per Guest (S:047), and the processor as the Guest kernel's Swift code sees it (S:215-S:245).
 
 import LguestABI
 import Machine
@@ -308,4 +308,33 @@ import Testing
     guard case let .kernelLost(reason)? = lost else { Issue.record("got \(String(describing: lost))"); return }
     #expect(reason.hasPrefix("switcher: trap 13 frame not where esp0 put it"))
     #expect(bed.machine.cpu == switcher.hostState)
+}
+
+@Test func h028_aGuestStartsAtItsBootEntryAtRing1WithInterruptsOn() throws {
+    let bed = HostTestBed()
+    let guest = try bed.makeGuest { _ throws(GuestStopped) in }
+    let frame = guest.registerPage.registers
+    #expect(frame.eip == guest.image.bootEntry?.rawValue)
+    #expect(frame.cs == UInt32(GDTLayout.kernelCodeSelector.rawValue) && frame.cs & 3 == UInt32(guestKernelRing))
+    #expect(frame.ss == UInt32(GDTLayout.kernelDataSelector.rawValue))
+    #expect(frame.ds == frame.ss && frame.es == frame.ss)
+    #expect(frame.esp == Bed.kva(Bed.stackTop).rawValue)
+    #expect(frame.esi == BootParameters.address.rawValue)
+    #expect(frame.eflags == EFLAGS([.alwaysOne, .interruptEnable]).rawValue)
+}
+
+@Test func h042_aStopFromOutsideEndsTheGuestWithTheLaunchersReasonAndIsNoKill() throws {
+    let bed = HostTestBed()
+    var asked = 0
+    // A Guest that would spin in user mode for ever.
+    let guest = try bed.makeGuest(userCode: spin) { cpu throws(GuestStopped) in
+        try bootToUser(cpu, gates: [])
+    }
+    guest.stopCheck = {
+        asked += 1
+        return asked == 3 ? "interrupted" : nil
+    }
+    #expect(bed.host.run(guest) == .stoppedFromOutside("interrupted"))
+    #expect(asked == 3)
+    #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
 }
