@@ -289,3 +289,13 @@ func x840_entryOutsideExecutableCodeIsRefused(_ testCase: ELFRefusalCase) {
     let line = refusal(later).map { "\($0)" } ?? ""
     #expect(line.hasPrefix("elf: ") && !line.contains("\n"))
 }
+
+@Test func x817_eachRefusalIsOneLineWithTheValuesAndTheLimitItBroke() {
+    let kernelHalf = ELFImageError.segmentInKernelHalf(segment: 1, address: 0xBFFF_F000, size: 0x2000)
+    #expect("\(kernelHalf)" == "elf: segment 1 reaches into the kernel's half (0xbffff000 + 0x2000 > 0xc0000000)")
+    // Every refusal begins with its subsystem and fits on one line.
+    for refusal in elfRefusals {
+        let line = "\(refusal.expected)"
+        #expect(line.hasPrefix("elf: ") && !line.contains("\n"), "\(refusal.name)")
+    }
+}

@@ -1,8 +1,9 @@
 // Tests of Appendix X sections that had none named after them: the machine as a whole (X:060), the
-// core's caches (X:070), the stack fields kept in the CPU (X:140), the exception vectors (X:400) and
-// the shape of a process's address space (X:855), the regions that grow on demand (X:865), the range
-// check of RAM (X:045), the software bits of paging entries (X:305), the inner stack's faults (X:415),
-// copies a page at a time (X:370), the stack (X:575) and string instructions (X:580).
+// core's caches (X:070), a new state from outside (X:075), flushes and global pages (X:077), the stack
+// fields kept in the CPU (X:140), the exception vectors (X:400), the inner stack's faults (X:415), the
+// range check of RAM (X:045), the software bits of paging entries (X:305), copies a page at a time
+// (X:370), the stack (X:575), string instructions (X:580), and the runner's address space: its shape
+// (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865).
 
 import Testing
 @testable import Machine
@@ -218,4 +219,80 @@ func x400_eachExceptionArrivesOnItsVectorWithOrWithoutAnErrorCode(code: [UInt8],
     #expect(test.machine.cpu.ecx == 4 && test.machine.cpu.edi == TestMachine.userStackTop)
     #expect(test.machine.cpu.esi == TestMachine.dataBase + 4)
     #expect(test.stackWord(1) == TestMachine.codeBase)  // the frame: error code, then eip
+}
+
+@Test func x075_aNewCR3UnderPGEKeepsGlobalEntriesAndDropsTheRest() throws {
+    let test = TestMachine()
+    let global = TestMachine.dataBase, local = TestMachine.dataBase + 0x1000
+    test.map(global, to: global, [.present, .writable, .user, .global])
+    for address in [global, local] {
+        try test.memory.store32(0xAAAA_AAAA, at: HostPhysicalAddress(address))
+        try test.memory.store32(0xBBBB_BBBB, at: HostPhysicalAddress(address + 0x4000))
+    }
+    var cpu = test.machine.cpu
+    cpu.cr4.insert(.pageGlobalEnable)
+    test.machine.cpu = cpu  // CR4.PGE changed: a full flush
+    for address in [global, local] {
+        #expect(try test.machine.readVirtual32(GuestVirtualAddress(address), privilege: .user) == 0xAAAA_AAAA)
+        test.map(address, to: address + 0x4000, address == global ? [.present, .writable, .user, .global]
+                                                                  : [.present, .writable, .user])
+    }
+    // A new cr3 (a copy of the directory, so the new tables are what the MMU would walk anew).
+    try test.memory.store32(try test.memory.load32(at: HostPhysicalAddress(0)), at: HostPhysicalAddress(0x2000))
+    cpu = test.machine.cpu
+    cpu.cr3 = HostPhysicalAddress(0x2000)
+    test.machine.cpu = cpu
+    #expect(try test.machine.readVirtual32(GuestVirtualAddress(global), privilege: .user) == 0xAAAA_AAAA)  // kept
+    #expect(try test.machine.readVirtual32(GuestVirtualAddress(local), privilege: .user) == 0xBBBB_BBBB)   // walked
+    // Turning write protection off changes paging too, and that flush spares nobody.
+    cpu = test.machine.cpu
+    cpu.cr0.remove(.writeProtect)
+    test.machine.cpu = cpu
+    #expect(try test.machine.readVirtual32(GuestVirtualAddress(global), privilege: .user) == 0xBBBB_BBBB)
+}
+
+@Test func x077_globalEntriesSurviveEvenWhenTheGenerationsRunOut() throws {
+    let test = TestMachine()
+    let global = TestMachine.dataBase
+    test.map(global, to: global, [.present, .writable, .user, .global])
+    try test.memory.store32(0xAAAA_AAAA, at: HostPhysicalAddress(global))
+    try test.memory.store32(0xBBBB_BBBB, at: HostPhysicalAddress(global + 0x4000))
+    try test.memory.store32(try test.memory.load32(at: HostPhysicalAddress(0)), at: HostPhysicalAddress(0x2000))
+    var cpu = test.machine.cpu
+    cpu.cr4.insert(.pageGlobalEnable)
+    test.machine.cpu = cpu
+    #expect(try test.machine.readVirtual32(GuestVirtualAddress(global), privilege: .user) == 0xAAAA_AAAA)
+    test.map(global, to: global + 0x4000, [.present, .writable, .user, .global])
+    // More cr3 loads than the 12-bit generation counter holds: the slots are cleared for real on the way.
+    let flushes = test.machine.statistics.tlbFlushes
+    for round in 0..<5_000 {
+        cpu.cr3 = HostPhysicalAddress(round % 2 == 0 ? 0x2000 : 0)
+        test.machine.cpu = cpu
+    }
+    #expect(test.machine.statistics.tlbFlushes == flushes + 5_000)
+    #expect(try test.machine.readVirtual32(GuestVirtualAddress(global), privilege: .user) == 0xAAAA_AAAA)
+    test.machine.flushTLB()  // a flush that keeps nothing
+    #expect(try test.machine.readVirtual32(GuestVirtualAddress(global), privilege: .user) == 0xBBBB_BBBB)
+}
+
+@Test func x861_kernelHalfTablesHaveNoUserBitAndRecycledFramesComeBackZeroed() throws {
+    let memory = PhysicalMemory(frameCount: 16)
+    var space = try AddressSpace(memory: memory)
+    let kernel = GuestVirtualAddress(0xC000_0000), user = GuestVirtualAddress(0x0804_8000)
+    _ = try space.map(kernel, flags: [.present, .writable, .user])
+    _ = try space.map(user, flags: [.present, .writable, .user])
+    func directoryEntry(_ address: GuestVirtualAddress) throws -> PageDirectoryEntry {
+        PageDirectoryEntry(rawValue: try memory.load32(at: HostPhysicalAddress(frame: space.directory,
+                                                                              offset: UInt32(address.pageDirectoryIndex) * 4)))
+    }
+    #expect(try !directoryEntry(kernel).flags.contains(.user))
+    #expect(try directoryEntry(user).flags.contains(.user))
+    // A page written, unmapped and mapped again comes back as zeroes.
+    let frame = try #require(space.mappedFrame(user))
+    try memory.store32(0xDEAD_BEEF, at: HostPhysicalAddress(frame: frame))
+    let unmapped = space.unmap(user)
+    #expect(unmapped)
+    let again = try space.map(user, flags: [.present, .writable, .user])
+    #expect(again == frame)  // the recycled frame, reused first
+    #expect(try memory.load32(at: HostPhysicalAddress(frame: again)) == 0)
 }
