@@ -299,3 +299,13 @@ func x840_entryOutsideExecutableCodeIsRefused(_ testCase: ELFRefusalCase) {
         #expect(line.hasPrefix("elf: ") && !line.contains("\n"), "\(refusal.name)")
     }
 }
+
+@Test func x825_anOffsetNear4GiBCannotWrapRoundAndBothLinuxABIBytesLoad() throws {
+    let count = UInt32(hello[44]) | UInt32(hello[45]) << 8
+    // e_phoff (offset 28) just below 4 GiB: in 32 bits offset + size would wrap to a small number.
+    #expect(refusal(mutated(28, 0xFFFF_FFF0, width: 4))
+        == .programHeadersOutsideFile(offset: 0xFFFF_FFF0, size: count * 32, fileSize: hello.count))
+    // OS ABI 0 (System V) and 3 (GNU) are both a Linux program's; 9 (FreeBSD) is not.
+    #expect(refusal(mutated(7, 0, width: 1)) == nil && refusal(mutated(7, 3, width: 1)) == nil)
+    #expect(refusal(mutated(7, 9, width: 1)) == .unsupportedOSABI(9))
+}
