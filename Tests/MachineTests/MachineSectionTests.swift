@@ -3,7 +3,8 @@
 // fields kept in the CPU (X:140), the exception vectors (X:400), the inner stack's faults (X:415), the
 // range check of RAM (X:045), the software bits of paging entries (X:305), copies a page at a time
 // (X:370), the stack (X:575), string instructions (X:580), and the runner's address space: its shape
-// (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865).
+// (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865); how a run ends
+// (X:851) and goes on (X:853).
 
 import Testing
 @testable import Machine
@@ -295,4 +296,25 @@ func x400_eachExceptionArrivesOnItsVectorWithOrWithoutAnErrorCode(code: [UInt8],
     let again = try space.map(user, flags: [.present, .writable, .user])
     #expect(again == frame)  // the recycled frame, reused first
     #expect(try memory.load32(at: HostPhysicalAddress(frame: again)) == 0)
+}
+
+@Test func x851_theSignalsKeepTheirI386NumbersAndEveryEndingSaysWhatHappened() {
+    #expect(Signal.allCases.map(\.rawValue) == [4, 5, 7, 8, 9, 11])
+    #expect("\(Termination.exited(status: 3))" == "exited with status 3")
+    #expect("\(Termination.killed(.sigsegv))" == "killed by SIGSEGV")
+    #expect("\(Termination.budgetExhausted)" == "stopped: instruction budget exhausted")
+}
+
+@Test func x853_aRunThatSpendsItsBudgetGoesOnAndOneThatEndedStaysEnded() throws {
+    let spinner = try ProgramRunner(image: GuestPrograms.load("spin"), programName: "spin")
+    #expect(spinner.run(maxInstructions: 1_000).termination == .budgetExhausted)
+    let first = spinner.machine.statistics.instructions
+    #expect(spinner.run(maxInstructions: 1_000).termination == .budgetExhausted)
+    #expect(spinner.machine.statistics.instructions > first)  // it went on from where it stopped
+    let hello = try ProgramRunner(image: GuestPrograms.load("hello"), programName: "hello")
+    let ended = hello.run()
+    #expect(ended.termination == .exited(status: 0) && !ended.output.isEmpty)
+    let instructions = hello.machine.statistics.instructions
+    #expect(hello.run().termination == ended.termination)
+    #expect(hello.machine.statistics.instructions == instructions)  // at once: nothing more ran
 }
