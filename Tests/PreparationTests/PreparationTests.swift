@@ -157,3 +157,40 @@ func p200_lguestDataOffsetsAreFixed(offset: UInt32, expected: UInt32) {
     // 2009-06-10 00:00:00 UTC, in seconds since 1970: 14,405 days.
     #expect(bootWallClockSeconds == 14_405 * 86_400)
 }
+
+@Test func p310_anE820RangeOfUnknownTypeIsNotRAMAndAShortEntryIsNothing() {
+    let reserved = E820Entry(address: 0xA0000, length: 0x60000, type: .reserved)
+    #expect(E820Entry.size == 20 && reserved.bytes.count == 20)
+    #expect(E820Entry(bytes: reserved.bytes)?.type == .reserved)
+    var unknown = reserved.bytes
+    unknown[16] = 4  // ACPI NVS, a type this code does not know: never taken for RAM
+    #expect(E820Entry(bytes: unknown)?.type == nil)
+    #expect(E820Entry(bytes: reserved.bytes.prefix(19)) == nil)
+}
+
+@Test func p520_entryAddressesStartAt0x40AndStepByFourWhateverTheNativeSites() {
+    var image = GuestKernelImage()
+    let sites = NativeInstruction.allCases.map { image.site(of: $0) }
+    #expect(Set(sites).count == sites.count)  // one site each
+    #expect(sites.allSatisfy { $0.distance(from: GuestKernelImage.base) < 0x40 })
+    // After the last native instruction, nops up to 0x40: room for the list to grow.
+    let ends = NativeInstruction.allCases.map { Int(image.site(of: $0).distance(from: GuestKernelImage.base)) + $0.bytes.count }
+    let padding = image.text[(ends.max() ?? 0)...]
+    #expect(image.text.count == 0x40 && !padding.isEmpty && padding.allSatisfy { $0 == 0x90 })
+    let first = image.addEntry(named: "first") { _ throws(GuestStopped) in }
+    let second = image.addEntry(named: "second") { _ throws(GuestStopped) in }
+    #expect(first == GuestKernelImage.base.advanced(by: 0x40))
+    #expect(second == first.advanced(by: 4) && image.text.count == 0x48)
+}
+
+@Test func p610_aDescriptorsPartsFollowItsThreeLengthsAndItsSizeIsTheNextOne() {
+    let layout = DeviceDescriptorLayout(queueCount: 2, featureLength: 4, configLength: 8)
+    #expect(layout.queueOffset(0) == DeviceDescriptorHeader.size)
+    #expect(layout.queueOffset(1) == DeviceDescriptorHeader.size + VirtqueueConfig.size)
+    #expect(layout.offeredFeaturesOffset == layout.queueOffset(2))
+    #expect(layout.acceptedFeaturesOffset == layout.offeredFeaturesOffset + 4)
+    #expect(layout.configOffset == layout.acceptedFeaturesOffset + 4)
+    #expect(layout.size == layout.configOffset + 8)
+    let empty = DeviceDescriptorLayout(queueCount: 0, featureLength: 0, configLength: 0)
+    #expect(empty.size == DeviceDescriptorHeader.size)
+}
