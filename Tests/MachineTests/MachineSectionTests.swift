@@ -4,7 +4,8 @@
 // range check of RAM (X:045), the software bits of paging entries (X:305), copies a page at a time
 // (X:370), the stack (X:575), string instructions (X:580), and the runner's address space: its shape
 // (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865); how a run ends
-// (X:851) and goes on (X:853).
+// (X:851) and goes on (X:853); the CPL and registers by name (X:150), descriptor fields (X:215) and
+// which fault a bad segment load gets (X:235).
 
 import Testing
 @testable import Machine
@@ -317,4 +318,47 @@ func x400_eachExceptionArrivesOnItsVectorWithOrWithoutAnErrorCode(code: [UInt8],
     let instructions = hello.machine.statistics.instructions
     #expect(hello.run().termination == ended.termination)
     #expect(hello.machine.statistics.instructions == instructions)  // at once: nothing more ran
+}
+
+@Test func x150_theCPLIsCSsRPLAndRegistersByNameAndByNumberAreOne() {
+    var cpu = TestMachine().machine.cpu
+    #expect(cpu.cpl == 3)
+    cpu.cs.selector = TestMachine.ring1Code
+    #expect(cpu.cpl == 1)
+    cpu.ebx = 0x1111
+    #expect(cpu[.ebx] == 0x1111)
+    cpu[.edi] = 0x2222
+    #expect(cpu.edi == 0x2222)
+}
+
+@Test func x215_settingOneFieldTouchesOnlyItsBitsAndGranularityScalesTheLimit() {
+    var descriptor = SegmentDescriptor(base: 0x1234_5678, limit: 0xABCDE, type: 2, dpl: 3, available: true)
+    let before = descriptor.rawValue
+    descriptor.base = 0x8765_4321
+    #expect(descriptor.base == 0x8765_4321 && descriptor.limit == 0xABCDE && descriptor.dpl == 3)
+    #expect(descriptor.available && descriptor.type == 2 && descriptor.granularity)
+    descriptor.base = 0x1234_5678
+    #expect(descriptor.rawValue == before)  // round trip, every other bit untouched
+    #expect(SegmentDescriptor(base: 0, limit: 0xFFFFF, type: 2, dpl: 0).effectiveLimit == 0xFFFF_FFFF)
+    #expect(SegmentDescriptor(base: 0, limit: 0xFFFFF, type: 2, dpl: 0, granularity: false).effectiveLimit == 0xFFFFF)
+}
+
+@Test(arguments: [
+    // mov %ax,%ds with the null selector: allowed; the int $0x80 that follows is reached.
+    ([UInt8]([0x31, 0xC0, 0x8E, 0xD8]), UInt8(0x80), UInt32?.none),
+    ([0x31, 0xC0, 0x8E, 0xD0], 13, 0),          // mov %ax,%ss with null: #GP(0) at once
+    ([0x66, 0xB8, 0x3B, 0x00, 0x8E, 0xD8], 11, 0x38),  // mov $0x3b,%ax; mov %ax,%ds: not present, #NP
+    ([0x66, 0xB8, 0x3B, 0x00, 0x8E, 0xD0], 12, 0x38),  // the same into ss: #SS
+])
+func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode: UInt32?) {
+    let test = TestMachine()
+    // GDT slot 7: writable data at ring 3, but not present.
+    test.setGDT(7, SegmentDescriptor(base: 0, limit: 0xFFFFF, type: 2, dpl: 3, present: false))
+    test.load(code + [0xCD, 0x80])
+    let stop = test.machine.run(maxInstructions: 10)
+    guard case let .enteredKernel(raised, pushed, _) = stop else {
+        Issue.record("no delivery: \(stop)")
+        return
+    }
+    #expect(raised == vector && pushed == errorCode)
 }
