@@ -5,7 +5,7 @@
 // (X:370), the stack (X:575), string instructions (X:580), and the runner's address space: its shape
 // (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865); how a run ends
 // (X:851) and goes on (X:853); the CPL and registers by name (X:150), descriptor fields (X:215) and
-// which fault a bad segment load gets (X:235).
+// which fault a bad segment load gets (X:235); flags made real (X:527) and the two-byte map (X:585).
 
 import Testing
 @testable import Machine
@@ -361,4 +361,30 @@ func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode:
         return
     }
     #expect(raised == vector && pushed == errorCode)
+}
+
+@Test func x585_theTwoByteMapsFinerPoints() {
+    // mov $-1,%eax; xor %ecx,%ecx; sete %al: one whole byte, 1, and the rest of eax untouched.
+    #expect(execute([0xB8, 0xFF, 0xFF, 0xFF, 0xFF, 0x31, 0xC9, 0x0F, 0x94, 0xC0]).cpu.eax == 0xFFFF_FF01)
+    // mov $0x1234,%edx; xor %ecx,%ecx; bsf %ecx,%edx: a zero source leaves the destination, sets ZF.
+    let bsf = execute([0xBA, 0x34, 0x12, 0, 0, 0x31, 0xC9, 0x0F, 0xBC, 0xD1])
+    #expect(bsf.cpu.edx == 0x1234 && bsf.cpu.eflags.contains(.zero))
+    // mov $1,%ecx; test %ecx,%ecx; cmove (%eax),%ecx with eax = 0: false, but the source is read, and faults.
+    let cmov = execute([0xB9, 1, 0, 0, 0, 0x85, 0xC9, 0x0F, 0x44, 0x08]) { _, cpu in cpu.eax = 0 }
+    guard case .enteredKernel(vector: 14, _, _) = cmov.stop else { Issue.record("cmove: \(cmov.stop)"); return }
+    // mov $0x10000,%ebx; mov $0x99,%eax; cmpxchg %ecx,(%ebx): the compare fails, the write still faults.
+    let cmpxchg = execute([0xBB, 0, 0, 1, 0, 0xB8, 0x99, 0, 0, 0, 0x0F, 0xB1, 0x0B])
+    guard case let .enteredKernel(vector: 14, errorCode, _) = cmpxchg.stop else {
+        Issue.record("cmpxchg: \(cmpxchg.stop)")
+        return
+    }
+    #expect(errorCode.map { PageFaultErrorCode(rawValue: $0).contains(.write) } == true)
+}
+
+@Test func x527_pushfSeesThePendingFlagsAndClcChangesOnlyTheCarry() {
+    // mov $0xff,%al; add $1,%al (CF and ZF pending); clc; pushf; pop %ebx
+    let outcome = execute([0xB0, 0xFF, 0x04, 0x01, 0xF8, 0x9C, 0x5B])
+    let pushed = EFLAGS(rawValue: outcome.cpu.ebx)
+    #expect(pushed.contains(.zero) && !pushed.contains(.carry))
+    #expect(pushed.contains(.auxiliaryCarry) && pushed.contains(.alwaysOne))
 }
