@@ -5,7 +5,8 @@
 // (X:370), the stack (X:575), string instructions (X:580), and the runner's address space: its shape
 // (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865); how a run ends
 // (X:851) and goes on (X:853); the CPL and registers by name (X:150), descriptor fields (X:215) and
-// which fault a bad segment load gets (X:235); flags made real (X:527) and the two-byte map (X:585).
+// which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585) and
+// the address types (X:025).
 
 import Testing
 @testable import Machine
@@ -387,4 +388,14 @@ func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode:
     let pushed = EFLAGS(rawValue: outcome.cpu.ebx)
     #expect(pushed.contains(.zero) && !pushed.contains(.carry))
     #expect(pushed.contains(.auxiliaryCarry) && pushed.contains(.alwaysOne))
+}
+
+@Test func x025_eachAddressPrintsItsSpaceAndOnlyPhysicalOnesKnowTheirFrame() {
+    #expect("\(GuestVirtualAddress(0xC010_0000))".hasPrefix("gva:"))
+    #expect("\(GuestPhysicalAddress(0x0010_0000))".hasPrefix("gpa:"))
+    #expect("\(HostPhysicalAddress(0x0010_0000))".hasPrefix("hpa:"))
+    #expect("\(PageFrameNumber(0x100))".hasPrefix("pfn:"))
+    let address = HostPhysicalAddress(frame: PageFrameNumber(0x123), offset: 0x456)
+    #expect(address == HostPhysicalAddress(0x0012_3456) && address.frame == PageFrameNumber(0x123))
+    #expect(GuestPhysicalAddress(frame: PageFrameNumber(7)).frame == PageFrameNumber(7))
 }
