@@ -5,7 +5,7 @@
 // (X:370), the stack (X:575), string instructions (X:580), and the runner's address space: its shape
 // (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865); how a run ends
 // (X:851) and goes on (X:853); the CPL and registers by name (X:150), descriptor fields (X:215) and
-// which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585) and
+// which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585, X:586) and
 // the address types (X:025).
 
 import Testing
@@ -398,4 +398,17 @@ func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode:
     let address = HostPhysicalAddress(frame: PageFrameNumber(0x123), offset: 0x456)
     #expect(address == HostPhysicalAddress(0x0012_3456) && address.frame == PageFrameNumber(0x123))
     #expect(GuestPhysicalAddress(frame: PageFrameNumber(7)).frame == PageFrameNumber(7))
+}
+
+@Test func x586_xaddOnAReadOnlyPageFaultsBeforeChangingAnything() throws {
+    let test = TestMachine()
+    // mov $0x10000,%ebx; mov $5,%ecx; xadd %ecx,(%ebx): the user code page is read-only for ring 3.
+    let code: [UInt8] = [0xBB, 0, 0, 1, 0, 0xB9, 5, 0, 0, 0, 0x0F, 0xC1, 0x0B]
+    test.load(code)
+    guard case .enteredKernel(vector: 14, _, _) = test.machine.run(maxInstructions: 10) else {
+        Issue.record("xadd did not fault")
+        return
+    }
+    #expect(test.machine.cpu.ecx == 5)  // the register half of the exchange did not happen either
+    #expect(try test.memory.copyOut(from: HostPhysicalAddress(TestMachine.codeBase), count: code.count) == code)
 }
