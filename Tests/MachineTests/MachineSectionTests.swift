@@ -5,8 +5,8 @@
 // (X:370), the stack (X:575), string instructions (X:580), and the runner's address space: its shape
 // (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865); how a run ends
 // (X:851) and goes on (X:853); the CPL and registers by name (X:150), descriptor fields (X:215) and
-// which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585, X:586) and
-// the address types (X:025).
+// which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585,
+// X:586), cmp (X:555) and rotates (X:562); and the address types (X:025).
 
 import Testing
 @testable import Machine
@@ -411,4 +411,23 @@ func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode:
     }
     #expect(test.machine.cpu.ecx == 5)  // the register half of the exchange did not happen either
     #expect(try test.memory.copyOut(from: HostPhysicalAddress(TestMachine.codeBase), count: code.count) == code)
+}
+
+@Test func x555_cmpReadsItsOperandWithoutAskingToWriteIt() {
+    // mov $0x10000,%ebx (the read-only code page); cmp %ecx,(%ebx): no write, so no fault.
+    let compare = execute([0xBB, 0, 0, 1, 0, 0x39, 0x0B])
+    guard case .enteredKernel(vector: 0x80, _, _) = compare.stop else { Issue.record("cmp: \(compare.stop)"); return }
+    // The same operand for add (01 /r) is a write, and faults.
+    let add = execute([0xBB, 0, 0, 1, 0, 0x01, 0x0B])
+    guard case .enteredKernel(vector: 14, _, _) = add.stop else { Issue.record("add: \(add.stop)"); return }
+}
+
+@Test func x562_aRotateCountWrapsAndOnlyCarryAndOverflowChange() {
+    // mov $0x81,%al; rol $9,%al: the same as rol $1, giving 0x03 with CF set.
+    let rol = execute([0xB0, 0x81, 0xC0, 0xC0, 0x09])
+    #expect(rol.cpu.eax & 0xFF == 0x03 && rol.cpu.eflags.contains(.carry))
+    // xor %eax,%eax (ZF set); mov $0x81,%al leaves the flags; rcl $9,%al: nine bits round, back to 0x81.
+    let rcl = execute([0x31, 0xC0, 0xB0, 0x81, 0xC0, 0xD0, 0x09])
+    #expect(rcl.cpu.eax & 0xFF == 0x81)
+    #expect(rcl.cpu.eflags.contains(.zero))  // ZF from the xor, untouched by the rotate
 }
