@@ -6,7 +6,8 @@
 // (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865); how a run ends
 // (X:851) and goes on (X:853); the CPL and registers by name (X:150), descriptor fields (X:215) and
 // which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585,
-// X:586), cmp (X:555) and rotates (X:562); and the address types (X:025).
+// X:586), cmp (X:555), rotates (X:562), double shifts (X:564) and division (X:571); and the address
+// types (X:025).
 
 import Testing
 @testable import Machine
@@ -430,4 +431,23 @@ func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode:
     let rcl = execute([0x31, 0xC0, 0xB0, 0x81, 0xC0, 0xD0, 0x09])
     #expect(rcl.cpu.eax & 0xFF == 0x81)
     #expect(rcl.cpu.eflags.contains(.zero))  // ZF from the xor, untouched by the rotate
+}
+
+@Test func x564_shldFillsFromTheSecondOperandAndTheLastBitOutIsTheCarry() {
+    // mov $0x80000001,%eax; mov $0xC0000000,%edx; shld $2,%edx,%eax: 0x00000007, and bit 30 of eax went to CF.
+    let shld = execute([0xB8, 1, 0, 0, 0x80, 0xBA, 0, 0, 0, 0xC0, 0x0F, 0xA4, 0xD0, 0x02])
+    #expect(shld.cpu.eax == 0x0000_0007 && !shld.cpu.eflags.contains(.carry))
+    // shrd $4,%edx,%eax with eax = 0x12345678, edx = 0xABCDEF09: the low nibble of edx fills the top.
+    let shrd = execute([0xB8, 0x78, 0x56, 0x34, 0x12, 0xBA, 0x09, 0xEF, 0xCD, 0xAB, 0x0F, 0xAC, 0xD0, 0x04])
+    #expect(shrd.cpu.eax == 0x9123_4567 && shrd.cpu.eflags.contains(.carry))  // 0x8 was the last bit out
+}
+
+@Test func x571_theDivisionThatWouldTrapSwiftIsTheGuestsDivideError() {
+    // mov $0x80000000,%eax; cltd; mov $-1,%ecx; idiv %ecx: INT_MIN / -1 does not fit, so #DE, registers kept.
+    let outcome = execute([0xB8, 0, 0, 0, 0x80, 0x99, 0xB9, 0xFF, 0xFF, 0xFF, 0xFF, 0xF7, 0xF9])
+    guard case .enteredKernel(vector: 0, errorCode: nil, _) = outcome.stop else {
+        Issue.record("idiv: \(outcome.stop)")
+        return
+    }
+    #expect(outcome.cpu.eax == 0x8000_0000 && outcome.cpu.edx == 0xFFFF_FFFF)
 }
