@@ -6,8 +6,8 @@
 // (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865); how a run ends
 // (X:851) and goes on (X:853); the CPL and registers by name (X:150), descriptor fields (X:215) and
 // which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585,
-// X:586), cmp (X:555), rotates (X:562), double shifts (X:564) and division (X:571); and the address
-// types (X:025).
+// X:586), cmp (X:555), rotates (X:562), double shifts (X:564), division (X:571) and prefixes
+// (X:542); and the address types (X:025).
 
 import Testing
 @testable import Machine
@@ -450,4 +450,15 @@ func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode:
         return
     }
     #expect(outcome.cpu.eax == 0x8000_0000 && outcome.cpu.edx == 0xFFFF_FFFF)
+}
+
+@Test func x542_aSegmentPrefixPicksTheBaseAndAnOperandSizePrefixHalvesTheOperation() throws {
+    // mov $0x3b,%ax; mov %ax,%fs; mov %fs:4,%eax: fs is GDT slot 7, based at the user data pages.
+    let viaFS = execute([0x66, 0xB8, 0x3B, 0x00, 0x8E, 0xE0, 0x64, 0xA1, 0x04, 0, 0, 0]) { test, _ in
+        test.setGDT(7, SegmentDescriptor(base: TestMachine.dataBase, limit: 0xF, type: 2, dpl: 3))
+        try? test.memory.store32(0xF5F5_F5F5, at: HostPhysicalAddress(TestMachine.dataBase + 4))
+    }
+    #expect(viaFS.cpu.eax == 0xF5F5_F5F5)
+    // mov $-1,%eax; mov $0x1234,%ax: the prefix makes it a 16-bit move, the high half stays.
+    #expect(execute([0xB8, 0xFF, 0xFF, 0xFF, 0xFF, 0x66, 0xB8, 0x34, 0x12]).cpu.eax == 0xFFFF_1234)
 }
