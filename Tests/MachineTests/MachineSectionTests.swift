@@ -7,7 +7,7 @@
 // (X:851) and goes on (X:853); the CPL and registers by name (X:150), descriptor fields (X:215) and
 // which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585,
 // X:586), cmp (X:555), rotates (X:562), double shifts (X:564), division (X:571) and prefixes
-// (X:542); and the address types (X:025).
+// (X:542), popf and the map's holes (X:548) and relative jumps (X:549); and the address types (X:025).
 
 import Testing
 @testable import Machine
@@ -461,4 +461,22 @@ func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode:
     #expect(viaFS.cpu.eax == 0xF5F5_F5F5)
     // mov $-1,%eax; mov $0x1234,%ax: the prefix makes it a 16-bit move, the high half stays.
     #expect(execute([0xB8, 0xFF, 0xFF, 0xFF, 0xFF, 0x66, 0xB8, 0x34, 0x12]).cpu.eax == 0xFFFF_1234)
+}
+
+@Test func x548_popfAtRing3CannotChangeIOPLAndAHoleInTheMapIsUD() {
+    // pushf; orl $0x3000,(%esp); popf; pushf; pop %eax: IOPL stays 0 however ring 3 asks.
+    let popf = execute([0x9C, 0x81, 0x0C, 0x24, 0x00, 0x30, 0x00, 0x00, 0x9D, 0x9C, 0x58])
+    #expect(popf.cpu.eax & 0x3000 == 0)
+    // 0xD6 (salc) is not implemented: #UD, what a real CPU gives for a hole in its map.
+    guard case .enteredKernel(vector: 6, _, _) = execute([0xD6]).stop else {
+        Issue.record("0xd6 did not raise #UD")
+        return
+    }
+}
+
+@Test func x549_aRelativeJumpCountsFromTheEndOfTheInstruction() {
+    // xor %eax,%eax; jne +5 (not taken); jmp +5 (over the mov); mov $1,%eax; nop...: eax stays 0.
+    let outcome = execute([0x31, 0xC0, 0x75, 0x05, 0xEB, 0x05, 0xB8, 1, 0, 0, 0, 0x90])
+    #expect(outcome.cpu.eax == 0)
+    #expect(outcome.cpu.eip == TestMachine.codeBase + 12 + 2)  // the frame's eip: just after int $0x80
 }
