@@ -7,7 +7,8 @@
 // (X:851) and goes on (X:853); the CPL and registers by name (X:150), descriptor fields (X:215) and
 // which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585,
 // X:586), cmp (X:555), rotates (X:562), double shifts (X:564), division (X:571) and prefixes
-// (X:542), popf and the map's holes (X:548) and relative jumps (X:549); and the address types (X:025).
+// (X:542), popf and the map's holes (X:548) and relative jumps (X:549); the address types (X:025);
+// and the disassembler's names and cursor (X:705, X:706).
 
 import Testing
 @testable import Machine
@@ -479,4 +480,19 @@ func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode:
     let outcome = execute([0x31, 0xC0, 0x75, 0x05, 0xEB, 0x05, 0xB8, 1, 0, 0, 0, 0x90])
     #expect(outcome.cpu.eax == 0)
     #expect(outcome.cpu.eip == TestMachine.codeBase + 12 + 2)  // the frame's eip: just after int $0x80
+}
+
+@Test func x705_register4OfTheByteRegistersIsAHAndShift6IsShl() {
+    // mov %ah,%al (88 e0): register 4 of the byte set is %ah.
+    #expect(Disassembler.disassemble([0x88, 0xE0], at: GuestVirtualAddress(0)).text.contains("%ah"))
+    // c1 /6 and c1 /4 are both shl.
+    let slash6 = Disassembler.disassemble([0xC1, 0xF0, 0x02], at: GuestVirtualAddress(0)).text
+    let slash4 = Disassembler.disassemble([0xC1, 0xE0, 0x02], at: GuestVirtualAddress(0)).text
+    #expect(slash6 == slash4 && slash4.hasPrefix("shl"))
+}
+
+@Test func x706_aBranchTargetCountsFromTheDecodedLength() {
+    // jne with a 32-bit displacement (0f 85, 6 bytes) at 0x1000 and a distance of 0x10: 0x1016.
+    let result = Disassembler.disassemble([0x0F, 0x85, 0x10, 0, 0, 0], at: GuestVirtualAddress(0x1000))
+    #expect(result.length == 6 && result.text.contains("1016"))
 }
