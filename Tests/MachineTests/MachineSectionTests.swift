@@ -6,9 +6,9 @@
 // (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865); how a run ends
 // (X:851) and goes on (X:853); the CPL and registers by name (X:150), descriptor fields (X:215) and
 // which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585,
-// X:586), cmp (X:555), rotates (X:562), double shifts (X:564), division (X:571) and prefixes
-// (X:542), popf and the map's holes (X:548) and relative jumps (X:549); the address types (X:025);
-// and the disassembler's names and cursor (X:705, X:706).
+// X:586), cmp (X:555), carries in (X:525), rotates (X:562), double shifts (X:564), division (X:571),
+// prefixes (X:542), popf and the map's holes (X:548), relative jumps (X:549) and pops that fault
+// (X:577); the address types (X:025); and the disassembler's names and cursor (X:705, X:706).
 
 import Testing
 @testable import Machine
@@ -495,4 +495,29 @@ func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode:
     // jne with a 32-bit displacement (0f 85, 6 bytes) at 0x1000 and a distance of 0x10: 0x1016.
     let result = Disassembler.disassemble([0x0F, 0x85, 0x10, 0, 0, 0], at: GuestVirtualAddress(0x1000))
     #expect(result.length == 6 && result.text.contains("1016"))
+}
+
+@Test func x525_adcAndSbbLookAtTheCarryThatCameIn() {
+    // stc; mov $0xff,%al; adc $0,%al: 0xff + 0 + 1 wraps to 0 with a carry out.
+    let adc = execute([0xF9, 0xB0, 0xFF, 0x14, 0x00])
+    #expect(adc.cpu.eax & 0xFF == 0 && adc.cpu.eflags.isSuperset(of: [.carry, .zero]))
+    // stc; mov $0,%al; sbb $0,%al: 0 - 0 - 1 borrows, giving 0xff with CF set.
+    let sbb = execute([0xF9, 0xB0, 0x00, 0x1C, 0x00])
+    #expect(sbb.cpu.eax & 0xFF == 0xFF && sbb.cpu.eflags.contains(.carry))
+    // clc; mov $0xff,%al; adc $0,%al: no carry in, nothing changes.
+    let plain = execute([0xF8, 0xB0, 0xFF, 0x14, 0x00])
+    #expect(plain.cpu.eax & 0xFF == 0xFF && !plain.cpu.eflags.contains(.carry))
+}
+
+@Test func x577_aPopWhoseWriteFaultsLeavesEspAsItWas() {
+    let test = TestMachine()
+    // push $1; mov $0x10000,%ebx; popl (%ebx): the user code page is read-only, so the write faults.
+    test.load([0x6A, 0x01, 0xBB, 0, 0, 1, 0, 0x8F, 0x03])
+    guard case .enteredKernel(vector: 14, _, _) = test.machine.run(maxInstructions: 10) else {
+        Issue.record("popl did not fault")
+        return
+    }
+    // The frame: error code, eip, cs, eflags, then the user's esp, still below the pushed word.
+    #expect(test.stackWord(1) == TestMachine.codeBase + 7)
+    #expect(test.stackWord(4) == TestMachine.userStackTop - 4)
 }
