@@ -8,7 +8,8 @@
 // which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585,
 // X:586), cmp (X:555), carries in (X:525), rotates (X:562), double shifts (X:564), division (X:571),
 // prefixes (X:542), popf and the map's holes (X:548), relative jumps (X:549) and pops that fault
-// (X:577); the address types (X:025); and the disassembler's names and cursor (X:705, X:706).
+// (X:577); the address types (X:025) and the MMU's public face (X:360); and the disassembler's names
+// and cursor (X:705, X:706).
 
 import Testing
 @testable import Machine
@@ -520,4 +521,18 @@ func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode:
     // The frame: error code, eip, cs, eflags, then the user's esp, still below the pushed word.
     #expect(test.stackWord(1) == TestMachine.codeBase + 7)
     #expect(test.stackWord(4) == TestMachine.userStackTop - 4)
+}
+
+@Test func x360_thePublicWrappersShareOnePageWalkAndAskOnlyWhetherItIsRing3() throws {
+    let test = TestMachine()
+    let ringOneStack = GuestVirtualAddress(TestMachine.ring1StackTop - 4)  // mapped for the supervisor only
+    #expect(throws: PageFault.self) { _ = try test.machine.translate(ringOneStack, access: .read, privilege: .user) }
+    let walks = test.machine.statistics.pageWalks
+    let physical = try test.machine.translate(ringOneStack, access: .write, privilege: .supervisor)
+    #expect(physical == HostPhysicalAddress(ringOneStack.rawValue))
+    #expect(test.machine.statistics.pageWalks == walks + 1)
+    // The read and write wrappers find the translation `translate` left in the TLB: no second walk.
+    try test.machine.writeVirtual32(0x600D_F00D, at: ringOneStack, privilege: .supervisor)
+    #expect(try test.machine.readVirtual32(ringOneStack, privilege: .supervisor) == 0x600D_F00D)
+    #expect(test.machine.statistics.pageWalks == walks + 1)
 }
