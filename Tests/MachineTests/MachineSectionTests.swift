@@ -6,8 +6,10 @@
 // (X:855), its tables and frames (X:861) and the regions that grow on demand (X:865); how a run ends
 // (X:851) and goes on (X:853); the CPL and registers by name (X:150), descriptor fields (X:215) and
 // which fault a bad segment load gets (X:235); flags made real (X:527), the two-byte map (X:585,
-// X:586), cmp (X:555), rotates (X:562), double shifts (X:564) and division (X:571); and the address
-// types (X:025).
+// X:586), cmp (X:555), carries in (X:525), rotates (X:562), double shifts (X:564), division (X:571),
+// prefixes (X:542), popf and the map's holes (X:548), relative jumps (X:549) and pops that fault
+// (X:577); the address types (X:025) and the MMU's public face (X:360); and the disassembler's names
+// and cursor (X:705, X:706).
 
 import Testing
 @testable import Machine
@@ -184,7 +186,8 @@ func x400_eachExceptionArrivesOnItsVectorWithOrWithoutAnErrorCode(code: [UInt8],
     test.map(0x21000, to: 0x25000, [.present, .writable, .user])
     try test.memory.copyIn([1, 2, 3, 4], at: HostPhysicalAddress(0x20FFC))
     try test.memory.copyIn([5, 6, 7, 8], at: HostPhysicalAddress(0x25000))
-    #expect(try test.machine.copyFromVirtual(GuestVirtualAddress(0x20FFC), count: 8, privilege: .user) == [1, 2, 3, 4, 5, 6, 7, 8])
+    let across = try test.machine.copyFromVirtual(GuestVirtualAddress(0x20FFC), count: 8, privilege: .user)
+    #expect(across == [1, 2, 3, 4, 5, 6, 7, 8])
     // The last 4 bytes would land on 0x38000, which is not mapped: nothing is written, even below it.
     let below = GuestVirtualAddress(TestMachine.userStackTop - 4)
     #expect(throws: PageFault.self) {
@@ -209,7 +212,8 @@ func x400_eachExceptionArrivesOnItsVectorWithOrWithoutAnErrorCode(code: [UInt8],
         try? test.memory.copyIn(Array("abcdefgh".utf8), at: HostPhysicalAddress(TestMachine.dataBase))
         cpu.esi = TestMachine.dataBase; cpu.edi = TestMachine.dataBase + 0x100; cpu.ecx = 8
     }
-    #expect(copy.cpu.ecx == 0 && copy.cpu.esi == TestMachine.dataBase + 8 && copy.cpu.edi == TestMachine.dataBase + 0x108)
+    #expect(copy.cpu.ecx == 0 && copy.cpu.esi == TestMachine.dataBase + 8)
+    #expect(copy.cpu.edi == TestMachine.dataBase + 0x108)
     // Now towards the unmapped page at 0x38000: four bytes go, then the fault, with eip still on rep.
     let test = TestMachine()
     test.load([0xF3, 0xA4])
@@ -286,8 +290,8 @@ func x400_eachExceptionArrivesOnItsVectorWithOrWithoutAnErrorCode(code: [UInt8],
     _ = try space.map(kernel, flags: [.present, .writable, .user])
     _ = try space.map(user, flags: [.present, .writable, .user])
     func directoryEntry(_ address: GuestVirtualAddress) throws -> PageDirectoryEntry {
-        PageDirectoryEntry(rawValue: try memory.load32(at: HostPhysicalAddress(frame: space.directory,
-                                                                              offset: UInt32(address.pageDirectoryIndex) * 4)))
+        let slot = HostPhysicalAddress(frame: space.directory, offset: UInt32(address.pageDirectoryIndex) * 4)
+        return PageDirectoryEntry(rawValue: try memory.load32(at: slot))
     }
     #expect(try !directoryEntry(kernel).flags.contains(.user))
     #expect(try directoryEntry(user).flags.contains(.user))
@@ -450,4 +454,87 @@ func x235_whichFaultABadSegmentLoadGets(code: [UInt8], vector: UInt8, errorCode:
         return
     }
     #expect(outcome.cpu.eax == 0x8000_0000 && outcome.cpu.edx == 0xFFFF_FFFF)
+}
+
+@Test func x542_aSegmentPrefixPicksTheBaseAndAnOperandSizePrefixHalvesTheOperation() throws {
+    // mov $0x3b,%ax; mov %ax,%fs; mov %fs:4,%eax: fs is GDT slot 7, based at the user data pages.
+    let viaFS = execute([0x66, 0xB8, 0x3B, 0x00, 0x8E, 0xE0, 0x64, 0xA1, 0x04, 0, 0, 0]) { test, _ in
+        test.setGDT(7, SegmentDescriptor(base: TestMachine.dataBase, limit: 0xF, type: 2, dpl: 3))
+        try? test.memory.store32(0xF5F5_F5F5, at: HostPhysicalAddress(TestMachine.dataBase + 4))
+    }
+    #expect(viaFS.cpu.eax == 0xF5F5_F5F5)
+    // mov $-1,%eax; mov $0x1234,%ax: the prefix makes it a 16-bit move, the high half stays.
+    #expect(execute([0xB8, 0xFF, 0xFF, 0xFF, 0xFF, 0x66, 0xB8, 0x34, 0x12]).cpu.eax == 0xFFFF_1234)
+}
+
+@Test func x548_popfAtRing3CannotChangeIOPLAndAHoleInTheMapIsUD() {
+    // pushf; orl $0x3000,(%esp); popf; pushf; pop %eax: IOPL stays 0 however ring 3 asks.
+    let popf = execute([0x9C, 0x81, 0x0C, 0x24, 0x00, 0x30, 0x00, 0x00, 0x9D, 0x9C, 0x58])
+    #expect(popf.cpu.eax & 0x3000 == 0)
+    // 0xD6 (salc) is not implemented: #UD, what a real CPU gives for a hole in its map.
+    guard case .enteredKernel(vector: 6, _, _) = execute([0xD6]).stop else {
+        Issue.record("0xd6 did not raise #UD")
+        return
+    }
+}
+
+@Test func x549_aRelativeJumpCountsFromTheEndOfTheInstruction() {
+    // xor %eax,%eax; jne +5 (not taken); jmp +5 (over the mov); mov $1,%eax; nop...: eax stays 0.
+    let outcome = execute([0x31, 0xC0, 0x75, 0x05, 0xEB, 0x05, 0xB8, 1, 0, 0, 0, 0x90])
+    #expect(outcome.cpu.eax == 0)
+    #expect(outcome.cpu.eip == TestMachine.codeBase + 12 + 2)  // the frame's eip: just after int $0x80
+}
+
+@Test func x705_register4OfTheByteRegistersIsAHAndShift6IsShl() {
+    // mov %ah,%al (88 e0): register 4 of the byte set is %ah.
+    #expect(Disassembler.disassemble([0x88, 0xE0], at: GuestVirtualAddress(0)).text.contains("%ah"))
+    // c1 /6 and c1 /4 are both shl.
+    let slash6 = Disassembler.disassemble([0xC1, 0xF0, 0x02], at: GuestVirtualAddress(0)).text
+    let slash4 = Disassembler.disassemble([0xC1, 0xE0, 0x02], at: GuestVirtualAddress(0)).text
+    #expect(slash6 == slash4 && slash4.hasPrefix("shl"))
+}
+
+@Test func x706_aBranchTargetCountsFromTheDecodedLength() {
+    // jne with a 32-bit displacement (0f 85, 6 bytes) at 0x1000 and a distance of 0x10: 0x1016.
+    let result = Disassembler.disassemble([0x0F, 0x85, 0x10, 0, 0, 0], at: GuestVirtualAddress(0x1000))
+    #expect(result.length == 6 && result.text.contains("1016"))
+}
+
+@Test func x525_adcAndSbbLookAtTheCarryThatCameIn() {
+    // stc; mov $0xff,%al; adc $0,%al: 0xff + 0 + 1 wraps to 0 with a carry out.
+    let adc = execute([0xF9, 0xB0, 0xFF, 0x14, 0x00])
+    #expect(adc.cpu.eax & 0xFF == 0 && adc.cpu.eflags.isSuperset(of: [.carry, .zero]))
+    // stc; mov $0,%al; sbb $0,%al: 0 - 0 - 1 borrows, giving 0xff with CF set.
+    let sbb = execute([0xF9, 0xB0, 0x00, 0x1C, 0x00])
+    #expect(sbb.cpu.eax & 0xFF == 0xFF && sbb.cpu.eflags.contains(.carry))
+    // clc; mov $0xff,%al; adc $0,%al: no carry in, nothing changes.
+    let plain = execute([0xF8, 0xB0, 0xFF, 0x14, 0x00])
+    #expect(plain.cpu.eax & 0xFF == 0xFF && !plain.cpu.eflags.contains(.carry))
+}
+
+@Test func x577_aPopWhoseWriteFaultsLeavesEspAsItWas() {
+    let test = TestMachine()
+    // push $1; mov $0x10000,%ebx; popl (%ebx): the user code page is read-only, so the write faults.
+    test.load([0x6A, 0x01, 0xBB, 0, 0, 1, 0, 0x8F, 0x03])
+    guard case .enteredKernel(vector: 14, _, _) = test.machine.run(maxInstructions: 10) else {
+        Issue.record("popl did not fault")
+        return
+    }
+    // The frame: error code, eip, cs, eflags, then the user's esp, still below the pushed word.
+    #expect(test.stackWord(1) == TestMachine.codeBase + 7)
+    #expect(test.stackWord(4) == TestMachine.userStackTop - 4)
+}
+
+@Test func x360_thePublicWrappersShareOnePageWalkAndAskOnlyWhetherItIsRing3() throws {
+    let test = TestMachine()
+    let ringOneStack = GuestVirtualAddress(TestMachine.ring1StackTop - 4)  // mapped for the supervisor only
+    #expect(throws: PageFault.self) { _ = try test.machine.translate(ringOneStack, access: .read, privilege: .user) }
+    let walks = test.machine.statistics.pageWalks
+    let physical = try test.machine.translate(ringOneStack, access: .write, privilege: .supervisor)
+    #expect(physical == HostPhysicalAddress(ringOneStack.rawValue))
+    #expect(test.machine.statistics.pageWalks == walks + 1)
+    // The read and write wrappers find the translation `translate` left in the TLB: no second walk.
+    try test.machine.writeVirtual32(0x600D_F00D, at: ringOneStack, privilege: .supervisor)
+    #expect(try test.machine.readVirtual32(ringOneStack, privilege: .supervisor) == 0x600D_F00D)
+    #expect(test.machine.statistics.pageWalks == walks + 1)
 }

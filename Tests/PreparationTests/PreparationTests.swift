@@ -174,7 +174,9 @@ func p200_lguestDataOffsetsAreFixed(offset: UInt32, expected: UInt32) {
     #expect(Set(sites).count == sites.count)  // one site each
     #expect(sites.allSatisfy { $0.distance(from: GuestKernelImage.base) < 0x40 })
     // After the last native instruction, nops up to 0x40: room for the list to grow.
-    let ends = NativeInstruction.allCases.map { Int(image.site(of: $0).distance(from: GuestKernelImage.base)) + $0.bytes.count }
+    let ends = NativeInstruction.allCases.map { instruction in
+        Int(image.site(of: instruction).distance(from: GuestKernelImage.base)) + instruction.bytes.count
+    }
     let padding = image.text[(ends.max() ?? 0)...]
     #expect(image.text.count == 0x40 && !padding.isEmpty && padding.allSatisfy { $0 == 0x90 })
     let first = image.addEntry(named: "first") { _ throws(GuestStopped) in }
