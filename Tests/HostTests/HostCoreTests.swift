@@ -298,10 +298,7 @@ func h100_undefinedHypercallNumberKills(number: UInt32) throws {
         _ = image.addEntry(named: "timer") { cpu throws(GuestStopped) in handled += 1; try cpu.returnFromInterrupt() }
     }) { cpu throws(GuestStopped) in
         try Bed.initialize(cpu)
-        try Bed.setGate(cpu, vector: 32, handler: GuestKernelImage.base.advanced(by: 0x40))
-        try cpu.store32(1, at: Bed.field(LguestData.blockedInterrupts))
-        try cpu.store32(irqEnabledValue, at: Bed.field(LguestData.irqEnabled))
-        try cpu.hypercall(.setClockEvent, 1)
+        try Bed.startTimer(cpu, blocked: 1)
         for _ in 0..<3 { try cpu.hypercall(.flushAsync) }
         try Bed.powerOff(cpu)
     }

@@ -116,6 +116,15 @@ final class HostTestBed {
         try cpu.hypercall(.loadIDTEntry, UInt32(vector), gate.low, gate.high)
     }
 
+    /// Points IRQ 0's gate at the image's first entry (0x40), sets the blocked-interrupt bitmap to
+    /// `blocked`, turns the virtual interrupt flag on and arms the clock to go off at once.
+    static func startTimer(_ cpu: any GuestProcessor, blocked: UInt32 = 0) throws(GuestStopped) {
+        try setGate(cpu, vector: 32, handler: GuestKernelImage.base.advanced(by: 0x40))
+        try cpu.store32(blocked, at: field(LguestData.blockedInterrupts))
+        try cpu.store32(irqEnabledValue, at: field(LguestData.irqEnabled))
+        try cpu.hypercall(.setClockEvent, 1)
+    }
+
     /// Runs a Guest that should die and returns its kill reason ("" if it did not die so).
     func killReason(userCode: [UInt8] = [], setUp: (inout GuestKernelImage) -> Void = { _ in },
                     boot: @escaping GuestEntryPoint) throws -> String {

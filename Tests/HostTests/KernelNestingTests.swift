@@ -27,10 +27,7 @@ let nestedTooDeep = "switcher: guest kernel entries nested \(Switcher.kernelNest
         }
     }) { cpu throws(GuestStopped) in
         try Bed.initialize(cpu)
-        try Bed.setGate(cpu, vector: 32, handler: GuestKernelImage.base.advanced(by: 0x40))
-        try cpu.store32(0, at: Bed.field(LguestData.blockedInterrupts))
-        try cpu.store32(irqEnabledValue, at: Bed.field(LguestData.irqEnabled))
-        try cpu.hypercall(.setClockEvent, 1)
+        try Bed.startTimer(cpu)
         for _ in 0..<10 { try cpu.hypercall(.flushAsync) }
         try Bed.powerOff(cpu)
     }
@@ -79,10 +76,7 @@ let nestedTooDeep = "switcher: guest kernel entries nested \(Switcher.kernelNest
         }
     }) { cpu throws(GuestStopped) in
         try Bed.initialize(cpu)
-        try Bed.setGate(cpu, vector: 32, handler: GuestKernelImage.base.advanced(by: 0x40))
-        try cpu.store32(0, at: Bed.field(LguestData.blockedInterrupts))
-        try cpu.store32(irqEnabledValue, at: Bed.field(LguestData.irqEnabled))
-        try cpu.hypercall(.setClockEvent, 1)
+        try Bed.startTimer(cpu)
         for _ in 0..<4 { try cpu.hypercall(.flushAsync) }
         try Bed.powerOff(cpu)
     }
