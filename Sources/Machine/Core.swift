@@ -81,6 +81,8 @@ struct Core {
     var runBudget: UInt64 = 0
     /// Extra ticks spent on `rep` iterations in the current run (X:500).
     var repeatTicks: UInt64 = 0
+    /// Whether `run` executes from the cache of decoded instructions (X:660) or decodes every time.
+    var codeCacheEnabled = true
 
     init(memory: PhysicalMemory) {
         cpu = CPUState()

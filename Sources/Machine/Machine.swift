@@ -53,6 +53,14 @@ public final class Machine {
         set { core.replaceCPU(with: newValue) }
     }
 
+    /// Whether the interpreter runs code from its cache of decoded instructions (the default) or
+    /// fetches and decodes every instruction afresh, the reference the cache is tested against.
+    /// Either way the machine computes exactly the same thing, in the same number of ticks.
+    public var codeCacheEnabled: Bool {
+        get { core.codeCacheEnabled }
+        set { core.codeCacheEnabled = newValue }
+    }
+
     /// The current virtual time.
     public var clock: VirtualClock { core.clock }
 
