@@ -26,7 +26,7 @@ extension Core {
         while remaining != 0 {
             let linear = segmentBases[SegmentRegisterName.cs.rawValue] &+ cpu.eip
             // Questions 1 and 2: a single step, or a code page to look up, take the plain road once.
-            guard !cpu.eflags.contains(.trap), linear & ~pageOffsetMask == fetchTag else {
+            guard cpu.eflags.rawValue & EFLAGS.trap.rawValue == 0, linear & ~pageOffsetMask == fetchTag else {
                 if let stop = stepOnce() { return stop }
                 continue
             }
@@ -44,9 +44,8 @@ extension Core {
                 repeat {
                     remaining &-= 1
                     instructionStart = cpu.eip
-                    let instruction = next.pointee
-                    cpu.eip = instructionStart &+ UInt32(instruction.length)
-                    try execute(instruction)
+                    cpu.eip = instructionStart &+ UInt32(next.pointee.length)
+                    try execute(next)
                     next += 1
                 } while next != end && remaining != 0 && frameVersions[frame] == version
             } catch {
@@ -84,121 +83,121 @@ extension Core {
     }
 
     /// Executes one cached instruction; eip already points past it.
-    @inline(__always)
-    mutating func execute(_ d: CachedInstruction) throws(Fault) {
+    @_transparent
+    mutating func execute(_ d: UnsafePointer<CachedInstruction>) throws(Fault) {
         let wide: UInt32 = 0xFFFF_FFFF
-        switch d.operation {
+        switch d.pointee.operation {
         case .interpret: try step()
-        case .addRR: aluIntoRegister(Int(d.rm), 0, cpu.gpr[Int(d.reg)], wide)
-        case .orRR: aluIntoRegister(Int(d.rm), 1, cpu.gpr[Int(d.reg)], wide)
-        case .adcRR: aluIntoRegister(Int(d.rm), 2, cpu.gpr[Int(d.reg)], wide)
-        case .sbbRR: aluIntoRegister(Int(d.rm), 3, cpu.gpr[Int(d.reg)], wide)
-        case .andRR: aluIntoRegister(Int(d.rm), 4, cpu.gpr[Int(d.reg)], wide)
-        case .subRR: aluIntoRegister(Int(d.rm), 5, cpu.gpr[Int(d.reg)], wide)
-        case .xorRR: aluIntoRegister(Int(d.rm), 6, cpu.gpr[Int(d.reg)], wide)
-        case .cmpRR: aluIntoRegister(Int(d.rm), 7, cpu.gpr[Int(d.reg)], wide)
-        case .addRM: aluIntoRegister(Int(d.reg), 0, try readMemory(cachedLinear(d), wide), wide)
-        case .orRM: aluIntoRegister(Int(d.reg), 1, try readMemory(cachedLinear(d), wide), wide)
-        case .adcRM: aluIntoRegister(Int(d.reg), 2, try readMemory(cachedLinear(d), wide), wide)
-        case .sbbRM: aluIntoRegister(Int(d.reg), 3, try readMemory(cachedLinear(d), wide), wide)
-        case .andRM: aluIntoRegister(Int(d.reg), 4, try readMemory(cachedLinear(d), wide), wide)
-        case .subRM: aluIntoRegister(Int(d.reg), 5, try readMemory(cachedLinear(d), wide), wide)
-        case .xorRM: aluIntoRegister(Int(d.reg), 6, try readMemory(cachedLinear(d), wide), wide)
-        case .cmpRM: aluIntoRegister(Int(d.reg), 7, try readMemory(cachedLinear(d), wide), wide)
-        case .addMR: try aluInto(cachedOperand(d), 0, cpu.gpr[Int(d.reg)], wide)
-        case .orMR: try aluInto(cachedOperand(d), 1, cpu.gpr[Int(d.reg)], wide)
-        case .adcMR: try aluInto(cachedOperand(d), 2, cpu.gpr[Int(d.reg)], wide)
-        case .sbbMR: try aluInto(cachedOperand(d), 3, cpu.gpr[Int(d.reg)], wide)
-        case .andMR: try aluInto(cachedOperand(d), 4, cpu.gpr[Int(d.reg)], wide)
-        case .subMR: try aluInto(cachedOperand(d), 5, cpu.gpr[Int(d.reg)], wide)
-        case .xorMR: try aluInto(cachedOperand(d), 6, cpu.gpr[Int(d.reg)], wide)
-        case .cmpMR: try aluInto(cachedOperand(d), 7, cpu.gpr[Int(d.reg)], wide)
-        case .addRI: aluIntoRegister(Int(d.rm), 0, d.immediate, wide)
-        case .orRI: aluIntoRegister(Int(d.rm), 1, d.immediate, wide)
-        case .adcRI: aluIntoRegister(Int(d.rm), 2, d.immediate, wide)
-        case .sbbRI: aluIntoRegister(Int(d.rm), 3, d.immediate, wide)
-        case .andRI: aluIntoRegister(Int(d.rm), 4, d.immediate, wide)
-        case .subRI: aluIntoRegister(Int(d.rm), 5, d.immediate, wide)
-        case .xorRI: aluIntoRegister(Int(d.rm), 6, d.immediate, wide)
-        case .cmpRI: aluIntoRegister(Int(d.rm), 7, d.immediate, wide)
-        case .addMI: try aluInto(cachedOperand(d), 0, d.immediate, wide)
-        case .orMI: try aluInto(cachedOperand(d), 1, d.immediate, wide)
-        case .adcMI: try aluInto(cachedOperand(d), 2, d.immediate, wide)
-        case .sbbMI: try aluInto(cachedOperand(d), 3, d.immediate, wide)
-        case .andMI: try aluInto(cachedOperand(d), 4, d.immediate, wide)
-        case .subMI: try aluInto(cachedOperand(d), 5, d.immediate, wide)
-        case .xorMI: try aluInto(cachedOperand(d), 6, d.immediate, wide)
-        case .cmpMI: try aluInto(cachedOperand(d), 7, d.immediate, wide)
-        case .aluByteIntoOperand: try aluInto(cachedOperand(d), operationNumber: Int(d.aux), readRegister(Int(d.reg), 0xFF), 0xFF)
+        case .addRR: aluIntoRegister(Int(d.pointee.rm), 0, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .orRR: aluIntoRegister(Int(d.pointee.rm), 1, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .adcRR: aluIntoRegister(Int(d.pointee.rm), 2, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .sbbRR: aluIntoRegister(Int(d.pointee.rm), 3, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .andRR: aluIntoRegister(Int(d.pointee.rm), 4, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .subRR: aluIntoRegister(Int(d.pointee.rm), 5, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .xorRR: aluIntoRegister(Int(d.pointee.rm), 6, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .cmpRR: aluIntoRegister(Int(d.pointee.rm), 7, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .addRM: aluIntoRegister(Int(d.pointee.reg), 0, try readMemory(cachedLinear(d.pointee), wide), wide)
+        case .orRM: aluIntoRegister(Int(d.pointee.reg), 1, try readMemory(cachedLinear(d.pointee), wide), wide)
+        case .adcRM: aluIntoRegister(Int(d.pointee.reg), 2, try readMemory(cachedLinear(d.pointee), wide), wide)
+        case .sbbRM: aluIntoRegister(Int(d.pointee.reg), 3, try readMemory(cachedLinear(d.pointee), wide), wide)
+        case .andRM: aluIntoRegister(Int(d.pointee.reg), 4, try readMemory(cachedLinear(d.pointee), wide), wide)
+        case .subRM: aluIntoRegister(Int(d.pointee.reg), 5, try readMemory(cachedLinear(d.pointee), wide), wide)
+        case .xorRM: aluIntoRegister(Int(d.pointee.reg), 6, try readMemory(cachedLinear(d.pointee), wide), wide)
+        case .cmpRM: aluIntoRegister(Int(d.pointee.reg), 7, try readMemory(cachedLinear(d.pointee), wide), wide)
+        case .addMR: try aluInto(cachedOperand(d.pointee), 0, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .orMR: try aluInto(cachedOperand(d.pointee), 1, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .adcMR: try aluInto(cachedOperand(d.pointee), 2, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .sbbMR: try aluInto(cachedOperand(d.pointee), 3, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .andMR: try aluInto(cachedOperand(d.pointee), 4, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .subMR: try aluInto(cachedOperand(d.pointee), 5, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .xorMR: try aluInto(cachedOperand(d.pointee), 6, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .cmpMR: try aluInto(cachedOperand(d.pointee), 7, cpu.gpr[Int(d.pointee.reg)], wide)
+        case .addRI: aluIntoRegister(Int(d.pointee.rm), 0, d.pointee.immediate, wide)
+        case .orRI: aluIntoRegister(Int(d.pointee.rm), 1, d.pointee.immediate, wide)
+        case .adcRI: aluIntoRegister(Int(d.pointee.rm), 2, d.pointee.immediate, wide)
+        case .sbbRI: aluIntoRegister(Int(d.pointee.rm), 3, d.pointee.immediate, wide)
+        case .andRI: aluIntoRegister(Int(d.pointee.rm), 4, d.pointee.immediate, wide)
+        case .subRI: aluIntoRegister(Int(d.pointee.rm), 5, d.pointee.immediate, wide)
+        case .xorRI: aluIntoRegister(Int(d.pointee.rm), 6, d.pointee.immediate, wide)
+        case .cmpRI: aluIntoRegister(Int(d.pointee.rm), 7, d.pointee.immediate, wide)
+        case .addMI: try aluInto(cachedOperand(d.pointee), 0, d.pointee.immediate, wide)
+        case .orMI: try aluInto(cachedOperand(d.pointee), 1, d.pointee.immediate, wide)
+        case .adcMI: try aluInto(cachedOperand(d.pointee), 2, d.pointee.immediate, wide)
+        case .sbbMI: try aluInto(cachedOperand(d.pointee), 3, d.pointee.immediate, wide)
+        case .andMI: try aluInto(cachedOperand(d.pointee), 4, d.pointee.immediate, wide)
+        case .subMI: try aluInto(cachedOperand(d.pointee), 5, d.pointee.immediate, wide)
+        case .xorMI: try aluInto(cachedOperand(d.pointee), 6, d.pointee.immediate, wide)
+        case .cmpMI: try aluInto(cachedOperand(d.pointee), 7, d.pointee.immediate, wide)
+        case .aluByteIntoOperand: try aluInto(cachedOperand(d.pointee), operationNumber: Int(d.pointee.aux), readRegister(Int(d.pointee.reg), 0xFF), 0xFF)
         case .aluByteIntoRegister:
-            let source = try readOperand(cachedOperand(d), 0xFF)
-            try aluInto(Operand(isMemory: false, register: Int(d.reg), linear: 0), operationNumber: Int(d.aux), source, 0xFF)
-        case .aluByteImmediate: try aluInto(cachedOperand(d), operationNumber: Int(d.aux), d.immediate, 0xFF)
-        case .testRR: setFlags(.logic, cpu.gpr[Int(d.rm)] & cpu.gpr[Int(d.reg)], 0, 0, wide)
-        case .testMR: setFlags(.logic, try readMemory(cachedLinear(d), wide) & cpu.gpr[Int(d.reg)], 0, 0, wide)
-        case .testRI: setFlags(.logic, cpu.gpr[Int(d.rm)] & d.immediate, 0, 0, wide)
-        case .testMI: setFlags(.logic, try readMemory(cachedLinear(d), wide) & d.immediate, 0, 0, wide)
-        case .testByte: setFlags(.logic, try readOperand(cachedOperand(d), 0xFF) & readRegister(Int(d.reg), 0xFF), 0, 0, 0xFF)
-        case .testByteImmediate: setFlags(.logic, try readOperand(cachedOperand(d), 0xFF) & d.immediate, 0, 0, 0xFF)
-        case .movRR: cpu.gpr[Int(d.rm)] = cpu.gpr[Int(d.reg)]
-        case .movRM: cpu.gpr[Int(d.reg)] = try readMemory(cachedLinear(d), wide)
-        case .movMR: try writeMemory(cachedLinear(d), cpu.gpr[Int(d.reg)], wide)
-        case .movRI: cpu.gpr[Int(d.rm)] = d.immediate
-        case .movMI: try writeMemory(cachedLinear(d), d.immediate, wide)
-        case .movByteToOperand: try writeOperand(cachedOperand(d), readRegister(Int(d.reg), 0xFF), 0xFF)
-        case .movByteToRegister: writeRegister(Int(d.reg), try readOperand(cachedOperand(d), 0xFF), 0xFF)
-        case .movByteImmediate: try writeOperand(cachedOperand(d), d.immediate, 0xFF)
-        case .movzxByte: cpu.gpr[Int(d.reg)] = try readOperand(cachedOperand(d), 0xFF)
-        case .movzxWord: cpu.gpr[Int(d.reg)] = try readOperand(cachedOperand(d), 0xFFFF)
-        case .movsxByte: cpu.gpr[Int(d.reg)] = signExtend(try readOperand(cachedOperand(d), 0xFF), 0xFF)
-        case .movsxWord: cpu.gpr[Int(d.reg)] = signExtend(try readOperand(cachedOperand(d), 0xFFFF), 0xFFFF)
-        case .lea: cpu.gpr[Int(d.reg)] = offset(of: d.form)  // the offset alone: no segment, no access
-        case .incR: cpu.gpr[Int(d.rm)] = incDec(cpu.gpr[Int(d.rm)], decrement: false, wide)
-        case .decR: cpu.gpr[Int(d.rm)] = incDec(cpu.gpr[Int(d.rm)], decrement: true, wide)
-        case .pushR: try push(cpu.gpr[Int(d.rm)], wide)
-        case .popR: cpu.gpr[Int(d.rm)] = try pop(wide)
-        case .pushI: try push(d.immediate, wide)
+            let source = try readOperand(cachedOperand(d.pointee), 0xFF)
+            try aluInto(Operand(isMemory: false, register: Int(d.pointee.reg), linear: 0), operationNumber: Int(d.pointee.aux), source, 0xFF)
+        case .aluByteImmediate: try aluInto(cachedOperand(d.pointee), operationNumber: Int(d.pointee.aux), d.pointee.immediate, 0xFF)
+        case .testRR: setFlags(.logic, cpu.gpr[Int(d.pointee.rm)] & cpu.gpr[Int(d.pointee.reg)], 0, 0, wide)
+        case .testMR: setFlags(.logic, try readMemory(cachedLinear(d.pointee), wide) & cpu.gpr[Int(d.pointee.reg)], 0, 0, wide)
+        case .testRI: setFlags(.logic, cpu.gpr[Int(d.pointee.rm)] & d.pointee.immediate, 0, 0, wide)
+        case .testMI: setFlags(.logic, try readMemory(cachedLinear(d.pointee), wide) & d.pointee.immediate, 0, 0, wide)
+        case .testByte: setFlags(.logic, try readOperand(cachedOperand(d.pointee), 0xFF) & readRegister(Int(d.pointee.reg), 0xFF), 0, 0, 0xFF)
+        case .testByteImmediate: setFlags(.logic, try readOperand(cachedOperand(d.pointee), 0xFF) & d.pointee.immediate, 0, 0, 0xFF)
+        case .movRR: cpu.gpr[Int(d.pointee.rm)] = cpu.gpr[Int(d.pointee.reg)]
+        case .movRM: cpu.gpr[Int(d.pointee.reg)] = try readMemory(cachedLinear(d.pointee), wide)
+        case .movMR: try writeMemory(cachedLinear(d.pointee), cpu.gpr[Int(d.pointee.reg)], wide)
+        case .movRI: cpu.gpr[Int(d.pointee.rm)] = d.pointee.immediate
+        case .movMI: try writeMemory(cachedLinear(d.pointee), d.pointee.immediate, wide)
+        case .movByteToOperand: try writeOperand(cachedOperand(d.pointee), readRegister(Int(d.pointee.reg), 0xFF), 0xFF)
+        case .movByteToRegister: writeRegister(Int(d.pointee.reg), try readOperand(cachedOperand(d.pointee), 0xFF), 0xFF)
+        case .movByteImmediate: try writeOperand(cachedOperand(d.pointee), d.pointee.immediate, 0xFF)
+        case .movzxByte: cpu.gpr[Int(d.pointee.reg)] = try readOperand(cachedOperand(d.pointee), 0xFF)
+        case .movzxWord: cpu.gpr[Int(d.pointee.reg)] = try readOperand(cachedOperand(d.pointee), 0xFFFF)
+        case .movsxByte: cpu.gpr[Int(d.pointee.reg)] = signExtend(try readOperand(cachedOperand(d.pointee), 0xFF), 0xFF)
+        case .movsxWord: cpu.gpr[Int(d.pointee.reg)] = signExtend(try readOperand(cachedOperand(d.pointee), 0xFFFF), 0xFFFF)
+        case .lea: cpu.gpr[Int(d.pointee.reg)] = offset(of: d.pointee.form)  // the offset alone: no segment, no access
+        case .incR: cpu.gpr[Int(d.pointee.rm)] = incDec(cpu.gpr[Int(d.pointee.rm)], decrement: false, wide)
+        case .decR: cpu.gpr[Int(d.pointee.rm)] = incDec(cpu.gpr[Int(d.pointee.rm)], decrement: true, wide)
+        case .pushR: try push(cpu.gpr[Int(d.pointee.rm)], wide)
+        case .popR: cpu.gpr[Int(d.pointee.rm)] = try pop(wide)
+        case .pushI: try push(d.pointee.immediate, wide)
         case .cdq: cpu.edx = cpu.eax & 0x8000_0000 != 0 ? 0xFFFF_FFFF : 0
         case .nop: break
-        case .shiftImmediate: try shift(cachedOperand(d), operation: Int(d.reg), count: d.immediate, wide)
-        case .shiftCL: try shift(cachedOperand(d), operation: Int(d.reg), count: cpu.ecx & 0xFF, wide)
-        case .shiftByteImmediate: try shift(cachedOperand(d), operation: Int(d.reg), count: d.immediate, 0xFF)
-        case .shiftByteCL: try shift(cachedOperand(d), operation: Int(d.reg), count: cpu.ecx & 0xFF, 0xFF)
-        case .group3: try group3(Int(d.reg), cachedOperand(d), wide, immediate: d.immediate)
-        case .group3Byte: try group3(Int(d.reg), cachedOperand(d), 0xFF, immediate: d.immediate)
-        case .group5: try group5(Int(d.reg), cachedOperand(d), wide)
-        case .incDecByte: try group4(Int(d.reg), cachedOperand(d))
-        case .imul: cpu.gpr[Int(d.reg)] = multiplySigned(cpu.gpr[Int(d.reg)], try readOperand(cachedOperand(d), wide), wide)
-        case .imulImmediate: cpu.gpr[Int(d.reg)] = multiplySigned(try readOperand(cachedOperand(d), wide), d.immediate, wide)
-        case .setcc: try writeOperand(cachedOperand(d), condition(d.aux) ? 1 : 0, 0xFF)
+        case .shiftImmediate: try shift(cachedOperand(d.pointee), operation: Int(d.pointee.reg), count: d.pointee.immediate, wide)
+        case .shiftCL: try shift(cachedOperand(d.pointee), operation: Int(d.pointee.reg), count: cpu.ecx & 0xFF, wide)
+        case .shiftByteImmediate: try shift(cachedOperand(d.pointee), operation: Int(d.pointee.reg), count: d.pointee.immediate, 0xFF)
+        case .shiftByteCL: try shift(cachedOperand(d.pointee), operation: Int(d.pointee.reg), count: cpu.ecx & 0xFF, 0xFF)
+        case .group3: try group3(Int(d.pointee.reg), cachedOperand(d.pointee), wide, immediate: d.pointee.immediate)
+        case .group3Byte: try group3(Int(d.pointee.reg), cachedOperand(d.pointee), 0xFF, immediate: d.pointee.immediate)
+        case .group5: try group5(Int(d.pointee.reg), cachedOperand(d.pointee), wide)
+        case .incDecByte: try group4(Int(d.pointee.reg), cachedOperand(d.pointee))
+        case .imul: cpu.gpr[Int(d.pointee.reg)] = multiplySigned(cpu.gpr[Int(d.pointee.reg)], try readOperand(cachedOperand(d.pointee), wide), wide)
+        case .imulImmediate: cpu.gpr[Int(d.pointee.reg)] = multiplySigned(try readOperand(cachedOperand(d.pointee), wide), d.pointee.immediate, wide)
+        case .setcc: try writeOperand(cachedOperand(d.pointee), condition(d.pointee.aux) ? 1 : 0, 0xFF)
         case .cmovcc:
             // The source is read whatever the condition, as on the hardware (X:585).
-            let value = try readOperand(cachedOperand(d), wide)
-            if condition(d.aux) { cpu.gpr[Int(d.reg)] = value }
-        case .jo: if condition(0x0) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jno: if condition(0x1) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jb: if condition(0x2) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jae: if condition(0x3) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .je: if condition(0x4) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jne: if condition(0x5) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jbe: if condition(0x6) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .ja: if condition(0x7) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .js: if condition(0x8) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jns: if condition(0x9) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jp: if condition(0xA) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jnp: if condition(0xB) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jl: if condition(0xC) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jge: if condition(0xD) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jle: if condition(0xE) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jg: if condition(0xF) { jump(to: cpu.eip &+ d.form.displacement) }
-        case .jmp: jump(to: cpu.eip &+ d.form.displacement)
+            let value = try readOperand(cachedOperand(d.pointee), wide)
+            if condition(d.pointee.aux) { cpu.gpr[Int(d.pointee.reg)] = value }
+        case .jo: if condition(0x0) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jno: if condition(0x1) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jb: if condition(0x2) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jae: if condition(0x3) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .je: if condition(0x4) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jne: if condition(0x5) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jbe: if condition(0x6) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .ja: if condition(0x7) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .js: if condition(0x8) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jns: if condition(0x9) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jp: if condition(0xA) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jnp: if condition(0xB) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jl: if condition(0xC) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jge: if condition(0xD) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jle: if condition(0xE) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jg: if condition(0xF) { jump(to: cpu.eip &+ d.pointee.form.displacement) }
+        case .jmp: jump(to: cpu.eip &+ d.pointee.form.displacement)
         case .call:
             try push(cpu.eip, wide)
-            jump(to: cpu.eip &+ d.form.displacement)
+            jump(to: cpu.eip &+ d.pointee.form.displacement)
         case .ret: jump(to: try pop(wide))
         case .retRelease:
             let target = try pop(wide)
-            cpu.esp &+= d.immediate
+            cpu.esp &+= d.pointee.immediate
             jump(to: target)
         case .leave: try leave(wide)
         }
