@@ -22,6 +22,7 @@ struct ObservedRun: Equatable, CustomStringConvertible {
 /// The inputs the programs read; small, so that debug builds stay fast.
 let differentialInputs: [String: String] = [
     "crc32": "2\n",
+    "mix": "2\n",
     "sieve": "5000\n",
     "recurse": "2000\n",
     "pages": "64\n",
