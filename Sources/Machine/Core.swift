@@ -46,7 +46,7 @@ struct Core {
     let ram: UnsafeMutableRawPointer
     /// The size of RAM in bytes.
     let ramBytes: Int
-    /// The frames' version numbers, borrowed from `PhysicalMemory` like `ram` (`X:668`).
+    /// The frames' version numbers, borrowed from `PhysicalMemory` like `ram` (`X:675`).
     let frameVersions: UnsafeMutablePointer<UInt64>
     /// `tlbSlotCount` slots, allocated here and freed by `deallocate()`.
     let tlb: UnsafeMutablePointer<TLBEntry>

@@ -85,6 +85,8 @@ struct ProgramCommand: ParsableCommand {
             "tlb_hits \(counters.tlbHits)",
             "tlb_misses \(counters.tlbMisses)",
             "tlb_flushes \(counters.tlbFlushes)",
+            "code_cache_blocks \(counters.codeCacheBlocks)",
+            "code_cache_flushes \(counters.codeCacheFlushes)",
             "exceptions \(exceptions)",
         ]
         for (vector, count) in counters.deliveries.enumerated() where count > 0 {

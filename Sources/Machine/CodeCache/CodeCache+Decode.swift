@@ -12,7 +12,7 @@ moves, `lea`, `movzx` and `movsx`, pushes and pops, the shift and group opcodes,
 `cmovcc`, and the jumps, calls and returns. One segment prefix is allowed in front, which covers the
 stack protector's `%gs:0x14`. Everything else, from `rep movsl` to `int $0x80` and every 0x66
 instruction, is `.interpret`, and nothing is lost by that: `step()` runs those exactly as it always
-did. The cache only has to be right about what it decodes, and the executor of `X:667` does that
+did. The cache only has to be right about what it decodes, and the executor of `X:672` does that
 work with the interpreter's own helpers (`aluInto`, `shift`, `group3`, `push`, `condition`), so the
 arithmetic itself is written once, for both roads.
 

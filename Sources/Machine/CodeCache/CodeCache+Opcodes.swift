@@ -56,6 +56,13 @@ extension Core {
             modRM()
             if inMemory() { instruction.operation = .movRM } else { Self.swapRegisters(&instruction, .movRR) }
         case 0x8D: modRM(); instruction.operation = inMemory() ? .lea : .interpret  // lea of a register: #UD
+        /*X:666 The second half of the map.
+
+        From 0x90 on the map is moves of every size, shifts, returns and the groups. Two kinds of
+        instruction need care. Those whose reg field only some values make legal (`C6`/`C7` must have 0,
+        `FE` only 0 and 1, `FF` has far forms the machine does not emulate) stay `.interpret` for the
+        rest, so that `step()` raises the #UD the hardware would. And the group 3 `test` is the one group
+        member with an immediate, so only it reads one. */
         case 0x90: instruction.operation = .nop
         case 0x99: instruction.operation = .cdq
         case 0xA0...0xA3:
@@ -126,6 +133,12 @@ extension Core {
         return instruction
     }
 
+    /*X:667 An ALU row, and the ModR/M byte.
+
+    The first 64 opcodes come in rows of six (`X:550`), and `decodeALURow` sorts each into the five
+    32-bit forms and the three byte forms of `CachedOperation`. The ModR/M byte itself goes through
+    `AddressForm(modrm:from:)`, the interpreter's own decoder, and `readModRM` adds only what the cache
+    must decide once: whether the operand is a register or memory, and which segment it lives in. */
     /// The six ALU forms of a row of the one-byte map (`X:550`): `opcode` is 0x00-0x3F, low bits 0-5.
     private func decodeALURow(_ opcode: UInt8, _ instruction: inout CachedInstruction, _ reader: inout CodeReader,
                               _ override: UInt8?) {
@@ -156,6 +169,41 @@ extension Core {
         }
     }
 
+    /// Reads a ModR/M byte and what follows it: `reg`, and `rm` as a register or as `memoryOperand`
+    /// with its form and segment (the prefix's, or ss for esp and ebp bases, or ds).
+    static func readModRM(_ instruction: inout CachedInstruction, _ reader: inout CodeReader, _ override: UInt8?) {
+        let modrm = reader.nextByte()
+        instruction.reg = modrm >> 3 & 7
+        guard modrm < 0xC0 else {
+            instruction.rm = modrm & 7
+            return
+        }
+        instruction.form = AddressForm(modrm: modrm, from: &reader)
+        instruction.rm = CachedInstruction.memoryOperand
+        let standard = instruction.form.stackDefault ? SegmentRegisterName.ss : .ds
+        instruction.segment = override ?? UInt8(standard.rawValue)
+    }
+
+    /// The case `number` places after `first`: the ALU operation of a row, or a jump's condition in
+    /// the low four bits of its opcode.
+    static func numbered(_ first: CachedOperation, _ number: UInt8) -> CachedOperation {
+        let limit: UInt8 = first == .jo ? 16 : 8
+        return CachedOperation(rawValue: first.rawValue &+ number % limit) ?? .interpret
+    }
+
+    /// Makes a register-to-register form whose encoding names the destination in reg read
+    /// "rm = rm op reg", like the others.
+    static func swapRegisters(_ instruction: inout CachedInstruction, _ operation: CachedOperation) {
+        (instruction.reg, instruction.rm) = (instruction.rm, instruction.reg)
+        instruction.operation = operation
+    }
+
+    /*X:668 The second map.
+
+    Of the 256 two-byte opcodes (`X:585`) the cache takes the ones compiled code is made of: the long
+    conditional jumps, `setcc` and `cmovcc` with their condition in the low four bits, two-operand
+    `imul`, and the widening loads `movzx` and `movsx`. The long nop and the prefetch hints decode to
+    `.nop`, their ModR/M byte read and ignored, as the interpreter does. */
     /// The part of the second map (`X:585`) the cache decodes.
     private func decodeTwoByte(_ instruction: inout CachedInstruction, _ reader: inout CodeReader, _ override: UInt8?) {
         let opcode = reader.nextByte()
@@ -185,35 +233,6 @@ extension Core {
             }
         default: break  // .interpret
         }
-    }
-
-    /// Reads a ModR/M byte and what follows it: `reg`, and `rm` as a register or as `memoryOperand`
-    /// with its form and segment (the prefix's, or ss for esp and ebp bases, or ds).
-    static func readModRM(_ instruction: inout CachedInstruction, _ reader: inout CodeReader, _ override: UInt8?) {
-        let modrm = reader.nextByte()
-        instruction.reg = modrm >> 3 & 7
-        guard modrm < 0xC0 else {
-            instruction.rm = modrm & 7
-            return
-        }
-        instruction.form = AddressForm(modrm: modrm, from: &reader)
-        instruction.rm = CachedInstruction.memoryOperand
-        let standard = instruction.form.stackDefault ? SegmentRegisterName.ss : .ds
-        instruction.segment = override ?? UInt8(standard.rawValue)
-    }
-
-    /// The case `number` places after `first`: the ALU operation of a row, or a jump's condition in
-    /// the low four bits of its opcode.
-    static func numbered(_ first: CachedOperation, _ number: UInt8) -> CachedOperation {
-        let limit: UInt8 = first == .jo ? 16 : 8
-        return CachedOperation(rawValue: first.rawValue &+ number % limit) ?? .interpret
-    }
-
-    /// Makes a register-to-register form whose encoding names the destination in reg read
-    /// "rm = rm op reg", like the others.
-    static func swapRegisters(_ instruction: inout CachedInstruction, _ operation: CachedOperation) {
-        (instruction.reg, instruction.rm) = (instruction.rm, instruction.reg)
-        instruction.operation = operation
     }
 }
 /*:*/

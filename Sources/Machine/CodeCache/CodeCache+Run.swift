@@ -1,4 +1,4 @@
-/*X:666 Running a block.
+/*X:670 Running a block.
 
 `runCached()` is the loop of `X:500` with a block where the single instruction was. Each time round it
 asks three questions before it trusts the cache:
@@ -18,7 +18,7 @@ only the budget, eip and the work. It keeps the interpreter's bookkeeping exactl
 instruction, `instructionStart` set before each, eip moved past the instruction *before* it executes
 (as the fetch would have left it, which is what relative jumps and `call` count from), and a fault
 caught by the same `deliverFault(_:)` with the same restart rules. It also stops at once if the
-instruction it just ran wrote into the block's own frame, which `X:668` explains. */
+instruction it just ran wrote into the block's own frame, which `X:675` explains. */
 
 extension Core {
     /// The run loop with the code cache: the same contract, ticks and faults as `runDecoding()`.
@@ -56,7 +56,7 @@ extension Core {
     }
 }
 
-/*X:667 The executor.
+/*X:672 The executor.
 
 One case per `CachedOperation`, each a line or two built from the interpreter's own helpers, with the
 operand width spelled as a constant (`wide`, 32 bits, or `0xFF`) so that, as in `X:545`, every width
@@ -133,6 +133,15 @@ extension Core {
             let source = try readOperand(cachedOperand(d.pointee), 0xFF)
             try aluInto(Operand(isMemory: false, register: Int(d.pointee.reg), linear: 0), operationNumber: Int(d.pointee.aux), source, 0xFF)
         case .aluByteImmediate: try aluInto(cachedOperand(d.pointee), operationNumber: Int(d.pointee.aux), d.pointee.immediate, 0xFF)
+        /*X:673 Moves, the stack, the groups and the jumps.
+
+        The rest of the executor reads like a summary of the interpreter: a `mov` is one assignment,
+        `movzx` a read at the narrow width, a push or a pop the interpreter's own `push` and `pop` with
+        their fault-safe order (`X:514`), and the group opcodes go to the very functions `step()` uses,
+        with the operation from the reg field. The jumps keep one subtlety of `X:549`: a displacement
+        counts from the end of the instruction, and eip already is the end, so a taken branch is one
+        addition. Nothing here changes `operandMask` or the prefixes: a 16-bit instruction never gets
+        this far, it is `.interpret`. */
         case .testRR: setFlags(.logic, cpu.gpr[Int(d.pointee.rm)] & cpu.gpr[Int(d.pointee.reg)], 0, 0, wide)
         case .testMR: setFlags(.logic, try readMemory(cachedLinear(d.pointee), wide) & cpu.gpr[Int(d.pointee.reg)], 0, 0, wide)
         case .testRI: setFlags(.logic, cpu.gpr[Int(d.pointee.rm)] & d.pointee.immediate, 0, 0, wide)

@@ -23,20 +23,20 @@ mapped at several addresses, and what the bytes mean does not depend on which.
 
 Three promises make the cache invisible, and each has its section:
 
-* **The same work, in the same ticks** (`X:666`): a block runs one instruction at a time, spending the
+* **The same work, in the same ticks** (`X:670`): a block runs one instruction at a time, spending the
   budget, setting eip and taking faults exactly as `step()` would, and anything it cannot do the same
   way it hands to `step()` itself.
-* **Translation stays on the path** (`X:666`): every block starts by checking the current code page
+* **Translation stays on the path** (`X:670`): every block starts by checking the current code page
   through the TLB, so unmapping a page, or taking away ring 3's right to it, still faults the next
   fetch however warm the cache is.
-* **Never stale** (`X:668`): a write into a frame, from anywhere, moves on that frame's version, and a
+* **Never stale** (`X:675`): a write into a frame, from anywhere, moves on that frame's version, and a
   block decoded at an older version is never run again.
 
 `Machine.codeCacheEnabled` turns the cache off, leaving the plain interpreter, which is how the tests
-hold the two to the same answers (`X:670` has the figures). */
+hold the two to the same answers (`X:680` has the figures). */
 
 /// What a cached instruction does, with its operation and width folded into the case, so that the
-/// executor's switch (`X:667`) hands each helper constants, the trick of `X:545`. Names read
+/// executor's switch (`X:672`) hands each helper constants, the trick of `X:545`. Names read
 /// `<operation><destination><source>`: R a register, M memory, I an immediate; "Operand" means the
 /// r/m operand, register or memory, decided when the instruction runs.
 enum CachedOperation: UInt8 {
@@ -66,24 +66,14 @@ enum CachedOperation: UInt8 {
     case jmp, call, ret, retRelease, leave
 }
 
-/*X:662 A decoded instruction, and where blocks live.
+/*X:662 A decoded instruction.
 
 A `CachedInstruction` is everything `step()` would have worked out before doing anything: which
 operation, the registers, the memory operand's form (`AddressForm`: base, index, scale, displacement,
 and the segment it lands in, prefixes already applied), the immediate, and the instruction's length, so
 that eip can move past it in one addition. It takes 24 bytes, and nothing in it depends on a register's
 value: a memory operand is kept as its *form* and evaluated each time it runs, because `(%ebx,%ecx,4)`
-names a different address every time round a loop.
-
-Blocks live in two pieces of memory the core allocates when it is made:
-
-* the **pool**, an array of instructions where each new block is appended, and
-* the **table**, `blockSlotCount` slots indexed by a hash of the block's physical address, each naming
-  where its block starts in the pool, how long it is, and the version of its frame it was decoded from.
-
-Neither ever grows. A block that hashes to a busy slot replaces the one there, and when the pool is
-full the whole cache is emptied and starts again: both are rare and cost only a re-decode, which is the
-charm of a cache whose every entry can be rebuilt from the bytes in RAM. */
+names a different address every time round a loop. */
 
 /// One instruction as the code cache keeps it.
 struct CachedInstruction {
@@ -119,6 +109,18 @@ struct CachedInstruction {
     }
 }
 
+/*X:663 Where blocks live.
+
+Blocks live in two pieces of memory the core allocates when it is made:
+
+* the **pool**, an array of instructions where each new block is appended, and
+* the **table**, `blockSlotCount` slots indexed by a hash of the block's physical address, each naming
+  where its block starts in the pool, how long it is, and the version of its frame it was decoded from.
+
+Neither ever grows. A block that hashes to a busy slot replaces the one there, and when the pool is
+full the whole cache is emptied and starts again: both are rare and cost only a re-decode, which is the
+charm of a cache whose every entry can be rebuilt from the bytes in RAM. */
+
 /// One slot of the block table.
 struct CachedBlock {
     /// The block's first host-physical address plus one; 0 marks an empty slot.
@@ -127,7 +129,7 @@ struct CachedBlock {
     var count: UInt32 = 0
     /// The index of its first instruction in the pool.
     var start: Int = 0
-    /// The version of its frame (`X:668`) when it was decoded.
+    /// The version of its frame (`X:675`) when it was decoded.
     var version: UInt64 = 0
 }
 

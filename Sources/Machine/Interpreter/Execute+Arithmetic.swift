@@ -71,12 +71,13 @@ extension Core {
     /*X:555 The four ways in.
 
     `alu(_:_:_:_:)` above does the arithmetic; these helpers are the encodings that lead to it, one per
-    column of the ALU row, plus group 1. Each follows the same three steps: fetch the operands, call
-    `alu`, store the result. `cmp` (operation 7) is the exception everywhere: it is a subtraction that
-    keeps only the flags, so it neither asks for write permission when reading its operand nor writes one
-    back. In `aluImmediate` the operation comes from the ModR/M byte at run time, and the `switch` that
-    turns it back into eight literal calls is there so each inlined copy of `alu` still sees a constant,
-    the trick of `X:545`. */
+    column of the ALU row, plus group 1. Each decodes its operands and hands them to one of two helpers,
+    `aluInto` (the r/m operand is the destination) or `aluIntoRegister` (a register is), which the code
+    cache's executor (`X:672`) calls too, with operands it decoded long before. `cmp` (operation 7) is
+    the exception everywhere: it is a subtraction that keeps only the flags, so it neither asks for
+    write permission when reading its operand nor writes one back. In group 1 the operation comes from
+    the ModR/M byte at run time, and the `switch` in `aluInto(_:operationNumber:_:_:)` turns it back
+    into eight literal calls so each inlined copy of `alu` still sees a constant, the trick of `X:545`. */
     /// ALU forms Eb,Gb and Ev,Gv: the r/m operand is the destination.
     @_transparent
     mutating func aluToOperand(_ operation: Int, _ width: UInt32) throws(Fault) {

@@ -19,7 +19,13 @@ interpreter simply carries on in the handler.
 
 The budget is counted in clock ticks (`X:600`): one per instruction, and one more per extra iteration of
 a `rep` string instruction, because a `rep movsb` over a megabyte is one instruction but certainly not
-one unit of work. `MachineStatistics.instructions` counts instructions proper. */
+one unit of work. `MachineStatistics.instructions` counts instructions proper.
+
+There are two loops behind the contract. `runDecoding()` below fetches and decodes every instruction
+as it comes, the interpreter this part of the appendix describes; `runCached()` (`X:670`) runs blocks
+of instructions decoded earlier and kept in the code cache, and falls back on the same `stepOnce()`
+for everything it does not handle itself. `Machine.codeCacheEnabled` chooses; the tests run both and
+insist on the same answers, tick for tick. */
 
 extension Core {
     /// Runs ring-3 code for at most `budget` ticks; see `X:500`.

@@ -47,7 +47,7 @@ public final class PhysicalMemory {
     /// and only at offsets it has checked when filling the TLB.
     let base: UnsafeMutableRawPointer
     /// One version number per frame, moved on by every write into the frame, from here or from the
-    /// interpreter (`X:668`): the code cache compares it with the version it decoded, so it never runs
+    /// interpreter (`X:675`): the code cache compares it with the version it decoded, so it never runs
     /// code that has changed since. Module-internal, like `base`.
     let frameVersions: UnsafeMutablePointer<UInt64>
     /// The free frames, as sorted runs that never touch (`X:050`).
@@ -75,7 +75,7 @@ public final class PhysicalMemory {
     }
 
     /// Moves on the version of every frame that `count` bytes at byte offset `offset` touch: the one
-    /// promise every write here keeps for the code cache (`X:668`). The range is already checked.
+    /// promise every write here keeps for the code cache (`X:675`). The range is already checked.
     private func noteWrite(at offset: Int, count: Int) {
         guard count > 0 else { return }
         for frame in (offset >> pageShift)...((offset + count - 1) >> pageShift) { frameVersions[frame] &+= 1 }

@@ -267,13 +267,6 @@ extension Core {
         }
     }
 
-    /// Moves on the version of the frame holding `physical` (`X:668`): every store into RAM the core
-    /// makes comes through here first, so the code cache sees each write over code it decoded.
-    @inline(__always)
-    func noteWrite(_ physical: UInt32) {
-        frameVersions[Int(physical >> pageShift)] &+= 1
-    }
-
     /// Loads from a host-physical address the MMU has already checked.
     @inline(__always)
     mutating func loadPhysical(_ physical: UInt32, width: Int) -> UInt32 {
