@@ -75,8 +75,8 @@ struct Workload {
 /// million instructions: long enough to time, short enough to run three times.
 let computeWorkload = Workload(program: "crc32", input: Array("1000\n".utf8))
 
-/// The `mix` program (sorting, a hash table, byte-at-a-time strings and real calls): about 287,000
-/// instructions a round, so 300 rounds are some 86 million: about 0.6 s a run in release before the
+/// The `mix` program (sorting, a hash table, byte-at-a-time strings and real calls): about 300,000
+/// instructions a round, so 300 rounds are some 91 million: about 0.7 s a run in release before the
 /// code cache, long enough to time.
 let mixWorkload = Workload(program: "mix", input: Array("300\n".utf8))
 

@@ -120,6 +120,7 @@ let differentialSweep: [(program: String, input: String)] =
     + ["0", "1", "10", "100"].map { ("recurse", $0) }
     + ["0", "1", "2", "17"].map { ("pages", $0) }
     + ["0", "1"].map { ("crc32", $0) }
+    + ["0", "3"].map { ("mix", $0) }
     + ["0", "1"].map { ("syscall_loop", $0) }
     + ["", "x", String(repeating: "0123456789", count: 7)].map { ("syscalls", $0) }
 

@@ -19,7 +19,7 @@
  * The helpers are `noinline` and `noipa`, so the calls, returns, pushes
  * and pops stay real and follow the i386 ABI. Each round starts from a
  * seed made of the last round's checksum, so no round can be skipped.
- * `rounds` is read from stdin (default 1); a round costs about 290,000
+ * `rounds` is read from stdin (default 1); a round costs about 300,000
  * instructions, of 50 kinds (traced in the interpreter): a quarter mov, a
  * quarter cmp, test and conditional jumps, a tenth movzbl, 4% imul and mul,
  * and some 3,000 calls with as many returns. The program prints one line,
