@@ -298,6 +298,8 @@ func x666_everyBudgetBoundaryLeavesTheSameMachine(_ slice: UInt64) {
     let points = expectCacheInvisible("slices of \(slice)") { test in
         try! test.memory.copyIn((1...64).map { UInt8($0) }, at: HostPhysicalAddress(0x20000))
         test.load(budgetLoop)
+        let nothing = test.step(0)
+        #expect(nothing.stop == .budgetExhausted && nothing.ticks == 0 && nothing.cpu.eip == TestMachine.codeBase)
         let cold = sliced(test, slice)
         test.returnToUser(from: cold.last!.stop, eip: TestMachine.codeBase)
         return cold + sliced(test, slice)
@@ -562,6 +564,30 @@ func x668_anInstructionWritingALaterInstructionOfItsRun(_ writer: CodeWriter) {
     }
     #expect(points[0].cpu.eax == 0x1234_5678 && points[0].stop.kernelVector == 0x80)
     #expect(points[1].cpu.eax == 0xEF34_5678 && points[1].stop.kernelVector == 13 && points[1].stop.kernelErrorCode == 0)
+}
+
+@Test func x668_theFrameAHostDeliveryPushesOverCode() {
+    // The same code, but the first frame (the int's) goes elsewhere, with esp1 lower; the frame that
+    // lands on the code is the Host's own delivery of an external interrupt, between two runs. Its
+    // return eip, 0x60fe8, puts `e8` in the immediate's top byte and `0f 06` after it.
+    let points = expectCacheInvisible("Host delivery over code") { test in
+        test.map(0x60000, to: 0x41000, [.present, .user])
+        try! test.memory.copyIn([0xB8] + bytes32(0x1234_5678) + [0xCD, 0x80], at: HostPhysicalAddress(0x41FE8))
+        var cpu = test.machine.cpu
+        cpu.eip = 0x60FE8
+        cpu.esp1 = 0x41800
+        test.machine.cpu = cpu
+        let first = test.step(memory: true)
+        test.returnToUser(from: first.stop, eip: 0x60FE8)
+        cpu = test.machine.cpu
+        cpu.esp1 = TestMachine.ring1StackTop
+        test.machine.cpu = cpu
+        let delivered = test.checkpoint(test.machine.deliver(vector: 0x20, kind: .external), memory: true)
+        test.returnToUser(from: delivered.stop)
+        return [first, delivered, test.step(memory: true)]
+    }
+    #expect(points.map { $0.stop.kernelVector } == [0x80, 0x20, 13])
+    #expect(points[0].cpu.eax == 0x1234_5678 && points[2].cpu.eax == 0xE834_5678)
 }
 
 /// A Host-side write while `hostWriteLoop` is decoded and half done, and what eax ends as.
