@@ -24,5 +24,6 @@ let package = Package(
         fuzzTarget("FuzzInitrd"),
         fuzzTarget("FuzzWeave"),
         fuzzTarget("FuzzDevices"),
+        fuzzTarget("FuzzCodeCache"),
     ]
 )
