@@ -64,7 +64,8 @@ extension Core {
         var count = 0
         // Decode until an instruction ends the block, the page ends, or the block is long enough.
         repeat {
-            let instruction = decodeInstruction(&reader)
+            var instruction = decodeInstruction(&reader)
+            instruction.offset = UInt16(reader.offset - Int(physical & pageOffsetMask)) &- UInt16(instruction.length)
             codeCache.pool[start + count] = instruction
             count += 1
             if instruction.endsBlock { break }

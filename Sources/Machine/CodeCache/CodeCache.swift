@@ -93,6 +93,8 @@ struct CachedInstruction {
     var segment: UInt8 = 0
     /// The byte ALU operation, or the condition code of `setcc` and `cmovcc`.
     var aux: UInt8 = 0
+    /// Where the instruction starts, in bytes from the start of its block.
+    var offset: UInt16 = 0
 
     /// The `rm` value that means "in memory, at `form`".
     static let memoryOperand: UInt8 = 8
