@@ -94,13 +94,15 @@ directory it is running on would pull the floor from under it; only then do the 
 extension GuestKernel {
     /// The process the processor is running, which must exist (a trap from user mode names it).
     var currentProcess: Process {
-        get {
+        // Lent in place, never copied: `currentProcess.context.eax = 0` on every system call would
+        // otherwise copy the whole process, its files and its input, out and back (`G:088`).
+        _read {
             guard let index = processes.current else { preconditionFailure("guest: no current process") }
-            return processes.processes[index]
+            yield processes.processes[index]
         }
-        set {
+        _modify {
             guard let index = processes.current else { preconditionFailure("guest: no current process") }
-            processes.processes[index] = newValue
+            yield &processes.processes[index]
         }
     }
 
@@ -249,9 +251,9 @@ extension GuestKernel {
         // A different process, or the same one after the kernel borrowed its own directory: switch.
         let switching = processes.current != index
         processes.current = index
-        let process = processes.processes[index]
         let loaded = try pvOps.readCR3(self)
-        if switching || loaded != process.directory {
+        if switching || loaded != currentProcess.directory {
+            let process = currentProcess
             try lazySection { () throws(GuestStopped) in
                 try pvOps.writeCR3(self, process.directory)
                 try loadProcessTLS(process)
@@ -270,11 +272,13 @@ extension GuestKernel {
         try armTimeSlice()
         // The frame iret pops for a return to ring 3: eip, cs, eflags, esp, ss.
         let top = linear(layout.stackTop).rawValue
-        let eflags = process.context.eflags.union([.alwaysOne, .interruptEnable])
-        let frame = [process.context.eip, UInt32(GDTLayout.userCodeSelector.rawValue), eflags.rawValue,
-                     process.context.esp, UInt32(GDTLayout.userDataSelector.rawValue)]
-        try writeBytes(GuestVirtualAddress(top &- 20), frame.flatMap(littleEndianBytes))
-        var registers = process.context
+        let context = currentProcess.context
+        let eflags = context.eflags.union([.alwaysOne, .interruptEnable])
+        // Five words in place, never an array: this runs on every system call's way out (`S:236`).
+        let frame: InlineArray<5, UInt32> = [context.eip, UInt32(GDTLayout.userCodeSelector.rawValue),
+                                             eflags.rawValue, context.esp, UInt32(GDTLayout.userDataSelector.rawValue)]
+        try cpu.storeWords(frame, at: GuestVirtualAddress(top &- 20))
+        var registers = context
         registers.esp = top &- 20
         registers.eip = cpu.registers.eip
         registers.eflags = cpu.registers.eflags
@@ -285,8 +289,9 @@ extension GuestKernel {
     /// Arm the timer for a time slice if another process waits to run and no earlier event is armed.
     func armTimeSlice() throws(GuestStopped) {
         // Alone on the processor: no slice needed, and no timer interrupt to pay for.
-        let others = processes.processes.indices.filter { $0 != processes.current && processes.processes[$0].state == .runnable }
-        guard !others.isEmpty else { return }
+        let table = processes.processes
+        let others = table.indices.contains { $0 != processes.current && table[$0].state == .runnable }
+        guard others else { return }
         let deadline = try now() &+ UInt64(configuration.timeSlice)
         if let armed = clock.armedDeadline, armed <= deadline { return }
         try LguestTime.setNextEvent(self, delta: UInt64(configuration.timeSlice))
