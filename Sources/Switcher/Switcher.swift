@@ -154,6 +154,9 @@ public final class Switcher {
         stateFrame = first.advanced(by: 1)
         switcherPageTableFrame = first.advanced(by: 2)
         hostPageDirectoryFrame = first.advanced(by: 3)
+        state = SwitcherState(memory: memory, gdt: HostPhysicalAddress(frame: stateFrame),
+                              idt: HostPhysicalAddress(frame: stateFrame,
+                                                       offset: SwitcherLayout.idt.distance(from: SwitcherLayout.state)))
         for frame in [textFrame, stateFrame, switcherPageTableFrame, hostPageDirectoryFrame] {
             do { try memory.zero(frame: frame) } catch { preconditionFailure("switcher: \(error)") }
         }
@@ -172,12 +175,9 @@ public final class Switcher {
         machine.cpu = hostState
     }
 
-    /// The state page, for the Host to fill.
-    public var state: SwitcherState {
-        SwitcherState(memory: machine.memory,
-                      gdt: HostPhysicalAddress(frame: stateFrame),
-                      idt: HostPhysicalAddress(frame: stateFrame, offset: SwitcherLayout.idt.distance(from: SwitcherLayout.state)))
-    }
+    /// The state page, for the Host to fill. Made once: `switchIn` reads it for every data segment
+    /// it checks, and building it afresh each time cost a reference count on the RAM each (`S:105`).
+    public let state: SwitcherState
 
     /// Points page `index` of the Switcher's region at `frame`.
     func mapPage(_ index: Int, frame: PageFrameNumber, writable: Bool) {

@@ -248,9 +248,9 @@ extension Switcher {
     {
         var event = event
         var entriesInARow = 0
-        // Once, not on every turn of the loop: the image is a constant of the Guest, but each read
-        // through `GuestWorld` copies it, with a reference count on each table inside (`S:105`).
-        let image = world.image
+        // The image is a constant of the Guest, but each read through `GuestWorld` copies it, with a
+        // reference count on each table inside: read it once, and only when ring 1 needs it (`S:105`).
+        var image: GuestKernelImage?
         while true {
             // First, whatever the processor just did: a trap for the Host, or a direct entry.
             if let stop = event {
@@ -279,14 +279,15 @@ extension Switcher {
             if ring == guestKernelRing, returnPoints.contains(eip) {
                 return .reached(eip)
             }
-            if ring == guestKernelRing && eip == image.iretSite {
+            if ring == guestKernelRing && image == nil { image = world.image }
+            if ring == guestKernelRing && eip == image?.iretSite {
                 // An `iret` that faulted and was fixed up: the processor executes it again (S:230).
                 machine.advance(by: Self.kernelOperationCost)
                 event = machine.iret()
                 continue
             }
             // ...or the Guest kernel's Swift code runs, unless it has had the processor long enough.
-            if ring == guestKernelRing, let entry = image.entry(at: eip) {
+            if ring == guestKernelRing, let entry = image?.entry(at: eip) {
                 entriesInARow += 1
                 if entriesInARow > Self.kernelEntryLimit {
                     statistics.hostInterrupts &+= 1

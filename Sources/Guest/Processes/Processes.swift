@@ -274,14 +274,18 @@ extension GuestKernel {
         let top = linear(layout.stackTop).rawValue
         let context = currentProcess.context
         let eflags = context.eflags.union([.alwaysOne, .interruptEnable])
-        // Five words in place, never an array: this runs on every system call's way out (`S:236`).
+        // Five words in place, never an array, and the processor fetched once for the three uses
+        // below: this runs on every system call's way out (`S:236`, `G:012`).
         let frame: InlineArray<5, UInt32> = [context.eip, UInt32(GDTLayout.userCodeSelector.rawValue),
                                              eflags.rawValue, context.esp, UInt32(GDTLayout.userDataSelector.rawValue)]
+        let cpu = self.cpu
         try cpu.storeWords(frame, at: GuestVirtualAddress(top &- 20))
+        // The program's registers, but the kernel's own eip and flags until the iret pops the frame.
+        let kernel = cpu.registers
         var registers = context
         registers.esp = top &- 20
-        registers.eip = cpu.registers.eip
-        registers.eflags = cpu.registers.eflags
+        registers.eip = kernel.eip
+        registers.eflags = kernel.eflags
         cpu.registers = registers
         try pvOps.iret(self)
     }
