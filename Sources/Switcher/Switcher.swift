@@ -122,8 +122,11 @@ public final class Switcher {
     let hostState: CPUState
     /// The Guest that used the state page last (`S:050`). Read on every switch in, written only when
     /// another Guest comes; no method touching it calls anything that could touch it again, so the
-    /// run-time exclusivity check is left out (`S:105`).
-    @exclusivity(unchecked) private weak var lastGuest: AnyObject?
+    /// run-time exclusivity check is left out (`S:105`). Held strongly, as the table of processors
+    /// holds each Guest, so that no new Guest can ever be mistaken for a dead one; `forget(_:)` lets
+    /// go of both. (A weak reference did the same job at a price: it moves the Guest's reference
+    /// count into a side table, and every retain and release of the Guest pays the detour.)
+    @exclusivity(unchecked) private var lastGuest: AnyObject?
     /// The processor view handed to each Guest's Swift code, made on first use.
     private var processors: [ObjectIdentifier: SwitcherProcessor] = [:]
     /// A fault an `iret` raised, waiting for the Switcher's loop to handle it (`S:230`).
@@ -255,7 +258,7 @@ public final class Switcher {
 
     /// Records that `world` is about to use the state page; true if another Guest used it since.
     func claimState(for world: GuestWorld) -> Bool {
-        // Only a change is written: storing a weak reference is not free, and this runs on every switch.
+        // Only a change is written: this runs on every switch.
         guard lastGuest !== world else { return false }
         lastGuest = world
         return true

@@ -126,7 +126,8 @@ extension Switcher {
       bytes of the descriptor, so `dataSegment` remembers its last answer per register and decodes the
       descriptor again only when one of the three changed. The eight bytes are read every time: the
       memo can never outlive a change to the GDT.
-    * the last Guest: `claimState(for:)` writes its weak reference only when a different Guest comes.
+    * the last Guest: `claimState(for:)` writes its reference only when a different Guest comes, and
+      holds it strongly: a weak one would send every reference count of the Guest through a side table.
     * Swift's run-time exclusivity checks: a stored property of a class that the compiler cannot prove
       is accessed by one piece of code at a time gets a check around every access, a call into the
       runtime costing some ten nanoseconds. For the few properties on the switch's path where the
