@@ -47,7 +47,7 @@ extension Guest {
 
     /// Raises IRQ 0 if the timer's deadline has passed.
     func raiseExpiredTimer() {
-        guard let deadline = clockDeadline, host.machine.clock.ticks >= deadline else { return }
+        guard let deadline = clockDeadline, machine.clock.ticks >= deadline else { return }
         clockDeadline = nil
         raiseInterrupt(timerIRQ)
     }
