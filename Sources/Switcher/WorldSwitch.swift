@@ -126,8 +126,17 @@ extension Switcher {
       bytes of the descriptor, so `dataSegment` remembers its last answer per register and decodes the
       descriptor again only when one of the three changed. The eight bytes are read every time: the
       memo can never outlive a change to the GDT.
-    * the last Guest: `claimState(for:)` writes its reference only when a different Guest comes, and
-      holds it strongly: a weak one would send every reference count of the Guest through a side table.
+    * the last Guest: `claimState(for:)` writes its reference only when a different Guest comes.
+    * reference counts nobody needed. Swift counts references to a class instance up and down as
+      values move around, an atomic operation each time, and a profile of the switch showed over a
+      quarter of it doing that. Four sources were easy to stop. The last Guest was held by a *weak*
+      reference, and an object with one keeps its counts in a side table, so every count of the Guest,
+      anywhere, took a detour; it is held strongly now, which changes no lifetime, since the table of
+      processors holds each Guest strongly already (`S:047`). `runWorld` read the Guest's kernel image,
+      a struct of tables, through `GuestWorld` on every turn of its loop, each read a copy; it now
+      reads it once, and only when ring 1 needs it. The state page's description (`state`) was built
+      afresh for each data segment checked; it is made once. And the Host's `Guest` keeps its own
+      reference to the machine, so the clock reads of every switch do not go through the unowned Host.
     * Swift's run-time exclusivity checks: a stored property of a class that the compiler cannot prove
       is accessed by one piece of code at a time gets a check around every access, a call into the
       runtime costing some ten nanoseconds. For the few properties on the switch's path where the
@@ -152,9 +161,12 @@ extension Switcher {
     microsecond, where a real VM exit on the same hardware costs 0.6 to 1 µs. Copying only the registers
     that change took the round trip from 453 to 438 ns (best of five runs of each build, side by side on
     the same, busier day): 3 %, and `perf` shows the copies falling from 8 % of the time to under 6 %.
-    What is left is spread thin: the two whole-state loads of the switch and the segment bases they
-    recompute (another tenth), reference counting, the descriptor reads of the `iret` and the delivery,
-    and the page walks after each cr3 load; `M:020` sketches the next step.
+    The reference counts came next: with the four changes above, the round trip went from 434 to
+    355 ns and a synchronous hypercall from 436 to 354 ns (best of ten runs of each build, side by side,
+    at a load average of 2.7 to 3.4), some 18 %, and counting fell from over a quarter of the profile
+    to under a tenth. What is left is spread thin: the two whole-state loads of the switch and the
+    segment bases they recompute, the descriptor reads of the `iret` and the delivery, the Host's own
+    exclusivity checks, and the page walks after each cr3 load; `M:020` sketches the next step.
     :*/
 
     /*S:110 And back out again.
