@@ -118,3 +118,24 @@ func s236_aFrameOnAPageTheKernelMayNotWriteFaultsAndKillsAsTheBytesWould(flags: 
     if touchesPage { #expect(handled.words.fault?.cr2 == Bed.kva(GuestPhysicalAddress(UInt32(max(start, boundary)))).rawValue) }
     #expect(handled.words == handled.bytes)
 }
+
+@Test func s236_aFrameWrappingPastTheTopOfTheAddressSpaceKillsAsTheBytesWould() throws {
+    // Eight bytes before 2^32, in the Switcher's region, then round to address 0. The first page
+    // faults before a byte is written, and the Host, which owns that region, kills the Guest for it.
+    func exit(words: Bool) throws -> GuestExit {
+        let bed = HostTestBed()
+        let guest = try bed.makeGuest { cpu throws(GuestStopped) in
+            try Bed.initialize(cpu)
+            let top = GuestVirtualAddress(0xFFFF_FFF8)
+            if words { try cpu.storeWords(frameWords, at: top) } else { try cpu.storeBytes(frameBytes, at: top) }
+            try Bed.powerOff(cpu)
+        }
+        let exit = bed.host.run(guest)
+        #expect(try bed.runHealthyGuest() == .poweredOff("healthy"))
+        return exit
+    }
+    let asWords = try exit(words: true)
+    guard case let .killed(reason) = asWords else { Issue.record("survived: \(asWords)"); return }
+    #expect(reason == "page tables: guest kernel touched the Switcher at gva:0xfffffff8")
+    #expect(try asWords == exit(words: false))
+}

@@ -95,7 +95,9 @@ extension GuestKernel {
     /// The process the processor is running, which must exist (a trap from user mode names it).
     var currentProcess: Process {
         // Lent in place, never copied: `currentProcess.context.eax = 0` on every system call would
-        // otherwise copy the whole process, its files and its input, out and back (`G:088`).
+        // otherwise copy the whole process, its files and its input, out and back (`G:088`). `_read`
+        // and `_modify` are Swift's yielding accessors, the ones its own collections are built on; the
+        // underscore only says their spelling is not final.
         _read {
             guard let index = processes.current else { preconditionFailure("guest: no current process") }
             yield processes.processes[index]
