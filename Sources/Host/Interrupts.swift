@@ -233,9 +233,9 @@ extension Guest {
     difference (same output, same system calls), only the clock on the wall can. The `syscall_loop`
     program making 200,000 `getpid` calls in a booted Guest measures both ways in one run of
     `lguest-bench` (BENCHMARKS.md): a round trip costs about 710 ns direct (`guest_syscall_direct_ns`)
-    and 1,430 ns through the Host (`guest_syscall_reflected_ns`). Where lguest went from 1,750 ns to
-    270 ns, a factor of six, we save about 710 ns, a factor of two: the same one world switch out and
-    back (`world_switch_ns` is some 360 ns) plus the Host's reflection. The ratio is smaller because our
+    and 1,420 ns through the Host (`guest_syscall_reflected_ns`). Where lguest went from 1,750 ns to
+    270 ns, a factor of six, we save about 700 ns, a factor of two: the same one world switch out and
+    back (`world_switch_ns` is some 300 ns) plus the Host's reflection. The ratio is smaller because our
     direct path is dearer than a real one: on hardware, a direct trap costs the processor a gate and an
     `iret`, while here the Guest kernel's Swift handler does the work of Linux's entry code at the price
     of an emulated processor. It used to be dearer still. The first measurement gave 1,850 ns direct
