@@ -165,12 +165,12 @@ extension Switcher {
     355 ns and a synchronous hypercall from 436 to 354 ns (best of ten runs of each build, side by side,
     at a load average of 2.7 to 3.4), some 18 %, and counting fell from over a quarter of the profile
     to under a tenth. Then the checks: the Host's exclusivity checks on its `Guest` were the next tenth
-    of the profile, and with nine more plain values argued safe to leave unchecked the round trip came
-    to about 295 ns, a synchronous hypercall likewise (best runs, side by side at a load of 2.4 to 3.6).
-    That is two thirds of where this round of work began, and under a third of a microsecond. What is
-    left is spread thin: the two whole-state loads of the switch and the segment bases they recompute,
-    the descriptor reads of the `iret` and the delivery, and the page walks after each cr3 load;
-    `M:020` sketches the next step.
+    of the profile, and with nine more plain values argued safe to leave unchecked the round trip
+    came to about 295 ns, a synchronous hypercall likewise (best runs, side by side at a load of 2.4
+    to 3.6). That is two thirds of where this round of work began, and under a third of a microsecond.
+    What is left is spread thin: the two whole-state loads of the switch and the segment bases they
+    recompute, the descriptor reads of the `iret` and the delivery, and the page walks after each cr3
+    load; `M:020` sketches the next step.
     :*/
 
     /*S:110 And back out again.
