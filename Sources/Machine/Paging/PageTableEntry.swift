@@ -70,10 +70,11 @@ A directory entry and a table entry have the same shape, a frame number above th
 and so one protocol, `PagingEntry`, supplies the frame and the flags to both. They stay two types all
 the same, because mixing them up is a real bug: storing a page's frame where a page table's belongs
 gives the guest a "page table" made of whatever data the page holds. With two types the compiler
-refuses it. Bits 11 to 9 are free for the operating system, and setting `flags` changes only bits 8
-to 0, so the software bits survive and an entry read from guest memory and written back is unchanged. */
+refuses it. Bits 11 to 9 are free for the operating system: reading `flags` shows them (so the Host
+can refuse a Guest's entry that sets one, `H:345`), while setting `flags` changes only bits 8 to 0, so
+the software bits survive and an entry read from guest memory and written back is unchanged. */
 /// What a page directory entry and a page table entry share: a frame number in bits 31-12 and
-/// `PagingFlags` in bits 8-0, with the three software bits 11-9 left alone in the raw value. The two
+/// `PagingFlags` in bits 11-0, of which bits 11-9 are the software's: setting `flags` leaves them. The two
 /// entry types conform separately, so one can never be stored where the other belongs.
 public protocol PagingEntry: RawRepresentable<UInt32>, Hashable, Sendable, CustomStringConvertible {
     /// The entry from its 32-bit value.
@@ -98,9 +99,10 @@ extension PagingEntry {
         set { self = Self(frame: newValue, flags: flags) }
     }
 
-    /// The flags (bits 8-0; the software bits 11-9 stay in the raw value).
+    /// The flags: reading gives bits 11-0, the software bits 11-9 included; writing changes only
+    /// bits 8-0, so the software bits stay as they were.
     @inlinable public var flags: Flags {
-        get { Flags(rawValue: rawValue) }
+        get { Flags(rawValue: rawValue & pageOffsetMask) }
         set { self = Self(rawValue: rawValue & ~0x1FF | newValue.rawValue & 0x1FF) }
     }
 
