@@ -50,6 +50,27 @@ private func address(_ value: UInt32) -> [UInt8] { [UInt8(value & 0xFF), UInt8(v
     #expect(test.machine.fpu.status.top == 6)
 }
 
+@Test(arguments: [
+    ("fldenv", [0xD9, 0x25] as [UInt8]),  // fldenv (data)
+    ("frstor", [0xDD, 0x25]),             // frstor (data)
+    ("fldcw", [0xD9, 0x2D]),              // fldcw (data)
+])
+func x625_theStateLoadsWaitForAPendingExceptionToo(_ name: String, _ load: [UInt8]) {
+    // fldenv (data) leaves ZE pending with its mask clear; the next load, of any kind, must raise #MF
+    // in the guest, as the host processor does, and never run on the host (which would be SIGFPE).
+    let data = TestMachine.dataBase
+    var environment = [UInt8](repeating: 0, count: 108)
+    environment[0] = 0x7B; environment[1] = 0x03  // control word: divide by zero unmasked
+    environment[4] = 0x84; environment[5] = 0x80  // status word: ZE, ES and B set
+    environment[8] = 0xFF; environment[9] = 0xFF  // tag word: all empty
+    let code: [UInt8] = [0xD9, 0x25] + address(data) + load + address(data)
+    let (test, stop) = runFPU(code) { test, _ in
+        try! test.memory.copyIn(environment, at: HostPhysicalAddress(data))
+    }
+    #expect(vector(stop) == 16, "\(name): \(stop)")
+    #expect(test.stackWord(0) == TestMachine.codeBase + 6, "\(name): the #MF names the second load")
+}
+
 @Test func x625_taskSwitchedComesBeforeThePendingError() {
     var state = FPUState()
     state.status = FPUStatusWord(rawValue: 0x0084)  // ZE and ES

@@ -26,7 +26,11 @@ and operand pointers, so that an exception handler can still find the instructio
 **waiting** instruction first checks for a pending unmasked exception and raises #MF if there is one
 (`X:625`); the non-waiting ones, whose mnemonics carry the `n` (`fnstsw`, `fnsave`, `fninit`, `fnclex`,
 `fnstcw`, `fnstenv`), exist precisely so that a handler can look at the state without triggering the
-exception again. `fldenv` and `frstor` do not wait either, since they replace what is pending. */
+exception again. `fldenv`, `frstor` and `fldcw` carry no `n` and do wait, although they are about to
+replace what is pending: asked on this project's machines, the host processor raises #MF for each of
+them when an unmasked exception is waiting, and so must the guest's (a guest that could run one on
+the host with an exception pending would be raising a SIGFPE in the host; the codecache fuzzer found
+exactly that, two `fldenv`s in a row). `fxrstor`, the SSE-era instruction, does not wait. */
 
 /// What the machine does with one x87 encoding; see `X:620`.
 enum FPUInstruction: Equatable {
@@ -131,15 +135,15 @@ enum FPUInstruction: Equatable {
 
 Whether an instruction waits, and whether it is a control instruction, follows from its kind: the
 `.host` cases carry both answers from the table above, `fcmov` and `fcomi` are ordinary arithmetic,
-and the state instructions are control instructions that do not wait. */
+and the state instructions are control instructions, of which the two loads wait (`X:620`). */
 
 extension FPUInstruction {
     /// True when the instruction checks for a pending unmasked exception first (`X:620`).
     var isWaiting: Bool {
         switch self {
         case let .host(_, _, waiting, _): waiting
-        case .conditionalMove, .compareToFlags: true
-        case .storeStatusToAX, .loadEnvironment, .storeEnvironment, .restoreState, .saveState, .undefined: false
+        case .conditionalMove, .compareToFlags, .loadEnvironment, .restoreState: true
+        case .storeStatusToAX, .storeEnvironment, .saveState, .undefined: false
         }
     }
 
