@@ -507,6 +507,14 @@ let codeWriters: [CodeWriter] = [
     .init(name: "fld1; fistpl (%edi)", bytes: [0xD9, 0xE8, 0xDB, 0x1F], registers: { [(.edi, $0)] }, expected: 1),
     .init(name: "fld1; fstps (%edi)", bytes: [0xD9, 0xE8, 0xD9, 0x1F], registers: { [(.edi, $0)] }, expected: 0x3F80_0000),
     .init(name: "fninit; fnstcw (%edi)", bytes: [0xDB, 0xE3, 0xD9, 0x3F], registers: { [(.edi, $0)] }, expected: 0x5A5A_037F),
+    // The FPU's environment (28 bytes) and whole state (108) go out as one block, aimed to end with
+    // the immediate. The block covers the rest of the run: the filler and the mov become its zeroes
+    // (a data pointer, or the top of st(7), after fninit in a fresh machine), which run as
+    // `add %al,(%eax)` on scratch memory up to the int $0x80; eax keeps its scratch address.
+    .init(name: "fninit; fnstenv -24(%edi)", bytes: [0xDB, 0xE3, 0xD9, 0x77, 0xE8],
+          registers: { [(.edi, $0), (.eax, 0x2F400)] }, expected: 0x2F400),
+    .init(name: "fninit; fnsave -104(%edi)", bytes: [0xDB, 0xE3, 0xDD, 0x77, 0x98],
+          registers: { [(.edi, $0), (.eax, 0x2F400)] }, expected: 0x2F400),
 ]
 
 /// Where the writer fragments run: a user-writable page of the test machine.
@@ -732,4 +740,27 @@ func x668_aChangedMappingOfDecodedCode(_ index: Int) {
     }
     #expect(points.map(\.cpu.eax) == [20, 60, 60])
     #expect(points[2].stop.kernelVector == 14 && points[2].stop.kernelErrorCode == 6 && points[2].cpu.cr2 == GuestVirtualAddress(60))
+}
+
+@Test func x668_codeThatASystemCallReadsIn() throws {
+    // The program reads `mov $5,%eax; ret` from stdin into a buffer and calls it three times, then
+    // reads `mov $7,%eax; ret` over the same bytes and calls it again: the kernel's write into user
+    // memory (the runner's `copyToUser`) must reach the decoded code too. It exits with 5 + 7.
+    func program(buffer: UInt32) -> [UInt8] {
+        let read = systemCall(3, 0, buffer, 6)
+        let call: [UInt8] = [0xFF, 0xD6]  // call *%esi
+        return read + [0xBE] + bytes32(buffer) + call + call + call + [0x89, 0xC7]  // mov %eax,%edi
+            + read + call + [0x01, 0xF8] + exitWithEAX  // add %edi,%eax
+    }
+    let headers: UInt32 = 52 + 64, size = UInt32(program(buffer: 0).count)
+    let file = elfFile(code: program(buffer: 0x0804_8000 + headers + size), extraSegments: [(size: 16, flags: 6)])
+    let input: [UInt8] = [0xB8, 5, 0, 0, 0, 0xC3, 0xB8, 7, 0, 0, 0, 0xC3]
+    var results: [ProgramResult] = []
+    for cached in [true, false] {
+        let runner = try ProgramRunner(image: ELFImage(bytes: file), input: input)
+        runner.machine.codeCacheEnabled = cached
+        results.append(runner.run(maxInstructions: 10_000))
+    }
+    #expect(results[1].termination == .exited(status: 12), "\(results[1].faultDescription ?? "")")
+    #expect(results[0].termination == results[1].termination && results[0].statistics == results[1].statistics)
 }
