@@ -314,6 +314,27 @@ func x666_everyBudgetBoundaryLeavesTheSameMachine(_ slice: UInt64) {
     #expect(end.ticks == 2 * (41 + (0 + 1 + 2 + 3 + 4 + 5)), "ticks \(end.ticks), instructions \(end.instructions)")
 }
 
+@Test func x666_anInterruptAtEveryBoundaryResumesExactly() {
+    // Slices of 3 ticks, and after each the Host delivers an external interrupt and the handler
+    // returns at once, as a timer tick would: every resumption lands inside decoded code.
+    let points = expectCacheInvisible("interrupted slices") { test in
+        test.load(budgetLoop)
+        var points: [CacheCheckpoint] = []
+        while points.count < 200 {
+            let point = test.step(3)
+            points.append(point)
+            guard point.stop == .budgetExhausted else { break }
+            let interrupt = test.machine.deliver(vector: 0x20, kind: .external)
+            points.append(test.checkpoint(interrupt))
+            test.returnToUser(from: interrupt)
+        }
+        points[points.count - 1].ram = RAMImage(test.memory)
+        return points
+    }
+    #expect(points.last?.stop.kernelVector == 0x80 && points.last?.cpu.eax == budgetLoopResult)
+    #expect(points.last?.ticks == 41 + 15)
+}
+
 @Test(arguments: [false, true])
 func x666_singleSteppingRaisesTheSameDebugTraps(afterWarmUp warm: Bool) {
     // With TF set every instruction ends in #DB; the handler returns with TF
@@ -763,4 +784,23 @@ func x668_aChangedMappingOfDecodedCode(_ index: Int) {
     }
     #expect(results[1].termination == .exited(status: 12), "\(results[1].faultDescription ?? "")")
     #expect(results[0].termination == results[1].termination && results[0].statistics == results[1].statistics)
+}
+
+@Test(arguments: [1, 2, 3, 1_000] as [UInt64])
+func x668_aRepThatOverwritesItself(_ slice: UInt64) {
+    // mov $0x90,%al; mov $0x2200c,%edi; mov $8,%ecx; rep stosb at 0x2200c; six inc %eax; int $0x80.
+    // The rep fills itself and the incs with nops. Run whole, it finishes (a rep is fetched once) and
+    // the incs are gone; sliced, it is fetched again when it resumes and may find itself rewritten.
+    let code: [UInt8] = [0xB0, 0x90, 0xBF] + bytes32(codeWriterBase + 12) + [0xB9, 8, 0, 0, 0, 0xF3, 0xAA]
+        + [UInt8](repeating: 0x40, count: 6) + [0xCD, 0x80]
+    let points = expectCacheInvisible("rep stosb over itself in slices of \(slice)") { test in
+        test.load(code, at: codeWriterBase)
+        test.machine.setInstructionPointer(codeWriterBase)
+        var points: [CacheCheckpoint] = []
+        repeat { points.append(test.step(slice)) } while points.last!.stop == .budgetExhausted && points.count < 100
+        points[points.count - 1].ram = RAMImage(test.memory)
+        return points
+    }
+    #expect(points.last?.stop.kernelVector == 0x80)
+    if slice == 1_000 { #expect(points.last?.cpu.eax == 0x90 && points.last?.cpu.ecx == 0) }
 }
