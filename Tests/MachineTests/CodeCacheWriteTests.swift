@@ -340,3 +340,46 @@ func x668_aRepThatOverwritesItself(_ slice: UInt64) {
     #expect(points.last?.stop.kernelVector == 0x80)
     if slice == 1_000 { #expect(points.last?.cpu.eax == 0x90 && points.last?.cpu.ecx == 0) }
 }
+
+/// How the code page's mapping goes stale: its entry changed with no TLB flush, or a global entry
+/// that survives the load of a cr3 whose tables map the page elsewhere.
+let staleCodeMappings: [(name: String, change: @Sendable (TestMachine) -> Void)] = [
+    ("a page table entry changed without a flush", { test in
+        test.map(TestMachine.codeBase, to: 0x26000, [.present, .user])
+    }),
+    ("a global entry across a cr3 load", { test in
+        let table = try! test.memory.copyOut(from: HostPhysicalAddress(0x1000), count: 4096)
+        try! test.memory.copyIn(table, at: HostPhysicalAddress(0x5E000))
+        let entry = PageTableEntry(frame: PageFrameNumber(0x26), flags: [.present, .user])
+        try! test.memory.store32(entry.rawValue, at: HostPhysicalAddress(0x5E000 + (TestMachine.codeBase >> 12) * 4))
+        let directory = PageDirectoryEntry(frame: PageFrameNumber(0x5E), flags: [.present, .writable, .user])
+        try! test.memory.store32(directory.rawValue, at: HostPhysicalAddress(0x5F000))
+        var cpu = test.machine.cpu
+        cpu.cr3 = HostPhysicalAddress(0x5F000)
+        test.machine.cpu = cpu
+    }),
+]
+
+@Test(arguments: staleCodeMappings.indices)
+func x668_aStaleTranslationIsHonouredAsTheTLBHonoursIt(_ index: Int) {
+    // The cache must translate code addresses through the TLB, exactly as fetching does, and not be
+    // "more right" than it: while the TLB still holds the old translation, the old frame's code runs.
+    let stale = staleCodeMappings[index]
+    let points = expectCacheInvisible(stale.name) { test in
+        var cpu = test.machine.cpu
+        cpu.cr4.insert(.pageGlobalEnable)
+        test.machine.cpu = cpu
+        test.map(TestMachine.codeBase, to: TestMachine.codeBase, [.present, .user, .global])
+        test.load([0xB8, 7, 0, 0, 0, 0xCD, 0x80])
+        try! test.memory.copyIn([0xB8, 9, 0, 0, 0, 0xCD, 0x80], at: HostPhysicalAddress(0x26000))
+        let first = test.step()
+        test.returnToUser(from: first.stop, eip: TestMachine.codeBase)
+        stale.change(test)
+        let second = test.step()
+        // And once the entry is flushed, the new translation.
+        test.returnToUser(from: second.stop, eip: TestMachine.codeBase)
+        test.machine.flushTLB(page: GuestVirtualAddress(TestMachine.codeBase))
+        return [first, second, test.step(memory: true)]
+    }
+    #expect(points.map(\.cpu.eax) == [7, 7, 9], "\(stale.name)")
+}
