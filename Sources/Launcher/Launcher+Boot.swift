@@ -169,7 +169,7 @@ public enum Launcher {
 
         // A machine with the Guest's memory, its device page, and 16 MiB more for the Host's own pages.
         let guestPages = pageCount + DevicePage.pageCount
-        let machine = Machine(memory: PhysicalMemory(frameCount: Int(guestPages) + 4096))
+        let machine = makeMachine(guestPages: guestPages, options: options)
         let host = Host(machine: machine)
         host.directTraps = options.directTraps
         let kernel = GuestKernel(configuration: options.configuration, modules: [LguestBus()])
@@ -216,6 +216,14 @@ public enum Launcher {
                               + devices.statistics,
                           guestStatistics: kernel.statistics, lastExitStatus: kernel.lastExitStatus, restarts: 0,
                           stoppedBy: stoppedBy, trace: recorder?.trace)
+    }
+
+    /// A fresh machine with `guestPages` pages for the Guest and 16 MiB more for the Host, its code
+    /// cache on or off as `options` say.
+    static func makeMachine(guestPages: UInt32, options: LaunchOptions) -> Machine {
+        let machine = Machine(memory: PhysicalMemory(frameCount: Int(guestPages) + 4096))
+        machine.codeCacheEnabled = options.codeCache
+        return machine
     }
 
     /// The kernel's virtual address for guest-physical `address` (the linear map), for the places the

@@ -14,6 +14,11 @@ import Guest
 import Machine
 
 extension Launcher {
+    /// What the Guest runs when nobody says otherwise (`swift run lguest`, and the `boot_ms` benchmark):
+    /// a greeting, real work, a deep stack, a growing heap, every system call, the three devices (the
+    /// disk, the rng, and the console's input), and one program that dies on purpose.
+    public static let defaultPrograms = "hello,sieve,crc32,recurse,pages,syscalls,disk,hwrng,cat,fault_null"
+
     /// Read programs `names` (each with its optional `NAME.in`) from `directory`, in order, ready to
     /// put in a `LaunchOptions`; a name with a `/` in it is a path of its own, and the program takes
     /// the file's name. Throws `LaunchError.cannotRead` naming the first file that is missing, and

@@ -60,6 +60,8 @@ extension Launcher {
             ("guest.pvop_patched_calls", UInt64(kernel.statistics.patchedPVCalls)),
             ("guest.async_ring_full", UInt64(kernel.statistics.ringFullFallbacks)),
             ("machine.instructions", machine.statistics.instructions),
+            ("machine.code_cache_blocks", machine.statistics.codeCacheBlocks),
+            ("machine.code_cache_flushes", machine.statistics.codeCacheFlushes),
             ("machine.virtual_ns", machine.clock.nanoseconds),
         ]
         return lines

@@ -52,6 +52,9 @@ public struct LaunchOptions: Sendable {
     /// Whether the Host may let traps go straight to the Guest's handlers (`H:250`); false sends
     /// every trap through the Host, to measure what direct traps save.
     public var directTraps = true
+    /// Whether the machine may keep the instructions it has decoded in its code cache (Appendix X);
+    /// false decodes every instruction afresh, the reference the cache must agree with byte for byte.
+    public var codeCache = true
 
     /// Options for a Guest of `memoryMiB` MiB running `programs` as `commandLine` says.
     public init(memoryMiB: Int = 16, programs: [InitrdFile] = [], commandLine: String = "",

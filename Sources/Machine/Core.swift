@@ -46,6 +46,8 @@ struct Core {
     let ram: UnsafeMutableRawPointer
     /// The size of RAM in bytes.
     let ramBytes: Int
+    /// The frames' version numbers, borrowed from `PhysicalMemory` like `ram` (`X:675`).
+    let frameVersions: UnsafeMutablePointer<UInt64>
     /// `tlbSlotCount` slots, allocated here and freed by `deallocate()`.
     let tlb: UnsafeMutablePointer<TLBEntry>
     /// The TLB generation (1 ... 4095) that valid tags carry in their low bits (X:340).
@@ -83,17 +85,23 @@ struct Core {
     var repeatTicks: UInt64 = 0
     /// Whether `run` executes from the cache of decoded instructions (X:660) or decodes every time.
     var codeCacheEnabled = true
+    /// The code cache's table and pool (X:662).
+    var codeCache = CodeCacheStorage()
 
     init(memory: PhysicalMemory) {
         cpu = CPUState()
         ram = memory.base
         ramBytes = memory.byteCount
+        frameVersions = memory.frameVersions
         tlb = .allocate(capacity: tlbSlotCount)
         tlb.initialize(repeating: TLBEntry(), count: tlbSlotCount)
     }
 
-    /// Frees the TLB; called once, by the owning machine's deinit.
-    func deallocate() { tlb.deallocate() }
+    /// Frees the TLB and the code cache; called once, by the owning machine's deinit.
+    func deallocate() {
+        tlb.deallocate()
+        codeCache.deallocate()
+    }
 
     /*X:075 A new state from outside.
 

@@ -118,6 +118,10 @@ public struct MachineStatistics: Hashable, Sendable {
     public var tlbMisses: UInt64 = 0
     /// Full TLB flushes.
     public var tlbFlushes: UInt64 = 0
+    /// Blocks the code cache decoded (`X:664`): each a first visit, or a visit after its frame changed.
+    public var codeCacheBlocks: UInt64 = 0
+    /// Times the code cache's pool filled up and the whole cache was emptied (`X:662`).
+    public var codeCacheFlushes: UInt64 = 0
     /// Events delivered through the IDT, by vector.
     public var deliveries: [UInt64] = Array(repeating: 0, count: 256)
 

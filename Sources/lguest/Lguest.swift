@@ -55,10 +55,9 @@ struct BootCommand: ParsableCommand {
             kills it. Each program's own status is on the Guest's console.
             """)
 
-    /// What the Guest runs when nobody says otherwise: a greeting, real work, a deep stack, a
-    /// growing heap, every system call, the three devices (the disk, the rng, and the console's
-    /// input, which is `--input` or else empty), and one program that dies on purpose.
-    static let defaultPrograms = "hello,sieve,crc32,recurse,pages,syscalls,disk,hwrng,cat,fault_null"
+    /// What the Guest runs when nobody says otherwise (`Launcher.defaultPrograms`); the console's
+    /// input is `--input` or else empty.
+    static let defaultPrograms = Launcher.defaultPrograms
 
     @Option(name: .long, help: """
         The programs to run, in order, from programs/bin (see 'lguest program --list') or named by \
@@ -95,6 +94,12 @@ struct BootCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Send every trap through the Host, system calls included (to see what direct traps save).")
     var noDirectTraps = false
+
+    @Flag(name: .long, help: """
+        Decode every instruction afresh instead of keeping decoded ones in the code cache \
+        (the same output and counts, only slower: the reference the cache must match).
+        """)
+    var noCodeCache = false
 
     @Option(name: .long, help: ArgumentHelp("""
         Write a Chrome trace-event file of the boot in virtual time, for Perfetto or chrome://tracing.
@@ -150,7 +155,14 @@ struct BootCommand: ParsableCommand {
     read the programs, turn the options into `LaunchOptions`, make the scratch disk if no `--disk` was
     given (a `defer` removes it however the boot ends, even when `Launcher.boot` throws), boot with the
     console echoed to standard output, and finally print the counts and turn the Guest's end into an exit
-    status. */
+    status.
+
+    The `--no-...` flags each turn one optimisation off, so that a reader can see what it is worth:
+    `--no-lazy` and `--no-cr3-trick` reach the Guest's configuration, `--no-direct-traps` the Host, and
+    `--no-code-cache` the machine itself, which then decodes every instruction afresh instead of reusing
+    what its code cache (Appendix X) kept. That last one must change nothing anybody can see but the wall
+    clock: not a byte of the console, not one count of instructions. So it is the one flag whose test
+    demands identical transcripts, and whose worth is measured in BENCHMARKS.md, not in counts. */
 
     func validate() throws {
         guard !(input != nil && stdin) else { throw ValidationError("--input and --stdin cannot be used together") }
@@ -218,6 +230,7 @@ struct BootCommand: ParsableCommand {
             options.rngSeed = rngSeed
             options.diskLatency = diskLatency
             options.directTraps = !noDirectTraps
+            options.codeCache = !noCodeCache
             options.recordsTrace = traceFile != nil
             // Without --disk, a scratch image of our own, removed however the boot ends (`L:187`).
             let scratch = disk == nil ? try ScratchDisk() : nil

@@ -37,6 +37,12 @@ struct ProgramCommand: ParsableCommand {
     @Flag(name: .long, help: "Trace every instruction and every system call on standard error.")
     var trace = false
 
+    @Flag(name: .long, help: """
+        Decode every instruction afresh instead of keeping decoded ones in the code cache \
+        (the same output and counts, only slower).
+        """)
+    var noCodeCache = false
+
     @Option(name: .long, help: "Stop the program after this many instructions.")
     var maxInstructions: UInt64 = 4_000_000_000
 
@@ -57,6 +63,7 @@ struct ProgramCommand: ParsableCommand {
         let name = program.split(separator: "/").last.map(String.init) ?? program
         let runner = try ProgramRunner(image: image, input: Array(input.utf8), programName: program,
                                        arguments: arguments, environment: environment)
+        runner.machine.codeCacheEnabled = !noCodeCache
         if trace { runner.trace = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
         let result = runner.run(maxInstructions: maxInstructions)
         FileHandle.standardOutput.write(Data(result.output))
@@ -78,6 +85,8 @@ struct ProgramCommand: ParsableCommand {
             "tlb_hits \(counters.tlbHits)",
             "tlb_misses \(counters.tlbMisses)",
             "tlb_flushes \(counters.tlbFlushes)",
+            "code_cache_blocks \(counters.codeCacheBlocks)",
+            "code_cache_flushes \(counters.codeCacheFlushes)",
             "exceptions \(exceptions)",
         ]
         for (vector, count) in counters.deliveries.enumerated() where count > 0 {

@@ -33,6 +33,14 @@ import Testing
     #expect(throws: LaunchError.commandLineTooLong(3000)) { try Launcher.boot(LaunchOptions(commandLine: long)) }
 }
 
+@Test func l104_theCodeCacheSwitchReachesTheMachine() {
+    var options = LaunchOptions()
+    #expect(options.codeCache, "on unless asked otherwise")
+    #expect(Launcher.makeMachine(guestPages: 64, options: options).codeCacheEnabled)
+    options.codeCache = false
+    #expect(!Launcher.makeMachine(guestPages: 64, options: options).codeCacheEnabled)
+}
+
 @Test func l050_aMissingProgramNamesItsPath() {
     #expect(throws: LaunchError.cannotRead("/nonexistent/hello")) {
         try Launcher.programs(named: ["hello"], in: "/nonexistent")

@@ -21,6 +21,7 @@ private let expectations: [(name: String, input: String, output: String, ending:
         """, "exited with status 7"),
     ("sieve", "", "primes below 10000: 1229, largest 9973\n", "exited with status 0"),
     ("crc32", "", "crc32 rounds=1 crc=c39b3ffa\n", "exited with status 0"),
+    ("mix", "2\n", "mix rounds=2 hits=160 misses=160 checksum=d85fe2b4\n", "exited with status 0"),
     ("recurse", "", "walk(10000) = 6e007809\nackermann(2, 100) = 203\n", "exited with status 0"),
     ("pages", "", "touched 256 pages, checksum cc4f52fc, mismatches 0\nheap returned\n", "exited with status 0"),
     ("fault_divide", "", "about to divide by zero\n", "killed by SIGFPE"),

@@ -147,6 +147,33 @@ struct FrontDoorTests {
         #expect(stderr.contains("launcher: interrupted"), "stderr was: \(stderr)")
     }
 
+    // MARK: The code cache's switch (L:104)
+
+    /// `--stats` output without the counts of the code cache itself, the one thing the switch may change.
+    private func withoutCacheCounts(_ output: String) -> String {
+        output.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("code_cache") && !$0.contains(".code_cache") }
+            .joined(separator: "\n")
+    }
+
+    @Test func l104_noCodeCacheChangesNotAByteOfTheDefaultBootNorOfABareRun() throws {
+        let cached = try runLguest(["--stats"])
+        let uncached = try runLguest(["--stats", "--no-code-cache"])
+        #expect(cached.status == 0)
+        #expect(cached.output.contains("[fault_null (pid 10) killed by SIGSEGV"), "the whole default boot ran")
+        #expect(cached.output.contains("\nmachine.instructions "))
+        #expect(uncached.status == cached.status)
+        #expect(withoutCacheCounts(uncached.output) == withoutCacheCounts(cached.output),
+                "the transcript and every count, instructions included")
+        let bare = try runLguest(["program", "--stats", "--input", "2", "mix"])
+        let bareUncached = try runLguest(["program", "--no-code-cache", "--stats", "--input", "2", "mix"])
+        #expect(bare.status == 0)
+        #expect(bare.output.hasPrefix("mix rounds=2 hits=160 misses=160 checksum=d85fe2b4\ninstructions "))
+        #expect(bareUncached.status == bare.status)
+        #expect(withoutCacheCounts(bareUncached.output) == withoutCacheCounts(bare.output))
+        #expect(bareUncached.errors == bare.errors)
+    }
+
     // MARK: The devices' options (L:102, L:186, L:187)
 
     @Test func l186_aBadDiskImageIsRefusedBeforeBoot() throws {

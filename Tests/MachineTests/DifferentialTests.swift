@@ -22,6 +22,7 @@ struct ObservedRun: Equatable, CustomStringConvertible {
 /// The inputs the programs read; small, so that debug builds stay fast.
 let differentialInputs: [String: String] = [
     "crc32": "2\n",
+    "mix": "2\n",
     "sieve": "5000\n",
     "recurse": "2000\n",
     "pages": "64\n",
@@ -119,6 +120,7 @@ let differentialSweep: [(program: String, input: String)] =
     + ["0", "1", "10", "100"].map { ("recurse", $0) }
     + ["0", "1", "2", "17"].map { ("pages", $0) }
     + ["0", "1"].map { ("crc32", $0) }
+    + ["0", "3"].map { ("mix", $0) }
     + ["0", "1"].map { ("syscall_loop", $0) }
     + ["", "x", String(repeating: "0123456789", count: 7)].map { ("syscalls", $0) }
 

@@ -71,20 +71,18 @@ extension Core {
     /*X:555 The four ways in.
 
     `alu(_:_:_:_:)` above does the arithmetic; these helpers are the encodings that lead to it, one per
-    column of the ALU row, plus group 1. Each follows the same three steps: fetch the operands, call
-    `alu`, store the result. `cmp` (operation 7) is the exception everywhere: it is a subtraction that
-    keeps only the flags, so it neither asks for write permission when reading its operand nor writes one
-    back. In `aluImmediate` the operation comes from the ModR/M byte at run time, and the `switch` that
-    turns it back into eight literal calls is there so each inlined copy of `alu` still sees a constant,
-    the trick of `X:545`. */
+    column of the ALU row, plus group 1. Each decodes its operands and hands them to one of two helpers,
+    `aluInto` (the r/m operand is the destination) or `aluIntoRegister` (a register is), which the code
+    cache's executor (`X:672`) calls too, with operands it decoded long before. `cmp` (operation 7) is
+    the exception everywhere: it is a subtraction that keeps only the flags, so it neither asks for
+    write permission when reading its operand nor writes one back. In group 1 the operation comes from
+    the ModR/M byte at run time, and the `switch` in `aluInto(_:operationNumber:_:_:)` turns it back
+    into eight literal calls so each inlined copy of `alu` still sees a constant, the trick of `X:545`. */
     /// ALU forms Eb,Gb and Ev,Gv: the r/m operand is the destination.
     @_transparent
     mutating func aluToOperand(_ operation: Int, _ width: UInt32) throws(Fault) {
-        // cmp only reads; every other operation writes back, so it checks write permission now.
         let (reg, rm) = try decodeModRM()
-        let destination = try readOperand(rm, width, forUpdate: operation != 7)
-        let result = alu(operation, destination, readRegister(reg, width), width)
-        if operation != 7 { try writeOperand(rm, result, width) }
+        try aluInto(rm, operation, readRegister(reg, width), width)
     }
 
     /// ALU forms Gb,Eb and Gv,Ev: the register is the destination.
@@ -92,15 +90,13 @@ extension Core {
     mutating func aluToRegister(_ operation: Int, _ width: UInt32) throws(Fault) {
         // The memory operand is only read here, so a plain read check is the right one.
         let (reg, rm) = try decodeModRM()
-        let result = alu(operation, readRegister(reg, width), try readOperand(rm, width), width)
-        if operation != 7 { writeRegister(reg, result, width) }
+        aluIntoRegister(reg, operation, try readOperand(rm, width), width)
     }
 
     /// ALU forms AL,Ib and eAX,Iv.
     @_transparent
     mutating func aluToAccumulator(_ operation: Int, _ width: UInt32) throws(Fault) {
-        let result = alu(operation, readRegister(0, width), try fetchImmediate(width), width)
-        if operation != 7 { writeRegister(0, result, width) }
+        aluIntoRegister(0, operation, try fetchImmediate(width), width)
     }
 
     /// Group 1 (0x80-0x83): the ALU operation in the reg field, with an immediate source.
@@ -108,23 +104,41 @@ extension Core {
     mutating func aluImmediate(_ width: UInt32, signExtended: Bool) throws(Fault) {
         // 0x83 is the compact form: an 8-bit immediate sign-extended, as in `add $-1,%eax`.
         let (reg, rm) = try decodeModRM()
-        let destination = try readOperand(rm, width, forUpdate: reg != 7)
+        // The whole instruction is fetched before it executes, as on the hardware.
         let source = signExtended ? try fetchSigned8(width) : try fetchImmediate(width)
-        // One call per operation, so each inlined copy of alu() sees a constant.
-        let result: UInt32
-        switch reg {
-        case 0: result = alu(0, destination, source, width)
-        case 1: result = alu(1, destination, source, width)
-        case 2: result = alu(2, destination, source, width)
-        case 3: result = alu(3, destination, source, width)
-        case 4: result = alu(4, destination, source, width)
-        case 5: result = alu(5, destination, source, width)
-        case 6: result = alu(6, destination, source, width)
-        default:
-            _ = alu(7, destination, source, width)
-            return
+        try aluInto(rm, operationNumber: reg, source, width)
+    }
+
+    /// `operand = operand <operation> source`, for every form whose destination is an r/m operand.
+    /// cmp (7) only reads; every other operation writes back, so it checks write permission now.
+    @_transparent
+    mutating func aluInto(_ rm: Operand, _ operation: Int, _ source: UInt32, _ width: UInt32) throws(Fault) {
+        let destination = try readOperand(rm, width, forUpdate: operation != 7)
+        let result = alu(operation, destination, source, width)
+        if operation != 7 { try writeOperand(rm, result, width) }
+    }
+
+    /// `aluInto` with the operation known only at run time (group 1, and the code cache's byte forms):
+    /// one call per operation, so each inlined copy of alu() still sees a constant.
+    @inline(__always)
+    mutating func aluInto(_ rm: Operand, operationNumber: Int, _ source: UInt32, _ width: UInt32) throws(Fault) {
+        switch operationNumber {
+        case 0: try aluInto(rm, 0, source, width)
+        case 1: try aluInto(rm, 1, source, width)
+        case 2: try aluInto(rm, 2, source, width)
+        case 3: try aluInto(rm, 3, source, width)
+        case 4: try aluInto(rm, 4, source, width)
+        case 5: try aluInto(rm, 5, source, width)
+        case 6: try aluInto(rm, 6, source, width)
+        default: try aluInto(rm, 7, source, width)
         }
-        try writeOperand(rm, result, width)
+    }
+
+    /// `register = register <operation> source`, for the forms whose destination is a register.
+    @_transparent
+    mutating func aluIntoRegister(_ reg: Int, _ operation: Int, _ source: UInt32, _ width: UInt32) {
+        let result = alu(operation, readRegister(reg, width), source, width)
+        if operation != 7 { writeRegister(reg, result, width) }
     }
 
     /// inc or dec: add or subtract 1, keeping CF.
@@ -177,15 +191,21 @@ extension Core {
     /// Group 2 (0xC0, 0xC1, 0xD0-0xD3): decodes the operand and count, shifts, and stores.
     @_transparent
     mutating func shiftGroup(_ width: UInt32, count source: ShiftCount) throws(Fault) {
-        // Operand first (it may fault), then the count from wherever the opcode says it lives.
+        // The whole instruction first (the count byte may follow the operand), then the work.
         let (reg, rm) = try decodeModRM()
-        let value = try readOperand(rm, width, forUpdate: true)
         let count: UInt32 = switch source {
         case .immediate: UInt32(try fetch8())
         case .one: 1
         case .cl: cpu.ecx & 0xFF
         }
-        if let result = shiftOrRotate(reg, value, count, width) { try writeOperand(rm, result, width) }
+        try shift(rm, operation: reg, count: count, width)
+    }
+
+    /// Shifts or rotates an r/m operand in place (group 2 operation `operation`, 0 rol ... 7 sar).
+    @_transparent
+    mutating func shift(_ rm: Operand, operation: Int, count: UInt32, _ width: UInt32) throws(Fault) {
+        let value = try readOperand(rm, width, forUpdate: true)
+        if let result = shiftOrRotate(operation, value, count, width) { try writeOperand(rm, result, width) }
     }
 
     /// Executes shift group operation `operation` (0 rol ... 7 sar); returns the value to store, or nil
@@ -363,11 +383,17 @@ extension Core {
     @_transparent
     mutating func group3(_ mask: UInt32) throws(Fault) {
         let (reg, rm) = try decodeModRM()
+        // Only test (/0, and its undocumented alias /1) carries an immediate.
+        try group3(reg, rm, mask, immediate: reg < 2 ? try fetchImmediate(mask) : 0)
+    }
+
+    /// Group 3 operation `reg` on an operand already decoded; `immediate` is test's.
+    @_transparent
+    mutating func group3(_ reg: Int, _ rm: Operand, _ mask: UInt32, immediate: UInt32) throws(Fault) {
         switch reg {
         case 0, 1:
-            // test r/m, $imm (/1 is an undocumented alias of /0).
             let value = try readOperand(rm, mask)
-            setFlags(.logic, value & (try fetchImmediate(mask)), 0, 0, mask)
+            setFlags(.logic, value & immediate, 0, 0, mask)
         case 2: try writeOperand(rm, ~(try readOperand(rm, mask, forUpdate: true)) & mask, mask)
         case 3:
             // neg is 0 - value, with the flags of that subtraction: CF is set unless value was 0.

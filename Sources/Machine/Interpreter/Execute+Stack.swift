@@ -42,6 +42,12 @@ extension Core {
         // The reg field is the operation, not a register: /0 is inc, /1 is dec, the rest undefined.
         let (reg, rm) = try decodeModRM()
         guard reg < 2 else { throw .invalidOpcode }
+        try group4(reg, rm)
+    }
+
+    /// Group 4's inc (`reg` 0) or dec (1) on a byte operand already decoded.
+    @inline(__always)
+    mutating func group4(_ reg: Int, _ rm: Operand) throws(Fault) {
         let result = incDec(try readOperand(rm, 0xFF, forUpdate: true), decrement: reg == 1, 0xFF)
         try writeOperand(rm, result, 0xFF)
     }
@@ -49,6 +55,12 @@ extension Core {
     /// Group 5 (0xFF): inc, dec, near call and jmp through an operand, push. Far forms raise #UD.
     mutating func group5(_ mask: UInt32) throws(Fault) {
         let (reg, rm) = try decodeModRM()
+        try group5(reg, rm, mask)
+    }
+
+    /// Group 5 operation `reg` on an operand already decoded.
+    @inline(__always)
+    mutating func group5(_ reg: Int, _ rm: Operand, _ mask: UInt32) throws(Fault) {
         switch reg {
         case 0, 1:
             let result = incDec(try readOperand(rm, mask, forUpdate: true), decrement: reg == 1, mask)

@@ -420,11 +420,7 @@ extension Core {
             guard reg == 0 else { throw .invalidOpcode }
             try writeOperand(rm, try fetchImmediate(width), width)
         case 0xC8: try enter(mask)  // enter: build a stack frame (X:575)
-        case 0xC9:
-            // leave: esp = ebp, then pop ebp. The read comes first so a fault changes nothing.
-            let savedFramePointer = try readMemory(segmentBases[SegmentRegisterName.ss.rawValue] &+ cpu.ebp, mask)
-            cpu.esp = cpu.ebp &+ (mask == 0xFFFF ? 2 : 4)
-            writeRegister(5, savedFramePointer, mask)
+        case 0xC9: try leave(mask)
         // Software interrupts leave through the IDT (X:410); eip already points past them.
         case 0xCC: throw .software(3)
         case 0xCD: throw .software(try fetch8())
@@ -495,6 +491,14 @@ extension Core {
     loaded, which is half of what position-independent code needs (data addresses are the other, harder
     half). A short jump reaches 128 bytes back or 127 forward; beyond that, the assembler picks the long
     forms (0xE9, and 0F 80-8F in `X:585`) with a 32-bit distance. */
+
+    /// leave: esp = ebp, then pop ebp. The read comes first so a fault changes nothing.
+    @inline(__always)
+    mutating func leave(_ mask: UInt32) throws(Fault) {
+        let savedFramePointer = try readMemory(segmentBases[SegmentRegisterName.ss.rawValue] &+ cpu.ebp, mask)
+        cpu.esp = cpu.ebp &+ (mask == 0xFFFF ? 2 : 4)
+        writeRegister(5, savedFramePointer, mask)
+    }
 
     /// A short conditional jump on condition `cc` (0x70-0x7F).
     @inline(__always)

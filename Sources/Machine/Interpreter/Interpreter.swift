@@ -19,7 +19,13 @@ interpreter simply carries on in the handler.
 
 The budget is counted in clock ticks (`X:600`): one per instruction, and one more per extra iteration of
 a `rep` string instruction, because a `rep movsb` over a megabyte is one instruction but certainly not
-one unit of work. `MachineStatistics.instructions` counts instructions proper. */
+one unit of work. `MachineStatistics.instructions` counts instructions proper.
+
+There are two loops behind the contract. `runDecoding()` below fetches and decodes every instruction
+as it comes, the interpreter this part of the appendix describes; `runCached()` (`X:670`) runs blocks
+of instructions decoded earlier and kept in the code cache, and falls back on the same `stepOnce()`
+for everything it does not handle itself. `Machine.codeCacheEnabled` chooses; the tests run both and
+insist on the same answers, tick for tick. */
 
 extension Core {
     /// Runs ring-3 code for at most `budget` ticks; see `X:500`.
@@ -30,31 +36,49 @@ extension Core {
         runBudget = budget
         repeatTicks = 0
         resetPrefixes()
-        var stop = StopReason.budgetExhausted
-        while remaining != 0 {
-            remaining &-= 1
-            // Remember where the instruction began: a fault restarts it from here.
-            instructionStart = cpu.eip
-            // TF counts as it was *before* the instruction, so popf setting TF traps one later.
-            let singleStep = cpu.eflags.contains(.trap)
-            do throws(Fault) {
-                try step()
-                if singleStep { throw .trap(1) }
-            } catch {
-                resetPrefixes()
-                let reason = deliverFault(error)
-                // A handler at ring 3 is still ring-3 code: keep interpreting.
-                if case .enteredKernel = reason, cpu.cpl == 3 { continue }
-                stop = reason
-                break
-            }
-        }
+        // Two roads to the same place: through the code cache (X:660), or decoding every instruction.
+        let stop = codeCacheEnabled ? runCached() : runDecoding()
         // Settle the accounts once per run, not once per instruction.
         let ticks = budget &- remaining
         statistics.instructions &+= ticks &- repeatTicks
         clock.advance(by: ticks)
         materializeFlags()
         return stop
+    }
+
+    /// The run loop without the cache: fetch, decode and execute, one instruction at a time.
+    mutating func runDecoding() -> StopReason {
+        while remaining != 0 {
+            if let stop = stepOnce() { return stop }
+        }
+        return .budgetExhausted
+    }
+
+    /// Spends one tick on one instruction through `step()`, single-step trap included; returns why
+    /// the run must stop, or nil to go on.
+    @inline(__always)
+    mutating func stepOnce() -> StopReason? {
+        remaining &-= 1
+        // Remember where the instruction began: a fault restarts it from here.
+        instructionStart = cpu.eip
+        // TF counts as it was *before* the instruction, so popf setting TF traps one later.
+        let singleStep = cpu.eflags.contains(.trap)
+        do throws(Fault) {
+            try step()
+            if singleStep { throw .trap(1) }
+        } catch {
+            return handle(error)
+        }
+        return nil
+    }
+
+    /// Delivers a fault raised in a run; returns why the run must stop, or nil when a handler at
+    /// ring 3 took it, which is still ring-3 code: the interpreter keeps going.
+    mutating func handle(_ fault: Fault) -> StopReason? {
+        resetPrefixes()
+        let reason = deliverFault(fault)
+        if case .enteredKernel = reason, cpu.cpl == 3 { return nil }
+        return reason
     }
 
     /// Delivers the fault an instruction raised: faults restart the instruction (eip back at its
@@ -152,6 +176,73 @@ struct Operand {
     var linear: UInt32
 }
 
+/// Where the bytes of an instruction come from: the interpreter's fetch through eip (`X:510`), or the
+/// code cache's reader over one frame (`X:664`). The ModR/M decoding is written once, against this.
+protocol InstructionBytes {
+    /// What a read can fail with: a `Fault` for the fetch, `Never` for the cache's reader.
+    associatedtype Failure: Error
+    /// The next byte of the instruction.
+    mutating func nextByte() throws(Failure) -> UInt8
+    /// The next four bytes, little-endian.
+    mutating func nextDoubleword() throws(Failure) -> UInt32
+}
+
+extension Core: InstructionBytes {
+    mutating func nextByte() throws(Fault) -> UInt8 { try fetch8() }
+    mutating func nextDoubleword() throws(Fault) -> UInt32 { try fetch32() }
+}
+
+/// A memory operand as its ModR/M, SIB and displacement bytes describe it, before any register is
+/// read: the form `decodeModRM()` evaluates at once and the code cache keeps for later (`X:662`).
+struct AddressForm {
+    /// The base register 0-7, or 8 for none.
+    var base: UInt8 = 8
+    /// The index register 0-7, or 8 for none.
+    var index: UInt8 = 8
+    /// The index's shift: 0-3 for times 1, 2, 4 or 8.
+    var scale: UInt8 = 0
+    /// The displacement, sign-extended to 32 bits.
+    var displacement: UInt32 = 0
+    /// True when the operand lives in ss unless a prefix says otherwise (based on esp or ebp).
+    var stackDefault = false
+
+    /// A form with only a displacement: a bare address, or a branch's distance.
+    init(displacement: UInt32 = 0) { self.displacement = displacement }
+
+    /// Decodes the memory form of `modrm` (mod 00, 01 or 10), reading any SIB byte and displacement.
+    @inline(__always)
+    init<Bytes: InstructionBytes>(modrm: UInt8, from bytes: inout Bytes) throws(Bytes.Failure) {
+        // The three fields of the ModR/M byte, as in the diagram of X:510 (reg is the caller's business).
+        let mod = modrm >> 6
+        let rm = modrm & 7
+        if rm == 4 {
+            // r/m = 100 means a SIB byte follows: base + index << scale.
+            let sib = try bytes.nextByte()
+            let index = sib >> 3 & 7
+            let base = sib & 7
+            if index != 4 { self.index = index }  // index 100: none
+            scale = sib >> 6
+            if base == 5 && mod == 0 {  // base 101 with mod 00: a 32-bit displacement, no base
+                displacement = try bytes.nextDoubleword()
+            } else {
+                self.base = base
+                stackDefault = base == 4 || base == 5
+            }
+        } else if rm == 5 && mod == 0 {
+            displacement = try bytes.nextDoubleword()  // a bare 32-bit address, how globals are reached
+        } else {
+            base = rm
+            stackDefault = rm == 5
+        }
+        // mod 01 adds a sign-extended byte (-128 ... 127, the common stack-frame case), mod 10 a doubleword.
+        if mod == 1 {
+            displacement &+= UInt32(bitPattern: Int32(Int8(bitPattern: try bytes.nextByte())))
+        } else if mod == 2 {
+            displacement &+= try bytes.nextDoubleword()
+        }
+    }
+}
+
 extension Core {
     // MARK: Fetching
 
@@ -241,36 +332,17 @@ extension Core {
     /// The offset (before the segment base) of a memory operand, and whether it defaults to ss.
     @inline(never)
     mutating func effectiveOffset(_ modrm: UInt8) throws(Fault) -> (UInt32, Bool) {
-        // The three fields of the ModR/M byte, as in the diagram of X:510 (reg is the caller's business).
-        let mod = modrm >> 6
-        let rm = Int(modrm & 7)
-        var offset: UInt32
-        var stackDefault = false
-        if rm == 4 {
-            // r/m = 100 means a SIB byte follows: base + index << scale.
-            let sib = try fetch8()
-            let index = Int(sib >> 3 & 7)
-            let base = Int(sib & 7)
-            offset = index == 4 ? 0 : cpu.gpr[index] << UInt32(sib >> 6)  // index 100: none
-            if base == 5 && mod == 0 {  // base 101 with mod 00: a 32-bit displacement, no base
-                offset &+= try fetch32()
-            } else {
-                offset &+= cpu.gpr[base]
-                stackDefault = base == 4 || base == 5
-            }
-        } else if rm == 5 && mod == 0 {
-            offset = try fetch32()  // a bare 32-bit address, how globals are reached
-        } else {
-            offset = cpu.gpr[rm]
-            stackDefault = rm == 5
-        }
-        // mod 01 adds a sign-extended byte (-128 ... 127, the common stack-frame case), mod 10 a doubleword.
-        if mod == 1 {
-            offset &+= try fetchSigned8(0xFFFF_FFFF)
-        } else if mod == 2 {
-            offset &+= try fetch32()
-        }
-        return (offset, stackDefault)
+        let form = try AddressForm(modrm: modrm, from: &self)
+        return (offset(of: form), form.stackDefault)
+    }
+
+    /// The offset a decoded memory operand names with today's registers: base + index << scale + disp.
+    @inline(__always)
+    mutating func offset(of form: AddressForm) -> UInt32 {
+        var offset = form.displacement
+        if form.base < 8 { offset &+= cpu.gpr[Int(form.base)] }
+        if form.index < 8 { offset &+= cpu.gpr[Int(form.index)] << UInt32(form.scale) }
+        return offset
     }
 
     /// The linear address of a `[moffs]` or string source operand at `offset` in ds (or the override).

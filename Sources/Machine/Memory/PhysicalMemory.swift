@@ -46,6 +46,10 @@ public final class PhysicalMemory {
     /// The start of the buffer. Module-internal: only the MMU's TLB fast path reads through it,
     /// and only at offsets it has checked when filling the TLB.
     let base: UnsafeMutableRawPointer
+    /// One version number per frame, moved on by every write into the frame, from here or from the
+    /// interpreter (`X:675`): the code cache compares it with the version it decoded, so it never runs
+    /// code that has changed since. Module-internal, like `base`.
+    let frameVersions: UnsafeMutablePointer<UInt64>
     /// The free frames, as sorted runs that never touch (`X:050`).
     var freeRuns: [Range<Int>]
     /// The number of frames in `freeRuns`.
@@ -60,15 +64,28 @@ public final class PhysicalMemory {
         self.freeRuns = [0..<frameCount]
         self.freeCount = frameCount
         self.base = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: pageSize)
+        self.frameVersions = .allocate(capacity: frameCount)
+        frameVersions.initialize(repeating: 0, count: frameCount)
         zeroBytes(at: 0, count: byteCount)
     }
 
-    deinit { base.deallocate() }
+    deinit {
+        base.deallocate()
+        frameVersions.deallocate()
+    }
+
+    /// Moves on the version of every frame that `count` bytes at byte offset `offset` touch: the one
+    /// promise every write here keeps for the code cache (`X:675`). The range is already checked.
+    private func noteWrite(at offset: Int, count: Int) {
+        guard count > 0 else { return }
+        for frame in (offset >> pageShift)...((offset + count - 1) >> pageShift) { frameVersions[frame] &+= 1 }
+    }
 
     /// Zeroes `count` bytes at byte offset `offset`, which the caller has checked. C's `memset`, not
     /// the generic Swift loop, which a debug build runs a byte at a time through the runtime.
     private func zeroBytes(at offset: Int, count: Int) {
         _ = memset(base.advanced(by: offset), 0, count)
+        noteWrite(at: offset, count: count)
     }
 
     /*X:045 The check every access makes.
@@ -115,18 +132,21 @@ public final class PhysicalMemory {
     public func store8(_ value: UInt8, at address: HostPhysicalAddress) throws(MemoryError) {
         try check(address, 1)
         base.storeBytes(of: value, toByteOffset: Int(address.rawValue), as: UInt8.self)
+        noteWrite(at: Int(address.rawValue), count: 1)
     }
 
     /// Writes a 16-bit value little-endian.
     public func store16(_ value: UInt16, at address: HostPhysicalAddress) throws(MemoryError) {
         try check(address, 2)
         base.storeBytes(of: value.littleEndian, toByteOffset: Int(address.rawValue), as: UInt16.self)
+        noteWrite(at: Int(address.rawValue), count: 2)
     }
 
     /// Writes a 32-bit value little-endian.
     public func store32(_ value: UInt32, at address: HostPhysicalAddress) throws(MemoryError) {
         try check(address, 4)
         base.storeBytes(of: value.littleEndian, toByteOffset: Int(address.rawValue), as: UInt32.self)
+        noteWrite(at: Int(address.rawValue), count: 4)
     }
 
     /// Copies `bytes` into RAM starting at `address`; nothing is written unless all of it fits.
@@ -137,6 +157,7 @@ public final class PhysicalMemory {
             base.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
             offset += 1
         }
+        noteWrite(at: Int(address.rawValue), count: bytes.count)
     }
 
     /// Copies `count` bytes out of RAM starting at `address`.

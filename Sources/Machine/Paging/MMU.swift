@@ -39,6 +39,7 @@ extension Core {
     @inline(__always)
     private func storeEntry(_ value: UInt32, at address: UInt32) {
         ram.storeBytes(of: value.littleEndian, toByteOffset: Int(address), as: UInt32.self)
+        noteWrite(address)
     }
 
     /// True when the whole 4 KiB frame lies in RAM.
@@ -277,9 +278,10 @@ extension Core {
         }
     }
 
-    /// Stores to a host-physical address the MMU has already checked.
+    /// Stores to a host-physical address the MMU has already checked, never across a frame's end.
     @inline(__always)
     mutating func storePhysical(_ value: UInt32, _ physical: UInt32, width: Int) {
+        noteWrite(physical)
         let offset = Int(physical)
         switch width {
         case 1: ram.storeBytes(of: UInt8(truncatingIfNeeded: value), toByteOffset: offset, as: UInt8.self)
@@ -392,6 +394,7 @@ extension Core {
         }
         var source = bytes.makeIterator()
         for (physical, count) in chunks {
+            noteWrite(physical)
             for offset in 0..<count {
                 guard let byte = source.next() else { return }
                 ram.storeBytes(of: byte, toByteOffset: Int(physical) + offset, as: UInt8.self)
