@@ -118,13 +118,21 @@ extension TestMachine {
 }
 
 /// Runs `scenario` on a fresh machine with the code cache on, then on one with it off, and expects
-/// the same checkpoints in the same order. Returns the reference's checkpoints for checks by hand.
+/// the same checkpoints in the same order, and that the cached run did decode blocks (unless
+/// `decodes` is false: a run under TF alone never does) and the other none. Returns the
+/// reference's checkpoints for checks by hand.
 @discardableResult
 func expectCacheInvisible(
-    _ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ scenario: (TestMachine) -> [CacheCheckpoint]
+    _ what: String, decodes: Bool = true, sourceLocation: SourceLocation = #_sourceLocation,
+    _ scenario: (TestMachine) -> [CacheCheckpoint]
 ) -> [CacheCheckpoint] {
-    let cached = scenario(.withCodeCache(true))
-    let reference = scenario(.withCodeCache(false))
+    let cachedMachine = TestMachine.withCodeCache(true), referenceMachine = TestMachine.withCodeCache(false)
+    let cached = scenario(cachedMachine)
+    let reference = scenario(referenceMachine)
+    let blocks = (cached: cachedMachine.machine.statistics.codeCacheBlocks,
+                  reference: referenceMachine.machine.statistics.codeCacheBlocks)
+    #expect((blocks.cached > 0) == decodes && blocks.reference == 0,
+            "\(what): blocks decoded \(blocks.cached) cached, \(blocks.reference) without", sourceLocation: sourceLocation)
     #expect(cached.count == reference.count, "\(what): \(cached.count) steps cached, \(reference.count) without",
             sourceLocation: sourceLocation)
     if let index = (0..<min(cached.count, reference.count)).first(where: { cached[$0] != reference[$0] }) {
@@ -198,6 +206,7 @@ func x660_everyProgramRunsTheSameWithTheCacheOnAndOff(_ name: String) throws {
     let cached = try programRun(name, cached: true), reference = try programRun(name, cached: false)
     expectSameRun(name, cached, reference)
     #expect(reference.0.termination != .budgetExhausted, "\(name) ends")
+    #expect(cached.0.statistics.codeCacheBlocks > 0 && reference.0.statistics.codeCacheBlocks == 0, "\(name): blocks")
 }
 
 @Test func x660_selfmodChecksItselfAndAgreesInAnyBudgetSlices() throws {
@@ -235,12 +244,14 @@ func x660_everyProgramRunsTheSameWithTheCacheOnAndOff(_ name: String) throws {
 
 @Test func x664_entersTheSameBytesAtAnotherOffset() {
     // b8 40 40 90 90 is `mov $0x90904040,%eax`; from its second byte the same bytes read
-    // `inc %eax; inc %eax; nop; nop`. A block decoded from one entry must not serve the other.
-    let code: [UInt8] = [0xB8, 0x40, 0x40, 0x90, 0x90, 0xCD, 0x80]
+    // `inc %eax; inc %eax; nop; nop`. A block decoded from one entry must not serve the other. (A
+    // nop leads in, here and in the tests below: the first instruction after a return from the
+    // kernel may take the plain decoder, and the instructions that matter should run decoded.)
+    let code: [UInt8] = [0x90, 0xB8, 0x40, 0x40, 0x90, 0x90, 0xCD, 0x80]
     let points = expectCacheInvisible("two entries") { test in
         test.load(code)
         var points = [test.step()]
-        for entry: UInt32 in [1, 0, 1] {
+        for entry: UInt32 in [2, 0, 2] {
             test.returnToUser(from: points.last!.stop, eip: TestMachine.codeBase + entry)
             points.append(test.step())
         }
@@ -256,8 +267,8 @@ func x660_everyProgramRunsTheSameWithTheCacheOnAndOff(_ name: String) throws {
     let points = expectCacheInvisible("fall-through") { test in
         test.map(0x21000, to: 0x25000, [.present, .user])
         try! test.memory.copyIn([0xB8] + bytes32(100), at: HostPhysicalAddress(0x20FFB))  // mov $100,%eax
-        try! test.memory.copyIn([0x40, 0xCD, 0x80], at: HostPhysicalAddress(0x25000))      // inc; int $0x80
-        try! test.memory.copyIn([0x48, 0xCD, 0x80], at: HostPhysicalAddress(0x26000))      // dec; int $0x80
+        try! test.memory.copyIn([0x90, 0x40, 0xCD, 0x80], at: HostPhysicalAddress(0x25000))  // nop; inc; int $0x80
+        try! test.memory.copyIn([0x90, 0x48, 0xCD, 0x80], at: HostPhysicalAddress(0x26000))  // nop; dec; int $0x80
         test.machine.setInstructionPointer(0x20FFB)
         var points = [test.step()]
         test.map(0x21000, to: 0x26000, [.present, .user])
@@ -340,7 +351,7 @@ func x666_everyBudgetBoundaryLeavesTheSameMachine(_ slice: UInt64) {
 func x666_singleSteppingRaisesTheSameDebugTraps(afterWarmUp warm: Bool) {
     // With TF set every instruction ends in #DB; the handler returns with TF
     // still set in the frame. After a warm-up the code is decoded already: TF must still win.
-    let points = expectCacheInvisible("single steps, warm \(warm)") { test in
+    let points = expectCacheInvisible("single steps, warm \(warm)", decodes: warm) { test in
         try! test.memory.copyIn((1...64).map { UInt8($0) }, at: HostPhysicalAddress(0x20000))
         test.load(budgetLoop)
         var points: [CacheCheckpoint] = []
@@ -366,6 +377,29 @@ func x666_singleSteppingRaisesTheSameDebugTraps(afterWarmUp warm: Bool) {
     #expect(traps.count == 40, "one #DB per instruction before the int $0x80")
     #expect(traps.prefix(4).map(\.cpu.eip).allSatisfy { $0 == TestMachine.handlerBase + 16 })
     #expect(points.last.map { $0.stop.kernelVector } == 0x80 && points.last?.ram != nil)
+}
+
+@Test func x666_aTrapFlagThatPopfSetsTrapsAfterTheNextInstruction() {
+    // nop; pushf; orl $0x100,(%esp); popf; inc %eax (x3); int $0x80. TF counts as it was before
+    // each instruction, so the first inc runs and then traps: in the middle of straight-line code
+    // that a cache would happily run as one block. Run twice, the second time over decoded code.
+    let code: [UInt8] = [0x90, 0x9C, 0x81, 0x0C, 0x24, 0x00, 0x01, 0x00, 0x00, 0x9D, 0x40, 0x40, 0x40, 0xCD, 0x80]
+    let points = expectCacheInvisible("popf sets TF") { test in
+        test.load(code)
+        var points: [CacheCheckpoint] = []
+        for pass in 0..<2 {
+            let trap = test.step(memory: true)
+            #expect(test.frameEIP(trap.stop) == TestMachine.codeBase + 11, "pass \(pass): the trap follows the first inc")
+            test.returnToUser(from: trap.stop, trapFlag: false)
+            let end = test.step(memory: true)
+            test.returnToUser(from: end.stop, eip: TestMachine.codeBase)
+            test.machine.setRegister(.eax, to: 0)
+            points += [trap, end]
+        }
+        return points
+    }
+    #expect(points.map { $0.stop.kernelVector } == [1, 0x80, 1, 0x80])
+    #expect(points.map(\.cpu.eax) == [1, 3, 1, 3])
 }
 
 /// Instructions that stop a straight run in its middle: (name, bytes, vector, error code, restarts).

@@ -36,8 +36,8 @@ let codeWriters: [CodeWriter] = [
     .init(name: "stosb", bytes: [0xAA], registers: { [(.edi, $0), (.eax, 0x99)] }, expected: 0x5A5A_5A99),
     .init(name: "push %ebx", bytes: [0x53], registers: { [(.esp, $0 + 4), (.ebx, 0x600D_F00D)] }, expected: 0x600D_F00D),
     .init(name: "pushl $imm", bytes: [0x68] + bytes32(0x1234_5678), registers: { [(.esp, $0 + 4)] }, expected: 0x1234_5678),
-    // The return address: the instruction after the 5-byte call, at the fragment's start + 5.
-    .init(name: "call", bytes: [0xE8, 0, 0, 0, 0], registers: { [(.esp, $0 + 4)] }, expected: codeWriterBase + 5),
+    // The return address: the instruction after the 5-byte call, after the two nops.
+    .init(name: "call", bytes: [0xE8, 0, 0, 0, 0], registers: { [(.esp, $0 + 4)] }, expected: codeWriterBase + 7),
     // pusha stores edi lowest; esi lands just after the immediate, so it carries the int $0x80 on.
     .init(name: "pusha", bytes: [0x60], registers: { [(.esp, $0 + 32), (.edi, 0x2468_ACE0), (.esi, 0x80CD)] },
           expected: 0x2468_ACE0),
@@ -77,13 +77,18 @@ let codeWriters: [CodeWriter] = [
 /// Where the writer fragments run: a user-writable page of the test machine.
 let codeWriterBase: UInt32 = 0x22000
 
+/// Two nops before each writer.
+let writerLeadIn: [UInt8] = [0x90, 0x90]
+
 @Test(arguments: codeWriters)
 func x668_anInstructionWritingALaterInstructionOfItsRun(_ writer: CodeWriter) {
-    // <writer>; inc %edx; mov $0x5a5a5a5a,%eax; int $0x80. The first pass aims the write at scratch
-    // memory, so the whole run is decoded and executed unchanged; the second aims it at the mov's
-    // immediate, which the very next instruction but one must see.
-    let code = writer.bytes + [0x42, 0xB8] + bytes32(writeTarget) + [0xCD, 0x80]
-    let target = codeWriterBase + UInt32(writer.bytes.count) + 2
+    // nop; nop; <writer>; inc %edx; mov $0x5a5a5a5a,%eax; int $0x80. The first pass aims the write
+    // at scratch memory, so the whole run is decoded and executed unchanged; the second aims it at
+    // the mov's immediate, which the very next instruction but one must see. The nops come first so
+    // that the writer itself runs from decoded code, wherever a cache starts its blocks after an
+    // iret (the first fetch after a new code page may well take the plain decoder).
+    let code = writerLeadIn + writer.bytes + [0x42, 0xB8] + bytes32(writeTarget) + [0xCD, 0x80]
+    let target = codeWriterBase + UInt32(writerLeadIn.count + writer.bytes.count) + 2
     let points = expectCacheInvisible(writer.name) { test in
         try! test.memory.copyIn([0x11, 0x22, 0x33, 0x44], at: HostPhysicalAddress(0x2F800))
         try! test.memory.store32(0x0F0F_0F0F, at: HostPhysicalAddress(0x2F900))
@@ -116,15 +121,16 @@ func x668_anInstructionWritingALaterInstructionOfItsRun(_ writer: CodeWriter) {
 }
 
 @Test func x668_theFrameADeliveryPushesOverCode() {
-    // A user mapping of the ring-1 stack's top frame holds `mov $0x12345678,%eax; int $0x80` at its
-    // last bytes. The int's own frame lands on them: its lowest word, the return eip 0x60fef, covers
-    // the immediate's top byte and the int, which now read `ef` and `0f 06` (clts, a #GP at ring 3).
+    // A user mapping of the ring-1 stack's top frame holds `nop; nop; mov $0x12345678,%eax;
+    // int $0x80` at its last bytes. The int's own frame lands on them: its lowest word, the return eip
+    // 0x60fef, covers the immediate's top byte and the int, which now read `ef` and `0f 06` (clts, a
+    // #GP at ring 3).
     let points = expectCacheInvisible("delivery over code") { test in
         test.map(0x60000, to: 0x41000, [.present, .user])
-        try! test.memory.copyIn([0xB8] + bytes32(0x1234_5678) + [0xCD, 0x80], at: HostPhysicalAddress(0x41FE8))
-        test.machine.setInstructionPointer(0x60FE8)
+        try! test.memory.copyIn([0x90, 0x90, 0xB8] + bytes32(0x1234_5678) + [0xCD, 0x80], at: HostPhysicalAddress(0x41FE6))
+        test.machine.setInstructionPointer(0x60FE6)
         let first = test.step(memory: true)
-        test.returnToUser(from: first.stop, eip: 0x60FE8)
+        test.returnToUser(from: first.stop, eip: 0x60FE6)
         return [first, test.step(memory: true)]
     }
     #expect(points[0].cpu.eax == 0x1234_5678 && points[0].stop.kernelVector == 0x80)
@@ -134,16 +140,16 @@ func x668_anInstructionWritingALaterInstructionOfItsRun(_ writer: CodeWriter) {
 @Test func x668_theFrameAHostDeliveryPushesOverCode() {
     // The same code, but the first frame (the int's) goes elsewhere, with esp1 lower; the frame that
     // lands on the code is the Host's own delivery of an external interrupt, between two runs. Its
-    // return eip, 0x60fe8, puts `e8` in the immediate's top byte and `0f 06` after it.
+    // return eip, 0x60fe6, puts `e6` in the immediate's top byte and `0f 06` after it.
     let points = expectCacheInvisible("Host delivery over code") { test in
         test.map(0x60000, to: 0x41000, [.present, .user])
-        try! test.memory.copyIn([0xB8] + bytes32(0x1234_5678) + [0xCD, 0x80], at: HostPhysicalAddress(0x41FE8))
+        try! test.memory.copyIn([0x90, 0x90, 0xB8] + bytes32(0x1234_5678) + [0xCD, 0x80], at: HostPhysicalAddress(0x41FE6))
         var cpu = test.machine.cpu
-        cpu.eip = 0x60FE8
+        cpu.eip = 0x60FE6
         cpu.esp1 = 0x41800
         test.machine.cpu = cpu
         let first = test.step(memory: true)
-        test.returnToUser(from: first.stop, eip: 0x60FE8)
+        test.returnToUser(from: first.stop, eip: 0x60FE6)
         cpu = test.machine.cpu
         cpu.esp1 = TestMachine.ring1StackTop
         test.machine.cpu = cpu
@@ -152,7 +158,7 @@ func x668_anInstructionWritingALaterInstructionOfItsRun(_ writer: CodeWriter) {
         return [first, delivered, test.step(memory: true)]
     }
     #expect(points.map { $0.stop.kernelVector } == [0x80, 0x20, 13])
-    #expect(points[0].cpu.eax == 0x1234_5678 && points[2].cpu.eax == 0xE834_5678)
+    #expect(points[0].cpu.eax == 0x1234_5678 && points[2].cpu.eax == 0xE634_5678)
 }
 
 /// A Host-side write while `hostWriteLoop` is decoded and half done, and what eax ends as.
@@ -207,16 +213,20 @@ func x668_aHostWriteIntoARunningLoop(_ write: HostCodeWrite) {
 }
 
 @Test func x668_aHostStoreBetweenTwoWholeRuns() {
-    // mov $7,%eax; int $0x80, run to its end, the immediate changed by memory.store8, run again.
+    // nop; mov $7,%eax; int $0x80, run to its end, the immediate changed by memory.store8, run again.
     let points = expectCacheInvisible("store8 between runs") { test in
-        test.load([0xB8, 7, 0, 0, 0, 0xCD, 0x80])
+        test.load(movSeven)
         let first = test.step()
-        try! test.memory.store8(9, at: HostPhysicalAddress(TestMachine.codeBase + 1))
+        try! test.memory.store8(9, at: HostPhysicalAddress(TestMachine.codeBase + 2))
         test.returnToUser(from: first.stop, eip: TestMachine.codeBase)
         return [first, test.step(memory: true)]
     }
     #expect(points.map(\.cpu.eax) == [7, 9])
 }
+
+/// nop; mov $7,%eax; int $0x80, and the same with 9: the code of the mapping tests.
+let movSeven: [UInt8] = [0x90, 0xB8, 7, 0, 0, 0, 0xCD, 0x80]
+let movNine: [UInt8] = [0x90, 0xB8, 9, 0, 0, 0, 0xCD, 0x80]
 
 /// Ways the code page's mapping changes after its code was decoded, and what the next run gives.
 let codeRemappings: [(name: String, change: @Sendable (TestMachine) -> Void, vector: UInt8, errorCode: UInt32?, eax: UInt32)] = [
@@ -227,33 +237,33 @@ let codeRemappings: [(name: String, change: @Sendable (TestMachine) -> Void, vec
 
 @Test(arguments: codeRemappings.indices)
 func x668_aChangedMappingOfDecodedCode(_ index: Int) {
-    // mov $7,%eax; int $0x80 is decoded by a first run; then its page table entry changes and the
+    // nop; mov $7,%eax; int $0x80 is decoded by a first run; then its page table entry changes and the
     // TLB entry is flushed, as a kernel does. The next fetch must go by the new entry: a #PF on the
     // fetch (cr2 and the frame naming the first instruction), or the other frame's code.
     let remapping = codeRemappings[index]
     let points = expectCacheInvisible(remapping.name) { test in
-        test.load([0xB8, 7, 0, 0, 0, 0xCD, 0x80])
-        try! test.memory.copyIn([0xB8, 9, 0, 0, 0, 0xCD, 0x80], at: HostPhysicalAddress(0x26000))
+        test.load(movSeven)
+        try! test.memory.copyIn(movNine, at: HostPhysicalAddress(0x26000))
         let first = test.step()
         remapping.change(test)
         test.machine.flushTLB(page: GuestVirtualAddress(TestMachine.codeBase))
         test.returnToUser(from: first.stop, eip: TestMachine.codeBase)
         test.machine.setRegister(.eax, to: 0)
         let second = test.step(memory: true)
-        #expect(test.frameEIP(second.stop) == TestMachine.codeBase + (remapping.vector == 14 ? 0 : 7), "\(remapping.name)")
+        #expect(test.frameEIP(second.stop) == TestMachine.codeBase + (remapping.vector == 14 ? 0 : 8), "\(remapping.name)")
         return [first, second]
     }
     #expect(points[0].cpu.eax == 7)
     #expect(points[1].stop.kernelVector == remapping.vector && points[1].stop.kernelErrorCode == remapping.errorCode)
-    #expect(points[1].cpu.eax == remapping.eax && points[1].instructions == (remapping.vector == 14 ? 3 : 4))
+    #expect(points[1].cpu.eax == remapping.eax && points[1].instructions == (remapping.vector == 14 ? 4 : 6))
     if remapping.vector == 14 { #expect(points[1].cpu.cr2 == GuestVirtualAddress(TestMachine.codeBase)) }
 }
 
 @Test func x668_aNewAddressSpaceRunsItsOwnCode() {
     // A second page directory maps the code address to another frame; loading cr3 switches to it.
     let points = expectCacheInvisible("cr3 switch") { test in
-        test.load([0xB8, 7, 0, 0, 0, 0xCD, 0x80])
-        try! test.memory.copyIn([0xB8, 9, 0, 0, 0, 0xCD, 0x80], at: HostPhysicalAddress(0x26000))
+        test.load(movSeven)
+        try! test.memory.copyIn(movNine, at: HostPhysicalAddress(0x26000))
         let table = try! test.memory.copyOut(from: HostPhysicalAddress(0x1000), count: 4096)
         try! test.memory.copyIn(table, at: HostPhysicalAddress(0x5E000))
         let entry = PageTableEntry(frame: PageFrameNumber(0x26), flags: [.present, .user])
@@ -312,14 +322,13 @@ func x668_aChangedMappingOfDecodedCode(_ index: Int) {
     let headers: UInt32 = 52 + 64, size = UInt32(program(buffer: 0).count)
     let file = elfFile(code: program(buffer: 0x0804_8000 + headers + size), extraSegments: [(size: 16, flags: 6)])
     let input: [UInt8] = [0xB8, 5, 0, 0, 0, 0xC3, 0xB8, 7, 0, 0, 0, 0xC3]
-    var results: [ProgramResult] = []
-    for cached in [true, false] {
+    let runs = try [true, false].map { cached in
         let runner = try ProgramRunner(image: ELFImage(bytes: file), input: input)
         runner.machine.codeCacheEnabled = cached
-        results.append(runner.run(maxInstructions: 10_000))
+        return (runner.run(maxInstructions: 10_000), runner)
     }
-    #expect(results[1].termination == .exited(status: 12), "\(results[1].faultDescription ?? "")")
-    #expect(results[0].termination == results[1].termination && results[0].statistics == results[1].statistics)
+    expectSameRun("read into code", runs[0], runs[1])
+    #expect(runs[1].0.termination == .exited(status: 12), "\(runs[1].0.faultDescription ?? "")")
 }
 
 @Test(arguments: [1, 2, 3, 1_000] as [UInt64])
@@ -370,8 +379,8 @@ func x668_aStaleTranslationIsHonouredAsTheTLBHonoursIt(_ index: Int) {
         cpu.cr4.insert(.pageGlobalEnable)
         test.machine.cpu = cpu
         test.map(TestMachine.codeBase, to: TestMachine.codeBase, [.present, .user, .global])
-        test.load([0xB8, 7, 0, 0, 0, 0xCD, 0x80])
-        try! test.memory.copyIn([0xB8, 9, 0, 0, 0, 0xCD, 0x80], at: HostPhysicalAddress(0x26000))
+        test.load(movSeven)
+        try! test.memory.copyIn(movNine, at: HostPhysicalAddress(0x26000))
         let first = test.step()
         test.returnToUser(from: first.stop, eip: TestMachine.codeBase)
         stale.change(test)
