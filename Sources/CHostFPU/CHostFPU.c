@@ -4,17 +4,26 @@
 #include "CHostFPU.h"
 
 // One instruction: restore the guest's state, set CF for fcmov, run the two
-// bytes, read the flags, save the state (FNSAVE also re-initializes the host
-// FPU, so nothing pending is left behind).
+// bytes, catch the three flags fcomi and fucomi set, save the state (FNSAVE also
+// re-initializes the host FPU, so nothing pending is left behind).
+//
+// The flags are caught with setc/setp/setz, never pushf: this is a leaf
+// function, and at -O2 the compiler keeps hostControl in the red zone below
+// the stack pointer, which a push inside the asm would overwrite. (It did, and
+// left the host's x87 with every exception unmasked: the codecache fuzzer found
+// it when libFuzzer's own logl trapped.) The outputs are early-clobber so that
+// none of them can share a register with the operand or the image's address.
 #define HOSTFPU_CASE(op, modrm)                                                 \
     case ((op) << 8 | (modrm)):                                                 \
         __asm__ volatile("frstor %[img]\n\t"                                    \
                          "cmpb $1, %[nc]\n\t"                                   \
                          ".byte 0xd8 + " #op ", " #modrm "\n\t"                 \
-                         "pushfq\n\t"                                           \
-                         "popq %[fl]\n\t"                                       \
+                         "setc %[cf]\n\t"                                      \
+                         "setp %[pf]\n\t"                                      \
+                         "setz %[zf]\n\t"                                      \
                          "fnsave %[img]"                                        \
-                         : [img] "+m"(*image), [fl] "=r"(flags)                 \
+                         : [img] "+m"(*image), [cf] "=&q"(cf), [pf] "=&q"(pf),  \
+                           [zf] "=&q"(zf)                                       \
                          : "a"(operand), [nc] "q"(notCarry)                     \
                          : "memory", "cc");                                     \
         break;
@@ -47,7 +56,7 @@ static void forget_host_pointers(hostfpu_image *image)
 uint32_t hostfpu_execute(hostfpu_image *image, uint16_t instruction, uint8_t *operand, int carry)
 {
     uint16_t hostControl;
-    uint64_t flags = 0;
+    uint8_t cf = 0, pf = 0, zf = 0;
     uint8_t notCarry = carry ? 0 : 1;
     __asm__ volatile("fnstcw %0" : "=m"(hostControl));
     switch (instruction) {
@@ -58,7 +67,15 @@ uint32_t hostfpu_execute(hostfpu_image *image, uint16_t instruction, uint8_t *op
     }
     __asm__ volatile("fldcw %0" : : "m"(hostControl));
     forget_host_pointers(image);
-    return (uint32_t)flags;
+    // Back at their EFLAGS positions: CF bit 0, PF bit 2, ZF bit 6.
+    return (uint32_t)cf | (uint32_t)pf << 2 | (uint32_t)zf << 6;
+}
+
+uint16_t hostfpu_control_word(void)
+{
+    uint16_t control;
+    __asm__ volatile("fnstcw %0" : "=m"(control));
+    return control;
 }
 
 void hostfpu_normalize(hostfpu_image *image)

@@ -88,7 +88,9 @@ stored properties as the chapter's table of contents: each group is commented wi
 explains it, from the hypercall state of `G:035` to the process table of `G:080`. Only `processor` is
 special. It is the `GuestProcessor` the Switcher lends the kernel while one of its entry points runs
 (`G:020`), the one way the kernel's code reaches memory and the hypercall trap, and reaching for it at any
-other time is a host bug, which `cpu` turns into a precondition failure.
+other time is a host bug, which `cpu` turns into a precondition failure. Each use of `cpu` hands out a
+counted reference to the processor, a pair of atomic operations, so the few functions on every trap's
+path (`readTrapFrame`, `resume()`, `interruptReturn()`) fetch it once into a local and use that.
 
 No test is named after this section, because it only declares: each group of state is tested under the
 section that explains it. */

@@ -103,15 +103,18 @@ Here is the bundle of `H:020` itself. Read its stored properties as a map of the
 copies of the Guest's GDT and IDT (`H:600`, `H:250`), where `lguest_data` is (`H:120`), the virtual
 interrupts waiting (`H:200`), the halted flag and the timer deadline, the Guest's kernel stack for traps
 from user mode (`H:260`), the next slot of the async ring (`H:110`), and the three callbacks through
-which the Launcher hears about the Guest (`H:042`, the NOTIFY handler of `L:215`, `H:060`). Four of them
-are read on every hypercall, and the comment above them says why Swift's exclusivity check may be
-switched off for those four and no others. The object only holds state, so no test is named after
-it; every property is tested in the section its comment names. */
+which the Launcher hears about the Guest (`H:042`, the NOTIFY handler of `L:215`, `H:060`). Most of the
+plain values among them are read on every hypercall or every switch, and the comment above them says
+why Swift's exclusivity check may be switched off for those and no others. The object only holds
+state, so no test is named after it; every property is tested in the section its comment names. */
 
 /// One Guest: everything the Host keeps about it. Made by `Host.makeGuest`.
 public final class Guest: GuestWorld {
     /// The Host that runs this Guest.
     unowned let host: Host
+    /// The Host's machine, held here as well: the clock is read several times on every switch, and
+    /// each trip through the unowned `host` costs reference counts that a stored `let` does not.
+    let machine: Machine
     /// The Guest's physical memory.
     public let memory: GuestMemory
     /// The Guest kernel's text and entry points.
@@ -120,37 +123,41 @@ public final class Guest: GuestWorld {
     public let registerPage: RegisterPage
     /// The Guest's shadow page tables.
     public let pageTables: ShadowPageTables
+    // The properties marked `@exclusivity(unchecked)` below are read on every hypercall or every
+    // switch, and Swift's run-time check around each access cost more than the access (`S:105`): the
+    // switch's profile put a tenth of a round trip in those checks. Each is written only by a plain
+    // assignment, a bit operation or a counter update that calls no other code, or (`gdt`,
+    // `scheduledWork`) by a mutating method of its own struct that calls nothing but loads and stores
+    // of RAM. None of that code can reach back into this Guest, so no access to one of them can begin
+    // while another to the same property is in progress: the check could never fire. The callbacks,
+    // the IDT array and everything else keep their checks.
+
     /// The Guest's GDT as the Host fixed it up.
-    var gdt = GuestGDT()
+    @exclusivity(unchecked) var gdt = GuestGDT()
     /// The Guest's interrupt gates as the Host checked them; non-present where unset.
     var idt = [GateDescriptor](repeating: GateDescriptor(rawValue: 0), count: 256)
     /// Whether `idt` changed since it was last copied to the Switcher.
-    var idtChanged = true
-    // The four properties marked `@exclusivity(unchecked)` below are read on every hypercall, and
-    // Swift's run-time check around each access cost more than the access (`S:105`). Each is written
-    // only by a plain assignment or a counter update that calls no other code, so no access to one can
-    // begin while another to the same property is in progress: the check could never fire.
-
+    @exclusivity(unchecked) var idtChanged = true
     /// Why the Guest stopped, once it has; the first reason wins (`H:025`).
     @exclusivity(unchecked) public private(set) var exit: GuestExit?
     /// Where `lguest_data` is, once the Guest has said (`H:120`).
     @exclusivity(unchecked) var lguestData: GuestPhysicalAddress?
     /// The no-interrupt window from `lguest_data` (`G:045`).
-    var noInterruptWindow: Range<UInt32> = 0..<0
+    @exclusivity(unchecked) var noInterruptWindow: Range<UInt32> = 0..<0
     /// The Guest's system-call vector, which may be a direct trap (`H:250`).
     var systemCallVector = LguestABI.systemCallVector
     /// Virtual interrupts raised and not yet delivered, one bit per IRQ.
-    var pendingInterrupts: UInt32 = 0
+    @exclusivity(unchecked) var pendingInterrupts: UInt32 = 0
     /// Whether the Guest is waiting in HALT for an interrupt.
-    var halted = false
+    @exclusivity(unchecked) var halted = false
     /// When the Guest's one-shot timer goes off, in virtual nanoseconds, if armed.
-    var clockDeadline: UInt64?
+    @exclusivity(unchecked) var clockDeadline: UInt64?
     /// Work the Launcher asked to run at later virtual times (`H:045`).
-    var scheduledWork = ScheduledWork()
+    @exclusivity(unchecked) var scheduledWork = ScheduledWork()
     /// The Guest kernel's stack for traps from user mode (`H:260`).
-    public internal(set) var kernelStack: (segment: SegmentSelector, pointer: UInt32)
+    @exclusivity(unchecked) public internal(set) var kernelStack: (segment: SegmentSelector, pointer: UInt32)
     /// Whether the Guest set cr0's task-switched bit.
-    public internal(set) var taskSwitched = false
+    @exclusivity(unchecked) public internal(set) var taskSwitched = false
     /// The next async ring slot the Host will look at (`H:110`).
     @exclusivity(unchecked) var nextRingSlot = 0
     /// Asked before every switch into the Guest: a reason to stop it now, or nil to go on (`H:042`).
@@ -165,6 +172,7 @@ public final class Guest: GuestWorld {
     init(host: Host, memory: GuestMemory, image: GuestKernelImage, registerPage: RegisterPage,
          pageTables: ShadowPageTables, stack: GuestVirtualAddress) {
         self.host = host
+        self.machine = host.machine
         self.memory = memory
         self.image = image
         self.registerPage = registerPage
@@ -231,7 +239,7 @@ public final class Guest: GuestWorld {
     public var shadowPageDirectory: HostPhysicalAddress { pageTables.currentDirectory }
 
     public var instructionBudget: UInt64 {
-        let now = host.machine.clock.ticks
+        let now = machine.clock.ticks
         // The timer's deadline or the earliest pending work, whichever comes first (`H:045`).
         guard let deadline = nextWake(timerCounts: true) else { return Host.timeSlice }
         return deadline > now ? min(deadline - now, Host.timeSlice) : 1

@@ -200,7 +200,7 @@ extension Guest {
     /// Writes the wall clock into `lguest_data`: nanoseconds first, seconds last (`P:230`).
     func writeWallClock() throws(GuestViolation) {
         guard let data = lguestData else { return }
-        let now = host.machine.clock.nanoseconds
+        let now = machine.clock.nanoseconds
         let seconds = bootWallClockSeconds &+ UInt32(truncatingIfNeeded: now / 1_000_000_000)
         try memory.store32(UInt32(now % 1_000_000_000), at: data.advanced(by: LguestData.timeNanoseconds))
         try memory.store32(seconds, at: data.advanced(by: LguestData.timeSeconds))

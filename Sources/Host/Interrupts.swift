@@ -47,7 +47,7 @@ extension Guest {
 
     /// Raises IRQ 0 if the timer's deadline has passed.
     func raiseExpiredTimer() {
-        guard let deadline = clockDeadline, host.machine.clock.ticks >= deadline else { return }
+        guard let deadline = clockDeadline, machine.clock.ticks >= deadline else { return }
         clockDeadline = nil
         raiseInterrupt(timerIRQ)
     }
@@ -232,15 +232,18 @@ extension Guest {
     trap through a Switcher stub, where `handleVector` reflects it (`H:220`). The Guest cannot tell the
     difference (same output, same system calls), only the clock on the wall can. The `syscall_loop`
     program making 200,000 `getpid` calls in a booted Guest measures both ways in one run of
-    `lguest-bench` (BENCHMARKS.md): a round trip costs about 1,850 ns direct
-    (`guest_syscall_direct_ns`) and 2,560 ns through the Host (`guest_syscall_reflected_ns`). Where
-    lguest went from 1,750 ns to 270 ns, a factor of six, we save about 700 ns, a factor of 1.4: the
-    same one world switch out and back (`world_switch_ns` is some 450 ns) plus the Host's reflection.
-    The ratio is smaller because our direct path is dearer than a real one: on hardware, a direct trap
-    costs the processor a gate and an `iret`, while here the Guest kernel's Swift handler does the
-    work of Linux's entry code at the price of an emulated processor, and a profile puts over a
-    quarter of its time in building the 20-byte `iret` frame of the return to user mode one checked
-    byte at a time. The saving, one round trip per system call, is the same lesson. */
+    `lguest-bench` (BENCHMARKS.md): a round trip costs about 710 ns direct (`guest_syscall_direct_ns`)
+    and 1,420 ns through the Host (`guest_syscall_reflected_ns`). Where lguest went from 1,750 ns to
+    270 ns, a factor of six, we save about 700 ns, a factor of two: the same one world switch out and
+    back (`world_switch_ns` is some 300 ns) plus the Host's reflection. The ratio is smaller because our
+    direct path is dearer than a real one: on hardware, a direct trap costs the processor a gate and an
+    `iret`, while here the Guest kernel's Swift handler does the work of Linux's entry code at the price
+    of an emulated processor. It used to be dearer still. The first measurement gave 1,850 ns direct
+    and 2,560 ns reflected, a factor of 1.4, and a profile put over a quarter of the direct call in
+    writing the 20-byte `iret` frame of the return to user mode one checked byte at a time, out of six
+    little arrays; written as five words (`S:236`), with the kernel's process and processor no longer
+    copied and counted on the way (`G:012`, `G:088`), the call costs under two fifths of what it did.
+    The saving, one round trip per system call, is the same lesson. */
 
     /// Whether `vector`'s gate may point straight at the Guest's handler.
     func isDirectTrap(vector: UInt8, gate: GateDescriptor) -> Bool {

@@ -60,7 +60,7 @@ extension Guest {
 
     /// Runs every piece of work that is due, in order, while the Guest lives.
     func runDueWork() {
-        while isAlive, let work = scheduledWork.takeDue(at: host.machine.clock.ticks) {
+        while isAlive, let work = scheduledWork.takeDue(at: machine.clock.ticks) {
             work(self)
         }
     }

@@ -120,6 +120,10 @@ public protocol GuestProcessor: AnyObject {
     func loadBytes(_ address: GuestVirtualAddress, count: Int) throws(GuestStopped) -> [UInt8]
     /// Writes `bytes` starting at `address`.
     func storeBytes(_ bytes: [UInt8], at address: GuestVirtualAddress) throws(GuestStopped)
+    /// Writes `words` little-endian starting at `address`: the same bytes, accesses and faults as
+    /// `storeBytes` of their bytes, without building them.
+    func storeWords<let count: Int>(_ words: InlineArray<count, UInt32>, at address: GuestVirtualAddress)
+        throws(GuestStopped)
 
     /// Executes a privileged instruction as ring 1 machine code would: it traps (#GP) into the
     /// Host, which emulates it (in/out), or reflects the fault to the Guest's own handler.
@@ -156,6 +160,16 @@ extension GuestProcessor {
     /// Writes a 32-bit value as an ordinary store.
     public func store32(_ value: UInt32, at address: GuestVirtualAddress) throws(GuestStopped) {
         try store32(value, at: address, site: .ordinary)
+    }
+
+    /// Writes `words` as `storeBytes` of their little-endian bytes: the definition of `storeWords`,
+    /// and all a processor needs that has no faster way.
+    public func storeWords<let count: Int>(_ words: InlineArray<count, UInt32>, at address: GuestVirtualAddress)
+        throws(GuestStopped)
+    {
+        var bytes: [UInt8] = []
+        for index in words.indices { bytes += littleEndianBytes(UInt64(words[index]), 4) }
+        try storeBytes(bytes, at: address)
     }
 }
 /*:*/

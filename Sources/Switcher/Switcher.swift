@@ -122,8 +122,11 @@ public final class Switcher {
     let hostState: CPUState
     /// The Guest that used the state page last (`S:050`). Read on every switch in, written only when
     /// another Guest comes; no method touching it calls anything that could touch it again, so the
-    /// run-time exclusivity check is left out (`S:105`).
-    @exclusivity(unchecked) private weak var lastGuest: AnyObject?
+    /// run-time exclusivity check is left out (`S:105`). Held strongly, as the table of processors
+    /// holds each Guest, so that no new Guest can ever be mistaken for a dead one; `forget(_:)` lets
+    /// go of both. (A weak reference did the same job at a price: it moves the Guest's reference
+    /// count into a side table, and every retain and release of the Guest pays the detour.)
+    @exclusivity(unchecked) private var lastGuest: AnyObject?
     /// The processor view handed to each Guest's Swift code, made on first use.
     private var processors: [ObjectIdentifier: SwitcherProcessor] = [:]
     /// A fault an `iret` raised, waiting for the Switcher's loop to handle it (`S:230`).
@@ -154,6 +157,9 @@ public final class Switcher {
         stateFrame = first.advanced(by: 1)
         switcherPageTableFrame = first.advanced(by: 2)
         hostPageDirectoryFrame = first.advanced(by: 3)
+        state = SwitcherState(memory: memory, gdt: HostPhysicalAddress(frame: stateFrame),
+                              idt: HostPhysicalAddress(frame: stateFrame,
+                                                       offset: SwitcherLayout.idt.distance(from: SwitcherLayout.state)))
         for frame in [textFrame, stateFrame, switcherPageTableFrame, hostPageDirectoryFrame] {
             do { try memory.zero(frame: frame) } catch { preconditionFailure("switcher: \(error)") }
         }
@@ -172,12 +178,9 @@ public final class Switcher {
         machine.cpu = hostState
     }
 
-    /// The state page, for the Host to fill.
-    public var state: SwitcherState {
-        SwitcherState(memory: machine.memory,
-                      gdt: HostPhysicalAddress(frame: stateFrame),
-                      idt: HostPhysicalAddress(frame: stateFrame, offset: SwitcherLayout.idt.distance(from: SwitcherLayout.state)))
-    }
+    /// The state page, for the Host to fill. Made once: `switchIn` reads it for every data segment
+    /// it checks, and building it afresh each time cost a reference count on the RAM each (`S:105`).
+    public let state: SwitcherState
 
     /// Points page `index` of the Switcher's region at `frame`.
     func mapPage(_ index: Int, frame: PageFrameNumber, writable: Bool) {
@@ -255,7 +258,7 @@ public final class Switcher {
 
     /// Records that `world` is about to use the state page; true if another Guest used it since.
     func claimState(for world: GuestWorld) -> Bool {
-        // Only a change is written: storing a weak reference is not free, and this runs on every switch.
+        // Only a change is written: this runs on every switch.
         guard lastGuest !== world else { return false }
         lastGuest = world
         return true

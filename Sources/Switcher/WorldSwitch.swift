@@ -126,14 +126,24 @@ extension Switcher {
       bytes of the descriptor, so `dataSegment` remembers its last answer per register and decodes the
       descriptor again only when one of the three changed. The eight bytes are read every time: the
       memo can never outlive a change to the GDT.
-    * the last Guest: `claimState(for:)` writes its weak reference only when a different Guest comes.
+    * the last Guest: `claimState(for:)` writes its reference only when a different Guest comes.
+    * reference counts nobody needed. Swift counts references to a class instance up and down as
+      values move around, an atomic operation each time, and a profile of the switch showed over a
+      quarter of it doing that. Four sources were easy to stop. The last Guest was held by a *weak*
+      reference, and an object with one keeps its counts in a side table, so every count of the Guest,
+      anywhere, took a detour; it is held strongly now, which changes no lifetime, since the table of
+      processors holds each Guest strongly already (`S:047`). `runWorld` read the Guest's kernel image,
+      a struct of tables, through `GuestWorld` on every turn of its loop, each read a copy; it now
+      reads it once, and only when ring 1 needs it. The state page's description (`state`) was built
+      afresh for each data segment checked; it is made once. And the Host's `Guest` keeps its own
+      reference to the machine, so the clock reads of every switch do not go through the unowned Host.
     * Swift's run-time exclusivity checks: a stored property of a class that the compiler cannot prove
       is accessed by one piece of code at a time gets a check around every access, a call into the
       runtime costing some ten nanoseconds. For the few properties on the switch's path where the
       argument is simple (each is touched by code that runs to completion without calling anything that
       could touch it again), we say so next to the property and mark it `@exclusivity(unchecked)`; the
-      Machine does the same for its core (`X:060`), and the Host for four `Guest` properties read on
-      every hypercall. Everything else keeps its checks.
+      Machine does the same for its core (`X:060`), and the Host for the plain `Guest` values read on
+      every hypercall or switch (`H:022`). Everything else keeps its checks.
     * no allocation per event: the Machine's delivery builds the frame it pushes in a fixed-size buffer,
       and the Host copies an async ring entry out the same way, where each used to grow an array.
     * only the registers that change: lguest's rule for the tables (`S:050`), applied to the processor.
@@ -151,9 +161,16 @@ extension Switcher {
     microsecond, where a real VM exit on the same hardware costs 0.6 to 1 µs. Copying only the registers
     that change took the round trip from 453 to 438 ns (best of five runs of each build, side by side on
     the same, busier day): 3 %, and `perf` shows the copies falling from 8 % of the time to under 6 %.
+    The reference counts came next: with the four changes above, the round trip went from 434 to
+    355 ns and a synchronous hypercall from 436 to 354 ns (best of ten runs of each build, side by side,
+    at a load average of 2.7 to 3.4), some 18 %, and counting fell from over a quarter of the profile
+    to under a tenth. Then the checks: the Host's exclusivity checks on its `Guest` were the next tenth
+    of the profile, and with nine more plain values argued safe to leave unchecked the round trip
+    came to about 295 ns, a synchronous hypercall likewise (best runs, side by side at a load of 2.4
+    to 3.6). That is two thirds of where this round of work began, and under a third of a microsecond.
     What is left is spread thin: the two whole-state loads of the switch and the segment bases they
-    recompute (another tenth), reference counting, the descriptor reads of the `iret` and the delivery,
-    and the page walks after each cr3 load; `M:020` sketches the next step.
+    recompute, the descriptor reads of the `iret` and the delivery, and the page walks after each cr3
+    load; `M:020` sketches the next step.
     :*/
 
     /*S:110 And back out again.
@@ -248,6 +265,9 @@ extension Switcher {
     {
         var event = event
         var entriesInARow = 0
+        // The image is a constant of the Guest, but each read through `GuestWorld` copies it, with a
+        // reference count on each table inside: read it once, and only when ring 1 needs it (`S:105`).
+        var image: GuestKernelImage?
         while true {
             // First, whatever the processor just did: a trap for the Host, or a direct entry.
             if let stop = event {
@@ -276,14 +296,15 @@ extension Switcher {
             if ring == guestKernelRing, returnPoints.contains(eip) {
                 return .reached(eip)
             }
-            if ring == guestKernelRing && eip == world.image.iretSite {
+            if ring == guestKernelRing && image == nil { image = world.image }
+            if ring == guestKernelRing && eip == image?.iretSite {
                 // An `iret` that faulted and was fixed up: the processor executes it again (S:230).
                 machine.advance(by: Self.kernelOperationCost)
                 event = machine.iret()
                 continue
             }
             // ...or the Guest kernel's Swift code runs, unless it has had the processor long enough.
-            if ring == guestKernelRing, let entry = world.image.entry(at: eip) {
+            if ring == guestKernelRing, let entry = image?.entry(at: eip) {
                 entriesInARow += 1
                 if entriesInARow > Self.kernelEntryLimit {
                     statistics.hostInterrupts &+= 1

@@ -174,6 +174,21 @@ private func twoProcesses() throws -> (RecordingProcessor, GuestKernel, SlowDevi
     #expect(cpu.word(linear(kernel.layout.stackTop) &- 20) == 0x0804_8100, "resumed at the int $0x80 it makes again")
 }
 
+@Test func g088_resumeLeavesTheFiveWordsOfTheIretFrameAtTheStackTop() throws {
+    // The frame goes out through `storeWords` (S:236); this processor has only the protocol's
+    // definition of it, `storeBytes` of the words' bytes, so these are the bytes either way.
+    let (cpu, kernel, _) = try twoProcesses()
+    kernel.processes.processes[1].context.esp = 0xBFFF_F123
+    kernel.processes.processes[1].context.eflags = [.alwaysOne, .carry]
+    try kernel.resume(1)
+    let top = linear(kernel.layout.stackTop)
+    let words = (0..<5).map { cpu.word(top &- 20 &+ UInt32($0 * 4)) }
+    let flags: EFLAGS = [.alwaysOne, .carry, .interruptEnable]
+    #expect(words == [0x0804_8102, UInt32(GDTLayout.userCodeSelector.rawValue), flags.rawValue, 0xBFFF_F123,
+                      UInt32(GDTLayout.userDataSelector.rawValue)])
+    #expect(cpu.registers.esp == (top &- 20).rawValue && cpu.irets == 1)
+}
+
 @Test func g091_aProgramWaitingForASlowDiskLetsAnotherRun() throws {
     // The disk answers 2 ms of virtual time after each request (L:222): disk blocks, hello runs.
     var options = LaunchOptions(memoryMiB: 8, programs: try Launcher.programs(named: ["disk", "hello"], in: GuestPrograms.directory.path),

@@ -160,12 +160,15 @@ private func address(_ value: UInt32) -> [UInt8] { [UInt8(value & 0xFF), UInt8(v
         [0xD9, 0x2D] + address(data),             // fldcw
     ]
     let computing: [UInt8] = [0xD9, 0xE8, 0xDE, 0xC1, 0xD9, 0xFA, 0x9B, 0xDF, 0xE0]  // fld1; faddp; fsqrt; fwait; fnstsw
+    let hostControl = Core.hostControlWord
     for round in 0..<200 {
         let bytes = (0..<512).map { _ in nextByte() }
         let (_, stop) = runFPU(loaders[round % loaders.count] + computing) { test, _ in
             try! test.memory.copyIn(bytes, at: HostPhysicalAddress(data))
         }
         #expect([0x80, 16].contains(vector(stop)), "round \(round): \(stop)")
+        // The host's own x87 is exactly as it was: a guest's control word never leaks into it.
+        #expect(Core.hostControlWord == hostControl, "round \(round)")
     }
 }
 

@@ -34,4 +34,8 @@ uint32_t hostfpu_execute(hostfpu_image *image, uint16_t instruction, uint8_t *op
 /// control word's fixed bits set).
 void hostfpu_normalize(hostfpu_image *image);
 
+/// The host's own x87 control word, which both functions above leave exactly as
+/// they found it (the tests check this).
+uint16_t hostfpu_control_word(void);
+
 #endif

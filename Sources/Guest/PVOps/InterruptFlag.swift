@@ -105,7 +105,8 @@ extension GuestKernel {
     /// the general registers hold what the interrupted code should see.
     func interruptReturn() throws(GuestStopped) {
         // exercise G:045 {
-        let eflags = try read32(GuestVirtualAddress(cpu.registers.esp &+ 8))
+        let cpu = self.cpu
+        let eflags = try cpu.load32(GuestVirtualAddress(cpu.registers.esp &+ 8))
         try cpu.store32(eflags & irqEnabledValue, at: lguestDataField(LguestData.irqEnabled),
                         site: .noInterruptWindow)
         try cpu.returnFromInterrupt()

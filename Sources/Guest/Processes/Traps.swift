@@ -104,19 +104,21 @@ extension GuestKernel {
     /// Host pushed on its behalf: both are trusted, since the Host checks what it delivers.
     func readTrapFrame(vector: UInt8, at esp: UInt32) throws(GuestStopped) -> TrapFrame {
         // The frame is on our own kernel stack, which the Host keeps mapped (G:044), so these reads
-        // cannot fault.
+        // cannot fault. The processor is fetched once for all of them: every use of `cpu` counts a
+        // reference up and down, and this runs on every trap (`G:012`).
+        let cpu = self.cpu
         var cursor = GuestVirtualAddress(esp)
         var errorCode: UInt32?
         if vectorPushesErrorCode(vector) {
-            errorCode = try read32(cursor)
+            errorCode = try cpu.load32(cursor)
             cursor = cursor &+ 4
         }
-        let eip = try read32(cursor)
-        let cs = SegmentSelector(rawValue: UInt16(truncatingIfNeeded: try read32(cursor &+ 4)))
-        let eflags = try read32(cursor &+ 8)
+        let eip = try cpu.load32(cursor)
+        let cs = SegmentSelector(rawValue: UInt16(truncatingIfNeeded: try cpu.load32(cursor &+ 4)))
+        let eflags = try cpu.load32(cursor &+ 8)
         var frame = TrapFrame(errorCode: errorCode, eip: eip, cs: cs, eflags: eflags)
         if frame.fromUser {
-            frame.userStack = (try read32(cursor &+ 12), try read32(cursor &+ 16))
+            frame.userStack = (try cpu.load32(cursor &+ 12), try cpu.load32(cursor &+ 16))
         }
         return frame
     }

@@ -147,6 +147,14 @@ a bit in the guest's status word until the guest's next waiting instruction turn
 (`X:625`). `fcmov` reads the guest's flags, so it reaches the host as `fcmovb` with the host's carry
 flag set to the guest's condition; `fcomi` writes flags, so the host's come back in the answer.
 
+One promise is about the host rather than the guest: `hostfpu_execute` hands back the host's own
+control word exactly as it found it, and `Core.hostControlWord` lets the tests check that after every
+hostile state they load. The first version read the flags with `pushf`, and at -O2 that push landed
+on the spot below the stack pointer where the compiler kept the saved control word: every x87
+instruction left the host with all exceptions unmasked. Nothing in Swift noticed, since it computes
+with SSE, until the differential fuzzer's own `logl` trapped. The C shim now catches the flags with
+`setc`, `setp` and `setz`, and touches no stack inside its assembly.
+
 The price of honesty is stated plainly: the transcendental instructions (`fsin`, `fcos`, `fptan`,
 `fpatan`, `f2xm1`, `fyl2x`, `fyl2xp1`, `fsincos`) give *the host processor's* answers. Intel and AMD
 processors round some of those differently in the last bit, so a program's `fsin` here matches the same
@@ -155,6 +163,9 @@ not necessarily on another vendor's chip. Every other instruction is specified e
 and agrees everywhere. */
 
 extension Core {
+    /// The host's own x87 control word: the FPU shim leaves it as it found it (`X:630`).
+    static var hostControlWord: UInt16 { hostfpu_control_word() }
+
     /// Executes one x87 instruction on the host (`X:630`), moving `read`/`written` bytes of memory
     /// operand in or out. Returns the host's flags after it (for fcomi).
     @discardableResult

@@ -152,12 +152,20 @@ public final class PhysicalMemory {
     /// Copies `bytes` into RAM starting at `address`; nothing is written unless all of it fits.
     public func copyIn(_ bytes: some Collection<UInt8>, at address: HostPhysicalAddress) throws(MemoryError) {
         try check(address, bytes.count)
-        var offset = Int(address.rawValue)
-        for byte in bytes {
-            base.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
-            offset += 1
+        let start = Int(address.rawValue)
+        // Arrays and their slices are one block of bytes: copy them in one go. Others, a byte at a time.
+        let copied: Void? = bytes.withContiguousStorageIfAvailable { source in
+            guard let first = source.baseAddress else { return }
+            (base + start).copyMemory(from: first, byteCount: source.count)
         }
-        noteWrite(at: Int(address.rawValue), count: bytes.count)
+        if copied == nil {
+            var offset = start
+            for byte in bytes {
+                base.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
+                offset += 1
+            }
+        }
+        noteWrite(at: start, count: bytes.count)
     }
 
     /// Copies `count` bytes out of RAM starting at `address`.

@@ -392,6 +392,16 @@ extension Core {
             linear &+= UInt32(chunk)
             remaining -= chunk
         }
+        // Arrays and their slices are one block of bytes: a copy per page. Others, a byte at a time.
+        let copied: Void? = bytes.withContiguousStorageIfAvailable { source in
+            guard var next = source.baseAddress else { return }
+            for (physical, count) in chunks {
+                noteWrite(physical)
+                (ram + Int(physical)).copyMemory(from: next, byteCount: count)
+                next += count
+            }
+        }
+        guard copied == nil else { return }
         var source = bytes.makeIterator()
         for (physical, count) in chunks {
             noteWrite(physical)
