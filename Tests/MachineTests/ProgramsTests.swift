@@ -164,7 +164,7 @@ private func tinyProgram(_ code: [UInt8]) throws -> ELFImage {
 /// An ELF file whose first segment (read + execute, at 0x08048000, file
 /// offset 0) holds the headers and `code`, followed by `extraSegments`, each
 /// `(fileSize, flags)` placed right after the previous one in file and memory.
-private func elfFile(code: [UInt8], extraSegments: [(size: UInt32, flags: UInt32)]) -> [UInt8] {
+func elfFile(code: [UInt8], extraSegments: [(size: UInt32, flags: UInt32)]) -> [UInt8] {
     let base: UInt32 = 0x0804_8000
     let headers = UInt32(52 + 32 * (1 + extraSegments.count))
     let firstSize = headers + UInt32(code.count)
@@ -186,14 +186,14 @@ private func elfFile(code: [UInt8], extraSegments: [(size: UInt32, flags: UInt32
 }
 
 /// `mov %eax, %ebx; mov $1, %eax; int $0x80`: exit with the last result as status.
-private let exitWithEAX: [UInt8] = [0x89, 0xC3, 0xB8, 1, 0, 0, 0, 0xCD, 0x80]
+let exitWithEAX: [UInt8] = [0x89, 0xC3, 0xB8, 1, 0, 0, 0, 0xCD, 0x80]
 
 /// `mov $value, %reg` for eax (0xB8), ebx (0xBB), ecx (0xB9), edx (0xBA).
 private func load(_ opcode: UInt8, _ value: UInt32) -> [UInt8] {
     [opcode] + (0 ..< 4).map { UInt8(truncatingIfNeeded: value >> (8 * UInt32($0))) }
 }
 
-private func systemCall(_ number: UInt32, _ ebx: UInt32 = 0, _ ecx: UInt32 = 0, _ edx: UInt32 = 0) -> [UInt8] {
+func systemCall(_ number: UInt32, _ ebx: UInt32 = 0, _ ecx: UInt32 = 0, _ edx: UInt32 = 0) -> [UInt8] {
     load(0xB8, number) + load(0xBB, ebx) + load(0xB9, ecx) + load(0xBA, edx) + [0xCD, 0x80]
 }
 
