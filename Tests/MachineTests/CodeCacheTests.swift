@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Machine
 
-// Tests of the code cache (X:660 ... X:668). The cache keeps decoded instructions per physical code
+// Tests of the code cache (X:660 ... X:675). The cache keeps decoded instructions per physical code
 // frame; `Machine.codeCacheEnabled = false` fetches and decodes every instruction afresh, and is the
 // reference. Every test here runs the same scenario twice, once with the cache and once without, and
 // demands the same machine at every step (registers, flags, cr2, FPU, clock, counters and, where it
@@ -10,7 +10,7 @@ import Testing
 // neither side can drift and take the other with it. The scenarios are built to catch what a cache
 // gets wrong: budgets that end inside a block, single-stepping, faults in the middle of a straight
 // run, instructions that straddle a page, and above all writes over code that has been decoded (those
-// are in CodeCacheWriteTests.swift, X:668).
+// are in CodeCacheWriteTests.swift, X:675).
 
 // MARK: - The harness
 
@@ -280,7 +280,7 @@ func x660_everyProgramRunsTheSameWithTheCacheOnAndOff(_ name: String) throws {
     #expect(points.map(\.cpu.eax) == [101, 99])
 }
 
-// MARK: - X:666 Running a block: budgets, single steps, faults, page-crossing instructions
+// MARK: - X:670 Running a block: budgets, single steps, faults, page-crossing instructions
 
 /// A loop with a `rep movsb` in its body (whose iterations spend budget too):
 ///
@@ -304,7 +304,7 @@ func sliced(_ test: TestMachine, _ slice: UInt64) -> [CacheCheckpoint] {
 }
 
 @Test(arguments: [1, 2, 3, 5, 7, 13, 1_000] as [UInt64])
-func x666_everyBudgetBoundaryLeavesTheSameMachine(_ slice: UInt64) {
+func x670_everyBudgetBoundaryLeavesTheSameMachine(_ slice: UInt64) {
     // Cold, then again over the same (now decoded) code: every slice must end on the same
     // instruction, with the same registers, as the reference does.
     let points = expectCacheInvisible("slices of \(slice)") { test in
@@ -326,7 +326,7 @@ func x666_everyBudgetBoundaryLeavesTheSameMachine(_ slice: UInt64) {
     #expect(end.ticks == 2 * (41 + (0 + 1 + 2 + 3 + 4 + 5)), "ticks \(end.ticks), instructions \(end.instructions)")
 }
 
-@Test func x666_anInterruptAtEveryBoundaryResumesExactly() {
+@Test func x670_anInterruptAtEveryBoundaryResumesExactly() {
     // Slices of 3 ticks, and after each the Host delivers an external interrupt and the handler
     // returns at once, as a timer tick would: every resumption lands inside decoded code.
     let points = expectCacheInvisible("interrupted slices") { test in
@@ -348,7 +348,7 @@ func x666_everyBudgetBoundaryLeavesTheSameMachine(_ slice: UInt64) {
 }
 
 @Test(arguments: [false, true])
-func x666_singleSteppingRaisesTheSameDebugTraps(afterWarmUp warm: Bool) {
+func x670_singleSteppingRaisesTheSameDebugTraps(afterWarmUp warm: Bool) {
     // With TF set every instruction ends in #DB; the handler returns with TF
     // still set in the frame. After a warm-up the code is decoded already: TF must still win.
     let points = expectCacheInvisible("single steps, warm \(warm)", decodes: warm) { test in
@@ -379,7 +379,7 @@ func x666_singleSteppingRaisesTheSameDebugTraps(afterWarmUp warm: Bool) {
     #expect(points.last.map { $0.stop.kernelVector } == 0x80 && points.last?.ram != nil)
 }
 
-@Test func x666_aTrapFlagThatPopfSetsTrapsAfterTheNextInstruction() {
+@Test func x670_aTrapFlagThatPopfSetsTrapsAfterTheNextInstruction() {
     // nop; pushf; orl $0x100,(%esp); popf; inc %eax (x3); int $0x80. TF counts as it was before
     // each instruction, so the first inc runs and then traps: in the middle of straight-line code
     // that a cache would happily run as one block. Run twice, the second time over decoded code.
@@ -414,7 +414,7 @@ let midBlockStops: [(name: String, bytes: [UInt8], vector: UInt8, errorCode: UIn
 ]
 
 @Test(arguments: midBlockStops.indices)
-func x666_aFaultInTheMiddleOfAStraightRunIsExact(_ index: Int) {
+func x670_aFaultInTheMiddleOfAStraightRunIsExact(_ index: Int) {
     // mov $1,%eax; mov $2,%ebx; <the stop>; inc %edx; int $0x80, run twice: cold and decoded.
     let stopCase = midBlockStops[index]
     let code = [0xB8, 1, 0, 0, 0, 0xBB, 2, 0, 0, 0] + stopCase.bytes + [0x42, 0xCD, 0x80]
@@ -440,7 +440,7 @@ func x666_aFaultInTheMiddleOfAStraightRunIsExact(_ index: Int) {
     }
 }
 
-@Test func x666_aLoadThatFaultsOnlyOnceTheCodeIsDecoded() {
+@Test func x670_aLoadThatFaultsOnlyOnceTheCodeIsDecoded() {
     // The same straight run succeeds first, with its data page mapped; then the data page goes
     // (page table entry and TLB entry) and the decoded run must fault at its third instruction.
     let code: [UInt8] = [0xB8, 1, 0, 0, 0, 0xBB, 2, 0, 0, 0, 0x8B, 0x0D, 0x00, 0x00, 0x06, 0x00, 0x42, 0xCD, 0x80]
@@ -459,7 +459,7 @@ func x666_aFaultInTheMiddleOfAStraightRunIsExact(_ index: Int) {
     #expect(points[1].cpu.cr2 == GuestVirtualAddress(0x60000) && points[1].cpu.edx == 1 && points[1].instructions == 8)
 }
 
-@Test func x666_anInstructionAcrossAPageBoundaryRunsAndFaultsTheSame() {
+@Test func x670_anInstructionAcrossAPageBoundaryRunsAndFaultsTheSame() {
     // mov $0x11111111,%eax at 0x20ff8; mov $0x11223344,%ebx at 0x20ffd, whose last two bytes are on
     // the next page, which maps a frame that is not the next one; then int $0x80.
     let points = expectCacheInvisible("page-crossing instruction") { test in

@@ -1,10 +1,10 @@
 import Testing
 @testable import Machine
 
-// The code cache tests of X:668: writes over decoded code, by instructions, deliveries, the Host and
+// The code cache tests of X:675: writes over decoded code, by instructions, deliveries, the Host and
 // the kernel, and changes to the mappings under it. The harness is in CodeCacheTests.swift.
 
-// MARK: - X:668 Keeping it right: writes over decoded code
+// MARK: - X:675 Keeping it right: writes over decoded code
 
 /// A way a ring-3 instruction writes memory, aimed at the immediate of a `mov $imm,%eax` two
 /// instructions later in the same straight run: the bytes, the registers that aim it at `address`,
@@ -81,7 +81,7 @@ let codeWriterBase: UInt32 = 0x22000
 let writerLeadIn: [UInt8] = [0x90, 0x90]
 
 @Test(arguments: codeWriters)
-func x668_anInstructionWritingALaterInstructionOfItsRun(_ writer: CodeWriter) {
+func x675_anInstructionWritingALaterInstructionOfItsRun(_ writer: CodeWriter) {
     // nop; nop; <writer>; inc %edx; mov $0x5a5a5a5a,%eax; int $0x80. The first pass aims the write
     // at scratch memory, so the whole run is decoded and executed unchanged; the second aims it at
     // the mov's immediate, which the very next instruction but one must see. The nops come first so
@@ -105,7 +105,7 @@ func x668_anInstructionWritingALaterInstructionOfItsRun(_ writer: CodeWriter) {
     #expect(points[1].cpu.eax == writer.expected, "\(writer.name): eax \(hex(points[1].cpu.eax))")
 }
 
-@Test func x668_aStoreThroughAnotherMappingOfTheCodeFrame() {
+@Test func x675_aStoreThroughAnotherMappingOfTheCodeFrame() {
     // The loop runs from the read-only code page and rewrites its own first instruction through a
     // second, writable mapping of the same frame: only a cache that watches frames, not pages, sees it.
     //   0: mov $1,%eax; mov %ebx,0x60001; add %eax,%edx; inc %ebx; dec %ecx; jnz 0; int $0x80
@@ -120,7 +120,7 @@ func x668_anInstructionWritingALaterInstructionOfItsRun(_ writer: CodeWriter) {
     #expect(points[0].cpu.edx == 1 + 10 + 11 + 12 && points[0].cpu.eax == 12)
 }
 
-@Test func x668_theFrameADeliveryPushesOverCode() {
+@Test func x675_theFrameADeliveryPushesOverCode() {
     // A user mapping of the ring-1 stack's top frame holds `nop; nop; mov $0x12345678,%eax;
     // int $0x80` at its last bytes. The int's own frame lands on them: its lowest word, the return eip
     // 0x60fef, covers the immediate's top byte and the int, which now read `ef` and `0f 06` (clts, a
@@ -137,7 +137,7 @@ func x668_anInstructionWritingALaterInstructionOfItsRun(_ writer: CodeWriter) {
     #expect(points[1].cpu.eax == 0xEF34_5678 && points[1].stop.kernelVector == 13 && points[1].stop.kernelErrorCode == 0)
 }
 
-@Test func x668_theFrameAHostDeliveryPushesOverCode() {
+@Test func x675_theFrameAHostDeliveryPushesOverCode() {
     // The same code, but the first frame (the int's) goes elsewhere, with esp1 lower; the frame that
     // lands on the code is the Host's own delivery of an external interrupt, between two runs. Its
     // return eip, 0x60fe6, puts `e6` in the immediate's top byte and `0f 06` after it.
@@ -197,7 +197,7 @@ let hostCodeWrites: [HostCodeWrite] = {
 }()
 
 @Test(arguments: hostCodeWrites)
-func x668_aHostWriteIntoARunningLoop(_ write: HostCodeWrite) {
+func x675_aHostWriteIntoARunningLoop(_ write: HostCodeWrite) {
     // Ten iterations in (2 + 3 * 10 ticks), the loop is decoded and eip is at its add. The Host
     // writes; the CPU never left ring 3, and the very next fetch must see the new bytes.
     let points = expectCacheInvisible(write.name) { test in
@@ -212,7 +212,7 @@ func x668_aHostWriteIntoARunningLoop(_ write: HostCodeWrite) {
     if write.vector == 14 { #expect(points[1].cpu.cr2 == GuestVirtualAddress(10) && points[1].stop.kernelErrorCode == 6) }
 }
 
-@Test func x668_aHostStoreBetweenTwoWholeRuns() {
+@Test func x675_aHostStoreBetweenTwoWholeRuns() {
     // nop; mov $7,%eax; int $0x80, run to its end, the immediate changed by memory.store8, run again.
     let points = expectCacheInvisible("store8 between runs") { test in
         test.load(movSeven)
@@ -236,7 +236,7 @@ let codeRemappings: [(name: String, change: @Sendable (TestMachine) -> Void, vec
 ]
 
 @Test(arguments: codeRemappings.indices)
-func x668_aChangedMappingOfDecodedCode(_ index: Int) {
+func x675_aChangedMappingOfDecodedCode(_ index: Int) {
     // nop; mov $7,%eax; int $0x80 is decoded by a first run; then its page table entry changes and the
     // TLB entry is flushed, as a kernel does. The next fetch must go by the new entry: a #PF on the
     // fetch (cr2 and the frame naming the first instruction), or the other frame's code.
@@ -259,7 +259,7 @@ func x668_aChangedMappingOfDecodedCode(_ index: Int) {
     if remapping.vector == 14 { #expect(points[1].cpu.cr2 == GuestVirtualAddress(TestMachine.codeBase)) }
 }
 
-@Test func x668_aNewAddressSpaceRunsItsOwnCode() {
+@Test func x675_aNewAddressSpaceRunsItsOwnCode() {
     // A second page directory maps the code address to another frame; loading cr3 switches to it.
     let points = expectCacheInvisible("cr3 switch") { test in
         test.load(movSeven)
@@ -280,7 +280,7 @@ func x668_aChangedMappingOfDecodedCode(_ index: Int) {
     #expect(points.map(\.cpu.eax) == [7, 9])
 }
 
-@Test func x668_aFreedFrameReusedForOtherCode() {
+@Test func x675_aFreedFrameReusedForOtherCode() {
     // A frame of hot code is freed (which zeroes it), handed out again, and filled with other code.
     // mov $0,%eax; mov $20,%ecx; loop: add $N,%eax; dec %ecx; jnz loop; int $0x80
     func loop(adding addend: UInt8) -> [UInt8] {
@@ -309,7 +309,7 @@ func x668_aChangedMappingOfDecodedCode(_ index: Int) {
     #expect(points[2].stop.kernelVector == 14 && points[2].stop.kernelErrorCode == 6 && points[2].cpu.cr2 == GuestVirtualAddress(60))
 }
 
-@Test func x668_codeThatASystemCallReadsIn() throws {
+@Test func x675_codeThatASystemCallReadsIn() throws {
     // The program reads `mov $5,%eax; ret` from stdin into a buffer and calls it three times, then
     // reads `mov $7,%eax; ret` over the same bytes and calls it again: the kernel's write into user
     // memory (the runner's `copyToUser`) must reach the decoded code too. It exits with 5 + 7.
@@ -332,7 +332,7 @@ func x668_aChangedMappingOfDecodedCode(_ index: Int) {
 }
 
 @Test(arguments: [1, 2, 3, 1_000] as [UInt64])
-func x668_aRepThatOverwritesItself(_ slice: UInt64) {
+func x675_aRepThatOverwritesItself(_ slice: UInt64) {
     // mov $0x90,%al; mov $0x2200c,%edi; mov $8,%ecx; rep stosb at 0x2200c; six inc %eax; int $0x80.
     // The rep fills itself and the incs with nops. Run whole, it finishes (a rep is fetched once) and
     // the incs are gone; sliced, it is fetched again when it resumes and may find itself rewritten.
@@ -370,7 +370,7 @@ let staleCodeMappings: [(name: String, change: @Sendable (TestMachine) -> Void)]
 ]
 
 @Test(arguments: staleCodeMappings.indices)
-func x668_aStaleTranslationIsHonouredAsTheTLBHonoursIt(_ index: Int) {
+func x675_aStaleTranslationIsHonouredAsTheTLBHonoursIt(_ index: Int) {
     // The cache must translate code addresses through the TLB, exactly as fetching does, and not be
     // "more right" than it: while the TLB still holds the old translation, the old frame's code runs.
     let stale = staleCodeMappings[index]
