@@ -61,6 +61,20 @@ private func handler(_ vector: Int) -> GuestVirtualAddress { GuestVirtualAddress
         #expect(outcome.stop == .enteredKernel(vector: 1, errorCode: nil, handler: handler(1)))
     }
 
+    @Test func x580_singleSteppingARepTrapsAfterEveryRound() {
+        // mov $0x20000,%edi; mov $3,%ecx; then with TF set: rep stosb. One round, then the #DB, with eip
+        // still on the rep (5 + 5 bytes in) and two rounds left in ecx.
+        let test = TestMachine()
+        test.load([0xBF, 0x00, 0x00, 0x02, 0x00, 0xB9, 0x03, 0x00, 0x00, 0x00, 0xF3, 0xAA, 0xCD, 0x80])
+        #expect(test.machine.run(maxInstructions: 2) == .budgetExhausted)
+        var cpu = test.machine.cpu
+        cpu.eflags.insert(.trap)
+        test.machine.cpu = cpu
+        #expect(test.machine.run(maxInstructions: 10) == .enteredKernel(vector: 1, errorCode: nil, handler: handler(1)))
+        #expect(test.stackWord(0) == TestMachine.codeBase + 10, "eip on the rep stosb")
+        #expect(test.machine.cpu.ecx == 2 && test.machine.cpu.edi == 0x20001)
+    }
+
     @Test func x410_theHostCanInjectAnExternalInterrupt() {
         let test = TestMachine()
         let stop = test.machine.deliver(vector: 0x20, errorCode: 99, kind: .external)

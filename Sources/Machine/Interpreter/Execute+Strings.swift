@@ -14,6 +14,9 @@ edi and ecx describing exactly the work left and eip still pointing at the instr
 fault or an interrupt in the middle of a megabyte copy can be handled and the copy resumed. This
 interpreter does the same: a fault mid-way leaves the registers at the failing iteration, and when the
 run's budget runs out between iterations, eip is put back on the instruction, to resume next time.
+Single-stepping is the same story told by the hardware itself: with TF set, the trap comes after each
+iteration, with eip on the instruction until the last, so a debugger steps through a `rep movsb` one
+byte at a time.
 
 The direction flag (DF, bit 10 of EFLAGS) decides which way the pointers walk. `cld` clears it and
 `std` sets it; the System V ABI promises it is clear on every function call and return, so compilers
@@ -67,6 +70,12 @@ extension Core {
             try stringIteration(kind, width, delta)
             cpu.ecx &-= 1
             if compares && (repeatPrefix == 0xF3) != zeroFlag { break }
+            // Single-stepping traps after every round, not once at the end: eip stays on the
+            // instruction while rounds remain, and the run loop raises the #DB (X:500).
+            if cpu.eflags.rawValue & EFLAGS.trap.rawValue != 0 && cpu.ecx != 0 {
+                cpu.eip = instructionStart
+                return
+            }
         }
     }
 
