@@ -8,6 +8,7 @@ import Host
 @testable import Launcher
 import LguestABI
 import Machine
+import Switcher
 import Testing
 
 @Test func l015_everyLaunchErrorIsOneLineThatStartsWithLauncherAndNamesItsValue() {
@@ -30,7 +31,7 @@ import Testing
 }
 
 @Test(arguments: [(1024, 0), (1024, 1), (2048, 5000), (4096, 70_000), (131_072, 1 << 20)] as [(UInt32, Int)])
-func l020_theLayoutRunsBootPageCommandLineKernelThenRamdiskAndTablesAtTheTop(pages: UInt32, initrd: Int) {
+func l020_theLayoutRunsBootPageCommandLineKernelThenRamdiskAndTablesAtTheTop(pages: UInt32, initrd: Int) throws {
     let plan = MemoryPlan(pageCount: pages, initrdSize: initrd)
     let top = pages << pageShift
     // The fixed places at the bottom.
@@ -43,11 +44,10 @@ func l020_theLayoutRunsBootPageCommandLineKernelThenRamdiskAndTablesAtTheTop(pag
     if initrd == 0 {
         #expect(plan.initrd == nil && plan.initrdSize == 0)
     } else {
-        let start = try? #require(plan.initrd)
-        #expect(start?.isPageAligned == true)
-        #expect((start?.rawValue ?? 0) > GuestKernelImage.loadAddress.rawValue)
-        #expect(UInt64(start?.rawValue ?? 0) + UInt64(initrd) <= UInt64(plan.pageDirectory.rawValue))
-        #expect(plan.pageDirectory.rawValue - (start?.rawValue ?? 0) < UInt32(initrd) + UInt32(pageSize))
+        let start = try #require(plan.initrd)
+        #expect(start.isPageAligned && start.rawValue > GuestKernelImage.loadAddress.rawValue)
+        #expect(UInt64(start.rawValue) + UInt64(initrd) <= UInt64(plan.pageDirectory.rawValue))
+        #expect(plan.pageDirectory.rawValue - start.rawValue < UInt32(initrd) + UInt32(pageSize))
     }
     // RAM up to the tables, the tables reserved, and nothing past the top.
     #expect(plan.memoryMap.map(\.type) == [.ram, .reserved])
@@ -220,4 +220,64 @@ private func scriptedBed(_ service: ScriptedService) throws -> (DeviceTestBed, G
     let names = ["requests", "bytes", "notifications", "interrupts", "interrupts_suppressed", "notifications_avoided"]
     #expect(bus.statistics.map(\.name) == names.map { "device.scripted." + $0 })
     #expect(bus.statistics.map(\.value) == [1, 7, 1, 1, 0, 0])
+}
+
+/// `trace`'s events (or its metadata), each parsed as a JSON object.
+private func objects(_ lines: [String]) throws -> [[String: Any]] {
+    try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+}
+
+@Test func l114_aVisitIsNamedByItsFirstCauseOrElseByItsVector() throws {
+    let recorder = TraceRecorder(boot: 1) { nil }
+    recorder.record(10, .trap(vector: 13))
+    recorder.record(20, .resume)
+    recorder.record(30, .trap(vector: Switcher.hostTimerVector))
+    recorder.record(40, .resume)
+    recorder.record(50, .trap(vector: 14))
+    recorder.record(51, .pageFault(address: GuestVirtualAddress(0x1000), fixed: true))
+    recorder.record(52, .hypercall(.notify, asynchronous: false))
+    recorder.record(60, .resume)
+    recorder.finish(at: 70)
+    let slices = try objects(recorder.trace.events).filter { $0["ph"] as? String == "X" }
+    let visits = slices.filter { $0["cat"] as? String == "world switch" }
+    #expect(visits.map { $0["name"] as? String } == ["trap 13", "host timer", "page fault fixed"],
+            "the first cause wins over a later one")
+    // Between the visits the Guest ran on the kernel's track, no process being named.
+    let stretches = slices.filter { $0["cat"] as? String == "guest" }
+    #expect(stretches.map { $0["name"] as? String } == ["kernel", "kernel", "kernel"])
+    #expect(stretches.allSatisfy { $0["tid"] as? Int == TraceRecorder.kernelTrack })
+}
+
+@Test func l114_instantsWaitForTheirVisitsSliceAndEachTrackIsNamedOnce() throws {
+    var running: (pid: UInt32, name: String)? = (3, "cat")
+    let recorder = TraceRecorder(boot: 2) { running }
+    for start in stride(from: UInt64(100), to: 400, by: 100) {
+        recorder.record(start, .trap(vector: 0x80))
+        recorder.record(start + 5, .interrupt(vector: 32))
+        recorder.record(start + 10, .resume)
+        if start == 200 { running = nil }
+    }
+    recorder.finish(at: 500)
+    let events = try objects(recorder.trace.events)
+    // The first visit's slice comes out before the interrupt that happened inside it.
+    #expect(events.prefix(2).map { $0["ph"] as? String } == ["X", "i"])
+    #expect(events[0]["ts"] as? Double == 0.1 && events[1]["ts"] as? Double == 0.105)
+    // Track 103 ran twice but is named once, in the metadata, which the file puts first.
+    let metadata = try objects(recorder.trace.metadata)
+    let names = metadata.filter { $0["name"] as? String == "thread_name" }
+    #expect(names.map { $0["tid"] as? Int } == [TraceRecorder.hostTrack, TraceRecorder.kernelTrack, 103])
+    #expect((names.last?["args"] as? [String: Any])?["name"] as? String == "pid 3 cat")
+    #expect(events.filter { $0["tid"] as? Int == 103 }.count == 2)
+    let json = recorder.trace.json
+    let firstName = try #require(json.range(of: "thread_name")), firstSlice = try #require(json.range(of: #""ph":"X""#))
+    #expect(firstName.lowerBound < firstSlice.lowerBound)
+}
+
+@Test func l116_membersKeepTheirOrderAndOnlyWhatJSONRequiresIsEscaped() {
+    #expect(TraceRecorder.object([("z", .number(1)), ("a", .text("b")), ("m", .raw("true"))]) == #"{"z":1,"a":"b","m":true}"#)
+    #expect(TraceRecorder.quoted("tab\there, unit\u{1F}") == #""tab\u0009here, unit\u001f""#)
+    #expect(TraceRecorder.quoted("é → 🙂 /") == "\"é → 🙂 /\"", "every other character as it is")
+    // A time stamp past what a Double holds exactly is still exact.
+    #expect(TraceRecorder.microseconds(9_007_199_254_740_993) == "9007199254740.993")
+    #expect(TraceRecorder.microseconds(UInt64.max) == "18446744073709551.615")
 }
