@@ -70,6 +70,27 @@ func l020_theLayoutRunsBootPageCommandLineKernelThenRamdiskAndTablesAtTheTop(pag
     #expect(machine.memory.frameCount == 2049 + (16 << 20) / pageSize)
 }
 
+@Test func l042_eachBootIsAFreshMachineButTheConsoleInputKeepsItsPlace() throws {
+    // read(0, buffer, 3); write(1, buffer, 3); reboot(..., LINUX_REBOOT_CMD_RESTART).
+    let P = TinyProgram.self
+    let buffer = P.dataAddress(codeCount: 3 * 22)
+    let code = P.movEAX(3) + P.movEBX(0) + P.movECX(buffer) + P.movEDX(3) + P.int80
+        + P.movEAX(4) + P.movEBX(1) + P.movECX(buffer) + P.movEDX(3) + P.int80
+        + P.movEAX(88) + P.movEBX(0xFEE1_DEAD) + P.movECX(672_274_793) + P.movEDX(0x0123_4567) + P.int80
+    #expect(code.count == 3 * 22)
+    let echo = P.elf(code: code, data: [0, 0, 0], writable: true)
+    var options = LaunchOptions(memoryMiB: 8, programs: [InitrdFile(name: "echo3", bytes: echo)], maximumRestarts: 1)
+    options.input = .bytes(Array("abc".utf8))
+    let result = try Launcher.boot(options)
+    #expect(result.restarts == 1)
+    guard case .restart = result.exit else { Issue.record("the second boot asked to restart too: \(result.exit)"); return }
+    // Both boots ran the program from a fresh start, but the input was read once: the second boot
+    // found it at its end, and wrote its untouched, zeroed buffer.
+    #expect(result.console.components(separatedBy: "Booting paravirtualized kernel on lguest").count == 3)
+    #expect(result.console.components(separatedBy: "abc").count == 2, "abc once, not once a boot")
+    #expect(result.console.contains("\0\0\0"))
+}
+
 @Test func l193_inputIsServedInOrderUntilItEndsAndStaysEnded() {
     let input = ConsoleInput(.bytes(Array("abcdefg".utf8)))
     #expect(input.read(maximum: 0) == [] && !input.ended, "an empty buffer ends nothing")
