@@ -8,7 +8,7 @@ import Testing
 private let file = OpenFileID(id: 1), other = OpenFileID(id: 2)
 
 /// A bench with a console, a 16-sector disk and an rng, the bus started.
-private func standardBench(diskFeatures: [UInt8] = [0, 0]) throws -> (DeviceBench, LguestBus) {
+func standardBench(diskFeatures: [UInt8] = [0, 0]) throws -> (DeviceBench, LguestBus) {
     let bench = try DeviceBench([.console, .block(sectors: 16, features: diskFeatures), .rng])
     return (bench, try bench.startBus())
 }
@@ -77,7 +77,7 @@ private func standardBench(diskFeatures: [UInt8] = [0, 0]) throws -> (DeviceBenc
 }
 
 /// A disk of 16 sectors whose byte n is n % 251, served by the bench; returns the requests it saw.
-private func serveDisk(_ bench: DeviceBench, status: UInt8 = 0) -> () -> [[SeenBuffer]] {
+func serveDisk(_ bench: DeviceBench, status: UInt8 = 0) -> () -> [[SeenBuffer]] {
     var disk = (0..<16 * sectorSize).map { UInt8($0 % 251) }
     var seen: [[SeenBuffer]] = []
     bench.serve = { device, _, buffers in

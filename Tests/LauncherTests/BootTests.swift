@@ -113,10 +113,13 @@ import Testing
     #expect(console.text == "" && guest.isAlive)
 }
 
+/// The exit status a front end would give a boot that ended in `exit`, stopped by `stoppedBy`.
+func status(_ exit: GuestExit, stoppedBy: OutsideStop? = nil) -> Int32 {
+    BootResult(exit: exit, console: "", statistics: [], guestStatistics: KernelStatistics(), lastExitStatus: nil,
+               restarts: 0, stoppedBy: stoppedBy).exitStatus
+}
+
 @Test func l040_onlyAnOrderlyPowerOffIsSuccess() {
-    func status(_ exit: GuestExit) -> Int32 {
-        BootResult(exit: exit, console: "", statistics: [], guestStatistics: KernelStatistics(), lastExitStatus: nil, restarts: 0).exitStatus
-    }
     #expect(status(.poweredOff("Power down")) == 0)
     #expect(status(.restart("again")) == 0)
     #expect(status(.poweredOff(LguestPlatform.panicPrefix + "out of memory")) == 1)
