@@ -27,7 +27,9 @@ costs a few cycles per link, on a loop that wants to spend only a handful in all
 records each instruction's offset from the start of its block, and the loop adds it to the block's
 eip, kept in a register. The budget gets the same treatment: `left` counts down in a register and
 goes back to `remaining` when the block ends, faults, or hands an `.interpret` instruction to
-`step()`, which spends from `remaining` itself. */
+`step()`, which spends from `remaining` itself. Measured on a quiet machine, breaking the two chains
+made the mixed workload about 22 % faster (315-321 to 385-390 M instructions a second) and the CRC
+loop 3-7 %. */
 
 extension Core {
     /// The run loop with the code cache: the same contract, ticks and faults as `runDecoding()`.
