@@ -76,9 +76,17 @@ public final class PhysicalMemory {
 
     /// Moves on the version of every frame that `count` bytes at byte offset `offset` touch: the one
     /// promise every write here keeps for the code cache (`X:675`). The range is already checked.
+    @inline(__always)
     private func noteWrite(at offset: Int, count: Int) {
         guard count > 0 else { return }
-        for frame in (offset >> pageShift)...((offset + count - 1) >> pageShift) { frameVersions[frame] &+= 1 }
+        let first = offset >> pageShift, last = (offset + count - 1) >> pageShift
+        frameVersions[first] &+= 1
+        // Most writes stay in one frame; a copy or a straddling store may reach the next ones.
+        var frame = first
+        while frame < last {
+            frame += 1
+            frameVersions[frame] &+= 1
+        }
     }
 
     /// Zeroes `count` bytes at byte offset `offset`, which the caller has checked. C's `memset`, not
