@@ -168,7 +168,9 @@ extension Switcher {
     of the profile, and with nine more plain values argued safe to leave unchecked the round trip
     came to about 295 ns, a synchronous hypercall likewise (best runs, side by side at a load of 2.4
     to 3.6). That is two thirds of where this round of work began, and under a third of a microsecond.
-    What is left is spread thin: the two whole-state loads of the switch and the segment bases they
+    Built together with the code cache (`X:660`), on a quiet machine, the same round trip measures 330
+    to 340 ns: some 40 ns went missing in the merge, not in the cache's write accounting (removing it
+    changed nothing), and BENCHMARKS.md keeps the question open. What is left is spread thin: the two whole-state loads of the switch and the segment bases they
     recompute, the descriptor reads of the `iret` and the delivery, and the page walks after each cr3
     load; `M:020` sketches the next step.
     :*/
