@@ -259,17 +259,22 @@ func x675_aChangedMappingOfDecodedCode(_ index: Int) {
     if remapping.vector == 14 { #expect(points[1].cpu.cr2 == GuestVirtualAddress(TestMachine.codeBase)) }
 }
 
+/// A second page directory at 0x5F000, a copy of the first whose code page maps frame 0x26 instead.
+func buildSecondAddressSpace(_ test: TestMachine) {
+    let table = try! test.memory.copyOut(from: HostPhysicalAddress(0x1000), count: 4096)
+    try! test.memory.copyIn(table, at: HostPhysicalAddress(0x5E000))
+    let entry = PageTableEntry(frame: PageFrameNumber(0x26), flags: [.present, .user])
+    try! test.memory.store32(entry.rawValue, at: HostPhysicalAddress(0x5E000 + (TestMachine.codeBase >> 12) * 4))
+    let directory = PageDirectoryEntry(frame: PageFrameNumber(0x5E), flags: [.present, .writable, .user])
+    try! test.memory.store32(directory.rawValue, at: HostPhysicalAddress(0x5F000))
+}
+
 @Test func x675_aNewAddressSpaceRunsItsOwnCode() {
     // A second page directory maps the code address to another frame; loading cr3 switches to it.
     let points = expectCacheInvisible("cr3 switch") { test in
         test.load(movSeven)
         try! test.memory.copyIn(movNine, at: HostPhysicalAddress(0x26000))
-        let table = try! test.memory.copyOut(from: HostPhysicalAddress(0x1000), count: 4096)
-        try! test.memory.copyIn(table, at: HostPhysicalAddress(0x5E000))
-        let entry = PageTableEntry(frame: PageFrameNumber(0x26), flags: [.present, .user])
-        try! test.memory.store32(entry.rawValue, at: HostPhysicalAddress(0x5E000 + (TestMachine.codeBase >> 12) * 4))
-        let directory = PageDirectoryEntry(frame: PageFrameNumber(0x5E), flags: [.present, .writable, .user])
-        try! test.memory.store32(directory.rawValue, at: HostPhysicalAddress(0x5F000))
+        buildSecondAddressSpace(test)
         let first = test.step()
         test.returnToUser(from: first.stop, eip: TestMachine.codeBase)
         var cpu = test.machine.cpu
@@ -357,12 +362,7 @@ let staleCodeMappings: [(name: String, change: @Sendable (TestMachine) -> Void)]
         test.map(TestMachine.codeBase, to: 0x26000, [.present, .user])
     }),
     ("a global entry across a cr3 load", { test in
-        let table = try! test.memory.copyOut(from: HostPhysicalAddress(0x1000), count: 4096)
-        try! test.memory.copyIn(table, at: HostPhysicalAddress(0x5E000))
-        let entry = PageTableEntry(frame: PageFrameNumber(0x26), flags: [.present, .user])
-        try! test.memory.store32(entry.rawValue, at: HostPhysicalAddress(0x5E000 + (TestMachine.codeBase >> 12) * 4))
-        let directory = PageDirectoryEntry(frame: PageFrameNumber(0x5E), flags: [.present, .writable, .user])
-        try! test.memory.store32(directory.rawValue, at: HostPhysicalAddress(0x5F000))
+        buildSecondAddressSpace(test)
         var cpu = test.machine.cpu
         cpu.cr3 = HostPhysicalAddress(0x5F000)
         test.machine.cpu = cpu
