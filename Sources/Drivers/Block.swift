@@ -244,12 +244,13 @@ extension VirtioBlock {
 
     /*D:176 The interrupt, and the answers nobody asked for.
 
-    Three details of `completed()` are worth a look. A used entry whose head is not the request in flight
-    is skipped rather than believed, since the device is outside the kernel's control and a stray head
-    must not finish someone else's request. A file closed while its request was in flight is in
-    `orphans`, and its answer is dropped instead of waiting for ever in `answers`. And a queue that the
-    driver has found broken (`D:146`) fails the request in flight with `EIO`, so no reader sleeps on a
-    disk that will never answer. */
+    Three details of `completed()` are worth a look. The queue itself already refuses a used entry for a
+    buffer it never gave (`D:146`), and with one request in flight that leaves only the right head; the
+    `guard` that skips any other is a second lock on the same door, there so that a driver grown to keep
+    several requests in flight (`M:050`) cannot let a stray head finish someone else's. A file closed
+    while its request was in flight is in `orphans`, and its answer is dropped instead of waiting for
+    ever in `answers`. And a queue that the driver has found broken (`D:146`) fails the request in
+    flight with `EIO`, so no reader sleeps on a disk that will never answer. */
     /// The disk's interrupt: finish the request in flight and wake whoever waits.
     func completed(_ kernel: GuestKernel) throws(GuestStopped) {
         guard let queue, let waiters else { return }

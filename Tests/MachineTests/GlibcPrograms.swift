@@ -1,1 +1,0 @@
-../GuestTests/GlibcPrograms.swift

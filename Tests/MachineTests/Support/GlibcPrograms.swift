@@ -1,0 +1,1 @@
+../../GuestTests/GlibcPrograms.swift
