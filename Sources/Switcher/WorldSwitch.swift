@@ -169,10 +169,14 @@ extension Switcher {
     came to about 295 ns, a synchronous hypercall likewise (best runs, side by side at a load of 2.4
     to 3.6). That is two thirds of where this round of work began, and under a third of a microsecond.
     Built together with the code cache (`X:660`), on a quiet machine, the same round trip measures 330
-    to 340 ns: some 40 ns went missing in the merge, not in the cache's write accounting (removing it
-    changed nothing), and BENCHMARKS.md keeps the question open. What is left is spread thin: the two whole-state loads of the switch and the segment bases they
-    recompute, the descriptor reads of the `iret` and the delivery, and the page walks after each cr3
-    load; `M:020` sketches the next step.
+    to 340 ns. The missing 40 ns are not work: the two builds run the same instructions within 2 %,
+    function by function, but a simulated instruction cache misses 29 times per round trip in the one
+    and 5 in the other, because the Machine's new code moved the dozen functions of a round trip to
+    addresses that crowd the same cache sets (BENCHMARKS.md has the counts). A lesson worth keeping:
+    a figure this small depends on the linker's layout by some 10 %, and the lasting cure is a shorter
+    hot path, not a luckier one. What is left to shorten is spread thin: the two whole-state loads of
+    the switch and the segment bases they recompute, the descriptor reads of the `iret` and the
+    delivery, and the page walks after each cr3 load; `M:020` sketches the next step.
     :*/
 
     /*S:110 And back out again.
